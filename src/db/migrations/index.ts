@@ -1,0 +1,10 @@
+/**
+ * The ordered, forward-only list of migrations. Never edit a migration that has shipped;
+ * add a new file and list it here. Names sort in the order they run.
+ */
+import type { Migration } from 'kysely';
+import * as m0001 from './0001-foundation.js';
+
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001-foundation': m0001,
+};

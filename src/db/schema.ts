@@ -1,0 +1,174 @@
+/**
+ * Row types of every table, in camelCase (the CamelCasePlugin maps them to snake_case columns).
+ * Migrations are the truth for the physical schema; this file mirrors them for the type checker.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T = unknown> = ColumnType<T, T | string, T | string>;
+
+export interface AccountTable {
+  uuid: string;
+  name: string;
+  type: 'admin' | 'normal';
+  description: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface UserTable {
+  uuid: string;
+  accountUuid: string;
+  name: string;
+  passwordHash: string;
+  description: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface SessionTable {
+  uuid: string;
+  tokenHash: string;
+  userUuid: string;
+  accountUuid: string;
+  createdAt: Timestamp;
+  expiresAt: Timestamp;
+  revokedAt: Date | null;
+}
+
+export interface ManagementNodeTable {
+  uuid: string;
+  name: string;
+  address: string;
+  startedAt: Timestamp;
+  heartbeatAt: Timestamp;
+  stoppedAt: Date | null;
+}
+
+export type JobState = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+
+/** Journal of a workflow chain, rewritten after every step (one row per job: no hot row). */
+export interface FlowJournal {
+  phase: 'forward' | 'rollback';
+  /** names of steps whose forward action completed, in order */
+  done: string[];
+  /** the step whose action (forward or rollback) is in flight, if any */
+  current: string | null;
+  /** data steps pass to later steps and to their rollbacks */
+  ctx: Record<string, unknown>;
+  /** first failure, kept while rolling back */
+  failure?: unknown;
+  rollbackFailures?: unknown[];
+}
+
+export interface JobTable {
+  uuid: string;
+  kind: string;
+  state: JobState;
+  progress: number;
+  progressMessage: string | null;
+  accountUuid: string;
+  userUuid: string | null;
+  resourceKind: string | null;
+  resourceUuid: string | null;
+  queueKey: string;
+  params: Json<Record<string, unknown>>;
+  result: Json<unknown> | null;
+  error: Json<unknown> | null;
+  flow: Json<FlowJournal> | null;
+  ownerNode: string | null;
+  requestId: string | null;
+  createdAt: Timestamp;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Timestamp;
+}
+
+export interface EventTable {
+  id: Generated<string>;
+  uuid: string;
+  at: Timestamp;
+  type: string;
+  resourceKind: string;
+  resourceUuid: string;
+  accountUuid: string;
+  jobUuid: string | null;
+  data: Json<Record<string, unknown>>;
+}
+
+export interface TagTable {
+  uuid: string;
+  resourceKind: string;
+  resourceUuid: string;
+  accountUuid: string;
+  key: string;
+  value: string | null;
+  createdAt: Timestamp;
+}
+
+export interface ZoneTable {
+  uuid: string;
+  name: string;
+  description: string | null;
+  state: 'Enabled' | 'Disabled';
+  accountUuid: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface ClusterTable {
+  uuid: string;
+  name: string;
+  description: string | null;
+  zoneUuid: string;
+  hypervisorType: string;
+  state: 'Enabled' | 'Disabled';
+  accountUuid: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type HostState = 'Enabled' | 'Disabled' | 'Maintenance';
+export type HostStatus = 'Connecting' | 'Connected' | 'Disconnected';
+
+export interface HostTable {
+  uuid: string;
+  name: string;
+  description: string | null;
+  zoneUuid: string;
+  clusterUuid: string;
+  hypervisorType: string;
+  managementIp: string;
+  state: HostState;
+  status: HostStatus;
+  cpuTotal: number;
+  cpuUsed: number;
+  memoryTotal: number;
+  memoryUsed: number;
+  accountUuid: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** The simulator's own world: what a simulated machine "really" has, independent of the platform. */
+export interface SimulatorHostTable {
+  address: string;
+  cpu: number;
+  memory: number;
+  facts: Json<Record<string, unknown>>;
+  createdAt: Timestamp;
+}
+
+export interface Database {
+  accounts: AccountTable;
+  users: UserTable;
+  sessions: SessionTable;
+  managementNodes: ManagementNodeTable;
+  jobs: JobTable;
+  events: EventTable;
+  tags: TagTable;
+  zones: ZoneTable;
+  clusters: ClusterTable;
+  hosts: HostTable;
+  simulatorHosts: SimulatorHostTable;
+}

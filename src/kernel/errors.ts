@@ -1,0 +1,117 @@
+/**
+ * CloudError: the one error type that crosses module and wire boundaries.
+ * Invariant: `code` is stable and searchable (UPPER_SNAKE), `reason` is one of a small set
+ * and alone decides the HTTP status (see STATUS_BY_REASON, the only such table).
+ */
+
+export const REASONS = [
+  'NotFound',
+  'AlreadyExists',
+  'Conflict',
+  'Invalid',
+  'Forbidden',
+  'Unauthenticated',
+  'Unavailable',
+  'Timeout',
+  'Internal',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export const STATUS_BY_REASON: Record<Reason, number> = {
+  NotFound: 404,
+  AlreadyExists: 409,
+  Conflict: 409,
+  Invalid: 400,
+  Forbidden: 403,
+  Unauthenticated: 401,
+  Unavailable: 503,
+  Timeout: 504,
+  Internal: 500,
+};
+
+/** One bad field in a request: every bad field is reported at once. */
+export interface FieldProblem {
+  field: string;
+  problem: string;
+}
+
+/** The serialisable shape: what jobs store and what clients receive. */
+export interface ErrorBody {
+  code: string;
+  reason: Reason;
+  message: string;
+  details?: Record<string, unknown>;
+  retryable?: boolean;
+  cause?: ErrorBody;
+}
+
+export class CloudError extends Error {
+  readonly code: string;
+  readonly reason: Reason;
+  readonly details: Record<string, unknown> | undefined;
+  readonly retryable: boolean;
+
+  constructor(
+    reason: Reason,
+    code: string,
+    message: string,
+    opts: { details?: Record<string, unknown>; retryable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'CloudError';
+    this.reason = reason;
+    this.code = code;
+    this.details = opts.details;
+    this.retryable = opts.retryable ?? false;
+  }
+
+  get status(): number {
+    return STATUS_BY_REASON[this.reason];
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { code: this.code, reason: this.reason, message: this.message };
+    if (this.details !== undefined) body.details = this.details;
+    if (this.retryable) body.retryable = true;
+    if (this.cause !== undefined) body.cause = toErrorBody(this.cause);
+    return body;
+  }
+}
+
+/** Any thrown value as an ErrorBody; unknown errors become Internal without leaking stacks. */
+export function toErrorBody(err: unknown): ErrorBody {
+  if (err instanceof CloudError) return err.toBody();
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'INTERNAL_ERROR', reason: 'Internal', message };
+}
+
+export function asCloudError(err: unknown): CloudError {
+  if (err instanceof CloudError) return err;
+  return new CloudError('Internal', 'INTERNAL_ERROR', err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
+}
+
+// Constructors for the common cases keep call sites short and codes consistent.
+
+export function notFound(kind: string, id: string): CloudError {
+  const code = `${kind.replace(/-/g, '_').toUpperCase()}_NOT_FOUND`;
+  return new CloudError('NotFound', code, `${kind} ${id} not found`, { details: { kind, id } });
+}
+
+export function invalid(problems: FieldProblem[], code = 'INVALID_ARGUMENT'): CloudError {
+  const message = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
+  return new CloudError('Invalid', code, message, { details: { fields: problems } });
+}
+
+export function invalidField(field: string, problem: string, code = 'INVALID_ARGUMENT'): CloudError {
+  return invalid([{ field, problem }], code);
+}
+
+export function conflict(code: string, message: string, details?: Record<string, unknown>): CloudError {
+  return new CloudError('Conflict', code, message, details === undefined ? {} : { details });
+}
+
+export function forbidden(message = 'only the admin account may do this', code = 'FORBIDDEN'): CloudError {
+  return new CloudError('Forbidden', code, message);
+}

@@ -1,0 +1,87 @@
+/** Wire shapes shared by every kind: ids, names, errors, jobs, list pages, tags. */
+import { type Static, type TSchema, Type } from 'typebox';
+
+export const Uuid = Type.String({ format: 'uuid', description: 'resource UUID' });
+export const Name = Type.String({ minLength: 1, maxLength: 255, pattern: '^\\S(.*\\S)?$', description: 'name (no leading or trailing spaces)' });
+export const Description = Type.String({ maxLength: 2048 });
+export const Timestamp = Type.String({ format: 'date-time' });
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** Sizes are integers in bytes on the wire; the CLI accepts suffixes (512M, 64G, 1T). */
+export const Bytes = (description: string) => Type.Integer({ minimum: 0, description, 'x-unit': 'bytes' });
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable, searchable code, e.g. HOST_NOT_FOUND' }),
+      reason: Type.String({ description: 'NotFound, AlreadyExists, Conflict, Invalid, Forbidden, Unauthenticated, Unavailable, Timeout or Internal' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorBody' },
+);
+
+export const JOB_STATES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export const Job = Type.Object({
+  uuid: Uuid,
+  kind: Type.String({ description: 'operation, e.g. host.create' }),
+  state: Type.Union(JOB_STATES.map((s) => Type.Literal(s))),
+  progress: Type.Integer({ minimum: 0, maximum: 100 }),
+  progressMessage: Nullable(Type.String()),
+  resourceKind: Nullable(Type.String()),
+  resourceUuid: Nullable(Uuid),
+  accountUuid: Uuid,
+  userUuid: Nullable(Uuid),
+  result: Type.Unknown(),
+  error: Type.Unknown(),
+  steps: Type.Optional(
+    Type.Object({ phase: Type.String(), done: Type.Array(Type.String()), current: Nullable(Type.String()) }),
+  ),
+  requestId: Nullable(Type.String()),
+  createdAt: Timestamp,
+  startedAt: Nullable(Timestamp),
+  finishedAt: Nullable(Timestamp),
+  updatedAt: Timestamp,
+});
+export type Job = Static<typeof Job>;
+
+export const Page = <T extends TSchema>(item: T) =>
+  Type.Object({
+    items: Type.Array(item),
+    limit: Type.Integer(),
+    offset: Type.Integer(),
+    total: Type.Optional(Type.Integer({ description: 'present when count=true' })),
+  });
+
+export const TagBody = Type.Object(
+  {
+    key: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/-]+$' }),
+    value: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+export type TagBody = Static<typeof TagBody>;
+
+export const Tag = Type.Object({
+  uuid: Uuid,
+  resourceKind: Type.String(),
+  resourceUuid: Uuid,
+  accountUuid: Uuid,
+  key: Type.String(),
+  value: Nullable(Type.String()),
+  createdAt: Timestamp,
+});
+
+export const Event = Type.Object({
+  id: Type.String({ description: 'monotonic sequence number; resume a stream after it with ?after=' }),
+  uuid: Uuid,
+  at: Timestamp,
+  type: Type.String({ description: 'e.g. host.status.changed, job.state.changed' }),
+  resourceKind: Type.String(),
+  resourceUuid: Uuid,
+  accountUuid: Uuid,
+  jobUuid: Nullable(Uuid),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export const Empty = Type.Object({}, { additionalProperties: false });

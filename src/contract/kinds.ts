@@ -1,0 +1,229 @@
+/**
+ * Every API kind as the CLI and docs see it: path, CLI noun, request bodies, actions.
+ * The server validates with the same schemas, and the CLI derives its flags from them,
+ * so a field added here appears in the API, the OpenAPI document and `nimbus <kind> create --help`.
+ */
+import { type TObject, type TSchema, Type } from 'typebox';
+import { Bytes, Description, Empty, Event, Job, Name, Nullable, Tag, Timestamp, Uuid } from './common.js';
+
+export interface KindContract {
+  /** plural kebab-case path segment: /v1/<kind> */
+  kind: string;
+  /** CLI noun: `nimbus <singular> list` */
+  singular: string;
+  summary: string;
+  resource: TObject;
+  create?: TObject;
+  update?: TObject;
+  /** POST /v1/<kind>/{uuid}/actions/<name> */
+  actions?: Record<string, { summary: string; body: TObject }>;
+  deletable: boolean;
+  taggable: boolean;
+  /** columns of the CLI's table output */
+  columns: string[];
+  /** only the admin account may create, change or delete these */
+  adminOnly: boolean;
+}
+
+const base = {
+  uuid: Uuid,
+  name: Name,
+  description: Nullable(Type.String()),
+  accountUuid: Uuid,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+};
+const EnabledState = Type.Union([Type.Literal('Enabled'), Type.Literal('Disabled')]);
+const enableDisable = {
+  enable: { summary: 'enable it (new work may be placed on it)', body: Empty },
+  disable: { summary: 'disable it (running work stays, nothing new is placed)', body: Empty },
+};
+const strict = { additionalProperties: false } as const;
+
+export const HYPERVISOR_TYPES = ['simulator', 'kvm'] as const;
+const HypervisorType = Type.Union(HYPERVISOR_TYPES.map((h) => Type.Literal(h)), { description: 'simulator or kvm' });
+
+export const zones: KindContract = {
+  kind: 'zones',
+  singular: 'zone',
+  summary: 'a failure domain / data centre: holds clusters',
+  resource: Type.Object({ ...base, state: EnabledState }),
+  create: Type.Object({ name: Name, description: Type.Optional(Description) }, strict),
+  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  actions: enableDisable,
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'state', 'createdAt'],
+  adminOnly: true,
+};
+
+export const clusters: KindContract = {
+  kind: 'clusters',
+  singular: 'cluster',
+  summary: 'a group of hosts of one hypervisor type in a zone',
+  resource: Type.Object({ ...base, zoneUuid: Uuid, hypervisorType: Type.String(), state: EnabledState }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      zoneUuid: Type.String({ format: 'uuid', description: 'zone to create the cluster in' }),
+      hypervisorType: HypervisorType,
+    },
+    strict,
+  ),
+  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  actions: enableDisable,
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'hypervisorType', 'state', 'zoneUuid'],
+  adminOnly: true,
+};
+
+export const HOST_STATES = ['Enabled', 'Disabled', 'Maintenance'] as const;
+export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
+
+export const hosts: KindContract = {
+  kind: 'hosts',
+  singular: 'host',
+  summary: 'a hypervisor machine (simulated or KVM) in a cluster',
+  resource: Type.Object({
+    ...base,
+    zoneUuid: Uuid,
+    clusterUuid: Uuid,
+    hypervisorType: Type.String(),
+    managementIp: Type.String(),
+    state: Type.Union(HOST_STATES.map((s) => Type.Literal(s))),
+    status: Type.Union(HOST_STATUSES.map((s) => Type.Literal(s))),
+    cpuTotal: Type.Integer(),
+    cpuUsed: Type.Integer(),
+    memoryTotal: Type.Integer(),
+    memoryUsed: Type.Integer(),
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      clusterUuid: Type.String({ format: 'uuid', description: 'cluster to add the host to' }),
+      managementIp: Type.String({ format: 'ipv4', description: 'address the management node reaches the host at' }),
+      simulatorCpu: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 4096, description: 'simulator only: CPUs of the simulated machine (default 32)' }),
+      ),
+      simulatorMemory: Type.Optional(
+        Bytes('simulator only: memory of the simulated machine (default 128 GiB)'),
+      ),
+    },
+    strict,
+  ),
+  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  actions: {
+    ...enableDisable,
+    maintain: { summary: 'put it in maintenance (nothing new is placed; later: VMs move away)', body: Empty },
+    reconnect: { summary: 'reconnect to the host and re-read its capacity', body: Empty },
+  },
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'managementIp', 'state', 'status', 'cpuUsed', 'cpuTotal', 'memoryUsed', 'memoryTotal'],
+  adminOnly: true,
+};
+
+export const accounts: KindContract = {
+  kind: 'accounts',
+  singular: 'account',
+  summary: 'a tenant: owns resources; its users act on its behalf',
+  resource: Type.Object({
+    uuid: Uuid,
+    name: Name,
+    type: Type.Union([Type.Literal('admin'), Type.Literal('normal')]),
+    description: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      password: Type.String({ minLength: 8, maxLength: 256, description: 'password of the account’s first user (named like the account)' }),
+      description: Type.Optional(Description),
+    },
+    strict,
+  ),
+  update: Type.Object({ description: Type.Optional(Description) }, strict),
+  deletable: true,
+  taggable: false,
+  columns: ['uuid', 'name', 'type', 'createdAt'],
+  adminOnly: true,
+};
+
+export const users: KindContract = {
+  kind: 'users',
+  singular: 'user',
+  summary: 'a login of an account',
+  resource: Type.Object({
+    uuid: Uuid,
+    name: Name,
+    accountUuid: Uuid,
+    description: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      password: Type.String({ minLength: 8, maxLength: 256 }),
+      accountUuid: Type.Optional(Type.String({ format: 'uuid', description: 'admin only: account to add the user to (default: your own)' })),
+      description: Type.Optional(Description),
+    },
+    strict,
+  ),
+  update: Type.Object(
+    { description: Type.Optional(Description), password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })) },
+    strict,
+  ),
+  deletable: true,
+  taggable: false,
+  columns: ['uuid', 'name', 'accountUuid', 'createdAt'],
+  adminOnly: false,
+};
+
+export const jobs: KindContract = {
+  kind: 'jobs',
+  singular: 'job',
+  summary: 'an asynchronous operation and its progress, result or error',
+  resource: Job,
+  actions: { cancel: { summary: 'cancel a job that has not started yet', body: Empty } },
+  deletable: false,
+  taggable: false,
+  columns: ['uuid', 'kind', 'state', 'progress', 'resourceUuid', 'createdAt'],
+  adminOnly: false,
+};
+
+export const events: KindContract = {
+  kind: 'events',
+  singular: 'event',
+  summary: 'the audit trail: every state change of every resource and job',
+  // biome-ignore lint/suspicious/noExplicitAny: Event is an object schema
+  resource: Event as any,
+  deletable: false,
+  taggable: false,
+  columns: ['id', 'at', 'type', 'resourceKind', 'resourceUuid'],
+  adminOnly: false,
+};
+
+export const tags: KindContract = {
+  kind: 'tags',
+  singular: 'tag',
+  summary: 'user tags on resources (set them with `nimbus <kind> tag`)',
+  // biome-ignore lint/suspicious/noExplicitAny: Tag is an object schema
+  resource: Tag as any,
+  deletable: false,
+  taggable: false,
+  columns: ['resourceKind', 'resourceUuid', 'key', 'value'],
+  adminOnly: false,
+};
+
+export const KINDS: KindContract[] = [zones, clusters, hosts, accounts, users, jobs, events, tags];
+
+export function kindBySingular(singular: string): KindContract | undefined {
+  return KINDS.find((k) => k.singular === singular);
+}
+
+export type { TSchema };

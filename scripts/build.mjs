@@ -1,22 +1,25 @@
 // Transpiles src/ and test/ to dist/ file by file (no bundling), so node runs plain JS:
 // faster test start-up than a TS loader, and the same code paths as production.
-import { readdirSync, rmSync, statSync } from 'node:fs';
+// dist/ is updated in place (several builds and test runs may overlap); outputs whose
+// source is gone are removed afterwards so a deleted test never runs.
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-function walk(dir) {
+function walk(dir, ext) {
+  if (!existsSync(dir)) return [];
   const out = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...walk(path));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
+    if (statSync(path).isDirectory()) out.push(...walk(path, ext));
+    else if (name.endsWith(ext) && !name.endsWith('.d.ts')) out.push(path);
   }
   return out;
 }
 
-rmSync('dist', { recursive: true, force: true });
+const sources = [...walk('src', '.ts'), ...walk('test', '.ts'), ...walk('bench', '.ts')];
 await build({
-  entryPoints: [...walk('src'), ...walk('test')],
+  entryPoints: sources,
   outdir: 'dist',
   outbase: '.',
   format: 'esm',
@@ -25,3 +28,5 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+const wanted = new Set(sources.map((s) => join('dist', s.replace(/\.ts$/, '.js'))));
+for (const out of walk('dist', '.js')) if (!wanted.has(out)) rmSync(out);

@@ -2,7 +2,12 @@
 import { type Static, type TSchema, Type } from 'typebox';
 
 export const Uuid = Type.String({ format: 'uuid', description: 'resource UUID' });
-export const Name = Type.String({ minLength: 1, maxLength: 255, pattern: '^\\S(.*\\S)?$', description: 'name (no leading or trailing spaces)' });
+export const Name = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^\\S(.*\\S)?$',
+  description: 'name (no leading or trailing spaces)',
+});
 export const Description = Type.String({ maxLength: 2048 });
 export const Timestamp = Type.String({ format: 'date-time' });
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -13,7 +18,10 @@ export const ErrorBody = Type.Object(
   {
     error: Type.Object({
       code: Type.String({ description: 'stable, searchable code, e.g. HOST_NOT_FOUND' }),
-      reason: Type.String({ description: 'NotFound, AlreadyExists, Conflict, Invalid, Forbidden, Unauthenticated, Unavailable, Timeout or Internal' }),
+      reason: Type.String({
+        description:
+          'NotFound, AlreadyExists, Conflict, Invalid, Forbidden, Unauthenticated, Unavailable, Timeout or Internal',
+      }),
       message: Type.String(),
       details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     }),
@@ -25,7 +33,7 @@ export const JOB_STATES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancell
 export const Job = Type.Object({
   uuid: Uuid,
   kind: Type.String({ description: 'operation, e.g. host.create' }),
-  state: Type.Union(JOB_STATES.map((s) => Type.Literal(s))),
+  state: Type.Enum(JOB_STATES),
   progress: Type.Integer({ minimum: 0, maximum: 100 }),
   progressMessage: Nullable(Type.String()),
   resourceKind: Nullable(Type.String()),

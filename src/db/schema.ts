@@ -6,6 +6,10 @@ import type { ColumnType, Generated } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, T | string, T | string>;
+/** a column with a database default: optional on insert */
+type WithDefault<T> = ColumnType<T, T | undefined, T>;
+/** a JSON column with a database default: optional on insert */
+type JsonWithDefault<T = unknown> = ColumnType<T, T | string | undefined, T | string>;
 
 export interface AccountTable {
   uuid: string;
@@ -65,7 +69,7 @@ export interface JobTable {
   uuid: string;
   kind: string;
   state: JobState;
-  progress: number;
+  progress: WithDefault<number>;
   progressMessage: string | null;
   accountUuid: string;
   userUuid: string | null;
@@ -110,7 +114,7 @@ export interface ZoneTable {
   uuid: string;
   name: string;
   description: string | null;
-  state: 'Enabled' | 'Disabled';
+  state: WithDefault<'Enabled' | 'Disabled'>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -122,7 +126,7 @@ export interface ClusterTable {
   description: string | null;
   zoneUuid: string;
   hypervisorType: string;
-  state: 'Enabled' | 'Disabled';
+  state: WithDefault<'Enabled' | 'Disabled'>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -139,12 +143,12 @@ export interface HostTable {
   clusterUuid: string;
   hypervisorType: string;
   managementIp: string;
-  state: HostState;
-  status: HostStatus;
-  cpuTotal: number;
-  cpuUsed: number;
-  memoryTotal: number;
-  memoryUsed: number;
+  state: WithDefault<HostState>;
+  status: WithDefault<HostStatus>;
+  cpuTotal: WithDefault<number>;
+  cpuUsed: WithDefault<number>;
+  memoryTotal: WithDefault<number>;
+  memoryUsed: WithDefault<number>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -155,7 +159,7 @@ export interface SimulatorHostTable {
   address: string;
   cpu: number;
   memory: number;
-  facts: Json<Record<string, unknown>>;
+  facts: JsonWithDefault<Record<string, unknown>>;
   createdAt: Timestamp;
 }
 

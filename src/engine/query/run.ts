@@ -167,7 +167,7 @@ function loose(db: Executor): Kysely<LooseDb> {
 function columnsOf(schema: KindSchema, fields?: string[]): string[] {
   if (fields) return fields;
   const key = keyOf(schema);
-  const all = Object.keys(schema.fields);
+  const all = [...Object.keys(schema.fields), ...(schema.selectOnly ?? [])];
   return all.includes(key) ? all : [key, ...all];
 }
 

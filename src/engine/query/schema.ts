@@ -45,6 +45,8 @@ export interface KindSchema {
   visibility: Visibility;
   /** primary key column (default 'uuid'); also the final tie-breaker of every sort */
   key?: string;
+  /** columns returned with every row but not queryable (JSON documents such as a job's result) */
+  selectOnly?: string[];
   /** default sort when none is given (default: key ascending) */
   defaultSort?: string;
 }

@@ -1,0 +1,238 @@
+/**
+ * The same routes for every kind:
+ *   GET    /v1/<kind>                        list/query (engine/query)
+ *   GET    /v1/<kind>/{uuid}                 one resource; another account's is a 404
+ *   POST   /v1/<kind>                        create            → 202 + job
+ *   PATCH  /v1/<kind>/{uuid}                 update            → 202 + job
+ *   DELETE /v1/<kind>/{uuid}                 delete            → 202 + job
+ *   POST   /v1/<kind>/{uuid}/actions/<name>  action            → 202 + job
+ *   POST   /v1/<kind>/{uuid}/tags            set a tag         → 202 + job
+ *   DELETE /v1/<kind>/{uuid}/tags/{key}      remove a tag      → 202 + job
+ * `?wait=true` answers with the finished job (200), or the running one (202) after 60 s.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { Job, Page, TagBody } from '../contract/common.js';
+import type { Engine } from '../engine/engine.js';
+import { type JobRow, jobToApi } from '../engine/jobs.js';
+import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
+import type { KindRegistry } from '../engine/query/schema.js';
+import { forbidden, notFound } from '../kernel/errors.js';
+import type { FlowDeps, KindService } from '../resources/service.js';
+import type { TagService } from '../resources/tag/service.js';
+import { callerOf } from './auth.js';
+
+export const WAIT_LIMIT_MS = 60_000;
+
+const UuidParams = Type.Object({ uuid: Type.String({ format: 'uuid' }) });
+const ListQuery = Type.Object({}, { additionalProperties: true });
+
+export async function replyWithJob(
+  engine: Engine<FlowDeps>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  job: JobRow,
+): Promise<unknown> {
+  const wait = (request.query as Record<string, unknown> | undefined)?.wait;
+  let current: JobRow | undefined = job;
+  if (wait === 'true' || wait === '1') current = (await engine.waitFor(job.uuid, WAIT_LIMIT_MS)) ?? job;
+  const finished =
+    current.state === 'Succeeded' || current.state === 'Failed' || current.state === 'Cancelled';
+  // 200 once the job is finished (waited for, or finished at once like a cancel), 202 while it runs
+  return reply
+    .code(finished ? 200 : 202)
+    .header('Location', `/v1/jobs/${job.uuid}`)
+    .send(jobToApi(current));
+}
+
+export function registerKindRoutes(
+  app: FastifyInstance,
+  svc: KindService,
+  deps: {
+    engine: Engine<FlowDeps>;
+    registry: KindRegistry;
+    db: import('../db/pool.js').Db;
+    tags: TagService;
+  },
+): void {
+  const { contract, schema } = svc;
+  const base = `/v1/${contract.kind}`;
+  const tags = [contract.kind];
+  const present = svc.present ?? ((row: Record<string, unknown>) => row);
+  const adminGuard = (request: FastifyRequest) => {
+    if (contract.adminOnly && !callerOf(request).isAdmin)
+      throw forbidden(`only the admin account may change ${contract.kind}`);
+  };
+
+  app.get(
+    base,
+    {
+      schema: {
+        tags,
+        summary: `list ${contract.kind}`,
+        description: `${contract.summary}. Query: q=<field><op><value> (repeatable; ops = != > >= < <= ~= !~= ?= !?= =null !=null; nested fields like cluster.zone.name; tag=key[=value]), sort=[-]field, limit (≤1000), offset, count=true, fields=a,b`,
+        querystring: ListQuery,
+        response: { 200: Page(Type.Partial(contract.resource)) },
+      },
+    },
+    async (request) => {
+      const scope = callerOf(request);
+      const query = parseListQuery(
+        request.query as Record<string, string | string[] | undefined>,
+        schema,
+        deps.registry,
+        scope,
+      );
+      const page = await runListQuery(deps.db, deps.registry, schema, query, scope);
+      return { ...page, items: page.items.map((r) => (query.fields ? r : present(r))) };
+    },
+  );
+
+  app.get(
+    `${base}/:uuid`,
+    {
+      schema: {
+        tags,
+        summary: `get one of ${contract.kind}`,
+        params: UuidParams,
+        response: { 200: contract.resource },
+      },
+    },
+    async (request) => {
+      const { uuid } = request.params as { uuid: string };
+      const row = await getVisibleRow(deps.db, schema, uuid, callerOf(request));
+      if (!row) throw notFound(contract.singular, uuid);
+      return present(row);
+    },
+  );
+
+  const jobResponse = { 200: Job, 202: Job };
+  if (svc.create && contract.create) {
+    const create = svc.create.bind(svc);
+    app.post(
+      base,
+      {
+        schema: {
+          tags,
+          summary: `create a ${contract.singular}`,
+          body: contract.create,
+          response: jobResponse,
+        },
+      },
+      async (request, reply) => {
+        adminGuard(request);
+        const job = await create(callerOf(request), request.body as Record<string, unknown>);
+        return replyWithJob(deps.engine, request, reply, job);
+      },
+    );
+  }
+  if (svc.update && contract.update) {
+    const update = svc.update;
+    app.patch(
+      `${base}/:uuid`,
+      {
+        schema: {
+          tags,
+          summary: `update a ${contract.singular}`,
+          params: UuidParams,
+          body: contract.update,
+          response: jobResponse,
+        },
+      },
+      async (request, reply) => {
+        adminGuard(request);
+        const { uuid } = request.params as { uuid: string };
+        return replyWithJob(
+          deps.engine,
+          request,
+          reply,
+          await update(callerOf(request), uuid, request.body as Record<string, unknown>),
+        );
+      },
+    );
+  }
+  if (svc.remove && contract.deletable) {
+    const remove = svc.remove.bind(svc);
+    app.delete(
+      `${base}/:uuid`,
+      {
+        schema: { tags, summary: `delete a ${contract.singular}`, params: UuidParams, response: jobResponse },
+      },
+      async (request, reply) => {
+        adminGuard(request);
+        const { uuid } = request.params as { uuid: string };
+        return replyWithJob(deps.engine, request, reply, await remove(callerOf(request), uuid));
+      },
+    );
+  }
+  for (const [name, action] of Object.entries(contract.actions ?? {})) {
+    const op = svc.actions?.[name];
+    if (!op) continue;
+    app.post(
+      `${base}/:uuid/actions/${name}`,
+      {
+        schema: {
+          tags,
+          summary: `${name}: ${action.summary}`,
+          params: UuidParams,
+          body: action.body,
+          response: jobResponse,
+        },
+      },
+      async (request, reply) => {
+        if (contract.kind !== 'jobs') adminGuard(request);
+        const { uuid } = request.params as { uuid: string };
+        return replyWithJob(
+          deps.engine,
+          request,
+          reply,
+          await op(callerOf(request), uuid, (request.body ?? {}) as Record<string, unknown>),
+        );
+      },
+    );
+  }
+  if (contract.taggable) {
+    app.post(
+      `${base}/:uuid/tags`,
+      {
+        schema: {
+          tags,
+          summary: `set a tag on a ${contract.singular}`,
+          params: UuidParams,
+          body: TagBody,
+          response: jobResponse,
+        },
+      },
+      async (request, reply) => {
+        const { uuid } = request.params as { uuid: string };
+        const job = await deps.tags.setTag(
+          callerOf(request),
+          { schema, singular: contract.singular },
+          uuid,
+          request.body as TagBody,
+        );
+        return replyWithJob(deps.engine, request, reply, job);
+      },
+    );
+    app.delete(
+      `${base}/:uuid/tags/:key`,
+      {
+        schema: {
+          tags,
+          summary: `remove a tag from a ${contract.singular}`,
+          params: Type.Object({ uuid: Type.String({ format: 'uuid' }), key: Type.String({ minLength: 1 }) }),
+          response: jobResponse,
+        },
+      },
+      async (request, reply) => {
+        const { uuid, key } = request.params as { uuid: string; key: string };
+        return replyWithJob(
+          deps.engine,
+          request,
+          reply,
+          await deps.tags.removeTag(callerOf(request), { schema, singular: contract.singular }, uuid, key),
+        );
+      },
+    );
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Simulator control (admin only): fault injection and latency, so tests and demos can make any
+ * chain step or host command fail or slow down. Test control, not cloud resources: answered
+ * synchronously, not as jobs.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { FaultRegistry } from '../engine/faults.js';
+import { forbidden } from '../kernel/errors.js';
+import { callerOf } from './auth.js';
+
+const FaultBody = Type.Object(
+  {
+    point: Type.String({
+      pattern: '^(step|rollback|command):[A-Za-z0-9_./-]+$',
+      description:
+        'step:<job kind>/<step>, rollback:<job kind>/<step> or command:<host command>, e.g. step:host.create/connect or command:host.connect',
+    }),
+    host: Type.Optional(Type.String({ description: 'only for this host management IP (command faults)' })),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+    error: Type.Optional(
+      Type.Object(
+        {
+          code: Type.Optional(Type.String({ pattern: '^[A-Z][A-Z0-9_]*$' })),
+          message: Type.Optional(Type.String({ maxLength: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    times: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export function registerSimulatorRoutes(app: FastifyInstance, faults: FaultRegistry): void {
+  const tags = ['simulator'];
+  const admin = (request: Parameters<typeof callerOf>[0]) => {
+    if (!callerOf(request).isAdmin) throw forbidden('only the admin account may control the simulator');
+  };
+  app.post(
+    '/v1/simulator/faults',
+    { schema: { tags, summary: 'inject a fault (delay and/or failure)', body: FaultBody } },
+    async (request, reply) => {
+      admin(request);
+      const body = request.body as Parameters<FaultRegistry['add']>[0];
+      const fault = faults.add({
+        error: { code: 'INJECTED_FAULT' },
+        ...body,
+        ...(body.error === undefined && body.delayMs ? { error: undefined } : {}),
+      });
+      return reply.code(201).send(fault);
+    },
+  );
+  app.get('/v1/simulator/faults', { schema: { tags, summary: 'list injected faults' } }, async (request) => {
+    admin(request);
+    return { items: faults.list() };
+  });
+  app.delete(
+    '/v1/simulator/faults',
+    { schema: { tags, summary: 'clear every injected fault' } },
+    async (request, reply) => {
+      admin(request);
+      faults.clear();
+      return reply.code(204).send();
+    },
+  );
+  app.delete(
+    '/v1/simulator/faults/:uuid',
+    {
+      schema: {
+        tags,
+        summary: 'remove one fault',
+        params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
+      },
+    },
+    async (request, reply) => {
+      admin(request);
+      faults.remove((request.params as { uuid: string }).uuid);
+      return reply.code(204).send();
+    },
+  );
+}

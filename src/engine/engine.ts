@@ -1,0 +1,353 @@
+/**
+ * The engine runs every asynchronous operation: a job row, a flow chain journaled on that row,
+ * executed in the job's per-resource queue. It owns:
+ * - submission (the job row is inserted in the caller's transaction; `start` after commit);
+ * - execution with rollback, progress and events (job.state.changed);
+ * - waiting for a job to finish (`?wait=true`);
+ * - recovery: on start and periodically, jobs owned by dead nodes are claimed with a conditional
+ *   UPDATE and resumed or rolled back from their journal.
+ * Invariant: a job row is only ever changed by its owner node, with `where owner_node = me`.
+ */
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Db } from '../db/pool.js';
+import type { FlowJournal } from '../db/schema.js';
+import type { Tx } from '../db/transaction.js';
+import { CloudError, toErrorBody } from '../kernel/errors.js';
+import type { EventBatch, EventBus, EventInput } from './events.js';
+import type { FaultRegistry } from './faults.js';
+import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
+import { insertJob, isFinished, type JobRow, type JobSpec } from './jobs.js';
+import type { QueueSet } from './queues.js';
+
+export interface EngineMetrics {
+  jobFinished(kind: string, state: string, seconds: number): void;
+  rollback(kind: string): void;
+}
+
+export interface EngineOptions<D> {
+  db: Db;
+  deps: D;
+  events: EventBus;
+  faults: FaultRegistry;
+  queues: QueueSet;
+  nodeId: string;
+  log: Logger;
+  metrics?: EngineMetrics;
+}
+
+type AnyFlow<D> = FlowDef<never, D>;
+
+export class Engine<D> {
+  private readonly flows = new Map<string, AnyFlow<D>>();
+  private readonly waiters = new Map<string, Array<(job: JobRow) => void>>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(private readonly o: EngineOptions<D>) {}
+
+  register<P>(def: FlowDef<P, D>): void {
+    if (this.flows.has(def.kind)) throw new Error(`flow ${def.kind} registered twice`);
+    this.flows.set(def.kind, def as unknown as AnyFlow<D>);
+  }
+
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
+  /** Inserts a Pending job in the caller's transaction; call `start` once it has committed. */
+  async submit(tx: Tx, spec: JobSpec, batch?: EventBatch): Promise<JobRow> {
+    if (!this.flows.has(spec.kind)) throw new Error(`no flow registered for job kind ${spec.kind}`);
+    const job = await insertJob(tx, spec, this.o.nodeId);
+    batch?.add(jobEvent(job, 'Pending'));
+    return job;
+  }
+
+  /** Submits in its own transaction (with the given events) and starts the job. */
+  async submitAndStart(
+    spec: JobSpec,
+    prepare?: (tx: Tx, batch: EventBatch) => Promise<void>,
+  ): Promise<JobRow> {
+    const job = await this.o.events.inTransaction(this.o.db, async (tx, batch) => {
+      if (prepare) await prepare(tx, batch);
+      return this.submit(tx, spec, batch);
+    });
+    this.start(job.uuid, job.queueKey);
+    return job;
+  }
+
+  /** Queues the job for execution in its resource's queue. Never throws. */
+  start(uuid: string, queueKey: string): void {
+    const run = this.o.queues
+      .run(queueKey, () => this.runJob(uuid))
+      .catch((err) => this.o.log.error({ err, job: uuid }, 'job runner crashed'));
+    this.inFlight.add(run);
+    run.finally(() => this.inFlight.delete(run));
+  }
+
+  /** Resolves with the job once finished, or with its current row after `timeoutMs`. */
+  async waitFor(uuid: string, timeoutMs: number): Promise<JobRow | undefined> {
+    let resolveFn: ((job: JobRow) => void) | undefined;
+    const finished = new Promise<JobRow>((resolve) => {
+      resolveFn = resolve;
+      const list = this.waiters.get(uuid) ?? [];
+      list.push(resolve);
+      this.waiters.set(uuid, list);
+    });
+    try {
+      const current = await this.load(uuid);
+      if (!current || isFinished(current.state)) return current;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), timeoutMs);
+      });
+      const job = await Promise.race([finished, timeout]);
+      clearTimeout(timer);
+      return job ?? (await this.load(uuid));
+    } finally {
+      const list = this.waiters.get(uuid)?.filter((w) => w !== resolveFn);
+      if (list && list.length > 0) this.waiters.set(uuid, list);
+      else this.waiters.delete(uuid);
+    }
+  }
+
+  load(uuid: string): Promise<JobRow | undefined> {
+    return this.o.db.selectFrom('jobs').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  }
+
+  /** Cancels a job that has not started; a running job cannot be cancelled. */
+  async cancel(uuid: string): Promise<JobRow> {
+    const job = await this.o.events.inTransaction(this.o.db, async (tx, batch) => {
+      const row = await tx
+        .updateTable('jobs')
+        .set({
+          state: 'Cancelled',
+          finishedAt: new Date(),
+          updatedAt: new Date(),
+          progressMessage: 'cancelled',
+        })
+        .where('uuid', '=', uuid)
+        .where('state', '=', 'Pending')
+        .returningAll()
+        .executeTakeFirst();
+      if (row) batch.add(jobEvent(row, 'Cancelled'));
+      return row;
+    });
+    if (job) {
+      this.notify(job);
+      return job;
+    }
+    const current = await this.load(uuid);
+    if (!current) throw new CloudError('NotFound', 'JOB_NOT_FOUND', `job ${uuid} not found`);
+    throw new CloudError(
+      'Conflict',
+      'JOB_NOT_CANCELLABLE',
+      `job ${uuid} is ${current.state}; only a Pending job can be cancelled`,
+      {
+        details: { state: current.state },
+      },
+    );
+  }
+
+  /**
+   * Claims the unfinished jobs whose owner is not a live node (stopped, silent for longer than
+   * `deadAfterMs`, or never set) with one conditional UPDATE, so two survivors never both take
+   * a job; then runs them: Pending ones from the start, Running ones resumed or rolled back from
+   * their journal. Returns how many it took.
+   */
+  async recover(deadAfterMs: number): Promise<number> {
+    const live = this.o.db
+      .selectFrom('managementNodes')
+      .select('uuid')
+      .where('stoppedAt', 'is', null)
+      .where('heartbeatAt', '>=', sql<Date>`now() - make_interval(secs => ${deadAfterMs / 1000})`);
+    const claimed = await this.o.db
+      .updateTable('jobs')
+      .set({ ownerNode: this.o.nodeId, updatedAt: new Date() })
+      .where('state', 'in', ['Pending', 'Running'])
+      .where((eb) => eb.or([eb('ownerNode', 'is', null), eb('ownerNode', 'not in', live)]))
+      .returning(['uuid', 'queueKey', 'createdAt', 'state', 'kind'])
+      .execute();
+    claimed.sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime());
+    for (const job of claimed) {
+      this.o.log.info({ job: job.uuid, kind: job.kind, state: job.state }, 'recovering job of a dead node');
+      this.start(job.uuid, job.queueKey);
+    }
+    return claimed.length;
+  }
+
+  /** Stops taking new work and waits (bounded) for jobs in flight; the rest are left for recovery. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((r) => setTimeout(r, timeoutMs)),
+    ]);
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  private async runJob(uuid: string): Promise<void> {
+    if (this.stopping) return; // left Pending/Running for the next owner
+    const before = await this.load(uuid);
+    if (!before || (before.state !== 'Pending' && before.state !== 'Running')) return;
+    // a job that was already Running when we claim it was interrupted by a node's death
+    const wasInterrupted = before.state === 'Running';
+    const claimed = await this.o.events.inTransaction(this.o.db, async (tx, batch) => {
+      const row = await tx
+        .updateTable('jobs')
+        .set({ state: 'Running', startedAt: before.startedAt ?? new Date(), updatedAt: new Date() })
+        .where('uuid', '=', uuid)
+        .where('ownerNode', '=', this.o.nodeId)
+        .where('state', '=', before.state)
+        .returningAll()
+        .executeTakeFirst();
+      if (row && !wasInterrupted) batch.add(jobEvent(row, 'Running'));
+      return row;
+    });
+    if (!claimed) return; // cancelled, finished, or taken by another node
+    const def = this.flows.get(claimed.kind);
+    const started = Date.now();
+    let outcome: FlowOutcome;
+    if (!def) {
+      outcome = {
+        ok: false,
+        failure: toErrorBody(
+          new CloudError('Internal', 'JOB_KIND_UNKNOWN', `no flow for job kind ${claimed.kind}`),
+        ),
+        rollbackFailures: [],
+      };
+    } else {
+      const journal = (claimed.flow ?? { phase: 'forward', done: [], current: null, ctx: {} }) as FlowJournal;
+      if (wasInterrupted && def.recovery === 'rollback' && journal.phase === 'forward') {
+        journal.phase = 'rollback';
+        journal.failure = toErrorBody(
+          new CloudError(
+            'Unavailable',
+            'JOB_INTERRUPTED',
+            'the management node running this job stopped; the job was rolled back',
+            {
+              retryable: true,
+            },
+          ),
+        );
+      }
+      outcome = await executeFlow(def, this.context(claimed), journal, {
+        save: (j, p) => this.saveJournal(uuid, j, p),
+        checkFault: (point) => this.o.faults.check(point),
+        onRollback: (kind) => this.o.metrics?.rollback(kind),
+      });
+    }
+    const finished = await this.finish(claimed, outcome);
+    this.o.metrics?.jobFinished(claimed.kind, finished?.state ?? 'Unknown', (Date.now() - started) / 1000);
+    if (finished) this.notify(finished);
+  }
+
+  private context(job: JobRow): StepContext<never, D> {
+    return {
+      db: this.o.db,
+      deps: this.o.deps,
+      job: {
+        uuid: job.uuid,
+        kind: job.kind,
+        accountUuid: job.accountUuid,
+        userUuid: job.userUuid,
+        resourceKind: job.resourceKind,
+        resourceUuid: job.resourceUuid,
+        requestId: job.requestId,
+      },
+      params: job.params as never,
+      data: {},
+      emit: async (events: EventInput[]) => {
+        const stored = await this.o.events.write(
+          this.o.db,
+          events.map((e) => ({ jobUuid: job.uuid, ...e })),
+        );
+        this.o.events.publish(stored);
+      },
+      progress: async (percent, message) => {
+        await this.o.db
+          .updateTable('jobs')
+          .set({
+            progress: Math.max(0, Math.min(100, Math.round(percent))),
+            progressMessage: message,
+            updatedAt: new Date(),
+          })
+          .where('uuid', '=', job.uuid)
+          .where('ownerNode', '=', this.o.nodeId)
+          .execute();
+      },
+    };
+  }
+
+  private async saveJournal(
+    uuid: string,
+    journal: FlowJournal,
+    p?: { percent: number; message: string },
+  ): Promise<void> {
+    const res = await this.o.db
+      .updateTable('jobs')
+      .set({
+        flow: JSON.stringify(journal),
+        updatedAt: new Date(),
+        ...(p ? { progress: p.percent, progressMessage: p.message } : {}),
+      })
+      .where('uuid', '=', uuid)
+      .where('ownerNode', '=', this.o.nodeId)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) {
+      // another node took the job over (we were presumed dead): stop touching it
+      throw new CloudError('Conflict', 'JOB_OWNERSHIP_LOST', `job ${uuid} is no longer owned by this node`);
+    }
+  }
+
+  private async finish(job: JobRow, outcome: FlowOutcome): Promise<JobRow | undefined> {
+    const state = outcome.ok ? 'Succeeded' : 'Failed';
+    const error = outcome.ok ? null : withRollbackFailures(outcome.failure, outcome.rollbackFailures);
+    return this.o.events.inTransaction(this.o.db, async (tx, batch) => {
+      const row = await tx
+        .updateTable('jobs')
+        .set({
+          state,
+          progress: 100,
+          result: outcome.ok ? JSON.stringify(outcome.result ?? null) : null,
+          error: error === null ? null : JSON.stringify(error),
+          finishedAt: new Date(),
+          updatedAt: new Date(),
+        })
+        .where('uuid', '=', job.uuid)
+        .where('ownerNode', '=', this.o.nodeId)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) batch.add(jobEvent(row, state));
+      return row;
+    });
+  }
+
+  private notify(job: JobRow): void {
+    const list = this.waiters.get(job.uuid);
+    if (!list) return;
+    this.waiters.delete(job.uuid);
+    for (const resolve of list) resolve(job);
+  }
+}
+
+function withRollbackFailures(failure: unknown, rollbackFailures: unknown[]): Record<string, unknown> {
+  const body = (failure ?? toErrorBody(new Error('unknown failure'))) as Record<string, unknown>;
+  if (rollbackFailures.length === 0) return body;
+  const details = (body.details as Record<string, unknown> | undefined) ?? {};
+  return { ...body, details: { ...details, rollbackFailures } };
+}
+
+function jobEvent(job: JobRow, state: string): EventInput {
+  return {
+    type: 'job.state.changed',
+    resourceKind: 'jobs',
+    resourceUuid: job.uuid,
+    accountUuid: job.accountUuid,
+    jobUuid: job.uuid,
+    data: { kind: job.kind, state, resourceKind: job.resourceKind, resourceUuid: job.resourceUuid },
+  };
+}

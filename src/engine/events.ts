@@ -1,0 +1,95 @@
+/**
+ * Events: every state change of every resource and job is written to the `events` table in the
+ * same transaction as the change, and published to in-process subscribers only after that
+ * transaction commits (so a rolled-back change is never streamed).
+ */
+import { EventEmitter } from 'node:events';
+import type { Db } from '../db/pool.js';
+import type { Tx } from '../db/transaction.js';
+import { newId } from '../kernel/ids.js';
+
+export interface EventInput {
+  type: string;
+  resourceKind: string;
+  resourceUuid: string;
+  accountUuid: string;
+  jobUuid?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export interface CloudEvent {
+  id: string;
+  uuid: string;
+  at: Date;
+  type: string;
+  resourceKind: string;
+  resourceUuid: string;
+  accountUuid: string;
+  jobUuid: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Collects events during a transaction; `flush` publishes them after commit. */
+export class EventBatch {
+  private readonly pending: EventInput[] = [];
+  add(e: EventInput): void {
+    this.pending.push(e);
+  }
+  get size(): number {
+    return this.pending.length;
+  }
+  drain(): EventInput[] {
+    return this.pending.splice(0);
+  }
+}
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  /** Inserts the events inside `tx`; returns the stored rows for publishing after commit. */
+  async write(tx: Tx | Db, events: EventInput[]): Promise<CloudEvent[]> {
+    if (events.length === 0) return [];
+    const rows = await tx
+      .insertInto('events')
+      .values(
+        events.map((e) => ({
+          uuid: newId(),
+          type: e.type,
+          resourceKind: e.resourceKind,
+          resourceUuid: e.resourceUuid,
+          accountUuid: e.accountUuid,
+          jobUuid: e.jobUuid ?? null,
+          data: JSON.stringify(e.data ?? {}),
+        })),
+      )
+      .returningAll()
+      .execute();
+    return rows.map((r) => ({ ...r, id: String(r.id) }) as CloudEvent);
+  }
+
+  publish(events: CloudEvent[]): void {
+    for (const e of events) this.emitter.emit('event', e);
+  }
+
+  /** Runs `fn` in a transaction with an event batch; events are stored with it and streamed after commit. */
+  async inTransaction<T>(db: Db, fn: (tx: Tx, events: EventBatch) => Promise<T>): Promise<T> {
+    const batch = new EventBatch();
+    let stored: CloudEvent[] = [];
+    const result = await db.transaction().execute(async (tx) => {
+      const value = await fn(tx, batch);
+      stored = await this.write(tx, batch.drain());
+      return value;
+    });
+    this.publish(stored);
+    return result;
+  }
+
+  subscribe(listener: (e: CloudEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Workflow chains: ordered named steps, each with an idempotent rollback (ZStack's FlowChain,
+ * typed and durable). After every step the journal (done steps, the step in flight, the data
+ * steps hand on) is written to the job row, so a node that dies mid-chain leaves enough for the
+ * next node to resume it or roll it back.
+ *
+ * Rules every step must keep:
+ * - `run` is idempotent when the flow's recovery is 'resume' (it may run again after a crash);
+ * - `rollback` is idempotent and tolerates a `run` that never happened or stopped half-way,
+ *   because the step in flight at a failure or crash is rolled back too;
+ * - steps never hold a transaction across a call to a host: each writes with short statements.
+ */
+import type { Db } from '../db/pool.js';
+import type { FlowJournal } from '../db/schema.js';
+import { toErrorBody } from '../kernel/errors.js';
+import type { EventInput } from './events.js';
+
+export interface JobInfo {
+  uuid: string;
+  kind: string;
+  accountUuid: string;
+  userUuid: string | null;
+  resourceKind: string | null;
+  resourceUuid: string | null;
+  requestId: string | null;
+}
+
+export interface StepContext<P, D> {
+  db: Db;
+  deps: D;
+  job: JobInfo;
+  /** the request this job was created from (as validated by the API) */
+  params: P;
+  /** journaled data passed to later steps and to rollbacks; must stay JSON-serialisable */
+  data: Record<string, unknown>;
+  /** records events in their own transaction (use EventBus.inTransaction for changes + events) */
+  emit(events: EventInput[]): Promise<void>;
+  /** reports progress inside the current step (0–100 of the whole job) */
+  progress(percent: number, message: string): Promise<void>;
+}
+
+export interface FlowStep<P, D> {
+  name: string;
+  /** shown as the job's progress message while the step runs */
+  describe?: string;
+  run(ctx: StepContext<P, D>): Promise<void>;
+  rollback?(ctx: StepContext<P, D>): Promise<void>;
+}
+
+export interface FlowDef<P = Record<string, unknown>, D = unknown> {
+  /** the job kind this flow serves, e.g. `host.create` */
+  kind: string;
+  steps: FlowStep<P, D>[];
+  /** what recovery does with a chain found unfinished after a crash */
+  recovery: 'resume' | 'rollback';
+  /** the job's result once every step succeeded (e.g. the created resource) */
+  result?(ctx: StepContext<P, D>): Promise<unknown>;
+  /** runs after a failed chain was rolled back (e.g. to mark a surviving resource Error) */
+  afterRollback?(ctx: StepContext<P, D>, failure: unknown): Promise<void>;
+}
+
+export function newJournal(ctx: Record<string, unknown> = {}): FlowJournal {
+  return { phase: 'forward', done: [], current: null, ctx };
+}
+
+export interface StepHooks {
+  /** persists the journal (and progress) after each transition */
+  save(journal: FlowJournal, progress?: { percent: number; message: string }): Promise<void>;
+  /** fault injection: called before each forward action and each rollback */
+  checkFault(point: string): Promise<void>;
+  onRollback?(flow: string): void;
+}
+
+export type FlowOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; failure: unknown; rollbackFailures: unknown[] };
+
+/** Runs (or continues, from its journal) a chain to success, or rolls it back to nothing. */
+export async function executeFlow<P, D>(
+  def: FlowDef<P, D>,
+  ctx: StepContext<P, D>,
+  journal: FlowJournal,
+  hooks: StepHooks,
+): Promise<FlowOutcome> {
+  ctx.data = journal.ctx;
+  const total = def.steps.length;
+  if (journal.phase === 'forward') {
+    try {
+      for (const step of def.steps) {
+        if (journal.done.includes(step.name)) continue;
+        journal.current = step.name;
+        const percent = Math.floor((journal.done.length / total) * 100);
+        await hooks.save(journal, { percent, message: step.describe ?? step.name });
+        await hooks.checkFault(`step:${def.kind}/${step.name}`);
+        await step.run(ctx);
+        journal.done.push(step.name);
+        journal.current = null;
+      }
+      const result = def.result ? await def.result(ctx) : undefined;
+      await hooks.save(journal, { percent: 100, message: 'done' });
+      return { ok: true, result };
+    } catch (err) {
+      journal.phase = 'rollback';
+      journal.failure = serialiseFailure(err);
+      hooks.onRollback?.(def.kind);
+      await hooks.save(journal);
+    }
+  }
+  return rollBack(def, ctx, journal, hooks);
+}
+
+/** Rolls back the step in flight (if any) and then every done step, in reverse order. */
+async function rollBack<P, D>(
+  def: FlowDef<P, D>,
+  ctx: StepContext<P, D>,
+  journal: FlowJournal,
+  hooks: StepHooks,
+): Promise<FlowOutcome> {
+  const failures: unknown[] = [...(journal.rollbackFailures ?? [])];
+  const order = [...(journal.current ? [journal.current] : []), ...[...journal.done].reverse()];
+  for (const name of order) {
+    const step = def.steps.find((s) => s.name === name);
+    journal.current = name;
+    await hooks.save(journal, { percent: 0, message: `rolling back ${name}` });
+    if (step?.rollback) {
+      try {
+        await hooks.checkFault(`rollback:${def.kind}/${name}`);
+        await step.rollback(ctx);
+      } catch (err) {
+        failures.push({ step: name, ...serialiseFailure(err) });
+      }
+    }
+    journal.done = journal.done.filter((d) => d !== name);
+    journal.current = null;
+    journal.rollbackFailures = failures;
+  }
+  await hooks.save(journal, { percent: 100, message: 'rolled back' });
+  if (def.afterRollback) {
+    try {
+      await def.afterRollback(ctx, journal.failure);
+    } catch (err) {
+      failures.push({ step: 'afterRollback', ...serialiseFailure(err) });
+    }
+  }
+  return { ok: false, failure: journal.failure, rollbackFailures: failures };
+}
+
+function serialiseFailure(err: unknown): Record<string, unknown> {
+  return { ...toErrorBody(err) };
+}

@@ -1,0 +1,59 @@
+/**
+ * Per-resource queues: tasks with the same key (`vm:<uuid>`) run in arrival order, at most
+ * `parallelism(key)` at a time; different keys never wait for each other. No global lock.
+ * In a cluster each resource is owned by one node, so an in-process queue per key suffices.
+ */
+
+export type Parallelism = (key: string) => number;
+
+/** Parallelism by the key's kind prefix (`host:…` → hosts); 1 when the kind is not listed. */
+export function parallelismByKind(table: Record<string, number>): Parallelism {
+  return (key) => table[key.slice(0, key.indexOf(':'))] ?? 1;
+}
+
+interface Lane {
+  running: number;
+  waiting: Array<() => void>;
+}
+
+export class QueueSet {
+  private readonly lanes = new Map<string, Lane>();
+
+  constructor(private readonly parallelism: Parallelism) {}
+
+  /** Runs `task` when the key's lane has a free slot. */
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { running: 0, waiting: [] };
+      this.lanes.set(key, lane);
+    }
+    if (lane.running >= this.parallelism(key)) {
+      await new Promise<void>((resolve) => lane!.waiting.push(resolve));
+    } else {
+      lane.running++;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = lane.waiting.shift();
+      if (next)
+        next(); // hand the slot over directly: `running` stays the same
+      else {
+        lane.running--;
+        if (lane.running === 0) this.lanes.delete(key);
+      }
+    }
+  }
+
+  /** Tasks waiting for a slot, summed over all keys (for /metrics). */
+  depth(): { keys: number; waiting: number; running: number } {
+    let waiting = 0;
+    let running = 0;
+    for (const lane of this.lanes.values()) {
+      waiting += lane.waiting.length;
+      running += lane.running;
+    }
+    return { keys: this.lanes.size, waiting, running };
+  }
+}

@@ -1,0 +1,7 @@
+/** Who is making a request: every service call carries one; scoping decisions read only this. */
+export interface Caller {
+  accountUuid: string;
+  userUuid: string;
+  isAdmin: boolean;
+  requestId: string;
+}

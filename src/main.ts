@@ -1,0 +1,138 @@
+/**
+ * `nimbus-server` / `npm start`: runs one management node. Flags override environment variables;
+ * `--help` lists both. Ctrl-C (SIGINT) or SIGTERM stops it cleanly, embedded database included.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { createDemoEnvironment } from './demo.js';
+import { startNode, VERSION } from './node.js';
+
+const HELP = `nimbus management node ${VERSION}
+
+Usage: npm start -- [options]      (or: node dist/src/main.js [options])
+
+Options:
+  --data-dir <dir>          where the node keeps its data: embedded PostgreSQL, logs   [env NIMBUS_DATA_DIR, default ./.nimbus]
+  --database-url <url>      use this PostgreSQL instead of the embedded one              [env DATABASE_URL]
+  --host <address>          address to listen on                                         [env NIMBUS_HOST, default 127.0.0.1]
+  --port <port>             port to listen on                                            [env NIMBUS_PORT, default 8080]
+  --node-name <name>        this node's name in the cluster                              [default <hostname>:<port>]
+  --no-demo                 do not create the demo environment on an empty database
+  --log-level <level>       trace, debug, info, warn, error                              [env NIMBUS_LOG_LEVEL, default info]
+  --log-file <path|->       JSON log file, or - for stdout                               [default <data-dir>/nimbus.log]
+  --token-ttl <seconds>     lifetime of login tokens                                     [default 43200]
+  --simulator-latency <ms>  base latency of every simulated host command                 [default 0]
+  -h, --help                show this help
+
+Environment:
+  NIMBUS_ADMIN_PASSWORD     password of the admin account created on first start (otherwise one is generated and printed once)
+`;
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    'database-url': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'node-name': { type: 'string' },
+    'no-demo': { type: 'boolean' },
+    'log-level': { type: 'string' },
+    'log-file': { type: 'string' },
+    'token-ttl': { type: 'string' },
+    'simulator-latency': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+function intOption(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a non-negative integer, got '${raw}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const dataDir = resolve(values['data-dir'] ?? process.env.NIMBUS_DATA_DIR ?? '.nimbus');
+  mkdirSync(dataDir, { recursive: true });
+  const logFile = values['log-file'] ?? join(dataDir, 'nimbus.log');
+  const level = values['log-level'] ?? process.env.NIMBUS_LOG_LEVEL ?? 'info';
+  const log = pino(
+    { level, base: { pid: process.pid } },
+    logFile === '-' ? process.stdout : pino.destination({ dest: logFile, mkdir: true, sync: false }),
+  );
+  const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
+  const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+
+  console.log(
+    `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
+  );
+  const node = await startNode({
+    dataDir,
+    host: values.host ?? process.env.NIMBUS_HOST ?? '127.0.0.1',
+    port,
+    log,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+    ...(process.env.NIMBUS_ADMIN_PASSWORD ? { adminPassword: process.env.NIMBUS_ADMIN_PASSWORD } : {}),
+    tokenTtlSeconds: intOption('token-ttl', values['token-ttl'], 43_200),
+    simulatorLatencyMs: intOption('simulator-latency', values['simulator-latency'], 0),
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping (finishing running jobs, closing the database) …`);
+    try {
+      await node.stop();
+      log.flush?.();
+      console.log('stopped.');
+      process.exit(0);
+    } catch (err) {
+      console.error('stop failed:', (err as Error).message);
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  if (!values['no-demo']) {
+    const admin = await node.services.db
+      .selectFrom('accounts')
+      .select('uuid')
+      .where('name', '=', 'admin')
+      .executeTakeFirstOrThrow();
+    if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
+      console.log('created the demo environment: zone-1, cluster-1, 4 simulated hosts');
+    }
+  }
+
+  const password = node.adminPassword
+    ? node.adminPassword
+    : process.env.NIMBUS_ADMIN_PASSWORD
+      ? '$NIMBUS_ADMIN_PASSWORD'
+      : '<the admin password>';
+  console.log(`
+Nimbus is running at ${node.url}   (API docs: ${node.url}/v1/docs, metrics: ${node.url}/metrics)
+${node.adminPassword ? `\nThe admin account was created with the password ${node.adminPassword}\n(shown only this once: keep it, or set NIMBUS_ADMIN_PASSWORD on first start)\n` : ''}
+Log in with the CLI:
+  npx nimbus login --url ${node.url} --account admin --password '${password}'
+  npx nimbus zone list
+  npx nimbus host list -o json
+
+Logs: ${logFile === '-' ? 'stdout' : logFile}     Data: ${dataDir}     Ctrl-C stops the node.`);
+}
+
+main().catch((err) => {
+  console.error(`nimbus failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

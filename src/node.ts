@@ -1,0 +1,184 @@
+/**
+ * Starts one management node: database (embedded or external) → migrations → admin account →
+ * engine, drivers and services → membership (which also recovers unfinished jobs) → HTTP.
+ * The only place that picks implementations. Tests start nodes in-process through it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { Metrics } from './api/metrics.js';
+import { buildServer } from './api/server.js';
+import { DEFAULT_DEAD_AFTER_MS, defaultNodeName, Membership } from './cluster/membership.js';
+import { type EmbeddedDatabase, startEmbeddedDatabase } from './db/embedded.js';
+import { migrateToLatest } from './db/migrate.js';
+import { type DbHandle, openDb } from './db/pool.js';
+import { DriverRegistry } from './drivers/port.js';
+import { Simulator } from './drivers/simulator/simulator.js';
+import { Engine } from './engine/engine.js';
+import { EventBus } from './engine/events.js';
+import { FaultRegistry } from './engine/faults.js';
+import { parallelismByKind, QueueSet } from './engine/queues.js';
+import { ClusterService } from './resources/cluster/service.js';
+import { EventService } from './resources/event/service.js';
+import { HostService } from './resources/host/service.js';
+import { ensureAdmin } from './resources/identity/bootstrap.js';
+import { AccountService, UserService } from './resources/identity/service.js';
+import { Sessions } from './resources/identity/sessions.js';
+import { JobService } from './resources/job/service.js';
+import { kindRegistry } from './resources/schemas.js';
+import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
+import { TagService } from './resources/tag/service.js';
+import { ZoneService } from './resources/zone/service.js';
+
+export const VERSION = '0.1.0';
+
+/** Operations one resource may run at once, by queue-key kind; every other kind runs one at a time. */
+export const QUEUE_PARALLELISM: Record<string, number> = { host: 10 };
+
+export interface NodeOptions {
+  /** external PostgreSQL; when absent an embedded one runs under `dataDir` */
+  databaseUrl?: string;
+  dataDir: string;
+  host: string;
+  port: number;
+  nodeName?: string;
+  adminPassword?: string;
+  tokenTtlSeconds?: number;
+  simulatorLatencyMs?: number;
+  log?: Logger;
+  dbPoolSize?: number;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+}
+
+export interface RunningNode {
+  url: string;
+  port: number;
+  nodeId: string;
+  app: FastifyInstance;
+  services: ServiceContext;
+  kindServices: KindService[];
+  sessions: Sessions;
+  faults: FaultRegistry;
+  db: DbHandle;
+  adminPassword?: string;
+  adminCreated: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startNode(o: NodeOptions): Promise<RunningNode> {
+  const log = o.log ?? pino({ level: 'info' });
+  mkdirSync(o.dataDir, { recursive: true });
+  let embedded: EmbeddedDatabase | undefined;
+  let url = o.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedDatabase(join(o.dataDir), (m) => log.debug({ component: 'postgres' }, m));
+    url = embedded.url;
+    log.info('embedded PostgreSQL started');
+  }
+  const db = openDb(url, { max: o.dbPoolSize ?? 20, applicationName: 'nimbus' });
+  try {
+    const applied = await migrateToLatest(db.db);
+    if (applied.length > 0) log.info({ applied }, 'database migrated');
+    const admin = await ensureAdmin(db.db, o.adminPassword);
+
+    const faults = new FaultRegistry();
+    const events = new EventBus();
+    const queues = new QueueSet(parallelismByKind(QUEUE_PARALLELISM));
+    const simulator = new Simulator({ db: db.db, faults, latencyMs: o.simulatorLatencyMs ?? 0 });
+    const drivers = new DriverRegistry({ simulator });
+    const address = `http://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${o.port}`;
+    const membership = new Membership({
+      db: db.db,
+      name: o.nodeName ?? defaultNodeName(o.port),
+      address,
+      log,
+      heartbeatMs: o.heartbeatMs ?? 2000,
+      deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
+      onTakeOver: (deadAfterMs) => engine.recover(deadAfterMs),
+    });
+    const metrics = new Metrics(db.pool, queues, async () =>
+      db.db
+        .selectFrom('jobs')
+        .select(['kind', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('state', 'in', ['Pending', 'Running'])
+        .groupBy(['kind', 'state'])
+        .execute(),
+    );
+    const deps: FlowDeps = { drivers, simulator, events, log };
+    const engine = new Engine<FlowDeps>({
+      db: db.db,
+      deps,
+      events,
+      faults,
+      queues,
+      nodeId: membership.nodeId,
+      log,
+      metrics,
+    });
+
+    const registry = kindRegistry();
+    const ctx: ServiceContext = { db: db.db, engine, events, registry };
+    const tags = new TagService(ctx);
+    const services: KindService[] = [
+      new ZoneService(ctx),
+      new ClusterService(ctx),
+      new HostService(ctx),
+      new AccountService(ctx),
+      new UserService(ctx),
+      new JobService(ctx),
+      new EventService(),
+      tags,
+    ];
+
+    const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);
+    const app = await buildServer({
+      db: db.db,
+      log,
+      engine,
+      events,
+      faults,
+      sessions,
+      metrics,
+      registry,
+      services,
+      tags,
+      version: VERSION,
+    });
+    await membership.join(); // registers this node and takes over unfinished jobs of dead ones
+    await app.listen({ host: o.host, port: o.port });
+    const port = (app.server.address() as { port: number }).port;
+    const purge = setInterval(() => void sessions.purgeExpired().catch(() => {}), 3600_000);
+    purge.unref();
+
+    let stopped = false;
+    return {
+      url: `http://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${port}`,
+      port,
+      nodeId: membership.nodeId,
+      app,
+      services: ctx,
+      kindServices: services,
+      sessions,
+      faults,
+      db,
+      ...(admin.password ? { adminPassword: admin.password } : {}),
+      adminCreated: admin.created,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        clearInterval(purge);
+        await app.close();
+        await engine.drain(10_000);
+        await membership.leave().catch(() => {});
+        await db.close();
+        if (embedded) await embedded.stop();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    if (embedded) await embedded.stop().catch(() => {});
+    throw err;
+  }
+}

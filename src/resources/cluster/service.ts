@@ -1,0 +1,127 @@
+/** Clusters: hosts of one hypervisor type inside a zone. Admin-only. */
+import { clusters as contract } from '../../contract/kinds.js';
+import { mapUnique } from '../../db/errors.js';
+import type { KindSchema } from '../../engine/query/schema.js';
+import type { Caller } from '../../kernel/caller.js';
+import { invalidField } from '../../kernel/errors.js';
+import { newId } from '../../kernel/ids.js';
+import {
+  admitCreate,
+  assertNoChildren,
+  changeFlow,
+  createRecordStep,
+  deleteFlow,
+  type Family,
+  loadVisible,
+  readRow,
+  submitFor,
+} from '../common.js';
+import type { KindService, ServiceContext } from '../service.js';
+
+const family: Family = { singular: 'cluster', kind: 'clusters', table: 'clusters' };
+const blockers = [{ table: 'hosts' as const, column: 'clusterUuid', what: 'hosts' }];
+const nameTaken = (err: unknown) =>
+  mapUnique(err, 'CLUSTER_NAME_TAKEN', 'a cluster with this name already exists in the zone');
+
+export const clusterSchema: KindSchema = {
+  kind: 'clusters',
+  table: 'clusters',
+  visibility: 'admin',
+  taggable: true,
+  fields: {
+    uuid: 'uuid',
+    name: 'string',
+    description: 'string',
+    zoneUuid: 'uuid',
+    hypervisorType: 'string',
+    state: { enum: ['Enabled', 'Disabled'] },
+    accountUuid: 'uuid',
+    createdAt: 'timestamp',
+    updatedAt: 'timestamp',
+  },
+  relations: {
+    zone: { kind: 'zones', local: 'zoneUuid', remote: 'uuid' },
+    hosts: { kind: 'hosts', local: 'uuid', remote: 'clusterUuid', many: true },
+  },
+  defaultSort: 'createdAt',
+};
+
+export class ClusterService implements KindService {
+  readonly contract = contract;
+  readonly schema = clusterSchema;
+
+  constructor(private readonly ctx: ServiceContext) {
+    ctx.engine.register({
+      kind: 'cluster.create',
+      recovery: 'resume',
+      steps: [createRecordStep(family)],
+      result: (c) => readRow(c.db, 'clusters', c.job.resourceUuid!),
+    });
+    ctx.engine.register(changeFlow(family, 'cluster.update', 'updated', { mapError: nameTaken }));
+    ctx.engine.register(changeFlow(family, 'cluster.enable', 'state.changed'));
+    ctx.engine.register(changeFlow(family, 'cluster.disable', 'state.changed'));
+    ctx.engine.register(deleteFlow(family, blockers));
+  }
+
+  create(caller: Caller, body: Record<string, unknown>) {
+    const zoneUuid = body.zoneUuid as string;
+    const row = {
+      uuid: newId(),
+      name: body.name as string,
+      description: (body.description as string) ?? null,
+      zoneUuid,
+      hypervisorType: body.hypervisorType as string,
+      accountUuid: caller.accountUuid,
+    };
+    return admitCreate(this.ctx, family, caller, row, body, {
+      // checked inside the creating transaction; the foreign key backs it against a concurrent zone delete
+      check: async (tx) => {
+        const zone = await tx
+          .selectFrom('zones')
+          .select('uuid')
+          .where('uuid', '=', zoneUuid)
+          .forShare()
+          .executeTakeFirst();
+        if (!zone) throw invalidField('zoneUuid', `no zone ${zoneUuid}`, 'ZONE_NOT_FOUND');
+      },
+      mapError: nameTaken,
+    });
+  }
+
+  update = async (caller: Caller, uuid: string, body: Record<string, unknown>) =>
+    submitFor(
+      this.ctx,
+      family,
+      caller,
+      await loadVisible(this.ctx, this.schema, uuid, caller),
+      'cluster.update',
+      { changes: body },
+    );
+
+  async remove(caller: Caller, uuid: string) {
+    const row = await loadVisible(this.ctx, this.schema, uuid, caller);
+    await assertNoChildren(this.ctx.db, family, uuid, blockers); // answered at once; the flow checks again
+    return submitFor(this.ctx, family, caller, row, 'cluster.delete');
+  }
+
+  actions = {
+    enable: async (caller: Caller, uuid: string) =>
+      submitFor(
+        this.ctx,
+        family,
+        caller,
+        await loadVisible(this.ctx, this.schema, uuid, caller),
+        'cluster.enable',
+        { changes: { state: 'Enabled' } },
+      ),
+    disable: async (caller: Caller, uuid: string) =>
+      submitFor(
+        this.ctx,
+        family,
+        caller,
+        await loadVisible(this.ctx, this.schema, uuid, caller),
+        'cluster.disable',
+        { changes: { state: 'Disabled' } },
+      ),
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * What each resource family gives the API: its contract (wire shapes), its query schema, and
+ * the operations it supports. Every mutating operation returns the job it submitted.
+ */
+import type { Logger } from 'pino';
+import type { KindContract } from '../contract/kinds.js';
+import type { Db } from '../db/pool.js';
+import type { DriverRegistry } from '../drivers/port.js';
+import type { Simulator } from '../drivers/simulator/simulator.js';
+import type { Engine } from '../engine/engine.js';
+import type { EventBus } from '../engine/events.js';
+import type { JobRow } from '../engine/jobs.js';
+import type { KindRegistry, KindSchema } from '../engine/query/schema.js';
+import type { Caller } from '../kernel/caller.js';
+
+/** What flows get as `deps`. */
+export interface FlowDeps {
+  drivers: DriverRegistry;
+  simulator: Simulator;
+  events: EventBus;
+  log: Logger;
+}
+
+export interface ServiceContext {
+  db: Db;
+  engine: Engine<FlowDeps>;
+  events: EventBus;
+  registry: KindRegistry;
+}
+
+export type Operation<B = Record<string, unknown>> = (
+  caller: Caller,
+  uuid: string,
+  body: B,
+) => Promise<JobRow>;
+
+export interface KindService {
+  contract: KindContract;
+  schema: KindSchema;
+  create?(caller: Caller, body: Record<string, unknown>): Promise<JobRow>;
+  update?: Operation;
+  remove?(caller: Caller, uuid: string): Promise<JobRow>;
+  actions?: Record<string, Operation>;
+  /** the API shape of a row (default: the row's queryable fields as stored) */
+  present?(row: Record<string, unknown>): unknown;
+}

@@ -78,15 +78,13 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
-    void reply
-      .code(404)
-      .send({
-        error: {
-          code: 'ROUTE_NOT_FOUND',
-          reason: 'NotFound',
-          message: `no route ${request.method} ${request.url.split('?')[0]}`,
-        },
-      });
+    void reply.code(404).send({
+      error: {
+        code: 'ROUTE_NOT_FOUND',
+        reason: 'NotFound',
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      },
+    });
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -118,14 +116,12 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
         await sql`select 1`.execute(d.db);
         return { status: 'ok', database: 'ok', version: d.version, node: d.engine.nodeId };
       } catch (err) {
-        return reply
-          .code(503)
-          .send({
-            status: 'degraded',
-            database: `unreachable: ${(err as Error).message}`,
-            version: d.version,
-            node: d.engine.nodeId,
-          });
+        return reply.code(503).send({
+          status: 'degraded',
+          database: `unreachable: ${(err as Error).message}`,
+          version: d.version,
+          node: d.engine.nodeId,
+        });
       }
     },
   );

@@ -179,10 +179,12 @@ export class Engine<D> {
   /** Stops taking new work and waits (bounded) for jobs in flight; the rest are left for recovery. */
   async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
-      new Promise((r) => setTimeout(r, timeoutMs)),
+      new Promise((r) => (timer = setTimeout(r, timeoutMs))),
     ]);
+    clearTimeout(timer);
   }
 
   get running(): number {

@@ -46,7 +46,10 @@ describe('authentication and account isolation', () => {
 
   test('an expired token is refused with TOKEN_EXPIRED', async () => {
     const api = await t.anon.login('acme', 'acme-password');
-    await t.db.db.updateTable('sessions').set({ expiresAt: new Date(Date.now() - 1000) }).execute();
+    await t.db.db
+      .updateTable('sessions')
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .execute();
     const res = await new Api(t.url, `${api.token}`).get('/v1/jobs');
     // a token validated in the last seconds may be cached; a fresh node-level check must see expiry
     assert.equal(res.status, 401);

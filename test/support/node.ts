@@ -2,10 +2,11 @@
  * Scenario-test harness: a real management node (real HTTP, real PostgreSQL, simulated hosts)
  * in this process, on a fresh database, plus a small authenticated API client.
  */
-import pino from 'pino';
+
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { type RunningNode, startNode } from '../../src/node.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -23,7 +24,12 @@ export class Api {
     public token?: string,
   ) {}
 
-  async call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async call<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: {
@@ -55,7 +61,11 @@ export class Api {
   }
 
   async login(account: string, password: string, user?: string): Promise<Api> {
-    const res = await new Api(this.url).post('/v1/auth/login', { account, password, ...(user ? { user } : {}) });
+    const res = await new Api(this.url).post('/v1/auth/login', {
+      account,
+      password,
+      ...(user ? { user } : {}),
+    });
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
     return new Api(this.url, res.body.token);
   }
@@ -64,7 +74,8 @@ export class Api {
   async job(method: string, path: string, body?: unknown): Promise<any> {
     const sep = path.includes('?') ? '&' : '?';
     const res = await this.call(method, `${path}${sep}wait=true`, body);
-    if (res.status !== 200 && res.status !== 202) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.status !== 200 && res.status !== 202)
+      throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body;
   }
 }
@@ -79,7 +90,9 @@ export interface TestNode {
 }
 
 /** Starts a node on a new database; `stop()` stops it and drops the database. */
-export async function startTestNode(opts: { database?: TestDatabase; nodeName?: string } = {}): Promise<TestNode> {
+export async function startTestNode(
+  opts: { database?: TestDatabase; nodeName?: string } = {},
+): Promise<TestNode> {
   const db = opts.database ?? (await createTestDatabase({ max: 5 }));
   const node = await startNode({
     databaseUrl: db.url,
@@ -107,14 +120,26 @@ export async function startTestNode(opts: { database?: TestDatabase; nodeName?: 
 }
 
 /** zone → cluster → N connected simulated hosts, through the API. */
-export async function buildInfra(api: Api, hosts = 2, prefix = 'z'): Promise<{ zone: string; cluster: string; hosts: string[] }> {
+export async function buildInfra(
+  api: Api,
+  hosts = 2,
+  prefix = 'z',
+): Promise<{ zone: string; cluster: string; hosts: string[] }> {
   const zone = await api.job('POST', '/v1/zones', { name: `${prefix}-zone` });
   if (zone.state !== 'Succeeded') throw new Error(JSON.stringify(zone));
-  const cluster = await api.job('POST', '/v1/clusters', { name: `${prefix}-cluster`, zoneUuid: zone.resourceUuid, hypervisorType: 'simulator' });
+  const cluster = await api.job('POST', '/v1/clusters', {
+    name: `${prefix}-cluster`,
+    zoneUuid: zone.resourceUuid,
+    hypervisorType: 'simulator',
+  });
   if (cluster.state !== 'Succeeded') throw new Error(JSON.stringify(cluster));
   const made = await Promise.all(
     Array.from({ length: hosts }, (_, i) =>
-      api.job('POST', '/v1/hosts', { name: `${prefix}-host-${i}`, clusterUuid: cluster.resourceUuid, managementIp: `10.${prefix.length}.${Math.floor(i / 250)}.${(i % 250) + 1}` }),
+      api.job('POST', '/v1/hosts', {
+        name: `${prefix}-host-${i}`,
+        clusterUuid: cluster.resourceUuid,
+        managementIp: `10.${prefix.length}.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+      }),
     ),
   );
   return { zone: zone.resourceUuid, cluster: cluster.resourceUuid, hosts: made.map((h) => h.resourceUuid) };

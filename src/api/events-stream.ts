@@ -39,6 +39,7 @@ export function registerEventStream(app: FastifyInstance, db: Db, bus: EventBus)
         connection: 'keep-alive',
         'x-request-id': request.id,
       });
+      res.write(': connected\n\n'); // sends the headers now: clients wait for them before anything else
       const send = (e: CloudEvent) =>
         res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e, id: String(e.id) })}\n\n`);
 

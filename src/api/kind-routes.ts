@@ -18,11 +18,10 @@ import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { forbidden, notFound } from '../kernel/errors.js';
+import { WAIT_LIMIT_MS } from '../resources/job/service.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
 import type { TagService } from '../resources/tag/service.js';
 import { callerOf } from './auth.js';
-
-export const WAIT_LIMIT_MS = 60_000;
 
 const UuidParams = Type.Object({ uuid: Type.String({ format: 'uuid' }) });
 const ListQuery = Type.Object({}, { additionalProperties: true });
@@ -100,6 +99,7 @@ export function registerKindRoutes(
     },
     async (request) => {
       const { uuid } = request.params as { uuid: string };
+      if (svc.get) return svc.get(callerOf(request), uuid, request.query as Record<string, unknown>);
       const row = await getVisibleRow(deps.db, schema, uuid, callerOf(request));
       if (!row) throw notFound(contract.singular, uuid);
       return present(row);

@@ -46,6 +46,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     // one line per request, written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // event streams stay open indefinitely: a stopping node closes them instead of waiting
+    forceCloseConnections: true,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();

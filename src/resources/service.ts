@@ -41,6 +41,8 @@ export interface KindService {
   update?: Operation;
   remove?(caller: Caller, uuid: string): Promise<JobRow>;
   actions?: Record<string, Operation>;
+  /** overrides the generic `GET /v1/<kind>/{uuid}` (e.g. jobs long-poll with ?wait=true) */
+  get?(caller: Caller, uuid: string, query: Record<string, unknown>): Promise<unknown>;
   /** the API shape of a row (default: the row's queryable fields as stored) */
   present?(row: Record<string, unknown>): unknown;
 }

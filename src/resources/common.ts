@@ -82,6 +82,8 @@ export function createRecordStep<P>(f: Family): FlowStep<P, FlowDeps> {
         .where('uuid', '=', uuid)
         .returning(['uuid', 'accountUuid'])
         .executeTakeFirst();
+      // tags set while the create was running (host queues run in parallel) go with the record
+      await ctx.db.deleteFrom('tags').where('resourceUuid', '=', uuid).execute();
       if (row)
         await ctx.emit([
           resourceEvent(f, row as { uuid: string; accountUuid: string }, 'deleted', {

@@ -75,7 +75,10 @@ const readCapacity: FlowStep<unknown, FlowDeps> = {
       .execute();
   },
   async rollback(ctx) {
-    const prev = (ctx.data.previousCapacity as HostCapacity | undefined) ?? { cpu: 0, memory: 0 };
+    const prev = ctx.data.previousCapacity as HostCapacity | undefined;
+    // no saved capacity: the run stopped before reading anything (e.g. a fault before the step), so
+    // there is nothing to undo; zeroing here would wipe a reconnecting host's capacity
+    if (!prev) return;
     await ctx.db
       .updateTable('hosts')
       .set({ cpuTotal: prev.cpu, memoryTotal: prev.memory })
@@ -128,6 +131,8 @@ export const hostReconnectFlow: FlowDef<unknown, FlowDeps> = {
       describe: 'mark the host Connecting',
       async run(ctx) {
         if (!(await setStatus(ctx, 'Connecting', ['Connected', 'Disconnected']))) {
+          // another job is connecting the host: its Connecting is not ours to undo
+          ctx.data.busy = true;
           throw new CloudError(
             'Conflict',
             'HOST_BUSY',
@@ -136,6 +141,7 @@ export const hostReconnectFlow: FlowDef<unknown, FlowDeps> = {
         }
       },
       async rollback(ctx) {
+        if (ctx.data.busy) return;
         await setStatus(ctx, 'Disconnected', ['Connecting']);
       },
     },

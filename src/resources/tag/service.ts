@@ -4,13 +4,14 @@
  * queryable on every collection (`q=tag=env=prod`) and listed at /v1/tags.
  */
 
+import type { Kysely } from 'kysely';
 import type { TagBody } from '../../contract/common.js';
 import { tags as contract } from '../../contract/kinds.js';
 import type { FlowDef } from '../../engine/flow.js';
 import type { JobRow } from '../../engine/jobs.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
-import { forbidden } from '../../kernel/errors.js';
+import { forbidden, notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import { loadVisible } from '../common.js';
 import type { FlowDeps, KindService, ServiceContext } from '../service.js';
@@ -39,6 +40,8 @@ export interface TagTarget {
 
 interface TagParams {
   resourceKind: string;
+  /** the tagged resource's table (absent on jobs submitted before it was added: the kind) */
+  resourceTable?: string;
   resourceUuid: string;
   key: string;
   value?: string | null;
@@ -53,6 +56,15 @@ const setFlow: FlowDef<TagParams, FlowDeps> = {
       async run(ctx) {
         const p = ctx.params;
         await ctx.deps.events.inTransaction(ctx.db, async (tx, batch) => {
+          // the resource may have gone since admission (a failed create rolled back, a delete ran):
+          // a tag must not outlive it; the share lock makes a concurrent delete wait for this tag
+          const target = await (tx as unknown as Kysely<Record<string, { uuid: string }>>)
+            .selectFrom(p.resourceTable ?? p.resourceKind)
+            .select('uuid')
+            .where('uuid', '=', p.resourceUuid)
+            .forShare()
+            .executeTakeFirst();
+          if (!target) throw notFound(p.resourceKind.replace(/s$/, ''), p.resourceUuid);
           await tx
             .insertInto('tags')
             .values({
@@ -127,7 +139,11 @@ export class TagService implements KindService {
 
   async setTag(caller: Caller, target: TagTarget, uuid: string, body: TagBody): Promise<JobRow> {
     const row = await this.target(caller, target.schema, uuid);
-    return this.submit(caller, target, row, 'tag.set', { key: body.key, value: body.value ?? null });
+    return this.submit(caller, target, row, 'tag.set', {
+      resourceTable: target.schema.table,
+      key: body.key,
+      value: body.value ?? null,
+    });
   }
 
   async removeTag(caller: Caller, target: TagTarget, uuid: string, key: string): Promise<JobRow> {

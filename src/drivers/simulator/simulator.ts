@@ -43,16 +43,28 @@ export class Simulator implements HostDriver {
 
   constructor(private readonly o: SimulatorOptions) {}
 
-  /** Makes sure a simulated machine exists at `address` (the first caller's capacity wins). */
+  /**
+   * Makes sure a simulated machine exists at `address`. Capacity given explicitly is applied
+   * (re-adding a host may resize its machine); otherwise an existing machine keeps its own.
+   */
   async ensureMachine(address: string, capacity: Partial<HostCapacity> = {}): Promise<void> {
+    const explicit = {
+      ...(capacity.cpu ? { cpu: capacity.cpu } : {}),
+      ...(capacity.memory ? { memory: capacity.memory } : {}),
+    };
     await this.o.db
       .insertInto('simulatorHosts')
       .values({
         address,
-        cpu: capacity.cpu ?? DEFAULT_SIMULATED_CAPACITY.cpu,
-        memory: capacity.memory ?? DEFAULT_SIMULATED_CAPACITY.memory,
+        cpu: DEFAULT_SIMULATED_CAPACITY.cpu,
+        memory: DEFAULT_SIMULATED_CAPACITY.memory,
+        ...explicit,
       })
-      .onConflict((oc) => oc.column('address').doNothing())
+      .onConflict((oc) =>
+        Object.keys(explicit).length > 0
+          ? oc.column('address').doUpdateSet(explicit)
+          : oc.column('address').doNothing(),
+      )
       .execute();
   }
 

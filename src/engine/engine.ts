@@ -210,7 +210,10 @@ export class Engine<D> {
       return row;
     });
     if (!claimed) return; // cancelled, finished, or taken by another node
-    this.o.log.debug({ job: uuid, kind: claimed.kind, reqId: claimed.requestId, interrupted: wasInterrupted }, 'job started');
+    this.o.log.debug(
+      { job: uuid, kind: claimed.kind, reqId: claimed.requestId, interrupted: wasInterrupted },
+      'job started',
+    );
     const def = this.flows.get(claimed.kind);
     const started = Date.now();
     let outcome: FlowOutcome;
@@ -244,9 +247,19 @@ export class Engine<D> {
       });
     }
     const finished = await this.finish(claimed, outcome);
-    const fields = { job: uuid, kind: claimed.kind, reqId: claimed.requestId, resource: claimed.resourceUuid, ms: Date.now() - started };
+    const fields = {
+      job: uuid,
+      kind: claimed.kind,
+      reqId: claimed.requestId,
+      resource: claimed.resourceUuid,
+      ms: Date.now() - started,
+    };
     if (outcome.ok) this.o.log.info(fields, 'job succeeded');
-    else this.o.log.warn({ ...fields, error: outcome.failure, rollbackFailures: outcome.rollbackFailures }, 'job failed and was rolled back');
+    else
+      this.o.log.warn(
+        { ...fields, error: outcome.failure, rollbackFailures: outcome.rollbackFailures },
+        'job failed and was rolled back',
+      );
     this.o.metrics?.jobFinished(claimed.kind, finished?.state ?? 'Unknown', (Date.now() - started) / 1000);
     if (finished) this.notify(finished);
   }

@@ -1,0 +1,310 @@
+/**
+ * JSON Schema (the contract's TypeBox bodies) → command-line options, and option values → request
+ * body. This is what makes a field added to the contract appear in `nimbus <kind> create --help`
+ * with no CLI change: every property becomes a `--kebab-case` flag typed by its schema.
+ * Values are parsed here (integers, sizes, choices); the server stays the judge of everything else
+ * (patterns, lengths, formats), so the two never disagree about what is valid.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { KindContract } from '../contract/kinds.js';
+import { UsageError } from './errors.js';
+
+/** The subset of JSON Schema the contract uses. */
+export interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  format?: string;
+  items?: JsonSchema;
+  'x-unit'?: string;
+}
+
+export function asJsonSchema(schema: unknown): JsonSchema {
+  return (typeof schema === 'object' && schema !== null ? schema : {}) as JsonSchema;
+}
+
+export type ValueKind = 'string' | 'integer' | 'number' | 'boolean' | 'bytes' | 'enum' | 'list' | 'json';
+
+export interface FieldSpec {
+  /** body property, camelCase */
+  field: string;
+  /** option name without the dashes, kebab-case */
+  flag: string;
+  kind: ValueKind;
+  description: string;
+  required: boolean;
+  nullable: boolean;
+  choices?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  format?: string;
+  /** for lists: how each item is parsed */
+  item?: FieldSpec;
+  /** `clusterUuid` names the cluster kind: `--cluster <name-or-uuid>` is accepted too */
+  ref?: { kind: KindContract; flag: string };
+}
+
+export function kebab(camel: string): string {
+  return camel
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase();
+}
+
+/** The property name commander stores an option under (its own camel-casing of the flag). */
+export function attributeOf(flag: string): string {
+  return flag.split('-').reduce((acc, word) => acc + word.charAt(0).toUpperCase() + word.slice(1));
+}
+
+interface Shape {
+  kind: ValueKind;
+  nullable: boolean;
+  choices?: unknown[];
+  item?: Shape;
+}
+
+function shapeOf(s: JsonSchema): Shape {
+  if (s.anyOf) {
+    const nonNull = s.anyOf.filter((m) => m.type !== 'null');
+    const nullable = nonNull.length < s.anyOf.length;
+    if (nonNull.length > 0 && nonNull.every((m) => m.const !== undefined)) {
+      return { kind: 'enum', nullable, choices: nonNull.map((m) => m.const) };
+    }
+    if (nonNull.length === 1 && nonNull[0]) return { ...shapeOf(nonNull[0]), nullable: nullable };
+    return { kind: 'json', nullable };
+  }
+  if (Array.isArray(s.enum))
+    return { kind: 'enum', nullable: s.enum.includes(null), choices: s.enum.filter((e) => e !== null) };
+  if (s.const !== undefined) return { kind: 'enum', nullable: false, choices: [s.const] };
+  const types = Array.isArray(s.type) ? s.type : s.type ? [s.type] : [];
+  const nullable = types.includes('null');
+  const type = types.find((t) => t !== 'null');
+  switch (type) {
+    case 'integer':
+      return { kind: s['x-unit'] === 'bytes' ? 'bytes' : 'integer', nullable };
+    case 'number':
+      return { kind: 'number', nullable };
+    case 'boolean':
+      return { kind: 'boolean', nullable };
+    case 'string':
+      return { kind: 'string', nullable };
+    case 'array':
+      return { kind: 'list', nullable, item: shapeOf(s.items ?? {}) };
+    default:
+      return { kind: 'json', nullable };
+  }
+}
+
+function humanize(field: string): string {
+  return kebab(field).replace(/-/g, ' ');
+}
+
+function specOf(field: string, s: JsonSchema, required: boolean): FieldSpec {
+  const shape = shapeOf(s);
+  const spec: FieldSpec = {
+    field,
+    flag: kebab(field),
+    kind: shape.kind,
+    description: s.description ?? humanize(field),
+    required,
+    nullable: shape.nullable,
+  };
+  if (shape.choices) spec.choices = shape.choices;
+  if (s.minimum !== undefined) spec.minimum = s.minimum;
+  if (s.maximum !== undefined) spec.maximum = s.maximum;
+  if (s.format !== undefined) spec.format = s.format;
+  if (shape.item) spec.item = specOf(field, s.items ?? {}, false);
+  return spec;
+}
+
+/**
+ * One spec per property of an object schema. `reserved` are flags the command already owns
+ * (--wait, --output): a field with such a name gets a `field-` prefix rather than a clash.
+ */
+export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: string[] = []): FieldSpec[] {
+  const s = asJsonSchema(schema);
+  const required = new Set(s.required ?? []);
+  const taken = new Set(reserved);
+  const specs = Object.entries(s.properties ?? {}).map(([field, prop]) => {
+    const spec = specOf(field, prop, required.has(field));
+    if (taken.has(spec.flag)) spec.flag = `field-${spec.flag}`;
+    return spec;
+  });
+  for (const spec of specs) taken.add(spec.flag);
+  for (const spec of specs) {
+    const m = /^(.+)Uuid$/.exec(spec.field);
+    const kind = m?.[1] ? kinds.find((k) => k.singular === kebab(m[1] ?? '')) : undefined;
+    if (kind && spec.kind === 'string' && !taken.has(kind.singular)) {
+      spec.ref = { kind, flag: kind.singular };
+      taken.add(kind.singular);
+    }
+  }
+  return specs;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 0, K: 1, M: 2, G: 3, T: 4, P: 5 };
+
+/** `512M`, `64G`, `1.5G`, `1T` (powers of 1024; `MiB`/`MB` spellings too) or plain bytes. */
+export function parseBytes(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(?:i?b)?|b)?\s*$/i.exec(raw);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toUpperCase()];
+  if (!m || unit === undefined) {
+    throw new InvalidArgumentError('expected a size such as 512M, 64G, 1.5T or a number of bytes.');
+  }
+  const bytes = Number(m[1]) * 1024 ** unit;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new InvalidArgumentError(`${raw} is not a whole number of bytes.`);
+  }
+  return bytes;
+}
+
+export function parseInteger(raw: string): number {
+  if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw new InvalidArgumentError('expected an integer.');
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('integer out of range.');
+  return n;
+}
+
+function checkRange(spec: FieldSpec, n: number): number {
+  if (spec.minimum !== undefined && n < spec.minimum)
+    throw new InvalidArgumentError(`must be at least ${spec.minimum}.`);
+  if (spec.maximum !== undefined && n > spec.maximum)
+    throw new InvalidArgumentError(`must be at most ${spec.maximum}.`);
+  return n;
+}
+
+/** Turns one command-line string into the body value its schema wants. */
+export function parseFieldValue(spec: FieldSpec, raw: string): unknown {
+  if (spec.nullable && raw === 'null') return null;
+  switch (spec.kind) {
+    case 'string':
+      return raw;
+    case 'integer':
+      return checkRange(spec, parseInteger(raw));
+    case 'bytes':
+      return checkRange(spec, parseBytes(raw));
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
+      return checkRange(spec, n);
+    }
+    case 'boolean':
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new InvalidArgumentError('expected true or false.');
+    case 'enum': {
+      const choice = (spec.choices ?? []).find((c) => String(c) === raw);
+      if (choice === undefined) {
+        throw new InvalidArgumentError(`expected one of: ${(spec.choices ?? []).map(String).join(', ')}.`);
+      }
+      return choice;
+    }
+    case 'list': {
+      const item = spec.item ?? { ...spec, kind: 'string' };
+      return raw === '' ? [] : raw.split(',').map((part) => parseFieldValue(item, part.trim()));
+    }
+    case 'json':
+      try {
+        return JSON.parse(raw);
+      } catch {
+        throw new InvalidArgumentError('expected JSON.');
+      }
+  }
+}
+
+function placeholder(spec: FieldSpec): string {
+  if (spec.kind === 'enum') {
+    const joined = (spec.choices ?? []).map(String).join('|');
+    return joined.length <= 40 ? joined : 'choice';
+  }
+  if (spec.kind === 'bytes') return 'size';
+  if (spec.kind === 'integer' || spec.kind === 'number') return 'n';
+  if (spec.kind === 'list') return 'a,b';
+  if (spec.kind === 'json') return 'json';
+  if (spec.format === 'uuid') return 'uuid';
+  return spec.field === 'name' ? 'name' : 'value';
+}
+
+function helpOf(spec: FieldSpec, requiredMarks: boolean): string {
+  const parts = [spec.description];
+  if (spec.kind === 'enum') parts.push(`(one of: ${(spec.choices ?? []).map(String).join(', ')})`);
+  if (spec.kind === 'bytes') parts.push('(bytes, or with a K/M/G/T suffix: 512M, 64G, 1.5T)');
+  if (
+    (spec.kind === 'integer' || spec.kind === 'bytes') &&
+    spec.minimum !== undefined &&
+    spec.maximum !== undefined
+  ) {
+    parts.push(`(${spec.minimum}-${spec.maximum})`);
+  }
+  if (spec.kind === 'list') parts.push('(comma-separated; may be repeated)');
+  if (spec.nullable) parts.push("('null' clears it)");
+  if (spec.ref) parts.push(`(or --${spec.ref.flag} <name-or-uuid>)`);
+  if (requiredMarks && spec.required) parts.push('[required]');
+  return parts.join(' ');
+}
+
+/** Adds the options of `specs` to `cmd`; `requiredMarks` is false for update (all optional). */
+export function addFieldOptions(cmd: Command, specs: FieldSpec[], requiredMarks: boolean): void {
+  for (const spec of specs) {
+    if (spec.kind === 'boolean') {
+      cmd.addOption(new Option(`--${spec.flag}`, helpOf(spec, requiredMarks)));
+      cmd.addOption(new Option(`--no-${spec.flag}`, `set ${spec.field} to false`));
+      continue;
+    }
+    const opt = new Option(`--${spec.flag} <${placeholder(spec)}>`, helpOf(spec, requiredMarks));
+    opt.argParser((raw: string, previous: unknown) => {
+      const value = parseFieldValue(spec, raw);
+      // Lists may be given as `--x a,b` or `--x a --x b`; both add up.
+      return spec.kind === 'list' && Array.isArray(previous) && Array.isArray(value)
+        ? [...previous, ...value]
+        : value;
+    });
+    cmd.addOption(opt);
+    if (spec.ref) {
+      const refHelp = `${spec.ref.kind.singular} by name or uuid, instead of --${spec.flag}`;
+      cmd.addOption(new Option(`--${spec.ref.flag} <name-or-uuid>`, refHelp));
+    }
+  }
+}
+
+export type RefResolver = (kind: KindContract, nameOrUuid: string) => Promise<string>;
+
+/**
+ * Builds the request body from parsed options. Every missing required field is reported at once
+ * before anything is resolved or sent.
+ */
+export async function collectBody(
+  specs: FieldSpec[],
+  opts: Record<string, unknown>,
+  resolve: RefResolver,
+  enforceRequired: boolean,
+): Promise<Record<string, unknown>> {
+  const missing: string[] = [];
+  for (const spec of specs) {
+    const direct = opts[attributeOf(spec.flag)];
+    const viaRef = spec.ref ? opts[attributeOf(spec.ref.flag)] : undefined;
+    if (direct !== undefined && viaRef !== undefined) {
+      throw new UsageError(`give either --${spec.flag} or --${spec.ref?.flag}, not both`);
+    }
+    if (enforceRequired && spec.required && direct === undefined && viaRef === undefined) {
+      missing.push(spec.ref ? `--${spec.flag} (or --${spec.ref.flag})` : `--${spec.flag}`);
+    }
+  }
+  if (missing.length > 0) {
+    throw new UsageError(`missing required option${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
+  }
+  const body: Record<string, unknown> = {};
+  for (const spec of specs) {
+    const direct = opts[attributeOf(spec.flag)];
+    const viaRef = spec.ref ? opts[attributeOf(spec.ref.flag)] : undefined;
+    if (spec.ref && typeof viaRef === 'string') body[spec.field] = await resolve(spec.ref.kind, viaRef);
+    else if (direct !== undefined) body[spec.field] = direct;
+  }
+  return body;
+}

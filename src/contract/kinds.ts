@@ -95,10 +95,10 @@ export const hosts: KindContract = {
     managementIp: Type.String(),
     state: Type.Enum(HOST_STATES),
     status: Type.Enum(HOST_STATUSES),
-    cpuTotal: Type.Integer(),
-    cpuUsed: Type.Integer(),
-    memoryTotal: Type.Integer(),
-    memoryUsed: Type.Integer(),
+    cpuTotal: Type.Integer({ description: 'logical CPUs of the host' }),
+    cpuUsed: Type.Integer({ description: 'CPUs allocated to VMs' }),
+    memoryTotal: Bytes('memory of the host'),
+    memoryUsed: Bytes('memory allocated to VMs'),
   }),
   create: Type.Object(
     {

@@ -30,6 +30,13 @@ export interface Family {
   table: Table;
 }
 
+/** a child table whose rows block deleting their parent */
+export interface Blocker {
+  table: Table;
+  column: string;
+  what: string;
+}
+
 export function queueKey(f: Family, uuid: string): string {
   return `${f.singular}:${uuid}`;
 }
@@ -205,10 +212,7 @@ export function changeFlow(
  * One-step delete flow. `blockers` names child tables that must be empty: checked here and
  * enforced by foreign keys, so a child created at the same instant still blocks the delete.
  */
-export function deleteFlow(
-  f: Family,
-  blockers: Array<{ table: Table; column: string; what: string }>,
-): FlowDef<{ uuid: string }, FlowDeps> {
+export function deleteFlow(f: Family, blockers: Blocker[]): FlowDef<{ uuid: string }, FlowDeps> {
   return {
     kind: `${f.singular}.delete`,
     recovery: 'resume',
@@ -241,7 +245,7 @@ export async function assertNoChildren(
   db: unknown,
   f: Family,
   uuid: string,
-  blockers: Array<{ table: Table; column: string; what: string }>,
+  blockers: Blocker[],
 ): Promise<void> {
   for (const b of blockers) {
     const child = await loose(db)

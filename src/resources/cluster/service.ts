@@ -5,18 +5,9 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { invalidField } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
-import {
-  admitCreate,
-  assertNoChildren,
-  changeFlow,
-  createRecordStep,
-  deleteFlow,
-  type Family,
-  loadVisible,
-  readRow,
-  submitFor,
-} from '../common.js';
+import { admitCreate, type Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
+import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
 
 const family: Family = { singular: 'cluster', kind: 'clusters', table: 'clusters' };
 const blockers = [{ table: 'hosts' as const, column: 'clusterUuid', what: 'hosts' }];
@@ -49,18 +40,23 @@ export const clusterSchema: KindSchema = {
 export class ClusterService implements KindService {
   readonly contract = contract;
   readonly schema = clusterSchema;
+  readonly update: StandardOperations['update'];
+  readonly remove: StandardOperations['remove'];
+  readonly actions: StandardOperations['actions'];
 
   constructor(private readonly ctx: ServiceContext) {
-    ctx.engine.register({
-      kind: 'cluster.create',
-      recovery: 'resume',
-      steps: [createRecordStep(family)],
-      result: (c) => readRow(c.db, 'clusters', c.job.resourceUuid!),
-    });
-    ctx.engine.register(changeFlow(family, 'cluster.update', 'updated', { mapError: nameTaken }));
-    ctx.engine.register(changeFlow(family, 'cluster.enable', 'state.changed'));
-    ctx.engine.register(changeFlow(family, 'cluster.disable', 'state.changed'));
-    ctx.engine.register(deleteFlow(family, blockers));
+    ({
+      update: this.update,
+      remove: this.remove,
+      actions: this.actions,
+    } = standardOperations(ctx, {
+      family,
+      schema: clusterSchema,
+      blockers,
+      states: ENABLE_DISABLE,
+      simpleCreate: true,
+      mapUpdateError: nameTaken,
+    }));
   }
 
   create(caller: Caller, body: Record<string, unknown>) {
@@ -87,41 +83,4 @@ export class ClusterService implements KindService {
       mapError: nameTaken,
     });
   }
-
-  update = async (caller: Caller, uuid: string, body: Record<string, unknown>) =>
-    submitFor(
-      this.ctx,
-      family,
-      caller,
-      await loadVisible(this.ctx, this.schema, uuid, caller),
-      'cluster.update',
-      { changes: body },
-    );
-
-  async remove(caller: Caller, uuid: string) {
-    const row = await loadVisible(this.ctx, this.schema, uuid, caller);
-    await assertNoChildren(this.ctx.db, family, uuid, blockers); // answered at once; the flow checks again
-    return submitFor(this.ctx, family, caller, row, 'cluster.delete');
-  }
-
-  actions = {
-    enable: async (caller: Caller, uuid: string) =>
-      submitFor(
-        this.ctx,
-        family,
-        caller,
-        await loadVisible(this.ctx, this.schema, uuid, caller),
-        'cluster.enable',
-        { changes: { state: 'Enabled' } },
-      ),
-    disable: async (caller: Caller, uuid: string) =>
-      submitFor(
-        this.ctx,
-        family,
-        caller,
-        await loadVisible(this.ctx, this.schema, uuid, caller),
-        'cluster.disable',
-        { changes: { state: 'Disabled' } },
-      ),
-  };
 }

@@ -5,8 +5,9 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
-import { admitCreate, changeFlow, deleteFlow, loadVisible, submitFor } from '../common.js';
+import { admitCreate, loadVisible, submitFor } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
+import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
 import { hostFamily as family, hostCreateFlow, hostReconnectFlow } from './flows.js';
 
 export const hostSchema: KindSchema = {
@@ -46,39 +47,38 @@ export class HostService implements KindService {
   readonly contract = contract;
   readonly schema = hostSchema;
 
+  readonly update: StandardOperations['update'];
+  readonly remove: StandardOperations['remove'];
+  readonly actions: StandardOperations['actions'];
+
   constructor(private readonly ctx: ServiceContext) {
     ctx.engine.register(hostCreateFlow);
     ctx.engine.register(hostReconnectFlow);
-    ctx.engine.register(changeFlow(family, 'host.update', 'updated'));
-    for (const [action, state] of [
-      ['enable', 'Enabled'],
-      ['disable', 'Disabled'],
-      ['maintain', 'Maintenance'],
-    ] as const) {
-      ctx.engine.register(changeFlow(family, `host.${action}`, 'state.changed'));
-      this.actions[action] = async (caller, uuid) =>
-        submitFor(
-          this.ctx,
-          family,
-          caller,
-          await loadVisible(this.ctx, this.schema, uuid, caller),
-          `host.${action}`,
-          { changes: { state } },
-        );
-    }
-    ctx.engine.register(deleteFlow(family, []));
+    const ops = standardOperations(ctx, {
+      family,
+      schema: hostSchema,
+      states: { ...ENABLE_DISABLE, maintain: 'Maintenance' },
+      beforeRemove: (host) => {
+        if (host.status === 'Connecting') {
+          throw new CloudError(
+            'Conflict',
+            'HOST_BUSY',
+            `host ${host.uuid} is Connecting; wait for its job to finish, then delete it`,
+            {
+              details: { status: host.status },
+            },
+          );
+        }
+      },
+    });
+    this.update = ops.update;
+    this.remove = ops.remove;
+    this.actions = {
+      ...ops.actions,
+      reconnect: async (caller, uuid) =>
+        submitFor(ctx, family, caller, await loadVisible(ctx, hostSchema, uuid, caller), 'host.reconnect'),
+    };
   }
-
-  actions: NonNullable<KindService['actions']> = {
-    reconnect: async (caller, uuid) =>
-      submitFor(
-        this.ctx,
-        family,
-        caller,
-        await loadVisible(this.ctx, this.schema, uuid, caller),
-        'host.reconnect',
-      ),
-  };
 
   async create(caller: Caller, body: Record<string, unknown>) {
     const clusterUuid = body.clusterUuid as string;
@@ -114,28 +114,5 @@ export class HostService implements KindService {
     };
     const params = { simulatorCpu: body.simulatorCpu, simulatorMemory: body.simulatorMemory };
     return admitCreate(this.ctx, family, caller, row, params, { mapError: addressTaken });
-  }
-
-  update = async (caller: Caller, uuid: string, body: Record<string, unknown>) =>
-    submitFor(
-      this.ctx,
-      family,
-      caller,
-      await loadVisible(this.ctx, this.schema, uuid, caller),
-      'host.update',
-      { changes: body },
-    );
-
-  async remove(caller: Caller, uuid: string) {
-    const host = await loadVisible(this.ctx, this.schema, uuid, caller);
-    if (host.status === 'Connecting') {
-      throw new CloudError(
-        'Conflict',
-        'HOST_BUSY',
-        `host ${uuid} is Connecting; wait for its job to finish, then delete it`,
-        { details: { status: host.status } },
-      );
-    }
-    return submitFor(this.ctx, family, caller, host, 'host.delete');
   }
 }

@@ -4,18 +4,9 @@ import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { newId } from '../../kernel/ids.js';
-import {
-  admitCreate,
-  assertNoChildren,
-  changeFlow,
-  createRecordStep,
-  deleteFlow,
-  type Family,
-  loadVisible,
-  readRow,
-  submitFor,
-} from '../common.js';
+import { admitCreate, type Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
+import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
 
 const family: Family = { singular: 'zone', kind: 'zones', table: 'zones' };
 const blockers = [{ table: 'clusters' as const, column: 'zoneUuid', what: 'clusters' }];
@@ -45,18 +36,23 @@ export const zoneSchema: KindSchema = {
 export class ZoneService implements KindService {
   readonly contract = contract;
   readonly schema = zoneSchema;
+  readonly update: StandardOperations['update'];
+  readonly remove: StandardOperations['remove'];
+  readonly actions: StandardOperations['actions'];
 
   constructor(private readonly ctx: ServiceContext) {
-    ctx.engine.register({
-      kind: 'zone.create',
-      recovery: 'resume',
-      steps: [createRecordStep(family)],
-      result: (c) => readRow(c.db, 'zones', c.job.resourceUuid!),
-    });
-    ctx.engine.register(changeFlow(family, 'zone.update', 'updated', { mapError: nameTaken }));
-    ctx.engine.register(changeFlow(family, 'zone.enable', 'state.changed'));
-    ctx.engine.register(changeFlow(family, 'zone.disable', 'state.changed'));
-    ctx.engine.register(deleteFlow(family, blockers));
+    ({
+      update: this.update,
+      remove: this.remove,
+      actions: this.actions,
+    } = standardOperations(ctx, {
+      family,
+      schema: zoneSchema,
+      blockers,
+      states: ENABLE_DISABLE,
+      simpleCreate: true,
+      mapUpdateError: nameTaken,
+    }));
   }
 
   create(caller: Caller, body: Record<string, unknown>) {
@@ -68,36 +64,4 @@ export class ZoneService implements KindService {
     };
     return admitCreate(this.ctx, family, caller, row, body, { mapError: nameTaken });
   }
-
-  update = async (caller: Caller, uuid: string, body: Record<string, unknown>) => {
-    const row = await loadVisible(this.ctx, this.schema, uuid, caller);
-    return submitFor(this.ctx, family, caller, row, 'zone.update', { changes: body });
-  };
-
-  async remove(caller: Caller, uuid: string) {
-    const row = await loadVisible(this.ctx, this.schema, uuid, caller);
-    await assertNoChildren(this.ctx.db, family, uuid, blockers); // answered at once; the flow checks again
-    return submitFor(this.ctx, family, caller, row, 'zone.delete');
-  }
-
-  actions = {
-    enable: async (caller: Caller, uuid: string) =>
-      submitFor(
-        this.ctx,
-        family,
-        caller,
-        await loadVisible(this.ctx, this.schema, uuid, caller),
-        'zone.enable',
-        { changes: { state: 'Enabled' } },
-      ),
-    disable: async (caller: Caller, uuid: string) =>
-      submitFor(
-        this.ctx,
-        family,
-        caller,
-        await loadVisible(this.ctx, this.schema, uuid, caller),
-        'zone.disable',
-        { changes: { state: 'Disabled' } },
-      ),
-  };
 }

@@ -1,0 +1,83 @@
+/**
+ * The operations most kinds share, wired once: update (PATCH), delete (refused while children
+ * exist), state actions (enable → Enabled, …) and, for records that need no further steps, a
+ * create chain of only `create-record`. Each runs as a one-step flow in the resource's queue.
+ */
+import type { KindSchema } from '../engine/query/schema.js';
+import type { Caller } from '../kernel/caller.js';
+import {
+  assertNoChildren,
+  type Blocker,
+  changeFlow,
+  createRecordStep,
+  deleteFlow,
+  type Family,
+  loadVisible,
+  readRow,
+  submitFor,
+} from './common.js';
+import type { KindService, Operation, ServiceContext } from './service.js';
+
+export const ENABLE_DISABLE = { enable: 'Enabled', disable: 'Disabled' } as const;
+
+export interface StandardOptions {
+  family: Family;
+  schema: KindSchema;
+  /** child tables that must be empty before a delete (checked at admission and in the flow) */
+  blockers?: Blocker[];
+  /** state actions: action name → the `state` it sets */
+  states?: Record<string, string>;
+  /** the create chain is only `create-record` (done at admission) */
+  simpleCreate?: boolean;
+  /** maps a failed update (e.g. a unique violation) to a clear error */
+  mapUpdateError?: (err: unknown) => unknown;
+  /** extra refusal before a delete is admitted (e.g. the resource is busy) */
+  beforeRemove?: (
+    row: Record<string, unknown> & { uuid: string; accountUuid: string },
+  ) => void | Promise<void>;
+}
+
+export interface StandardOperations {
+  update: Operation;
+  remove: NonNullable<KindService['remove']>;
+  actions: Record<string, Operation>;
+}
+
+export function standardOperations(ctx: ServiceContext, o: StandardOptions): StandardOperations {
+  const { family, schema } = o;
+  const s = family.singular;
+  const blockers = o.blockers ?? [];
+  const load = (caller: Caller, uuid: string) => loadVisible(ctx, schema, uuid, caller);
+
+  if (o.simpleCreate) {
+    ctx.engine.register({
+      kind: `${s}.create`,
+      recovery: 'resume',
+      steps: [createRecordStep(family)],
+      result: (c) => readRow(c.db, family.table, c.job.resourceUuid!),
+    });
+  }
+  ctx.engine.register(
+    changeFlow(family, `${s}.update`, 'updated', o.mapUpdateError ? { mapError: o.mapUpdateError } : {}),
+  );
+  ctx.engine.register(deleteFlow(family, blockers));
+
+  const actions: Record<string, Operation> = {};
+  for (const [action, state] of Object.entries(o.states ?? {})) {
+    ctx.engine.register(changeFlow(family, `${s}.${action}`, 'state.changed'));
+    actions[action] = async (caller, uuid) =>
+      submitFor(ctx, family, caller, await load(caller, uuid), `${s}.${action}`, { changes: { state } });
+  }
+
+  return {
+    update: async (caller, uuid, body) =>
+      submitFor(ctx, family, caller, await load(caller, uuid), `${s}.update`, { changes: body }),
+    remove: async (caller, uuid) => {
+      const row = await load(caller, uuid);
+      await o.beforeRemove?.(row);
+      await assertNoChildren(ctx.db, family, uuid, blockers); // answered at once; the flow checks again
+      return submitFor(ctx, family, caller, row, `${s}.delete`);
+    },
+    actions,
+  };
+}

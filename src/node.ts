@@ -19,17 +19,16 @@ import { Engine } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
 import { FaultRegistry } from './engine/faults.js';
 import { parallelismByKind, QueueSet } from './engine/queues.js';
-import { ClusterService } from './resources/cluster/service.js';
-import { EventService } from './resources/event/service.js';
-import { HostService } from './resources/host/service.js';
+import { loadSettings, type Settings } from './kernel/settings.js';
+import { computeServices } from './resources/catalog/compute.js';
+import { foundationServices } from './resources/catalog/foundation.js';
+import { storageServices } from './resources/catalog/storage.js';
+import { volumesServices } from './resources/catalog/volumes.js';
 import { ensureAdmin } from './resources/identity/bootstrap.js';
-import { AccountService, UserService } from './resources/identity/service.js';
 import { Sessions } from './resources/identity/sessions.js';
-import { JobService } from './resources/job/service.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 import { TagService } from './resources/tag/service.js';
-import { ZoneService } from './resources/zone/service.js';
 
 export const VERSION = '0.1.0';
 
@@ -50,6 +49,8 @@ export interface NodeOptions {
   dbPoolSize?: number;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /** tunables (default: DEFAULT_SETTINGS overlaid with NIMBUS_SETTINGS) */
+  settings?: Settings;
 }
 
 export interface RunningNode {
@@ -106,7 +107,13 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         .groupBy(['kind', 'state'])
         .execute(),
     );
-    const deps: FlowDeps = { drivers, simulator, events, log };
+    const deps: FlowDeps = {
+      drivers,
+      simulator,
+      events,
+      log,
+      settings: o.settings ?? loadSettings(process.env.NIMBUS_SETTINGS),
+    };
     const engine = new Engine<FlowDeps>({
       db: db.db,
       deps,
@@ -122,19 +129,16 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     const ctx: ServiceContext = { db: db.db, engine, events, registry };
     const tags = new TagService(ctx);
     const services: KindService[] = [
-      new ZoneService(ctx),
-      new ClusterService(ctx),
-      new HostService(ctx),
-      new AccountService(ctx),
-      new UserService(ctx),
-      new JobService(ctx),
-      new EventService(),
-      tags,
+      ...foundationServices(ctx, tags),
+      ...storageServices(ctx),
+      ...computeServices(ctx),
+      ...volumesServices(ctx),
     ];
 
     const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);
     const app = await buildServer({
       db: db.db,
+      simulator,
       log,
       engine,
       events,

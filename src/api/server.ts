@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
+import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { Engine } from '../engine/engine.js';
 import type { EventBus } from '../engine/events.js';
 import type { FaultRegistry } from '../engine/faults.js';
@@ -30,6 +31,7 @@ export interface ServerDeps {
   engine: Engine<FlowDeps>;
   events: EventBus;
   faults: FaultRegistry;
+  simulator: Simulator;
   sessions: Sessions;
   metrics: Metrics;
   registry: KindRegistry;
@@ -136,7 +138,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerEventStream(app, d.db, d.events);
-  registerSimulatorRoutes(app, d.faults);
+  registerSimulatorRoutes(app, d.faults, d.simulator);
   for (const svc of d.services)
     registerKindRoutes(app, svc, { engine: d.engine, registry: d.registry, db: d.db, tags: d.tags });
   return app;

@@ -5,8 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { FaultRegistry } from '../engine/faults.js';
-import { forbidden } from '../kernel/errors.js';
+import { CloudError, forbidden } from '../kernel/errors.js';
 import { callerOf } from './auth.js';
 
 const FaultBody = Type.Object(
@@ -32,7 +33,11 @@ const FaultBody = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerSimulatorRoutes(app: FastifyInstance, faults: FaultRegistry): void {
+export function registerSimulatorRoutes(
+  app: FastifyInstance,
+  faults: FaultRegistry,
+  simulator: Simulator,
+): void {
   const tags = ['simulator'];
   const admin = (request: Parameters<typeof callerOf>[0]) => {
     if (!callerOf(request).isAdmin) throw forbidden('only the admin account may control the simulator');
@@ -77,6 +82,54 @@ export function registerSimulatorRoutes(app: FastifyInstance, faults: FaultRegis
       admin(request);
       faults.remove((request.params as { uuid: string }).uuid);
       return reply.code(204).send();
+    },
+  );
+  app.post(
+    '/v1/simulator/hosts/:address/actions/:power',
+    {
+      schema: {
+        tags,
+        summary: 'power a simulated machine off (it stops answering; its VMs are gone) or on',
+        params: Type.Object({
+          address: Type.String({ minLength: 1 }),
+          power: Type.Enum(['power-off', 'power-on']),
+        }),
+      },
+    },
+    async (request) => {
+      admin(request);
+      const { address, power } = request.params as { address: string; power: string };
+      if (!(await simulator.setPower(address, power === 'power-on'))) {
+        throw new CloudError('NotFound', 'SIMULATED_HOST_NOT_FOUND', `no simulated machine at ${address}`);
+      }
+      return { address, poweredOn: power === 'power-on' };
+    },
+  );
+  app.post(
+    '/v1/simulator/vms/:uuid/state',
+    {
+      schema: {
+        tags,
+        summary: "change what the simulated hypervisor says about a VM, behind the platform's back",
+        params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
+        body: Type.Object(
+          { state: Type.Enum(['Running', 'Stopped', 'Paused', 'Absent']) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      admin(request);
+      const { uuid } = request.params as { uuid: string };
+      const { state } = request.body as { state: 'Running' | 'Stopped' | 'Paused' | 'Absent' };
+      if (!(await simulator.setVmState(uuid, state))) {
+        throw new CloudError(
+          'NotFound',
+          'SIMULATED_VM_NOT_FOUND',
+          `no simulated hypervisor knows vm ${uuid}`,
+        );
+      }
+      return { uuid, state };
     },
   );
 }

@@ -93,3 +93,20 @@ export const Event = Type.Object({
 });
 
 export const Empty = Type.Object({}, { additionalProperties: false });
+
+/** Fields every resource has. */
+export const base = {
+  uuid: Uuid,
+  name: Name,
+  description: Nullable(Type.String()),
+  accountUuid: Uuid,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+};
+export const EnabledState = Type.Enum(['Enabled', 'Disabled']);
+export const enableDisable = {
+  enable: { summary: 'enable it (new work may be placed on it)', body: Empty },
+  disable: { summary: 'disable it (running work stays, nothing new is placed)', body: Empty },
+};
+/** request bodies refuse unknown fields */
+export const strict = { additionalProperties: false } as const;

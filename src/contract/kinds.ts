@@ -4,7 +4,25 @@
  * so a field added here appears in the API, the OpenAPI document and `nimbus <kind> create --help`.
  */
 import { type TObject, type TSchema, Type } from 'typebox';
-import { Bytes, Description, Empty, Event, Job, Name, Nullable, Tag, Timestamp, Uuid } from './common.js';
+import {
+  Bytes,
+  base,
+  Description,
+  Empty,
+  EnabledState,
+  Event,
+  enableDisable,
+  Job,
+  Name,
+  Nullable,
+  strict,
+  Tag,
+  Timestamp,
+  Uuid,
+} from './common.js';
+import { COMPUTE_KINDS } from './compute.js';
+import { STORAGE_KINDS } from './storage.js';
+import { VOLUMES_KINDS } from './volumes.js';
 
 export interface KindContract {
   /** plural kebab-case path segment: /v1/<kind> */
@@ -24,21 +42,6 @@ export interface KindContract {
   /** only the admin account may create, change or delete these */
   adminOnly: boolean;
 }
-
-const base = {
-  uuid: Uuid,
-  name: Name,
-  description: Nullable(Type.String()),
-  accountUuid: Uuid,
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-};
-const EnabledState = Type.Enum(['Enabled', 'Disabled']);
-const enableDisable = {
-  enable: { summary: 'enable it (new work may be placed on it)', body: Empty },
-  disable: { summary: 'disable it (running work stays, nothing new is placed)', body: Empty },
-};
-const strict = { additionalProperties: false } as const;
 
 // kvm joins when its agent driver exists (a later issue); until then only simulated hosts can be added
 export const HYPERVISOR_TYPES = ['simulator'] as const;
@@ -250,7 +253,19 @@ export const tags: KindContract = {
   adminOnly: false,
 };
 
-export const KINDS: KindContract[] = [zones, clusters, hosts, accounts, users, jobs, events, tags];
+export const KINDS: KindContract[] = [
+  zones,
+  clusters,
+  hosts,
+  accounts,
+  users,
+  jobs,
+  events,
+  tags,
+  ...STORAGE_KINDS,
+  ...COMPUTE_KINDS,
+  ...VOLUMES_KINDS,
+];
 
 export function kindBySingular(singular: string): KindContract | undefined {
   return KINDS.find((k) => k.singular === singular);

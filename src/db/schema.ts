@@ -149,6 +149,8 @@ export interface HostTable {
   cpuUsed: WithDefault<number>;
   memoryTotal: WithDefault<number>;
   memoryUsed: WithDefault<number>;
+  vmCount: WithDefault<number>;
+  lastSeenAt: Date | null;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -163,6 +165,160 @@ export interface SimulatorHostTable {
   createdAt: Timestamp;
 }
 
+/** Columns every resource table has. */
+interface Resource {
+  uuid: string;
+  name: string;
+  description: string | null;
+  accountUuid: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface InstanceOfferingTable extends Resource {
+  cpu: number;
+  memory: number;
+  allocatorStrategy: string | null;
+  state: WithDefault<'Enabled' | 'Disabled'>;
+}
+
+export interface DiskOfferingTable extends Resource {
+  size: number;
+  state: WithDefault<'Enabled' | 'Disabled'>;
+}
+
+export interface BackupStorageTable extends Resource {
+  type: string;
+  url: string;
+  capacityTotal: WithDefault<number>;
+  capacityUsed: WithDefault<number>;
+  state: WithDefault<'Enabled' | 'Disabled'>;
+  status: WithDefault<'Connecting' | 'Connected' | 'Disconnected'>;
+}
+
+export interface BackupStorageZoneTable {
+  backupStorageUuid: string;
+  zoneUuid: string;
+}
+
+export type ImageState = 'Downloading' | 'Ready' | 'Error' | 'Deleted';
+
+export interface ImageTable extends Resource {
+  format: 'qcow2' | 'raw' | 'iso';
+  mediaType: 'RootVolumeTemplate' | 'DataVolumeTemplate' | 'ISO';
+  platform: string;
+  guestOsType: string | null;
+  url: string;
+  size: WithDefault<number>;
+  actualSize: WithDefault<number>;
+  minDisk: WithDefault<number>;
+  state: ImageState;
+  isPublic: WithDefault<boolean>;
+  backupStorageUuid: string | null;
+  deletedAt: Date | null;
+}
+
+export type PrimaryStorageType = 'local' | 'nfs' | 'shared-mount' | 'ceph';
+
+export interface PrimaryStorageTable extends Resource {
+  type: PrimaryStorageType;
+  url: string;
+  zoneUuid: string;
+  capacityTotal: WithDefault<number>;
+  capacityUsed: WithDefault<number>;
+  overProvisioningRatio: WithDefault<number>;
+  state: WithDefault<'Enabled' | 'Disabled' | 'Maintenance'>;
+  status: WithDefault<'Connecting' | 'Connected' | 'Disconnected'>;
+}
+
+export interface PrimaryStorageClusterTable {
+  primaryStorageUuid: string;
+  clusterUuid: string;
+}
+
+export interface PrimaryStorageHostTable {
+  primaryStorageUuid: string;
+  hostUuid: string;
+  capacityTotal: number;
+  capacityUsed: WithDefault<number>;
+}
+
+export interface ImageCacheTable {
+  uuid: string;
+  primaryStorageUuid: string;
+  hostUuid: string | null;
+  imageUuid: string;
+  size: number;
+  state: 'Downloading' | 'Ready';
+  createdAt: Timestamp;
+}
+
+export interface AffinityGroupTable extends Resource {
+  policy: 'affinity' | 'anti-affinity';
+  enforcement: 'hard' | 'soft';
+}
+
+export interface VmTable extends Resource {
+  zoneUuid: string | null;
+  clusterUuid: string | null;
+  hostUuid: string | null;
+  lastHostUuid: string | null;
+  instanceOfferingUuid: string | null;
+  imageUuid: string | null;
+  rootVolumeUuid: string | null;
+  cpu: number;
+  memory: number;
+  platform: string | null;
+  state: string;
+  task: string | null;
+  powerState: WithDefault<string>;
+  affinityGroupUuid: string | null;
+  placement: JsonWithDefault<Record<string, unknown>>;
+  destroyedAt: Date | null;
+}
+
+export interface VolumeTable extends Resource {
+  type: 'Root' | 'Data';
+  vmUuid: string | null;
+  deviceId: number | null;
+  primaryStorageUuid: string | null;
+  hostUuid: string | null;
+  diskOfferingUuid: string | null;
+  imageUuid: string | null;
+  size: number;
+  actualSize: WithDefault<number>;
+  format: WithDefault<string>;
+  state: string;
+  deleteWithVm: WithDefault<boolean>;
+  deletedAt: Date | null;
+}
+
+export interface VolumeSnapshotTable extends Resource {
+  volumeUuid: string;
+  parentUuid: string | null;
+  primaryStorageUuid: string | null;
+  size: number;
+  state: string;
+  latest: WithDefault<boolean>;
+}
+
+export interface QuotaTable {
+  accountUuid: string;
+  name: string;
+  limitValue: number;
+  used: WithDefault<number>;
+  updatedAt: Timestamp;
+}
+
+export interface SimulatorVmTable {
+  vmUuid: string;
+  hostAddress: string;
+  state: string;
+  cpu: number;
+  memory: number;
+  updatedAt: Timestamp;
+}
+
 export interface Database {
   accounts: AccountTable;
   users: UserTable;
@@ -175,4 +331,19 @@ export interface Database {
   clusters: ClusterTable;
   hosts: HostTable;
   simulatorHosts: SimulatorHostTable;
+  instanceOfferings: InstanceOfferingTable;
+  diskOfferings: DiskOfferingTable;
+  backupStorages: BackupStorageTable;
+  backupStorageZones: BackupStorageZoneTable;
+  images: ImageTable;
+  primaryStorages: PrimaryStorageTable;
+  primaryStorageClusters: PrimaryStorageClusterTable;
+  primaryStorageHosts: PrimaryStorageHostTable;
+  imageCache: ImageCacheTable;
+  affinityGroups: AffinityGroupTable;
+  vms: VmTable;
+  volumes: VolumeTable;
+  volumeSnapshots: VolumeSnapshotTable;
+  quotas: QuotaTable;
+  simulatorVms: SimulatorVmTable;
 }

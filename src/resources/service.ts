@@ -12,6 +12,7 @@ import type { EventBus } from '../engine/events.js';
 import type { JobRow } from '../engine/jobs.js';
 import type { KindRegistry, KindSchema } from '../engine/query/schema.js';
 import type { Caller } from '../kernel/caller.js';
+import type { Settings } from '../kernel/settings.js';
 
 /** What flows get as `deps`. */
 export interface FlowDeps {
@@ -19,6 +20,7 @@ export interface FlowDeps {
   simulator: Simulator;
   events: EventBus;
   log: Logger;
+  settings: Settings;
 }
 
 export interface ServiceContext {

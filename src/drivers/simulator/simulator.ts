@@ -5,17 +5,15 @@
  * just as a real machine would. Latency and failures come from the FaultRegistry
  * (points `command:<name>`, optionally per host address) plus a base latency.
  */
-import type {
-  AgentCommand,
-  AgentCommands,
-  AgentRequest,
-  AgentResponse,
-  HostCapacity,
-} from '../../contract/agent.js';
+import type { AgentCommand, AgentRequest, AgentResponse, HostCapacity } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
 import type { FaultRegistry } from '../../engine/faults.js';
 import { CloudError } from '../../kernel/errors.js';
 import type { HostAddress, HostDriver } from '../port.js';
+import { hostHandlers } from './host-commands.js';
+import type { Machine, SimHandler, SimHandlers } from './machine.js';
+import { storageHandlers } from './storage-commands.js';
+import { vmHandlers } from './vm-commands.js';
 
 export const DEFAULT_SIMULATED_CAPACITY: HostCapacity = { cpu: 32, memory: 128 * 1024 ** 3 };
 
@@ -26,17 +24,7 @@ export interface SimulatorOptions {
   latencyMs?: number;
 }
 
-type Handler<C extends AgentCommand> = (
-  machine: Machine,
-  request: AgentRequest<C>,
-) => Promise<AgentResponse<C>>;
-
-interface Machine {
-  address: string;
-  cpu: number;
-  memory: number;
-  bootedAt: number;
-}
+const HANDLERS: SimHandlers = { ...hostHandlers, ...vmHandlers, ...storageHandlers };
 
 export class Simulator implements HostDriver {
   private readonly bootedAt = new Map<string, number>();
@@ -68,6 +56,40 @@ export class Simulator implements HostDriver {
       .execute();
   }
 
+  /** Powers a simulated machine off (it stops answering, its VMs are gone) or on again. */
+  async setPower(address: string, on: boolean): Promise<boolean> {
+    const row = await this.o.db
+      .selectFrom('simulatorHosts')
+      .select('facts')
+      .where('address', '=', address)
+      .executeTakeFirst();
+    if (!row) return false;
+    await this.o.db
+      .updateTable('simulatorHosts')
+      .set({ facts: JSON.stringify({ ...row.facts, poweredOff: !on }) })
+      .where('address', '=', address)
+      .execute();
+    if (!on) {
+      await this.o.db.deleteFrom('simulatorVms').where('hostAddress', '=', address).execute();
+      this.bootedAt.delete(address);
+    }
+    return true;
+  }
+
+  /** Changes what a simulated hypervisor says about a VM, behind the platform's back (drift). */
+  async setVmState(vmUuid: string, state: 'Running' | 'Stopped' | 'Paused' | 'Absent'): Promise<boolean> {
+    if (state === 'Absent') {
+      const gone = await this.o.db.deleteFrom('simulatorVms').where('vmUuid', '=', vmUuid).executeTakeFirst();
+      return Number(gone.numDeletedRows) > 0;
+    }
+    const res = await this.o.db
+      .updateTable('simulatorVms')
+      .set({ state, updatedAt: new Date() })
+      .where('vmUuid', '=', vmUuid)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
   async send<C extends AgentCommand>(
     host: HostAddress,
     command: C,
@@ -76,8 +98,8 @@ export class Simulator implements HostDriver {
     if (this.o.latencyMs) await new Promise((r) => setTimeout(r, this.o.latencyMs));
     await this.o.faults.check(`command:${command}`, host.managementIp);
     const machine = await this.machine(host.managementIp);
-    const handler = HANDLERS[command] as Handler<C>;
-    return handler(machine, request);
+    const handler = HANDLERS[command] as SimHandler<C>;
+    return handler({ machine, request, world: this.o.db });
   }
 
   private async machine(address: string): Promise<Machine> {
@@ -100,14 +122,3 @@ export class Simulator implements HostDriver {
     return { address, cpu: row.cpu, memory: row.memory, bootedAt };
   }
 }
-
-const HANDLERS: { [C in keyof AgentCommands]: Handler<C> } = {
-  'host.connect': async (m) => ({
-    hypervisorType: 'simulator',
-    hypervisorVersion: '1.0',
-    hostname: `sim-${m.address.replace(/\./g, '-')}`,
-    cpuModel: 'Simulated CPU',
-  }),
-  'host.capacity': async (m) => ({ cpu: m.cpu, memory: m.memory }),
-  'host.ping': async (m) => ({ uptimeSeconds: Math.floor((Date.now() - m.bootedAt) / 1000) }),
-};

@@ -1,0 +1,40 @@
+/**
+ * Simulated storage: commands succeed and report paths and sizes the way a real storage would
+ * (thin volumes: a new empty volume uses almost nothing; a clone starts at the image's size).
+ * The platform's capacity accounting does not depend on these answers beyond `actualSize`.
+ */
+import type { StorageRef } from '../../contract/agent.js';
+import type { SimHandlers } from './machine.js';
+
+type StorageCommands =
+  | 'image.cache'
+  | 'image.uncache'
+  | 'volume.create'
+  | 'volume.delete'
+  | 'volume.resize'
+  | 'snapshot.create'
+  | 'snapshot.delete'
+  | 'snapshot.revert';
+
+const pathOf = (storage: StorageRef, kind: string, uuid: string) =>
+  `${storage.url.replace(/\/$/, '')}/${kind}/${uuid}`;
+
+export const storageHandlers: Pick<SimHandlers, StorageCommands> = {
+  'image.cache': async ({ request }) => ({
+    path: pathOf(request.storage, 'imagecache', request.imageUuid),
+    size: request.size,
+  }),
+  'image.uncache': async () => ({}),
+  'volume.create': async ({ request }) => ({
+    path: pathOf(request.storage, 'volumes', request.volumeUuid),
+    actualSize: request.fromImageCachePath ? Math.min(request.size, 200 * 1024 ** 2) : 196_608,
+  }),
+  'volume.delete': async () => ({}),
+  'volume.resize': async () => ({}),
+  'snapshot.create': async ({ request }) => ({
+    size: 64 * 1024 ** 2,
+    path: pathOf(request.storage, 'snapshots', request.snapshotUuid),
+  }),
+  'snapshot.delete': async () => ({}),
+  'snapshot.revert': async () => ({}),
+};

@@ -1,0 +1,54 @@
+/**
+ * Platform tunables, with the defaults our peers use (ZStack's global configs, Nova's allocation
+ * ratios). One object, built at start-up from defaults and NIMBUS_SETTINGS (a JSON object),
+ * handed to every flow through its deps. Defaults are explained where they are set.
+ */
+
+export interface Settings {
+  /** vCPUs placed per physical CPU (ZStack cpu.overProvisioning.ratio) */
+  cpuOvercommit: number;
+  /** memory placed per byte of physical memory (1.0: no over-commit, the safe default) */
+  memoryOvercommit: number;
+  /** memory kept for the hypervisor itself on every host, bytes (ZStack KVM reservedMemory 1G) */
+  reservedMemoryPerHost: number;
+  /** VMs per host at most (0: no limit) */
+  maxVmsPerHost: number;
+  /** placement: spread VMs over hosts, or pack them onto as few as possible */
+  placementStrategy: 'spread' | 'pack';
+  /** a destroyed VM or deleted volume/image is expunged after this many seconds (ZStack: 7 days) */
+  retentionSeconds: number;
+  /** how often the reaper looks for expired destroyed resources, seconds */
+  reaperIntervalSeconds: number;
+  /** graceful stop waits this long before powering off, seconds */
+  stopTimeoutSeconds: number;
+  /** how often hosts are asked what runs on them, seconds */
+  reconcileIntervalSeconds: number;
+  /** how many placements a create tries before giving up (Nova scheduler_max_attempts 3) */
+  maxPlacementAttempts: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  cpuOvercommit: 10,
+  memoryOvercommit: 1,
+  reservedMemoryPerHost: 1024 ** 3,
+  maxVmsPerHost: 0,
+  placementStrategy: 'spread',
+  retentionSeconds: 7 * 24 * 3600,
+  reaperIntervalSeconds: 60,
+  stopTimeoutSeconds: 60,
+  reconcileIntervalSeconds: 30,
+  maxPlacementAttempts: 5,
+};
+
+/** Defaults overlaid with a JSON object (unknown keys and wrong types are refused, naming the key). */
+export function loadSettings(json: string | undefined, overrides: Partial<Settings> = {}): Settings {
+  const parsed: Record<string, unknown> = json ? (JSON.parse(json) as Record<string, unknown>) : {};
+  const merged: Record<string, unknown> = { ...DEFAULT_SETTINGS, ...parsed, ...overrides };
+  for (const [key, value] of Object.entries(merged)) {
+    const expected = DEFAULT_SETTINGS[key as keyof Settings];
+    if (expected === undefined) throw new Error(`NIMBUS_SETTINGS: unknown setting '${key}'`);
+    if (typeof value !== typeof expected)
+      throw new Error(`NIMBUS_SETTINGS: '${key}' must be a ${typeof expected}`);
+  }
+  return merged as unknown as Settings;
+}

@@ -1,4 +1,197 @@
-/** Wire shapes of the compute kinds (see kinds.ts for KindContract). */
+/**
+ * Wire shapes of the compute kinds (see kinds.ts for KindContract): instance offerings (flavors),
+ * affinity groups and VMs. Sizes are bytes; the CLI accepts 512M, 4G, 1T.
+ */
+import { Type } from 'typebox';
+import {
+  Bytes,
+  base,
+  Description,
+  Empty,
+  EnabledState,
+  enableDisable,
+  Name,
+  Nullable,
+  strict,
+  Timestamp,
+  Uuid,
+} from './common.js';
 import type { KindContract } from './kinds.js';
 
-export const COMPUTE_KINDS: KindContract[] = [];
+const Strategy = Type.Enum(['spread', 'pack'], {
+  description: 'placement: spread VMs over hosts or pack them onto few (default: the platform setting)',
+});
+const Cpu = (description: string) => Type.Integer({ minimum: 1, maximum: 1024, description });
+const MemoryBytes = (description: string) =>
+  Type.Integer({ minimum: 16 * 1024 ** 2, description, 'x-unit': 'bytes' });
+const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
+
+export const instanceOfferings: KindContract = {
+  kind: 'instance-offerings',
+  singular: 'instance-offering',
+  summary: 'a VM size (flavor): vCPUs and memory, with an optional placement strategy',
+  resource: Type.Object({
+    ...base,
+    cpu: Type.Integer({ description: 'vCPUs' }),
+    memory: Bytes('memory'),
+    allocatorStrategy: Nullable(Strategy),
+    state: EnabledState,
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      cpu: Cpu('vCPUs'),
+      memory: MemoryBytes('memory (at least 16 MiB)'),
+      allocatorStrategy: Type.Optional(Strategy),
+    },
+    strict,
+  ),
+  update: Type.Object(
+    {
+      name: Type.Optional(Name),
+      description: Type.Optional(Description),
+      allocatorStrategy: Type.Optional(Nullable(Strategy)),
+    },
+    strict,
+  ),
+  actions: enableDisable,
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'cpu', 'memory', 'state'],
+  adminOnly: true,
+};
+
+export const AFFINITY_POLICIES = ['affinity', 'anti-affinity'] as const;
+export const ENFORCEMENTS = ['hard', 'soft'] as const;
+
+export const affinityGroups: KindContract = {
+  kind: 'affinity-groups',
+  singular: 'affinity-group',
+  summary: 'VMs kept together on one host (affinity) or apart on different hosts (anti-affinity)',
+  resource: Type.Object({
+    ...base,
+    policy: Type.Enum(AFFINITY_POLICIES),
+    enforcement: Type.Enum(ENFORCEMENTS),
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      policy: Type.Enum(AFFINITY_POLICIES, {
+        description: 'affinity: same host; anti-affinity: different hosts',
+      }),
+      enforcement: Type.Optional(
+        Type.Enum(ENFORCEMENTS, {
+          description: 'hard: refuse a placement that breaks the policy; soft: prefer (default hard)',
+        }),
+      ),
+    },
+    strict,
+  ),
+  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'policy', 'enforcement'],
+  adminOnly: false,
+};
+
+export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
+
+export const vms: KindContract = {
+  kind: 'vms',
+  singular: 'vm',
+  summary: 'a virtual machine: created from an image and an offering, placed by the scheduler',
+  resource: Type.Object({
+    ...base,
+    state: Type.String({
+      description: 'Creating, Starting, Running, Stopping, Stopped, … (docs/compute.md)',
+    }),
+    task: Nullable(Type.String({ description: 'the operation in flight, if any' })),
+    powerState: Type.String({ description: 'what the hypervisor last reported' }),
+    zoneUuid: Nullable(Uuid),
+    clusterUuid: Nullable(Uuid),
+    hostUuid: Nullable(Type.String({ format: 'uuid', description: 'host whose capacity the VM holds' })),
+    lastHostUuid: Nullable(Type.String({ format: 'uuid', description: 'host the VM last ran on' })),
+    instanceOfferingUuid: Nullable(Uuid),
+    imageUuid: Nullable(Uuid),
+    rootVolumeUuid: Nullable(Uuid),
+    cpu: Type.Integer({ description: 'vCPUs' }),
+    memory: Bytes('memory'),
+    platform: Nullable(Type.String()),
+    affinityGroupUuid: Nullable(Uuid),
+    destroyedAt: Nullable(Timestamp),
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      imageUuid: RefUuid('image of the root volume (Ready, yours or public)'),
+      instanceOfferingUuid: Type.Optional(RefUuid('offering giving cpu and memory (or give both)')),
+      cpu: Type.Optional(Cpu('vCPUs, without an offering')),
+      memory: Type.Optional(MemoryBytes('memory, without an offering')),
+      rootDiskSize: Type.Optional(Bytes('root volume size (default and minimum: the image’s)')),
+      dataDiskOfferingUuids: Type.Optional(
+        Type.Array(Type.String({ format: 'uuid' }), {
+          maxItems: 24,
+          description: 'one data volume per disk offering',
+        }),
+      ),
+      dataDiskSizes: Type.Optional(
+        Type.Array(Type.Integer({ minimum: 1, 'x-unit': 'bytes' }), {
+          maxItems: 24,
+          description: 'one data volume per size',
+        }),
+      ),
+      deleteDataDisksWithVm: Type.Optional(
+        Type.Boolean({ description: 'expunge the data volumes with the VM (default: they outlive it)' }),
+      ),
+      zoneUuid: Type.Optional(RefUuid('place in this zone')),
+      clusterUuid: Type.Optional(RefUuid('place in this cluster')),
+      hostUuid: Type.Optional(RefUuid('admin only: place on this host')),
+      primaryStorageUuid: Type.Optional(RefUuid('put the volumes on this primary storage')),
+      affinityGroupUuid: Type.Optional(RefUuid('affinity group to join')),
+      strategy: Type.Optional(
+        Type.Enum(VM_CREATE_STRATEGIES, { description: 'start it (default) or only create it, Stopped' }),
+      ),
+    },
+    strict,
+  ),
+  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  actions: {
+    start: { summary: 'start a Stopped VM (re-placed on a host with room)', body: Empty },
+    stop: {
+      summary: 'stop gracefully, powering off after the stop timeout (or at once with force)',
+      body: Type.Object({ force: Type.Optional(Type.Boolean({ description: 'power off at once' })) }, strict),
+    },
+    reboot: { summary: 'reboot a Running VM', body: Empty },
+    pause: { summary: 'pause a Running VM (it keeps its memory and host)', body: Empty },
+    resume: { summary: 'resume a Paused VM', body: Empty },
+    'change-offering': {
+      summary: 'change cpu and memory of a Stopped VM (quota adjusted)',
+      body: Type.Object(
+        {
+          instanceOfferingUuid: Type.Optional(RefUuid('the new offering (or give cpu and memory)')),
+          cpu: Type.Optional(Cpu('vCPUs')),
+          memory: Type.Optional(MemoryBytes('memory')),
+        },
+        strict,
+      ),
+    },
+    migrate: {
+      summary: 'admin: live-migrate a Running VM on shared storage to another host of its cluster',
+      body: Type.Object(
+        { hostUuid: Type.Optional(RefUuid('target host (default: the scheduler picks one)')) },
+        strict,
+      ),
+    },
+    recover: { summary: 'bring a Destroyed VM back, Stopped', body: Empty },
+    expunge: { summary: 'remove a Destroyed VM for good, with its root volume', body: Empty },
+  },
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'state', 'cpu', 'memory', 'hostUuid', 'createdAt'],
+  adminOnly: false,
+};
+
+export const COMPUTE_KINDS: KindContract[] = [instanceOfferings, affinityGroups, vms];

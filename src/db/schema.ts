@@ -275,6 +275,8 @@ export interface VmTable extends Resource {
   affinityGroupUuid: string | null;
   placement: JsonWithDefault<Record<string, unknown>>;
   destroyedAt: Date | null;
+  /** a live migration's target host, whose capacity the VM holds while it moves (0005) */
+  migrationTargetUuid: WithDefault<string | null>;
 }
 
 export interface VolumeTable extends Resource {

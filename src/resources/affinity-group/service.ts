@@ -1,0 +1,68 @@
+/**
+ * Affinity groups: a tenant's rule that its VMs run on one host (affinity) or on different hosts
+ * (anti-affinity), enforced by the scheduler — hard (a placement breaking it is refused) or soft
+ * (preferred). Members are the VMs naming the group; a group with VMs (destroyed ones included,
+ * until they are expunged) cannot be deleted, which the foreign key backs.
+ */
+import { affinityGroups as contract } from '../../contract/compute.js';
+import type { KindSchema } from '../../engine/query/schema.js';
+import type { Caller } from '../../kernel/caller.js';
+import { newId } from '../../kernel/ids.js';
+import { admitCreate, type Family } from '../common.js';
+import type { KindService, ServiceContext } from '../service.js';
+import { type StandardOperations, standardOperations } from '../standard.js';
+
+export const affinityGroupFamily: Family = {
+  singular: 'affinity-group',
+  kind: 'affinity-groups',
+  table: 'affinityGroups',
+};
+
+export const affinityGroupSchema: KindSchema = {
+  kind: 'affinity-groups',
+  table: 'affinityGroups',
+  visibility: 'owned',
+  taggable: true,
+  fields: {
+    uuid: 'uuid',
+    name: 'string',
+    description: 'string',
+    policy: { enum: ['affinity', 'anti-affinity'] },
+    enforcement: { enum: ['hard', 'soft'] },
+    accountUuid: 'uuid',
+    createdAt: 'timestamp',
+    updatedAt: 'timestamp',
+  },
+  relations: {
+    vms: { kind: 'vms', local: 'uuid', remote: 'affinityGroupUuid', many: true },
+  },
+  defaultSort: 'createdAt',
+};
+
+export class AffinityGroupService implements KindService {
+  readonly contract = contract;
+  readonly schema = affinityGroupSchema;
+  readonly update: StandardOperations['update'];
+  readonly remove: StandardOperations['remove'];
+
+  constructor(private readonly ctx: ServiceContext) {
+    ({ update: this.update, remove: this.remove } = standardOperations(ctx, {
+      family: affinityGroupFamily,
+      schema: affinityGroupSchema,
+      blockers: [{ table: 'vms', column: 'affinityGroupUuid', what: 'vms' }],
+      simpleCreate: true,
+    }));
+  }
+
+  create(caller: Caller, body: Record<string, unknown>) {
+    const row = {
+      uuid: newId(),
+      name: body.name as string,
+      description: (body.description as string) ?? null,
+      policy: body.policy as 'affinity' | 'anti-affinity',
+      enforcement: ((body.enforcement as string) ?? 'hard') as 'hard' | 'soft',
+      accountUuid: caller.accountUuid,
+    };
+    return admitCreate(this.ctx, affinityGroupFamily, caller, row, body);
+  }
+}

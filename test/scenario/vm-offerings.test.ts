@@ -1,0 +1,101 @@
+/**
+ * Instance offerings (admin-made, every account reads them) and affinity groups (a tenant's own):
+ * create, update, enable/disable, delete, and who may do what.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Api, startTestNode, type TestNode } from '../support/node.js';
+
+const GiB = 1024 ** 3;
+let t: TestNode;
+let tenant: Api;
+
+before(async () => {
+  t = await startTestNode();
+  const job = await t.admin.job('POST', '/v1/accounts', {
+    name: 'offering-tenant',
+    password: 'tenant-password',
+  });
+  assert.equal(job.state, 'Succeeded');
+  tenant = await t.anon.login('offering-tenant', 'tenant-password');
+});
+after(() => t.stop());
+
+describe('instance offerings', () => {
+  test('the admin creates, updates, disables and deletes; every account reads', async () => {
+    const created = await t.admin.job('POST', '/v1/instance-offerings', {
+      name: 'small',
+      cpu: 1,
+      memory: GiB,
+      allocatorStrategy: 'pack',
+    });
+    assert.equal(created.state, 'Succeeded', JSON.stringify(created));
+    const uuid = created.resourceUuid;
+    assert.deepEqual(
+      {
+        cpu: created.result.cpu,
+        memory: created.result.memory,
+        strategy: created.result.allocatorStrategy,
+        state: created.result.state,
+      },
+      { cpu: 1, memory: GiB, strategy: 'pack', state: 'Enabled' },
+    );
+    const seen = await tenant.get(`/v1/instance-offerings?q=name=small`);
+    assert.equal(seen.body.items.length, 1, 'a tenant sees the offering');
+    assert.equal(
+      (await tenant.post('/v1/instance-offerings', { name: 'mine', cpu: 1, memory: GiB })).status,
+      403,
+    );
+    assert.equal((await tenant.post(`/v1/instance-offerings/${uuid}/actions/disable`, {})).status, 403);
+
+    const dup = await t.admin.post('/v1/instance-offerings', { name: 'small', cpu: 2, memory: GiB });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.error.code, 'INSTANCE_OFFERING_NAME_TAKEN');
+    const bad = await t.admin.post('/v1/instance-offerings', { name: 'zero', cpu: 0, memory: 1 });
+    assert.equal(bad.status, 400);
+
+    const renamed = await t.admin.job('PATCH', `/v1/instance-offerings/${uuid}`, {
+      name: 'tiny',
+      allocatorStrategy: null,
+    });
+    assert.equal(renamed.state, 'Succeeded');
+    assert.equal(renamed.result.name, 'tiny');
+    assert.equal(renamed.result.allocatorStrategy, null);
+    const disabled = await t.admin.job('POST', `/v1/instance-offerings/${uuid}/actions/disable`, {});
+    assert.equal(disabled.result.state, 'Disabled');
+    const removed = await t.admin.job('DELETE', `/v1/instance-offerings/${uuid}`);
+    assert.equal(removed.state, 'Succeeded');
+    assert.equal((await t.admin.get(`/v1/instance-offerings/${uuid}`)).status, 404);
+  });
+});
+
+describe('affinity groups', () => {
+  test('a tenant owns its groups: others cannot see them; policy and enforcement are kept', async () => {
+    const job = await tenant.job('POST', '/v1/affinity-groups', { name: 'web', policy: 'anti-affinity' });
+    assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    assert.equal(job.result.enforcement, 'hard', 'hard by default');
+    const soft = await tenant.job('POST', '/v1/affinity-groups', {
+      name: 'db',
+      policy: 'affinity',
+      enforcement: 'soft',
+    });
+    assert.equal(soft.result.enforcement, 'soft');
+    const list = await tenant.get('/v1/affinity-groups');
+    assert.deepEqual(list.body.items.map((g: { name: string }) => g.name).sort(), ['db', 'web']);
+    const other = await t.admin.job('POST', '/v1/accounts', {
+      name: 'other-tenant',
+      password: 'tenant-password',
+    });
+    const otherApi = await t.anon.login('other-tenant', 'tenant-password');
+    assert.ok(other.resourceUuid);
+    assert.equal((await otherApi.get(`/v1/affinity-groups/${job.resourceUuid}`)).status, 404);
+    const bad = await tenant.post('/v1/affinity-groups', { name: 'x', policy: 'together' });
+    assert.equal(bad.status, 400);
+    const renamed = await tenant.job('PATCH', `/v1/affinity-groups/${job.resourceUuid}`, {
+      description: 'front ends',
+    });
+    assert.equal(renamed.result.description, 'front ends');
+    const removed = await tenant.job('DELETE', `/v1/affinity-groups/${soft.resourceUuid}`);
+    assert.equal(removed.state, 'Succeeded');
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * The invariants every concurrency test and benchmark ends with (issue #3), checked straight in
+ * the database:
+ * - for every host, cpu_used / memory_used / vm_count = Σ over the VMs holding capacity on it
+ *   (host_uuid, or migration_target_uuid while a migration runs);
+ * - no host beyond its over-commit limit (the scheduler's formulas and the settings given);
+ * - a VM holds a host exactly when it is Running, Paused or Unknown (the stop policy);
+ * - every primary storage's used capacity (for local storage: every host's share) = Σ its
+ *   volumes + its cached images;
+ * - no VM or volume in a transitional state or with a task, no job Pending or Running.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../../src/db/pool.js';
+import { DEFAULT_SETTINGS, type Settings } from '../../src/kernel/settings.js';
+import { TRANSITIONAL_STATES } from '../../src/kernel/vm-states.js';
+
+type Limits = Pick<Settings, 'cpuOvercommit' | 'memoryOvercommit' | 'reservedMemoryPerHost'>;
+
+/** Every violation, in words (empty when all hold). */
+export async function invariantViolations(db: Db, limits: Limits = DEFAULT_SETTINGS): Promise<string[]> {
+  const out: string[] = [];
+  const hosts = await sql<{
+    uuid: string;
+    cpuUsed: number;
+    memoryUsed: number;
+    vmCount: number;
+    cpu: number;
+    memory: number;
+    n: number;
+    cpuLimit: number;
+    memoryLimit: number;
+  }>`
+    with holds as (
+      select host_uuid as host, cpu, memory from vms where host_uuid is not null
+      union all select migration_target_uuid, cpu, memory from vms where migration_target_uuid is not null
+    ), sums as (
+      select host, sum(cpu)::int as cpu, sum(memory)::bigint as memory, count(*)::int as n from holds group by host
+    )
+    select h.uuid, h.cpu_used, h.memory_used, h.vm_count,
+      coalesce(s.cpu, 0) as cpu, coalesce(s.memory, 0) as memory, coalesce(s.n, 0) as n,
+      floor(h.cpu_total * ${String(limits.cpuOvercommit)}::numeric)::int as cpu_limit,
+      (floor(h.memory_total * ${String(limits.memoryOvercommit)}::numeric) - ${limits.reservedMemoryPerHost})::bigint as memory_limit
+    from hosts h left join sums s on s.host = h.uuid`.execute(db);
+  for (const h of hosts.rows) {
+    if (h.cpuUsed !== h.cpu || Number(h.memoryUsed) !== Number(h.memory) || h.vmCount !== h.n) {
+      out.push(
+        `host ${h.uuid}: used cpu ${h.cpuUsed} / memory ${h.memoryUsed} / vms ${h.vmCount}, but its VMs hold ${h.cpu} / ${h.memory} / ${h.n}`,
+      );
+    }
+    if (h.n > 0 && (h.cpuUsed > h.cpuLimit || Number(h.memoryUsed) > Number(h.memoryLimit)))
+      out.push(
+        `host ${h.uuid} over its over-commit limit: cpu ${h.cpuUsed}/${h.cpuLimit}, memory ${h.memoryUsed}/${h.memoryLimit}`,
+      );
+  }
+  const holders = await db
+    .selectFrom('vms')
+    .select(['uuid', 'state', 'hostUuid'])
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('state', 'in', ['Running', 'Paused', 'Unknown']), eb('hostUuid', 'is', null)]),
+        eb.and([eb('state', 'in', ['Stopped', 'Destroyed']), eb('hostUuid', 'is not', null)]),
+      ]),
+    )
+    .limit(20)
+    .execute();
+  for (const v of holders)
+    out.push(`vm ${v.uuid} is ${v.state} but ${v.hostUuid ? 'holds' : 'holds no'} host`);
+
+  const storages = await sql<{ ps: string; host: string | null; used: number; sum: number }>`
+    with parts as (
+      select primary_storage_uuid as ps, host_uuid as host, size from volumes where primary_storage_uuid is not null
+      union all select primary_storage_uuid, host_uuid, size from image_cache
+    ), shares as (
+      select p.uuid as ps, null::uuid as host, p.capacity_used as used from primary_storages p where p.type <> 'local'
+      union all select primary_storage_uuid, host_uuid, capacity_used from primary_storage_hosts
+    )
+    select s.ps, s.host, s.used,
+      coalesce((select sum(size) from parts where parts.ps = s.ps and parts.host is not distinct from s.host), 0)::bigint as sum
+    from shares s`.execute(db);
+  for (const s of storages.rows) {
+    if (Number(s.used) !== Number(s.sum))
+      out.push(
+        `primary storage ${s.ps}${s.host ? ` (host ${s.host})` : ''}: used ${s.used}, but its volumes and cache hold ${s.sum}`,
+      );
+  }
+
+  const busy = await db
+    .selectFrom('vms')
+    .select(['uuid', 'state', 'task'])
+    .where((eb) => eb.or([eb('state', 'in', [...TRANSITIONAL_STATES]), eb('task', 'is not', null)]))
+    .limit(20)
+    .execute();
+  for (const v of busy) out.push(`vm ${v.uuid} left ${v.state}${v.task ? ` with task ${v.task}` : ''}`);
+  const volumes = await db
+    .selectFrom('volumes')
+    .select(['uuid', 'state'])
+    .where('state', '=', 'Creating')
+    .limit(20)
+    .execute();
+  for (const v of volumes) out.push(`volume ${v.uuid} left ${v.state}`);
+  const jobs = await db
+    .selectFrom('jobs')
+    .select(['uuid', 'kind', 'state'])
+    .where('state', 'in', ['Pending', 'Running'])
+    .limit(20)
+    .execute();
+  for (const j of jobs) out.push(`job ${j.uuid} (${j.kind}) still ${j.state}`);
+  return out;
+}
+
+/** Throws, listing every violation, unless all the invariants hold. */
+export async function assertInvariants(db: Db, limits: Limits = DEFAULT_SETTINGS): Promise<void> {
+  const violations = await invariantViolations(db, limits);
+  if (violations.length > 0) throw new Error(`invariants violated:\n  ${violations.join('\n  ')}`);
+}

@@ -13,7 +13,9 @@ import { DEFAULT_DEAD_AFTER_MS, defaultNodeName, Membership } from './cluster/me
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './db/embedded.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DbHandle, openDb } from './db/pool.js';
+import { BackupStorageDriverRegistry } from './drivers/backup-storage.js';
 import { DriverRegistry } from './drivers/port.js';
+import { SimulatedBackupStorage } from './drivers/simulator/backup-storage.js';
 import { Simulator } from './drivers/simulator/simulator.js';
 import { Engine } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
@@ -109,6 +111,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     );
     const deps: FlowDeps = {
       drivers,
+      backupStorages: new BackupStorageDriverRegistry({
+        simulator: new SimulatedBackupStorage({ db: db.db, faults, latencyMs: o.simulatorLatencyMs ?? 0 }),
+      }),
       simulator,
       events,
       log,

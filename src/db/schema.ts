@@ -248,9 +248,44 @@ export interface ImageCacheTable {
   primaryStorageUuid: string;
   hostUuid: string | null;
   imageUuid: string;
+  /** bytes reserved on the storage for the copy */
   size: number;
-  state: 'Downloading' | 'Ready';
+  /** Deleting: being removed (no caller may take it; it disappears) */
+  state: 'Downloading' | 'Ready' | 'Deleting';
+  /** where the host put the copy (set once Ready) */
+  path: string | null;
+  /** handed to a caller other than its creator: the creator's rollback keeps it */
+  shared: WithDefault<boolean>;
   createdAt: Timestamp;
+}
+
+/** primary_storages with capacity as the API shows it (local: sums over its hosts); a view */
+export interface PrimaryStorageWithCapacityView extends Resource {
+  type: PrimaryStorageType;
+  url: string;
+  zoneUuid: string;
+  state: 'Enabled' | 'Disabled' | 'Maintenance';
+  status: 'Connecting' | 'Connected' | 'Disconnected';
+  overProvisioningRatio: number;
+  /** as configured: per host for local storage */
+  capacity: number;
+  capacityTotal: number;
+  capacityUsed: number;
+  /** capacityTotal × overProvisioningRatio − capacityUsed */
+  capacityAvailable: number;
+}
+
+/** The simulated backup storages' own world (what the "physical" storage has). */
+export interface SimulatorBackupStorageTable {
+  url: string;
+  capacity: number;
+  createdAt: Timestamp;
+}
+
+export interface SimulatorBackupStorageImageTable {
+  url: string;
+  imageUuid: string;
+  size: number;
 }
 
 export interface AffinityGroupTable extends Resource {
@@ -342,6 +377,9 @@ export interface Database {
   primaryStorageClusters: PrimaryStorageClusterTable;
   primaryStorageHosts: PrimaryStorageHostTable;
   imageCache: ImageCacheTable;
+  primaryStoragesWithCapacity: PrimaryStorageWithCapacityView;
+  simulatorBackupStorages: SimulatorBackupStorageTable;
+  simulatorBackupStorageImages: SimulatorBackupStorageImageTable;
   affinityGroups: AffinityGroupTable;
   vms: VmTable;
   volumes: VolumeTable;

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { KindContract } from '../contract/kinds.js';
 import type { Db } from '../db/pool.js';
+import type { BackupStorageDriverRegistry } from '../drivers/backup-storage.js';
 import type { DriverRegistry } from '../drivers/port.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { Engine } from '../engine/engine.js';
@@ -17,6 +18,8 @@ import type { Settings } from '../kernel/settings.js';
 /** What flows get as `deps`. */
 export interface FlowDeps {
   drivers: DriverRegistry;
+  /** backup storages (where images live), by storage type */
+  backupStorages: BackupStorageDriverRegistry;
   simulator: Simulator;
   events: EventBus;
   log: Logger;

@@ -57,11 +57,13 @@ function and(parts: Expression<SqlBool>[]): Expression<SqlBool> {
   return parts.length === 0 ? sql<boolean>`true` : eb.and(parts);
 }
 
-/** Row visibility of one table occurrence: the account filter for owned kinds. */
+/** Row visibility of one table occurrence: the account filter for owned kinds (plus public rows). */
 function scopeFilter(schema: KindSchema, alias: string, scope: QueryScope): Expression<SqlBool>[] {
   if (scope.isAdmin || schema.visibility === 'shared') return [];
   if (schema.visibility === 'admin') throw forbidden(`only the admin account may list ${schema.kind}`);
-  return [eb(col(alias, 'accountUuid'), '=', scope.accountUuid)];
+  const own = eb(col(alias, 'accountUuid'), '=', scope.accountUuid);
+  if (!schema.publicColumn) return [own];
+  return [eb.or([own, eb(col(alias, schema.publicColumn), '=', true)])];
 }
 
 function fieldPredicate(c: Condition & { type: 'field' }, alias: string): Expression<SqlBool> {

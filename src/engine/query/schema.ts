@@ -49,6 +49,13 @@ export interface KindSchema {
   selectOnly?: string[];
   /** default sort when none is given (default: key ascending) */
   defaultSort?: string;
+  /**
+   * 'owned' kinds only: a boolean column that makes a row visible to every account (public
+   * images). A non-admin then sees `accountUuid = me OR <publicColumn> = true`, in lists, in
+   * nested conditions and for one row alike. Seeing a row is not owning it: changes stay with
+   * the owner (each service checks).
+   */
+  publicColumn?: string;
 }
 
 export interface KindRegistry {

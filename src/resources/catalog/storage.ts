@@ -1,9 +1,36 @@
 /** The storage family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
+import {
+  BackupStorageService,
+  backupStorageSchema,
+  backupStorageZoneSchema,
+} from '../backup-storage/service.js';
+import { DiskOfferingService, diskOfferingSchema } from '../disk-offering/service.js';
+import { ImageService, imageSchema } from '../image/service.js';
+import {
+  PrimaryStorageService,
+  primaryStorageClusterSchema,
+  primaryStorageHostSchema,
+  primaryStorageSchema,
+} from '../primary-storage/service.js';
 import type { KindService, ServiceContext } from '../service.js';
 
-export const storageSchemas: KindSchema[] = [];
+export const storageSchemas: KindSchema[] = [
+  diskOfferingSchema,
+  backupStorageSchema,
+  imageSchema,
+  primaryStorageSchema,
+  // query-only: reached through relations (zoneRefs, clusterRefs, hostShares), no routes
+  backupStorageZoneSchema,
+  primaryStorageClusterSchema,
+  primaryStorageHostSchema,
+];
 
-export function storageServices(_ctx: ServiceContext): KindService[] {
-  return [];
+export function storageServices(ctx: ServiceContext): KindService[] {
+  return [
+    new DiskOfferingService(ctx),
+    new BackupStorageService(ctx),
+    new ImageService(ctx),
+    new PrimaryStorageService(ctx),
+  ];
 }

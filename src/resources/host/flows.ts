@@ -9,6 +9,7 @@ import type { HostCapacity } from '../../contract/agent.js';
 import type { FlowDef, FlowStep, StepContext } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
 import { createRecordStep, type Family, readRow, resourceEvent } from '../common.js';
+import { ensureLocalStorageShares } from '../primary-storage/shares.js';
 import type { FlowDeps } from '../service.js';
 
 export const hostFamily: Family = { singular: 'host', kind: 'hosts', table: 'hosts' };
@@ -91,6 +92,9 @@ const markConnected: FlowStep<unknown, FlowDeps> = {
   name: 'mark-connected',
   describe: 'mark the host Connected',
   async run(ctx) {
+    // a host joining a cluster with local primary storage gets its share of it (idempotent; the
+    // host's removal by a rollback takes the share with it)
+    await ensureLocalStorageShares(ctx.db, ctx.job.resourceUuid!);
     await setStatus(ctx, 'Connected');
   },
   async rollback(ctx) {

@@ -1,6 +1,7 @@
 /**
  * The demo environment `npm start` creates on an empty database: one zone, one simulator
- * cluster, four simulated hosts. Built through the same services and chains as any API call.
+ * cluster, four simulated hosts; a simulated backup storage, local primary storage, a public
+ * image and a disk offering. Built through the same services and chains as any API call.
  */
 import type { Logger } from 'pino';
 import type { Db } from './db/pool.js';
@@ -57,8 +58,53 @@ export async function createDemoEnvironment(
       ),
     ),
   );
-  log.info({ zone, cluster, hosts: DEMO_HOSTS }, 'demo environment created');
+  const storage = await createStorageDemo(
+    (kind, body) => done(svc(kind).create!(caller, body)),
+    (kind, uuid, action, body) => done(svc(kind).actions![action]!(caller, uuid, body)),
+    zone,
+    cluster,
+  );
+  log.info({ zone, cluster, hosts: DEMO_HOSTS, ...storage }, 'demo environment created');
   return true;
+}
+
+type Create = (kind: string, body: Record<string, unknown>) => Promise<string>;
+type Act = (kind: string, uuid: string, action: string, body: Record<string, unknown>) => Promise<string>;
+
+const GiB = 1024 ** 3;
+
+/**
+ * Storage of the demo: a simulated backup storage in zone-1, local primary storage (2 TiB per
+ * host) on cluster-1, the public image ubuntu-22.04 (Ready) and the disk offering small-disk.
+ */
+async function createStorageDemo(create: Create, act: Act, zone: string, cluster: string) {
+  const backupStorage = await create('backup-storages', {
+    name: 'bs-1',
+    type: 'simulator',
+    url: 'sim://bs-1',
+    description: 'demo backup storage (simulated, 1 TiB)',
+  });
+  await act('backup-storages', backupStorage, 'attach-zone', { zoneUuid: zone });
+  const primaryStorage = await create('primary-storages', {
+    name: 'local-1',
+    zoneUuid: zone,
+    type: 'local',
+    url: '/var/lib/nimbus/local',
+    capacity: 2 * 1024 * GiB,
+    description: 'demo local storage: 2 TiB on each host',
+  });
+  await act('primary-storages', primaryStorage, 'attach-cluster', { clusterUuid: cluster });
+  const image = await create('images', {
+    name: 'ubuntu-22.04',
+    url: 'http://images.example/ubuntu-22.04.qcow2?size=2361393152',
+    format: 'qcow2',
+    platform: 'Linux',
+    guestOsType: 'ubuntu22.04',
+    isPublic: true,
+    backupStorageUuid: backupStorage,
+  });
+  const diskOffering = await create('disk-offerings', { name: 'small-disk', size: 20 * GiB });
+  return { backupStorage, primaryStorage, image, diskOffering };
 }
 
 async function adminUser(db: Db, accountUuid: string): Promise<string> {

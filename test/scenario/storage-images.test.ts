@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
+import { reapExpiredImages } from '../../src/resources/image/reaper.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 
 const MiB = 1024 ** 2;
@@ -422,5 +423,40 @@ describe('concurrency', () => {
     const after = await backupStorage(storage.uuid);
     assert.equal(after.capacityUsed, 200 * MiB);
     assert.equal((await simImages(storage.url)).length, 20);
+  });
+});
+
+describe('the reaper', () => {
+  test('expunges images Deleted longer than the retention, once', async () => {
+    const storage = await newBackupStorage();
+    const add = async () =>
+      (
+        await ok(alice, 'POST', '/v1/images', {
+          name: `reap-${next()}`,
+          url: imageUrl(5 * MiB),
+          format: 'raw',
+          backupStorageUuid: storage.uuid,
+        })
+      ).resourceUuid as string;
+    const [old, recent, alive] = [await add(), await add(), await add()];
+    await ok(alice, 'DELETE', `/v1/images/${old}`);
+    await ok(alice, 'DELETE', `/v1/images/${recent}`);
+    await t.db.db
+      .updateTable('images')
+      .set({ deletedAt: new Date(Date.now() - 2 * 3600_000) })
+      .where('uuid', '=', old)
+      .execute();
+    const quota = await quotaUsed(aliceUuid);
+    assert.equal(await reapExpiredImages(t.node.services, { retentionSeconds: 3600 }), 1);
+    const jobs = (await t.admin.get(`/v1/jobs?q=resourceUuid=${old}&q=kind=image.expunge`)).body.items;
+    assert.equal(jobs.length, 1);
+    const done = (await t.admin.get(`/v1/jobs/${jobs[0].uuid}?wait=true`)).body;
+    assert.equal(done.state, 'Succeeded', JSON.stringify(done));
+    assert.equal((await t.admin.get(`/v1/images/${old}`)).status, 404);
+    assert.equal((await t.admin.get(`/v1/images/${recent}`)).body.state, 'Deleted');
+    assert.equal((await t.admin.get(`/v1/images/${alive}`)).body.state, 'Ready');
+    assert.equal((await backupStorage(storage.uuid)).capacityUsed, 10 * MiB);
+    assert.equal(await quotaUsed(aliceUuid), quota - 1);
+    assert.equal(await reapExpiredImages(t.node.services, { retentionSeconds: 3600 }), 0);
   });
 });

@@ -6,6 +6,7 @@
  * transaction, so a refused request changes nothing.
  */
 import { images as contract } from '../../contract/storage.js';
+import type { ImageState } from '../../db/schema.js';
 import type { Tx } from '../../db/transaction.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
@@ -125,12 +126,12 @@ export class ImageService implements KindService {
     this.actions = {
       recover: async (caller, uuid) => {
         const image = await this.loadOwned(caller, uuid);
-        assertImageState(uuid, image.state as never, 'recover');
+        assertImageState(uuid, image.state as ImageState, 'recover');
         return submitFor(ctx, family, caller, image, 'image.recover');
       },
       expunge: async (caller, uuid) => {
         const image = await this.loadOwned(caller, uuid);
-        assertImageState(uuid, image.state as never, 'expunge');
+        assertImageState(uuid, image.state as ImageState, 'expunge');
         return submitFor(ctx, family, caller, image, 'image.expunge');
       },
     };

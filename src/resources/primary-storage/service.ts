@@ -114,8 +114,10 @@ export class PrimaryStorageService implements KindService {
       steps: [createRecordStep(family)],
       result: (c) => readRow(c.db, 'primaryStoragesWithCapacity', c.job.resourceUuid!),
     });
-    for (const flow of [primaryStorageUpdateFlow, attachClusterFlow, detachClusterFlow, cleanImageCacheFlow])
-      ctx.engine.register(flow as never);
+    ctx.engine.register(primaryStorageUpdateFlow);
+    ctx.engine.register(attachClusterFlow);
+    ctx.engine.register(detachClusterFlow);
+    ctx.engine.register(cleanImageCacheFlow);
     ctx.engine.register(deleteFlow(family, blockers));
     for (const [action, state] of Object.entries(STATES)) {
       ctx.engine.register(changeFlow(family, `primary-storage.${action}`, 'state.changed'));

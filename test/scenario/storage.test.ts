@@ -354,6 +354,39 @@ describe('primary storages', () => {
     assert.equal(ps.capacityTotal, 0);
   });
 
+  test('attaching while hosts join the cluster: every host ends with exactly one share', async () => {
+    const zone = await buildInfra(t.admin, 0, 'st-race');
+    const uuid = (
+      await ok('POST', '/v1/primary-storages', {
+        name: 'local-race',
+        zoneUuid: zone.zone,
+        type: 'local',
+        url: '/x',
+        capacity: TiB,
+      })
+    ).resourceUuid;
+    const [attached, ...hosts] = await Promise.all([
+      t.admin.job('POST', `/v1/primary-storages/${uuid}/actions/attach-cluster`, {
+        clusterUuid: zone.cluster,
+      }),
+      ...Array.from({ length: 20 }, (_, i) =>
+        t.admin.job('POST', '/v1/hosts', {
+          name: `st-race-${i}`,
+          clusterUuid: zone.cluster,
+          managementIp: `10.77.0.${i + 1}`,
+        }),
+      ),
+    ]);
+    assert.equal(attached.state, 'Succeeded');
+    assert.ok(hosts.every((h) => h.state === 'Succeeded'));
+    const ps = await get(uuid);
+    assert.deepEqual(
+      ps.hosts.map((h: any) => h.hostUuid),
+      hosts.map((h) => h.resourceUuid).sort(),
+    );
+    assert.equal(ps.capacityTotal, 20 * TiB);
+  });
+
   test('attach refuses a cluster of another zone or an unknown one, naming clusterUuid', async () => {
     const uuid = (await create({ name: 'nfs-zone', type: 'nfs', capacity: TiB })).resourceUuid;
     const other = await buildInfra(t.admin, 0, 'st-other');

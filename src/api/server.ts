@@ -141,5 +141,6 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   registerSimulatorRoutes(app, d.faults, d.simulator);
   for (const svc of d.services)
     registerKindRoutes(app, svc, { engine: d.engine, registry: d.registry, db: d.db, tags: d.tags });
+  for (const svc of d.services) svc.routes?.(app);
   return app;
 }

@@ -328,6 +328,8 @@ export interface VolumeTable extends Resource {
   state: string;
   deleteWithVm: WithDefault<boolean>;
   deletedAt: Date | null;
+  /** where the storage put it (set once created; 0004) */
+  path: WithDefault<string | null>;
 }
 
 export interface VolumeSnapshotTable extends Resource {
@@ -337,14 +339,28 @@ export interface VolumeSnapshotTable extends Resource {
   size: number;
   state: string;
   latest: WithDefault<boolean>;
+  /** where the storage put it (0004) */
+  path: WithDefault<string | null>;
 }
 
 export interface QuotaTable {
+  /** 0004: the row's API identity */
+  uuid: Generated<string>;
   accountUuid: string;
   name: string;
   limitValue: number;
   used: WithDefault<number>;
   updatedAt: Timestamp;
+}
+
+/** `quota_usage` (0004): the quotas as the API shows them, `limit_value` named `limit`. */
+export interface QuotaUsageView {
+  uuid: string;
+  accountUuid: string;
+  name: string;
+  limit: number;
+  used: number;
+  updatedAt: Date;
 }
 
 export interface SimulatorVmTable {
@@ -385,5 +401,6 @@ export interface Database {
   volumes: VolumeTable;
   volumeSnapshots: VolumeSnapshotTable;
   quotas: QuotaTable;
+  quotaUsage: QuotaUsageView;
   simulatorVms: SimulatorVmTable;
 }

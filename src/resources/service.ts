@@ -2,6 +2,7 @@
  * What each resource family gives the API: its contract (wire shapes), its query schema, and
  * the operations it supports. Every mutating operation returns the job it submitted.
  */
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { KindContract } from '../contract/kinds.js';
 import type { Db } from '../db/pool.js';
@@ -50,4 +51,6 @@ export interface KindService {
   get?(caller: Caller, uuid: string, query: Record<string, unknown>): Promise<unknown>;
   /** the API shape of a row (default: the row's queryable fields as stored) */
   present?(row: Record<string, unknown>): unknown;
+  /** extra routes or hooks on the HTTP server, beyond the generic ones of its kind */
+  routes?(app: FastifyInstance): void;
 }

@@ -6,11 +6,13 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001-foundation.js';
 import * as m0002 from './0002-compute-storage.js';
 import * as m0003storage from './0003-storage.js';
+import * as m0004 from './0004-volumes.js';
 import * as m0005 from './0005-compute.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-compute-storage': m0002,
   '0003-storage': m0003storage,
+  '0004-volumes': m0004,
   '0005-compute': m0005,
 };

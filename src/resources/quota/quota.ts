@@ -113,3 +113,15 @@ export async function accountOf(
     .executeTakeFirst();
   return { uuid: accountUuid, isAdmin: row?.type === 'admin' };
 }
+
+/**
+ * Makes sure every quota name has a row (with its default limit) for one account, or for every
+ * normal account when none is given, so listings show defaults too. One statement; idempotent.
+ */
+export async function ensureDefaultQuotas(exec: Executor, accountUuid?: string): Promise<void> {
+  const defaults = sql.join(QUOTA_NAMES.map((n) => sql`(${n}::text, ${QUOTA_DEFAULTS[n]}::bigint)`));
+  await sql`insert into quotas (account_uuid, name, limit_value)
+    select a.uuid, d.name, d.limit_value from accounts a cross join (values ${defaults}) as d(name, limit_value)
+    where a.type <> 'admin' ${accountUuid ? sql`and a.uuid = ${accountUuid}` : sql``}
+    on conflict (account_uuid, name) do nothing`.execute(exec);
+}

@@ -326,11 +326,21 @@ const CHAINS: Record<string, ChainSpec> = {
   },
 };
 
-/** The steps of every chain, as registered on the node (the source of truth for the table). */
+/**
+ * The foundation families this table covers; every other family (storage, volumes, compute) keeps
+ * its own rollback table with its own coverage check.
+ */
+const FAMILIES = ['zone', 'cluster', 'host', 'account', 'user', 'tag'];
+
+/** The steps of every foundation chain, as registered on the node (the source of truth for the table). */
 function registeredChains(): Map<string, string[]> {
   // the engine keeps its flows private; the table reads them to prove it covers every one
   const flows = (t.node.services.engine as unknown as { flows: Map<string, FlowDef> }).flows;
-  return new Map([...flows].map(([kind, def]) => [kind, def.steps.map((s) => s.name)]));
+  return new Map(
+    [...flows]
+      .filter(([kind]) => FAMILIES.includes(kind.slice(0, kind.indexOf('.'))))
+      .map(([kind, def]) => [kind, def.steps.map((s) => s.name)]),
+  );
 }
 
 /** Steps of each chain, written out: the rows of the table (checked against the registered ones). */
@@ -355,7 +365,7 @@ after(() => t.stop());
 const codeFor = (step: string) => `FAULT_${step.toUpperCase().replace(/-/g, '_')}`;
 
 describe('rollback table: a failure at every step of every chain leaves nothing behind', () => {
-  test('the table has a row for every registered chain × step, and no row for a chain that does not exist', () => {
+  test('the table has a row for every registered foundation chain × step, and no row for a chain that does not exist', () => {
     const registered = registeredChains();
     const rows = new Set(ROWS.map((r) => `${r.kind}/${r.step}`));
     const missing = [...registered].flatMap(([kind, steps]) =>

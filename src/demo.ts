@@ -1,7 +1,8 @@
 /**
  * The demo environment `npm start` creates on an empty database: one zone, one simulator
  * cluster, four simulated hosts; a simulated backup storage, local primary storage, a public
- * image and a disk offering. Built through the same services and chains as any API call.
+ * image and a disk offering; instance offerings `small` and `medium`, so a VM can be created at
+ * once. Built through the same services and chains as any API call.
  */
 import type { Logger } from 'pino';
 import type { Db } from './db/pool.js';
@@ -64,7 +65,8 @@ export async function createDemoEnvironment(
     zone,
     cluster,
   );
-  log.info({ zone, cluster, hosts: DEMO_HOSTS, ...storage }, 'demo environment created');
+  const offerings = await createComputeDemo((kind, body) => done(svc(kind).create!(caller, body)));
+  log.info({ zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings }, 'demo environment created');
   return true;
 }
 
@@ -105,6 +107,23 @@ async function createStorageDemo(create: Create, act: Act, zone: string, cluster
   });
   const diskOffering = await create('disk-offerings', { name: 'small-disk', size: 20 * GiB });
   return { backupStorage, primaryStorage, image, diskOffering };
+}
+
+/** Compute of the demo: instance offerings small (1 vCPU, 1 GiB) and medium (2 vCPU, 4 GiB). */
+async function createComputeDemo(create: Create) {
+  const small = await create('instance-offerings', {
+    name: 'small',
+    cpu: 1,
+    memory: GiB,
+    description: '1 vCPU, 1 GiB',
+  });
+  const medium = await create('instance-offerings', {
+    name: 'medium',
+    cpu: 2,
+    memory: 4 * GiB,
+    description: '2 vCPU, 4 GiB',
+  });
+  return { instanceOfferings: [small, medium] };
 }
 
 async function adminUser(db: Db, accountUuid: string): Promise<string> {

@@ -99,3 +99,116 @@ describe('affinity groups', () => {
     assert.equal(removed.state, 'Succeeded');
   });
 });
+
+/** The rollback table of the offering and affinity-group chains (one step each, besides creates). */
+describe('rollback table: offerings and affinity groups', () => {
+  const row = (table: 'instanceOfferings' | 'affinityGroups', uuid: string) =>
+    t.db.db.selectFrom(table).selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  let n = 0;
+  const offering = async () =>
+    (await t.admin.job('POST', '/v1/instance-offerings', { name: `rb-o-${++n}`, cpu: 1, memory: GiB }))
+      .resourceUuid as string;
+  const group = async () =>
+    (await tenant.job('POST', '/v1/affinity-groups', { name: `rb-g-${++n}`, policy: 'affinity' }))
+      .resourceUuid as string;
+  type Row = {
+    make: () => Promise<string>;
+    table: 'instanceOfferings' | 'affinityGroups';
+    api: () => typeof tenant;
+    request: (u: string) => [string, string, unknown];
+  };
+  const o = (request: Row['request']): Row => ({
+    make: offering,
+    table: 'instanceOfferings',
+    api: () => t.admin,
+    request,
+  });
+  const g = (request: Row['request']): Row => ({
+    make: group,
+    table: 'affinityGroups',
+    api: () => tenant,
+    request,
+  });
+  const ROWS: Record<string, Row & { step: string }> = {
+    'instance-offering.update': {
+      ...o((u) => ['PATCH', `/v1/instance-offerings/${u}`, { name: 'changed' }]),
+      step: 'apply',
+    },
+    'instance-offering.enable': {
+      ...o((u) => ['POST', `/v1/instance-offerings/${u}/actions/enable`, {}]),
+      step: 'apply',
+    },
+    'instance-offering.disable': {
+      ...o((u) => ['POST', `/v1/instance-offerings/${u}/actions/disable`, {}]),
+      step: 'apply',
+    },
+    'instance-offering.delete': {
+      ...o((u) => ['DELETE', `/v1/instance-offerings/${u}`, undefined]),
+      step: 'delete-record',
+    },
+    'affinity-group.update': {
+      ...g((u) => ['PATCH', `/v1/affinity-groups/${u}`, { name: 'changed' }]),
+      step: 'apply',
+    },
+    'affinity-group.delete': {
+      ...g((u) => ['DELETE', `/v1/affinity-groups/${u}`, undefined]),
+      step: 'delete-record',
+    },
+  };
+
+  test('every chain of these families has a row (creates: their only step is done at admission)', () => {
+    const flows = (
+      t.node.services.engine as unknown as { flows: Map<string, { steps: Array<{ name: string }> }> }
+    ).flows;
+    const registered = [...flows]
+      .filter(([kind]) => kind.startsWith('instance-offering.') || kind.startsWith('affinity-group.'))
+      .map(([kind, def]) => `${kind}/${def.steps.map((s) => s.name).join(',')}`)
+      .sort();
+    const expected = [
+      ...Object.entries(ROWS).map(([kind, r]) => `${kind}/${r.step}`),
+      'instance-offering.create/create-record',
+      'affinity-group.create/create-record',
+    ].sort();
+    assert.deepEqual(registered, expected);
+  });
+
+  for (const [kind, r] of Object.entries(ROWS)) {
+    test(`${kind} / ${r.step}: the failure leaves the record as it was`, async () => {
+      const uuid = await r.make();
+      const before = await row(r.table, uuid);
+      const point = `step:${kind}/${r.step}`;
+      assert.equal(
+        (await t.admin.post('/v1/simulator/faults', { point, error: { code: 'FAULT' } })).status,
+        201,
+      );
+      try {
+        const [method, path, body] = r.request(uuid);
+        const job = await r.api().job(method, path, body);
+        assert.equal(job.state, 'Failed', JSON.stringify(job));
+        assert.equal(job.error.code, 'FAULT');
+        assert.deepEqual(job.steps.done, []);
+      } finally {
+        await t.admin.delete('/v1/simulator/faults');
+      }
+      assert.deepEqual(await row(r.table, uuid), before);
+    });
+  }
+
+  test('a create’s only step is done at admission: its fault point is never reached', async () => {
+    assert.equal(
+      (await t.admin.post('/v1/simulator/faults', { point: 'step:instance-offering.create/create-record' }))
+        .status,
+      201,
+    );
+    try {
+      const job = await t.admin.job('POST', '/v1/instance-offerings', {
+        name: `rb-o-${++n}`,
+        cpu: 1,
+        memory: GiB,
+      });
+      assert.equal(job.state, 'Succeeded');
+    } finally {
+      await t.admin.delete('/v1/simulator/faults');
+    }
+  });
+});

@@ -131,7 +131,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     });
 
     const registry = kindRegistry();
-    const ctx: ServiceContext = { db: db.db, engine, events, registry };
+    const ctx: ServiceContext = { db: db.db, engine, events, registry, deps };
     const tags = new TagService(ctx);
     const services: KindService[] = [
       ...foundationServices(ctx, tags),
@@ -157,6 +157,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     });
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
     await app.listen({ host: o.host, port: o.port });
+    for (const s of services) s.start?.();
     const port = (app.server.address() as { port: number }).port;
     const purge = setInterval(() => void sessions.purgeExpired().catch(() => {}), 3600_000);
     purge.unref();
@@ -178,6 +179,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         if (stopped) return;
         stopped = true;
         clearInterval(purge);
+        await Promise.allSettled(services.map((s) => s.stop?.()));
         await app.close();
         await engine.drain(10_000);
         await membership.leave().catch(() => {});

@@ -32,6 +32,8 @@ export interface ServiceContext {
   engine: Engine<FlowDeps>;
   events: EventBus;
   registry: KindRegistry;
+  /** what flows get, for work a service does outside jobs (periodic tasks) */
+  deps: FlowDeps;
 }
 
 export type Operation<B = Record<string, unknown>> = (
@@ -53,4 +55,8 @@ export interface KindService {
   present?(row: Record<string, unknown>): unknown;
   /** extra routes or hooks on the HTTP server, beyond the generic ones of its kind */
   routes?(app: FastifyInstance): void;
+  /** starts the kind's periodic work (reconcilers, reapers) once the node serves */
+  start?(): void;
+  /** stops it, waiting for a pass in flight */
+  stop?(): Promise<void>;
 }

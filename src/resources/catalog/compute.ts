@@ -3,9 +3,11 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import { AffinityGroupService, affinityGroupSchema } from '../affinity-group/service.js';
 import { InstanceOfferingService, instanceOfferingSchema } from '../instance-offering/service.js';
 import type { KindService, ServiceContext } from '../service.js';
+import { vmSchema } from '../vm/model.js';
+import { VmService } from '../vm/service.js';
 
-export const computeSchemas: KindSchema[] = [instanceOfferingSchema, affinityGroupSchema];
+export const computeSchemas: KindSchema[] = [instanceOfferingSchema, affinityGroupSchema, vmSchema];
 
 export function computeServices(ctx: ServiceContext): KindService[] {
-  return [new InstanceOfferingService(ctx), new AffinityGroupService(ctx)];
+  return [new InstanceOfferingService(ctx), new AffinityGroupService(ctx), new VmService(ctx)];
 }

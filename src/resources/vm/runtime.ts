@@ -1,0 +1,46 @@
+/**
+ * What the VM chains share beyond their step context: the node's candidate snapshot, and the
+ * small lookups every chain needs (how to address a host, what a VM looks like to a hypervisor).
+ */
+import type { VmSpec, VolumeSpec } from '../../contract/agent.js';
+import type { Db } from '../../db/pool.js';
+import type { HostAddress } from '../../drivers/port.js';
+import type { StepContext } from '../../engine/flow.js';
+import type { FlowDeps } from '../service.js';
+import type { CandidateSnapshot } from './candidates.js';
+import { addressOf } from './placement.js';
+
+export interface VmRuntime {
+  snapshot: CandidateSnapshot;
+}
+
+export type VmCtx<P> = StepContext<P, FlowDeps>;
+
+export async function hostAddress(rt: VmRuntime, db: Db, hostUuid: string): Promise<HostAddress> {
+  return rt.snapshot.address(hostUuid) ?? addressOf(db, hostUuid);
+}
+
+/** The volumes attached to a VM, as a hypervisor needs them (root first). */
+export async function attachedVolumes(db: Db, vmUuid: string): Promise<VolumeSpec[]> {
+  const rows = await db
+    .selectFrom('volumes')
+    .select(['uuid', 'size', 'format', 'deviceId', 'path'])
+    .where('vmUuid', '=', vmUuid)
+    .where('state', '<>', 'Deleted')
+    .orderBy('deviceId')
+    .execute();
+  return rows.map((v) => ({
+    uuid: v.uuid,
+    size: v.size,
+    format: v.format,
+    deviceId: v.deviceId ?? 0,
+    path: v.path ?? '',
+  }));
+}
+
+export function vmSpec(
+  vm: { uuid: string; name: string; cpu: number; memory: number },
+  volumes: VolumeSpec[],
+): VmSpec {
+  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics: [] };
+}

@@ -14,7 +14,7 @@ import type { Db } from '../../db/pool.js';
 import type { HostAddress } from '../../drivers/port.js';
 import type { HostCandidate, StorageCandidate } from '../../scheduler/index.js';
 
-interface Snapshot {
+export interface Snapshot {
   loadedAt: number;
   hosts: HostCandidate[];
   byUuid: Map<string, HostCandidate>;
@@ -103,7 +103,7 @@ export class CandidateSnapshot {
   }
 }
 
-function viewOf(snap: Snapshot, imageUuid: string): HostCandidate[] {
+export function viewOf(snap: Snapshot, imageUuid: string): HostCandidate[] {
   let view = snap.views.get(imageUuid);
   if (view) return view;
   const storageViews = new Map<StorageCandidate, StorageCandidate>();

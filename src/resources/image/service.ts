@@ -30,6 +30,7 @@ import {
   imageRequestProblems,
   type MediaType,
 } from './model.js';
+import { ImageReaper } from './reaper.js';
 
 export const imageSchema: KindSchema = {
   kind: 'images',
@@ -118,8 +119,12 @@ export class ImageService implements KindService {
   readonly contract = contract;
   readonly schema = imageSchema;
   readonly actions: Record<string, Operation>;
+  private readonly reaper: ImageReaper;
 
   constructor(private readonly ctx: ServiceContext) {
+    this.reaper = new ImageReaper(ctx, ctx.deps.settings, (err) =>
+      ctx.deps.log.warn({ err }, 'image reaper pass failed'),
+    );
     for (const flow of [imageCreateFlow, imageDeleteFlow, imageRecoverFlow, imageExpungeFlow])
       ctx.engine.register(flow);
     ctx.engine.register(changeFlow(family, 'image.update', 'updated'));
@@ -135,6 +140,15 @@ export class ImageService implements KindService {
         return submitFor(ctx, family, caller, image, 'image.expunge');
       },
     };
+  }
+
+  /** Deleted images are expunged once their retention period is over. */
+  start(): void {
+    this.reaper.start();
+  }
+
+  stop(): Promise<void> {
+    return this.reaper.stop();
   }
 
   /** A visible image the caller may change: its own, or any for the admin (public ones are read-only). */

@@ -116,7 +116,9 @@ async function main(): Promise<void> {
       .where('name', '=', 'admin')
       .executeTakeFirstOrThrow();
     if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
-      console.log('created the demo environment: zone-1, cluster-1, 4 simulated hosts');
+      console.log(
+        'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
+      );
     }
   }
 

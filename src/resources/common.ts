@@ -5,7 +5,7 @@
  *   step fails, its rollback removes the record, so nothing is left half-created;
  * - update, enable/disable and delete are one-step flows run in the resource's queue.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Tx } from '../db/transaction.js';
 import type { EventBatch, EventInput } from '../engine/events.js';
@@ -34,7 +34,10 @@ export interface Family {
 export interface Blocker {
   table: Table;
   column: string;
+  /** plural, kebab-case: names the error code (ZONE_HAS_CLUSTERS) and the message */
   what: string;
+  /** what the user should do (default: delete them first) */
+  remedy?: string;
 }
 
 export function queueKey(f: Family, uuid: string): string {
@@ -248,9 +251,10 @@ export async function assertNoChildren(
   blockers: Blocker[],
 ): Promise<void> {
   for (const b of blockers) {
+    // `1`, not a key column: link tables (primary_storage_clusters…) have none
     const child = await loose(db)
       .selectFrom(b.table)
-      .select('uuid')
+      .select(sql.lit(1).as('found'))
       .where(b.column, '=', uuid)
       .limit(1)
       .executeTakeFirst();
@@ -258,7 +262,7 @@ export async function assertNoChildren(
       throw new CloudError(
         'Conflict',
         `${f.singular.toUpperCase().replace(/-/g, '_')}_HAS_${b.what.toUpperCase().replace(/-/g, '_')}`,
-        `${f.singular} ${uuid} still has ${b.what}; delete them first`,
+        `${f.singular} ${uuid} still has ${b.what.replace(/-/g, ' ')}; ${b.remedy ?? 'delete them first'}`,
         {
           details: { [b.what]: 'present' },
         },

@@ -5,12 +5,26 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { invalidField } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Family } from '../common.js';
+import { admitCreate, type Blocker, type Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
 import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
 
 const family: Family = { singular: 'cluster', kind: 'clusters', table: 'clusters' };
-const blockers = [{ table: 'hosts' as const, column: 'clusterUuid', what: 'hosts' }];
+const blockers: Blocker[] = [
+  { table: 'hosts', column: 'clusterUuid', what: 'hosts' },
+  {
+    table: 'primaryStorageClusters',
+    column: 'clusterUuid',
+    what: 'primary-storages',
+    remedy: 'detach them first',
+  },
+  {
+    table: 'vms',
+    column: 'clusterUuid',
+    what: 'vms',
+    remedy: 'expunge them first (destroyed VMs count until expunged)',
+  },
+];
 const nameTaken = (err: unknown) =>
   mapUnique(err, 'CLUSTER_NAME_TAKEN', 'a cluster with this name already exists in the zone');
 

@@ -58,6 +58,20 @@ export class HostService implements KindService {
       family,
       schema: hostSchema,
       states: { ...ENABLE_DISABLE, maintain: 'Maintenance' },
+      blockers: [
+        {
+          table: 'vms',
+          column: 'hostUuid',
+          what: 'vms',
+          remedy: 'stop and migrate, or destroy and expunge them first',
+        },
+        {
+          table: 'volumes',
+          column: 'hostUuid',
+          what: 'volumes',
+          remedy: 'expunge the volumes on its local storage first',
+        },
+      ],
       beforeRemove: (host) => {
         if (host.status === 'Connecting') {
           throw new CloudError(

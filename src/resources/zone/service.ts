@@ -4,12 +4,16 @@ import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Family } from '../common.js';
+import { admitCreate, type Blocker, type Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
 import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
 
 const family: Family = { singular: 'zone', kind: 'zones', table: 'zones' };
-const blockers = [{ table: 'clusters' as const, column: 'zoneUuid', what: 'clusters' }];
+const blockers: Blocker[] = [
+  { table: 'clusters', column: 'zoneUuid', what: 'clusters' },
+  { table: 'primaryStorages', column: 'zoneUuid', what: 'primary-storages' },
+  { table: 'backupStorageZones', column: 'zoneUuid', what: 'backup-storages', remedy: 'detach them first' },
+];
 const nameTaken = (err: unknown) => mapUnique(err, 'ZONE_NAME_TAKEN', 'a zone with this name already exists');
 
 export const zoneSchema: KindSchema = {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostCandidate, StorageCandidate } from '../../scheduler/index.js';
-import { type Snapshot, viewOf } from './candidates.js';
+import { CandidateSnapshot, type Snapshot, viewOf } from './candidates.js';
 
 const storage = (uuid: string, type: StorageCandidate['type']): StorageCandidate => ({
   uuid,
@@ -41,7 +41,10 @@ function snapshot(): Snapshot {
     addresses: new Map(),
     storages: new Map(),
     // image A cached on the nfs storage and on h1's local share; image B nowhere
-    cached: new Set(['nfs//A', 'local/h1/A']),
+    cached: new Map([
+      ['nfs//A', undefined],
+      ['local/h1/A', undefined],
+    ]),
     views: new Map(),
   };
 }
@@ -67,14 +70,48 @@ test('a view says where its image is cached: per storage, and per host for local
   assert.equal(viewOf(snap, 'A'), a, 'a view is built once per image');
 });
 
-test('views see capacity changes made to the snapshot, with nothing copied', () => {
+test('local capacity updates reach the snapshot and every view', () => {
   const snap = snapshot();
+  const candidates = new CandidateSnapshot(undefined as never);
+  (candidates as unknown as { current: Snapshot }).current = snap;
+  for (const h of snap.hosts)
+    for (const ps of h.primaryStorages)
+      snap.storages.set(`${ps.uuid}/${ps.type === 'local' ? h.uuid : ''}`, ps);
   const a = viewOf(snap, 'A');
-  const base = snap.hosts[0] as { cpuUsed: number; vmCount: number };
-  base.cpuUsed += 3;
-  base.vmCount += 1;
-  (snap.hosts[1]!.primaryStorages[0] as { capacityUsed: number }).capacityUsed = 40;
-  assert.deepEqual([a[0]!.cpuUsed, a[0]!.vmCount], [3, 1]);
-  assert.equal(a[0]!.primaryStorages[0]!.capacityUsed, 40, 'shared storage: one object under every host');
-  assert.equal(a[1]!.primaryStorages[1]!.capacityUsed, 0, 'a local share is its host’s own');
+  const b = viewOf(snap, 'B');
+  candidates.onHostCapacity('h1', 3, 5, 1);
+  candidates.onStorageUsed('nfs', null, 40);
+  candidates.onStorageUsed('local', 'h2', 7);
+  for (const view of [a, b, snap.hosts]) {
+    assert.deepEqual([view[0]!.cpuUsed, view[0]!.memoryUsed, view[0]!.vmCount], [3, 5, 1]);
+    assert.equal(
+      view[1]!.primaryStorages[0]!.capacityUsed,
+      40,
+      'shared storage: one object under every host',
+    );
+    assert.equal(view[0]!.primaryStorages[1]!.capacityUsed, 0, 'a local share is its host’s own');
+    assert.equal(view[1]!.primaryStorages[1]!.capacityUsed, 7);
+  }
+  candidates.onHostCapacity('h1', 3, 5, -1);
+  assert.equal(a[0]!.vmCount, 0);
+});
+
+test('a newly cached image flips the flag in the existing view, for that storage only', () => {
+  const snap = snapshot();
+  const b = viewOf(snap, 'B');
+  const candidates = new CandidateSnapshot(undefined as never);
+  (candidates as unknown as { current: Snapshot }).current = snap;
+  candidates.onImageCached('local', 'h2', 'B');
+  assert.equal(viewOf(snap, 'B'), b, 'not rebuilt');
+  assert.deepEqual(
+    b.map((h) => h.primaryStorages.map((s) => s.hasImageCached)),
+    [
+      [false, false],
+      [false, true],
+    ],
+  );
+  candidates.onImageCached('nfs', null, 'B', { cacheUuid: 'c', path: '/p' });
+  assert.ok(b.every((h) => h.primaryStorages[0]!.hasImageCached));
+  assert.deepEqual(candidates.reusableCache('nfs', null, 'B'), { cacheUuid: 'c', path: '/p' });
+  assert.equal(candidates.reusableCache('local', 'h2', 'B'), undefined, 'created by us: not reusable yet');
 });

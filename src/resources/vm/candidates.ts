@@ -6,9 +6,10 @@
  * only: the conditional reservation UPDATE is the truth, so a stale snapshot costs a retry on
  * the next host, never an over-commit.
  *
- * `hasImageCached` depends on the image, so each image gets a view: view hosts and storages
- * inherit (prototype) from the snapshot's objects and override only their storages and that
- * flag, so local capacity updates to the snapshot are seen through every view at no cost.
+ * `hasImageCached` depends on the image, so each image gets a view: plain copies of the hosts and
+ * storages with that flag set (plain, same-shaped objects keep the scheduler's property accesses
+ * monomorphic — prototype tricks made every host its own hidden class and the scheduler several
+ * times slower). A local update is applied to the snapshot and to each view (a few per node).
  */
 import type { Db } from '../../db/pool.js';
 import type { HostAddress } from '../../drivers/port.js';
@@ -21,12 +22,28 @@ export interface Snapshot {
   addresses: Map<string, HostAddress>;
   /** storage objects by `${ps}/${host}` (local) or `${ps}/` (shared) */
   storages: Map<string, StorageCandidate>;
-  /** cached images by `${ps}/${host or ''}/${image}` */
-  cached: Set<string>;
-  views: Map<string, HostCandidate[]>;
+  /**
+   * cached images by `${ps}/${host or ''}/${image}`; the entry itself when it is Ready and
+   * already shared (see reusableCache)
+   */
+  cached: Map<string, CacheEntry | undefined>;
+  views: Map<string, View>;
+}
+
+/** One image's candidates, with its objects by host and by storage key (for local updates). */
+interface View {
+  hosts: HostCandidate[];
+  byHost: Map<string, Mutable<HostCandidate>>;
+  storages: Map<string, Mutable<StorageCandidate>>;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** An image cache entry a create may clone from without asking the cache again. */
+export interface CacheEntry {
+  cacheUuid: string;
+  path: string;
+}
 
 const storageKey = (ps: string, host: string | null) => `${ps}/${host ?? ''}`;
 
@@ -57,28 +74,61 @@ export class CandidateSnapshot {
 
   /** After a reservation (+1) or release (−1) this node made: keep the guide close to the truth. */
   onHostCapacity(hostUuid: string, cpu: number, memory: number, sign: 1 | -1): void {
-    const host = this.current?.byUuid.get(hostUuid) as Mutable<HostCandidate> | undefined;
-    if (!host) return;
-    host.cpuUsed += sign * cpu;
-    host.memoryUsed += sign * memory;
-    host.vmCount += sign;
+    const snap = this.current;
+    if (!snap) return;
+    const copies = [
+      snap.byUuid.get(hostUuid),
+      ...[...snap.views.values()].map((v) => v.byHost.get(hostUuid)),
+    ];
+    for (const host of copies as Array<Mutable<HostCandidate> | undefined>) {
+      if (!host) continue;
+      host.cpuUsed += sign * cpu;
+      host.memoryUsed += sign * memory;
+      host.vmCount += sign;
+    }
   }
 
   onStorageUsed(primaryStorageUuid: string, hostUuid: string | null, bytes: number): void {
     const snap = this.current;
     if (!snap) return;
-    const ps = (snap.storages.get(storageKey(primaryStorageUuid, hostUuid)) ??
-      snap.storages.get(storageKey(primaryStorageUuid, null))) as Mutable<StorageCandidate> | undefined;
-    if (ps) ps.capacityUsed += bytes;
+    const key = snap.storages.has(storageKey(primaryStorageUuid, hostUuid))
+      ? storageKey(primaryStorageUuid, hostUuid)
+      : storageKey(primaryStorageUuid, null);
+    const copies = [snap.storages.get(key), ...[...snap.views.values()].map((v) => v.storages.get(key))];
+    for (const ps of copies as Array<Mutable<StorageCandidate> | undefined>) if (ps) ps.capacityUsed += bytes;
   }
 
-  onImageCached(primaryStorageUuid: string, hostUuid: string | null, imageUuid: string): void {
+  /** The image is cached there; `shared`: the entry was handed over, so later creates may reuse it. */
+  onImageCached(
+    primaryStorageUuid: string,
+    hostUuid: string | null,
+    imageUuid: string,
+    shared?: CacheEntry,
+  ): void {
     const snap = this.current;
     if (!snap) return;
     const key = `${storageKey(primaryStorageUuid, hostUuid)}/${imageUuid}`;
-    if (snap.cached.has(key)) return;
-    snap.cached.add(key);
-    snap.views.delete(imageUuid);
+    const known = snap.cached.has(key);
+    if (!known || (shared && !snap.cached.get(key))) snap.cached.set(key, shared);
+    // the view keeps its objects: the flag flips in place (a rebuild per newly cached host, on
+    // a thousand hosts, cost more than all the placements of a burst)
+    const view = snap.views.get(imageUuid)?.storages.get(storageKey(primaryStorageUuid, hostUuid));
+    if (view) view.hasImageCached = true;
+  }
+
+  /**
+   * A Ready cache entry that was already handed to a caller other than its creator (`shared`),
+   * so no rollback will remove it: what ensureImageCache would return without writing anything.
+   * Read from the snapshot, it saves the cache two round trips per create; an entry removed
+   * since (clean-image-cache takes only entries no volume uses) is the same race
+   * ensureImageCache's own answer has.
+   */
+  reusableCache(
+    primaryStorageUuid: string,
+    hostUuid: string | null,
+    imageUuid: string,
+  ): CacheEntry | undefined {
+    return this.current?.cached.get(`${storageKey(primaryStorageUuid, hostUuid)}/${imageUuid}`);
   }
 
   private async snapshot(): Promise<Snapshot> {
@@ -104,27 +154,29 @@ export class CandidateSnapshot {
 }
 
 export function viewOf(snap: Snapshot, imageUuid: string): HostCandidate[] {
-  let view = snap.views.get(imageUuid);
-  if (view) return view;
-  const storageViews = new Map<StorageCandidate, StorageCandidate>();
-  const storageView = (ps: StorageCandidate, hostUuid: string): StorageCandidate => {
-    let v = storageViews.get(ps);
-    if (!v) {
-      const local = ps.type === 'local';
-      const cached = snap.cached.has(`${storageKey(ps.uuid, local ? hostUuid : null)}/${imageUuid}`);
-      v = Object.create(ps, { hasImageCached: { value: cached, enumerable: true } }) as StorageCandidate;
-      storageViews.set(ps, v);
+  const built = snap.views.get(imageUuid);
+  if (built) return built.hosts;
+  const storages = new Map<string, Mutable<StorageCandidate>>();
+  const byHost = new Map<string, Mutable<HostCandidate>>();
+  const storageCopy = (ps: StorageCandidate, hostUuid: string): StorageCandidate => {
+    const key = storageKey(ps.uuid, ps.type === 'local' ? hostUuid : null);
+    let copy = storages.get(key);
+    if (!copy) {
+      copy = { ...ps, hasImageCached: snap.cached.has(`${key}/${imageUuid}`) };
+      storages.set(key, copy);
     }
-    return v;
+    return copy;
   };
-  view = snap.hosts.map(
-    (h) =>
-      Object.create(h, {
-        primaryStorages: { value: h.primaryStorages.map((ps) => storageView(ps, h.uuid)), enumerable: true },
-      }) as HostCandidate,
-  );
-  snap.views.set(imageUuid, view);
-  return view;
+  const hosts = snap.hosts.map((h) => {
+    const copy: Mutable<HostCandidate> = {
+      ...h,
+      primaryStorages: h.primaryStorages.map((ps) => storageCopy(ps, h.uuid)),
+    };
+    byHost.set(h.uuid, copy);
+    return copy;
+  });
+  snap.views.set(imageUuid, { hosts, byHost, storages });
+  return hosts;
 }
 
 async function load(db: Db): Promise<Snapshot> {
@@ -171,7 +223,7 @@ async function load(db: Db): Promise<Snapshot> {
     db.selectFrom('primaryStorageHosts').selectAll().execute(),
     db
       .selectFrom('imageCache')
-      .select(['primaryStorageUuid', 'hostUuid', 'imageUuid'])
+      .select(['uuid', 'primaryStorageUuid', 'hostUuid', 'imageUuid', 'path', 'shared'])
       .where('state', '=', 'Ready')
       .execute(),
   ]);
@@ -227,7 +279,12 @@ async function load(db: Db): Promise<Snapshot> {
     byUuid: new Map(candidates.map((c) => [c.uuid, c])),
     addresses,
     storages,
-    cached: new Set(cached.map((c) => `${storageKey(c.primaryStorageUuid, c.hostUuid)}/${c.imageUuid}`)),
+    cached: new Map(
+      cached.map((c) => [
+        `${storageKey(c.primaryStorageUuid, c.hostUuid)}/${c.imageUuid}`,
+        c.shared && c.path ? { cacheUuid: c.uuid, path: c.path } : undefined,
+      ]),
+    ),
     views: new Map(),
   };
 }

@@ -131,17 +131,23 @@ function ensureCache(rt: VmRuntime): Step {
     describe: 'cache the image on the primary storage',
     async run(ctx) {
       const p = placed(ctx);
-      const host = await hostAddress(rt, ctx.db, p.hostUuid);
       const image = ctx.params.image;
+      const on = p.local ? p.hostUuid : null;
+      const reusable = rt.snapshot.reusableCache(p.primaryStorageUuid, on, image.uuid);
+      if (reusable) {
+        ctx.data.cache = { ...reusable, created: false };
+        return;
+      }
+      const host = await hostAddress(rt, ctx.db, p.hostUuid);
       const cache = await ensureImageCache(ctx.db, ctx.deps.drivers, image, {
         primaryStorageUuid: p.primaryStorageUuid,
-        hostUuid: p.local ? p.hostUuid : null,
+        hostUuid: on,
         host,
       });
       ctx.data.cache = cache;
-      rt.snapshot.onImageCached(p.primaryStorageUuid, p.local ? p.hostUuid : null, image.uuid);
-      if (cache.created)
-        rt.snapshot.onStorageUsed(p.primaryStorageUuid, p.local ? p.hostUuid : null, image.actualSize);
+      // an entry handed to us (not created) is shared from now on: later creates may reuse it
+      rt.snapshot.onImageCached(p.primaryStorageUuid, on, image.uuid, cache.created ? undefined : cache);
+      if (cache.created) rt.snapshot.onStorageUsed(p.primaryStorageUuid, on, image.actualSize);
     },
     async rollback(ctx) {
       const cache = ctx.data.cache as { cacheUuid: string; created: boolean } | undefined;

@@ -60,7 +60,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
         removeAdditional: false,
         coerceTypes: false,
         useDefaults: true,
-        keywords: ['x-unit'],
+        keywords: ['x-unit', 'x-cli-ref-alias'],
       },
     },
   });

@@ -23,6 +23,8 @@ export interface JsonSchema {
   format?: string;
   items?: JsonSchema;
   'x-unit'?: string;
+  /** a shorter name for the `--<kind> <name-or-uuid>` flag of a reference (`--offering`) */
+  'x-cli-ref-alias'?: string;
 }
 
 export function asJsonSchema(schema: unknown): JsonSchema {
@@ -47,7 +49,7 @@ export interface FieldSpec {
   /** for lists: how each item is parsed */
   item?: FieldSpec;
   /** `clusterUuid` names the cluster kind: `--cluster <name-or-uuid>` is accepted too */
-  ref?: { kind: KindContract; flag: string };
+  ref?: { kind: KindContract; flag: string; alias?: string };
 }
 
 export function kebab(camel: string): string {
@@ -143,6 +145,11 @@ export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: str
     if (kind && spec.kind === 'string' && !taken.has(kind.singular)) {
       spec.ref = { kind, flag: kind.singular };
       taken.add(kind.singular);
+      const alias = asJsonSchema(s.properties?.[spec.field])['x-cli-ref-alias'];
+      if (alias && !taken.has(alias)) {
+        spec.ref.alias = alias;
+        taken.add(alias);
+      }
     }
   }
   return specs;
@@ -269,8 +276,21 @@ export function addFieldOptions(cmd: Command, specs: FieldSpec[], requiredMarks:
     if (spec.ref) {
       const refHelp = `${spec.ref.kind.singular} by name or uuid, instead of --${spec.flag}`;
       cmd.addOption(new Option(`--${spec.ref.flag} <name-or-uuid>`, refHelp));
+      if (spec.ref.alias)
+        cmd.addOption(new Option(`--${spec.ref.alias} <name-or-uuid>`, `same as --${spec.ref.flag}`));
     }
   }
+}
+
+/** The `--<kind>` reference flag's value, or its alias's. */
+function refValue(spec: FieldSpec, opts: Record<string, unknown>): unknown {
+  if (!spec.ref) return undefined;
+  const named = opts[attributeOf(spec.ref.flag)];
+  const aliased = spec.ref.alias ? opts[attributeOf(spec.ref.alias)] : undefined;
+  if (named !== undefined && aliased !== undefined) {
+    throw new UsageError(`give either --${spec.ref.flag} or --${spec.ref.alias}, not both`);
+  }
+  return named ?? aliased;
 }
 
 export type RefResolver = (kind: KindContract, nameOrUuid: string) => Promise<string>;
@@ -288,7 +308,7 @@ export async function collectBody(
   const missing: string[] = [];
   for (const spec of specs) {
     const direct = opts[attributeOf(spec.flag)];
-    const viaRef = spec.ref ? opts[attributeOf(spec.ref.flag)] : undefined;
+    const viaRef = refValue(spec, opts);
     if (direct !== undefined && viaRef !== undefined) {
       throw new UsageError(`give either --${spec.flag} or --${spec.ref?.flag}, not both`);
     }
@@ -302,7 +322,7 @@ export async function collectBody(
   const body: Record<string, unknown> = {};
   for (const spec of specs) {
     const direct = opts[attributeOf(spec.flag)];
-    const viaRef = spec.ref ? opts[attributeOf(spec.ref.flag)] : undefined;
+    const viaRef = refValue(spec, opts);
     if (spec.ref && typeof viaRef === 'string') body[spec.field] = await resolve(spec.ref.kind, viaRef);
     else if (direct !== undefined) body[spec.field] = direct;
   }

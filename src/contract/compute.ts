@@ -25,6 +25,9 @@ const Cpu = (description: string) => Type.Integer({ minimum: 1, maximum: 1024, d
 const MemoryBytes = (description: string) =>
   Type.Integer({ minimum: 16 * 1024 ** 2, description, 'x-unit': 'bytes' });
 const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
+/** `--offering <name>` in the CLI, besides `--instance-offering` (the name users type, as in the issue's examples) */
+const OfferingRef = (description: string) =>
+  Type.String({ format: 'uuid', description, 'x-cli-ref-alias': 'offering' });
 
 export const instanceOfferings: KindContract = {
   kind: 'instance-offerings',
@@ -127,7 +130,7 @@ export const vms: KindContract = {
       name: Name,
       description: Type.Optional(Description),
       imageUuid: RefUuid('image of the root volume (Ready, yours or public)'),
-      instanceOfferingUuid: Type.Optional(RefUuid('offering giving cpu and memory (or give both)')),
+      instanceOfferingUuid: Type.Optional(OfferingRef('offering giving cpu and memory (or give both)')),
       cpu: Type.Optional(Cpu('vCPUs, without an offering')),
       memory: Type.Optional(MemoryBytes('memory, without an offering')),
       rootDiskSize: Type.Optional(Bytes('root volume size (default and minimum: the image’s)')),
@@ -171,7 +174,7 @@ export const vms: KindContract = {
       summary: 'change cpu and memory of a Stopped VM (quota adjusted)',
       body: Type.Object(
         {
-          instanceOfferingUuid: Type.Optional(RefUuid('the new offering (or give cpu and memory)')),
+          instanceOfferingUuid: Type.Optional(OfferingRef('the new offering (or give cpu and memory)')),
           cpu: Type.Optional(Cpu('vCPUs')),
           memory: Type.Optional(MemoryBytes('memory')),
         },

@@ -8,7 +8,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_PASSWORD, buildInfra, startTestNode, type TestNode } from '../support/node.js';
+import { ADMIN_PASSWORD, startTestNode, type TestNode } from '../support/node.js';
+import { buildVmEnv } from './vm-env.js';
 
 const CLI = join(process.cwd(), 'bin', 'nimbus.js');
 
@@ -28,7 +29,7 @@ describe('nimbus CLI against a real node', () => {
 
   before(async () => {
     t = await startTestNode();
-    await buildInfra(t.admin, 4, 'demo');
+    await buildVmEnv(t, { hosts: 4, prefix: 'demo' });
     profile = join(mkdtempSync(join(tmpdir(), 'nimbus-cli-')), 'profile.json');
   });
   after(() => t.stop());
@@ -137,5 +138,38 @@ describe('nimbus CLI against a real node', () => {
     const items = JSON.parse(tagged.stdout).items;
     assert.equal(items.length, 1);
     assert.equal(items[0].state, 'Disabled');
+  });
+
+  test('vm create --image <name> --offering <name> --wait gives a Running VM (the issue’s walk-through)', async () => {
+    const res = await run([
+      'vm',
+      'create',
+      '--name',
+      'web1',
+      '--image',
+      'demo-image',
+      '--offering',
+      'demo-small',
+      '--wait',
+      '-o',
+      'json',
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const vm = JSON.parse(res.stdout);
+    assert.equal(vm.state, 'Running');
+    assert.equal(vm.cpu, 1);
+    const both = await run([
+      'vm',
+      'create',
+      '--name',
+      'web2',
+      '--image',
+      'demo-image',
+      '--offering',
+      'demo-small',
+      '--instance-offering',
+      'demo-small',
+    ]);
+    assert.equal(both.code, 2, 'the flag and its alias together are a usage error');
   });
 });

@@ -8,6 +8,7 @@
 import { images as contract } from '../../contract/storage.js';
 import type { ImageState } from '../../db/schema.js';
 import type { Tx } from '../../db/transaction.js';
+import { PeriodicTask } from '../../engine/periodic.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, forbidden, invalid, invalidField } from '../../kernel/errors.js';
@@ -30,7 +31,7 @@ import {
   imageRequestProblems,
   type MediaType,
 } from './model.js';
-import { ImageReaper } from './reaper.js';
+import { reapExpiredImages } from './reaper.js';
 
 export const imageSchema: KindSchema = {
   kind: 'images',
@@ -119,11 +120,13 @@ export class ImageService implements KindService {
   readonly contract = contract;
   readonly schema = imageSchema;
   readonly actions: Record<string, Operation>;
-  private readonly reaper: ImageReaper;
+  private readonly reaper: PeriodicTask;
 
   constructor(private readonly ctx: ServiceContext) {
-    this.reaper = new ImageReaper(ctx, ctx.deps.settings, (err) =>
-      ctx.deps.log.warn({ err }, 'image reaper pass failed'),
+    this.reaper = new PeriodicTask(
+      ctx.deps.settings.reaperIntervalSeconds * 1000,
+      () => reapExpiredImages(ctx, ctx.deps.settings),
+      (err) => ctx.deps.log.warn({ err }, 'image reaper pass failed'),
     );
     for (const flow of [imageCreateFlow, imageDeleteFlow, imageRecoverFlow, imageExpungeFlow])
       ctx.engine.register(flow);

@@ -5,6 +5,7 @@
  * same conditional UPDATEs. See model.ts for the invariants and flows.ts for the chains.
  */
 import { volumes as contract } from '../../contract/volumes.js';
+import { PeriodicTask } from '../../engine/periodic.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../kernel/errors.js';
@@ -18,7 +19,7 @@ import { VOLUME_FLOWS } from './flows.js';
 import { admitImage, type ImageRequest } from './image.js';
 import { volumeFamily as family, presentVolume, type VolumeRow, volumeState } from './model.js';
 import { placeVolume } from './placement.js';
-import { VolumeReaper } from './reaper.js';
+import { reapExpiredVolumes } from './reaper.js';
 import { claimVm, VM_OP_FROM, type VmRow, visibleVm, vmRefusal } from './vm-guard.js';
 
 export const volumeSchema: KindSchema = {
@@ -67,12 +68,14 @@ export class VolumeService implements KindService {
   readonly present = presentVolume;
   readonly actions: Record<string, Operation>;
 
-  private readonly reaper: VolumeReaper;
+  private readonly reaper: PeriodicTask;
 
   constructor(private readonly ctx: ServiceContext) {
     for (const flow of VOLUME_FLOWS) ctx.engine.register(flow);
-    this.reaper = new VolumeReaper(ctx, ctx.deps.settings, (err) =>
-      ctx.deps.log.warn({ err }, 'volume reaper pass failed'),
+    this.reaper = new PeriodicTask(
+      ctx.deps.settings.reaperIntervalSeconds * 1000,
+      () => reapExpiredVolumes(ctx, ctx.deps.settings),
+      (err) => ctx.deps.log.warn({ err }, 'volume reaper pass failed'),
     );
     this.actions = {
       attach: (c, uuid, body) => this.attach(c, uuid, body.vmUuid as string),

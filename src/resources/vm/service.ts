@@ -5,6 +5,7 @@
  */
 import { vms as contract } from '../../contract/compute.js';
 import type { Tx } from '../../db/transaction.js';
+import { PeriodicTask } from '../../engine/periodic.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, forbidden, invalid } from '../../kernel/errors.js';
 import { canRun, refusal, type VmOperation, type VmState } from '../../kernel/vm-states.js';
@@ -39,8 +40,7 @@ export class VmService implements KindService {
   readonly actions: Record<string, Operation>;
   readonly runtime: VmRuntime;
   readonly reconciler: Reconciler;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly periodic = new Set<Promise<unknown>>();
+  private tasks: PeriodicTask[] = [];
 
   private readonly deps: FlowDeps;
 
@@ -102,25 +102,22 @@ export class VmService implements KindService {
     return submitOperation(this.ctx, caller, await this.load(caller, uuid), 'destroy');
   }
 
-  /** Starts the reconciler and the reaper (unref'd timers: they never keep the process alive). */
+  /** Starts the reconciler and the reaper (passes never overlap; timers never keep the process alive). */
   start(): void {
     const s = this.deps.settings;
-    const every = (seconds: number, task: () => Promise<unknown>) => {
-      const timer = setInterval(() => {
-        const run = task().catch((err) => this.deps.log.warn({ err }, 'periodic vm task failed'));
-        this.periodic.add(run);
-        void run.finally(() => this.periodic.delete(run));
-      }, seconds * 1000);
-      timer.unref();
-      this.timers.push(timer);
-    };
-    every(s.reconcileIntervalSeconds, () => this.reconciler.reconcileAll());
-    every(s.reaperIntervalSeconds, () => this.reap());
+    const onError = (err: unknown) => this.deps.log.warn({ err }, 'periodic vm task failed');
+    this.tasks = [
+      new PeriodicTask(
+        s.reconcileIntervalSeconds * 1000,
+        () => this.reconciler.reconcileAll(),
+        onError,
+      ).start(),
+      new PeriodicTask(s.reaperIntervalSeconds * 1000, () => this.reap(), onError).start(),
+    ];
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers.splice(0)) clearInterval(t);
-    await Promise.allSettled([...this.periodic]);
+    await Promise.all(this.tasks.splice(0).map((t) => t.stop()));
   }
 
   /** One reaper pass (the timer's work; tests call it directly). */

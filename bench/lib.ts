@@ -66,10 +66,14 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** A fresh database on the PostgreSQL at DATABASE_URL and a server process on it. */
+/**
+ * A fresh database on the PostgreSQL at DATABASE_URL and a server process on it; `nodeArgs` go to
+ * node itself (e.g. `--cpu-prof` to profile the server).
+ */
 export async function startServer(
   extraArgs: string[] = [],
   env: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ): Promise<Server> {
   const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `nimbus_bench_${Date.now()}`;
@@ -85,6 +89,7 @@ export async function startServer(
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       'dist/src/main.js',
       '--database-url',
       databaseUrl,

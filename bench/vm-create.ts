@@ -1,5 +1,6 @@
 /**
  * npm run bench:vm-create -- --vms N --hosts H --concurrency C [--url U --password P]
+ *   [--node-args="--cpu-prof --cpu-prof-dir=prof"]  (flags for the server's node process)
  *
  * Starts a fresh server (or targets --url), creates H simulated hosts with local storage, an
  * image and an offering, fires N VM creates through the HTTP API with C in flight, waits for all
@@ -16,6 +17,7 @@ const f = flags({
   url: { type: 'string' },
   password: { type: 'string' },
   'database-url': { type: 'string' },
+  'node-args': { type: 'string' },
 });
 const N = Number(f.vms);
 const H = Number(f.hosts);
@@ -80,7 +82,8 @@ async function setup(api: Client): Promise<{ image: string; offering: string }> 
 }
 
 async function main(): Promise<void> {
-  const server = f.url ? undefined : await startServer();
+  const nodeArgs = ((f['node-args'] as string | undefined) ?? '').split(' ').filter(Boolean);
+  const server = f.url ? undefined : await startServer([], {}, nodeArgs);
   const url = (f.url as string | undefined) ?? server!.url;
   const databaseUrl = (f['database-url'] as string | undefined) ?? server?.databaseUrl;
   const api = new Client(url);

@@ -128,6 +128,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       nodeId: membership.nodeId,
       log,
       metrics,
+      maxRunningJobs: deps.settings.maxRunningJobs,
     });
 
     const registry = kindRegistry();

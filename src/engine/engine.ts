@@ -14,11 +14,12 @@ import type { Db } from '../db/pool.js';
 import type { FlowJournal } from '../db/schema.js';
 import type { Tx } from '../db/transaction.js';
 import { CloudError, toErrorBody } from '../kernel/errors.js';
+import { newId } from '../kernel/ids.js';
 import type { EventBatch, EventBus, EventInput } from './events.js';
 import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
 import { insertJob, isFinished, type JobRow, type JobSpec } from './jobs.js';
-import type { QueueSet } from './queues.js';
+import { type QueueSet, Slots } from './queues.js';
 
 export interface EngineMetrics {
   jobFinished(kind: string, state: string, seconds: number): void;
@@ -34,6 +35,8 @@ export interface EngineOptions<D> {
   nodeId: string;
   log: Logger;
   metrics?: EngineMetrics;
+  /** jobs this node runs at once (the rest wait, still Pending, for a slot); no limit by default */
+  maxRunningJobs?: number;
 }
 
 type AnyFlow<D> = FlowDef<never, D>;
@@ -43,8 +46,13 @@ export class Engine<D> {
   private readonly waiters = new Map<string, Array<(job: JobRow) => void>>();
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
+  private readonly slots: Slots;
 
-  constructor(private readonly o: EngineOptions<D>) {}
+  constructor(private readonly o: EngineOptions<D>) {
+    this.slots = new Slots(
+      o.maxRunningJobs && o.maxRunningJobs > 0 ? o.maxRunningJobs : Number.POSITIVE_INFINITY,
+    );
+  }
 
   register<P>(def: FlowDef<P, D>): void {
     if (this.flows.has(def.kind)) throw new Error(`flow ${def.kind} registered twice`);
@@ -193,23 +201,75 @@ export class Engine<D> {
 
   private async runJob(uuid: string): Promise<void> {
     if (this.stopping) return; // left Pending/Running for the next owner
-    const before = await this.load(uuid);
-    if (!before || (before.state !== 'Pending' && before.state !== 'Running')) return;
-    // a job that was already Running when we claim it was interrupted by a node's death
-    const wasInterrupted = before.state === 'Running';
-    const claimed = await this.o.events.inTransaction(this.o.db, async (tx, batch) => {
-      const row = await tx
-        .updateTable('jobs')
-        .set({ state: 'Running', startedAt: before.startedAt ?? new Date(), updatedAt: new Date() })
-        .where('uuid', '=', uuid)
-        .where('ownerNode', '=', this.o.nodeId)
-        .where('state', '=', before.state)
-        .returningAll()
-        .executeTakeFirst();
-      if (row && !wasInterrupted) batch.add(jobEvent(row, 'Running'));
-      return row;
-    });
-    if (!claimed) return; // cancelled, finished, or taken by another node
+    await this.slots.acquire();
+    try {
+      if (this.stopping) return;
+      await this.runClaimed(uuid);
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /**
+   * Claims the job (Pending or Running → Running, owned by this node) and its job.state.changed
+   * event in one statement: the previous state is read under a row lock in the same statement, so
+   * a job found Running was interrupted by a node's death.
+   */
+  private async claim(uuid: string): Promise<{ row: JobRow; wasInterrupted: boolean } | undefined> {
+    const now = new Date();
+    const eventUuid = newId();
+    const res = await sql<JobRow & { previousState: string; eventId: string | null; eventAt: Date | null }>`
+      with prev as (
+        select uuid, state from jobs
+        where uuid = ${uuid} and owner_node = ${this.o.nodeId} and state in ('Pending', 'Running')
+        for update
+      ), j as (
+        update jobs set state = 'Running', started_at = coalesce(jobs.started_at, ${now}), updated_at = ${now}
+        from prev where jobs.uuid = prev.uuid
+        returning jobs.*, prev.state as previous_state
+      ), e as (
+        insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
+        select ${eventUuid}, 'job.state.changed', 'jobs', j.uuid, j.account_uuid, j.uuid,
+          jsonb_build_object('kind', j.kind, 'state', 'Running', 'resourceKind', j.resource_kind,
+            'resourceUuid', j.resource_uuid)
+        from j where j.previous_state = 'Pending'
+        returning id, at
+      )
+      select j.*, e.id as event_id, e.at as event_at from j left join e on true`.execute(this.o.db);
+    const found = res.rows[0];
+    if (!found) return undefined;
+    const { previousState, eventId, eventAt, ...row } = found;
+    if (eventId !== null) this.publishJobEvent(row, 'Running', eventUuid, eventId, eventAt);
+    return { row, wasInterrupted: previousState === 'Running' };
+  }
+
+  private publishJobEvent(
+    job: JobRow,
+    state: string,
+    uuid: string,
+    id: string | number,
+    at: Date | string | null,
+  ): void {
+    const e = jobEvent(job, state);
+    this.o.events.publish([
+      {
+        id: String(id),
+        uuid,
+        at: at instanceof Date ? at : new Date(at ?? Date.now()),
+        type: e.type,
+        resourceKind: e.resourceKind,
+        resourceUuid: e.resourceUuid,
+        accountUuid: e.accountUuid,
+        jobUuid: e.jobUuid ?? null,
+        data: e.data ?? {},
+      },
+    ]);
+  }
+
+  private async runClaimed(uuid: string): Promise<void> {
+    const claim = await this.claim(uuid);
+    if (!claim) return; // cancelled, finished, or taken by another node
+    const { row: claimed, wasInterrupted } = claim;
     this.o.log.debug(
       { job: uuid, kind: claimed.kind, reqId: claimed.requestId, interrupted: wasInterrupted },
       'job started',
@@ -217,6 +277,7 @@ export class Engine<D> {
     const def = this.flows.get(claimed.kind);
     const started = Date.now();
     let outcome: FlowOutcome;
+    let finalJournal: FlowJournal | undefined;
     if (!def) {
       outcome = {
         ok: false,
@@ -227,7 +288,8 @@ export class Engine<D> {
       };
     } else {
       const journal = (claimed.flow ?? { phase: 'forward', done: [], current: null, ctx: {} }) as FlowJournal;
-      if (wasInterrupted && def.recovery === 'rollback' && journal.phase === 'forward') {
+      const rollBackRecovered = wasInterrupted && def.recovery === 'rollback' && journal.phase === 'forward';
+      if (rollBackRecovered) {
         journal.phase = 'rollback';
         journal.failure = toErrorBody(
           new CloudError(
@@ -244,9 +306,12 @@ export class Engine<D> {
         save: (j, p) => this.saveJournal(uuid, j, p),
         checkFault: (point) => this.o.faults.check(point),
         onRollback: (kind) => this.o.metrics?.rollback(kind),
+        savesFinalJournal: true,
+        recovered: rollBackRecovered,
       });
+      finalJournal = journal;
     }
-    const finished = await this.finish(claimed, outcome);
+    const finished = await this.finish(claimed, outcome, finalJournal);
     const fields = {
       job: uuid,
       kind: claimed.kind,
@@ -322,27 +387,45 @@ export class Engine<D> {
     }
   }
 
-  private async finish(job: JobRow, outcome: FlowOutcome): Promise<JobRow | undefined> {
+  /**
+   * Records the outcome, the final journal and the job.state.changed event in one statement
+   * (conditional on this node still owning the job).
+   */
+  private async finish(
+    job: JobRow,
+    outcome: FlowOutcome,
+    journal: FlowJournal | undefined,
+  ): Promise<JobRow | undefined> {
     const state = outcome.ok ? 'Succeeded' : 'Failed';
     const error = outcome.ok ? null : withRollbackFailures(outcome.failure, outcome.rollbackFailures);
-    return this.o.events.inTransaction(this.o.db, async (tx, batch) => {
-      const row = await tx
-        .updateTable('jobs')
-        .set({
-          state,
-          progress: 100,
-          result: outcome.ok ? JSON.stringify(outcome.result ?? null) : null,
-          error: error === null ? null : JSON.stringify(error),
-          finishedAt: new Date(),
-          updatedAt: new Date(),
-        })
-        .where('uuid', '=', job.uuid)
-        .where('ownerNode', '=', this.o.nodeId)
-        .returningAll()
-        .executeTakeFirst();
-      if (row) batch.add(jobEvent(row, state));
-      return row;
-    });
+    const result = outcome.ok ? JSON.stringify(outcome.result ?? null) : null;
+    const flow = journal ? JSON.stringify(journal) : null;
+    const message = outcome.ok ? 'done' : null;
+    const now = new Date();
+    const eventUuid = newId();
+    const res = await sql<JobRow & { eventId: string; eventAt: Date }>`
+      with j as (
+        update jobs set state = ${state}, progress = 100, result = ${result}::jsonb,
+          error = ${error === null ? null : JSON.stringify(error)}::jsonb,
+          flow = coalesce(${flow}::jsonb, flow),
+          progress_message = coalesce(${message}::text, progress_message),
+          finished_at = ${now}, updated_at = ${now}
+        where uuid = ${job.uuid} and owner_node = ${this.o.nodeId}
+        returning *
+      ), e as (
+        insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
+        select ${eventUuid}, 'job.state.changed', 'jobs', j.uuid, j.account_uuid, j.uuid,
+          jsonb_build_object('kind', j.kind, 'state', j.state, 'resourceKind', j.resource_kind,
+            'resourceUuid', j.resource_uuid)
+        from j
+        returning id, at
+      )
+      select j.*, e.id as event_id, e.at as event_at from j left join e on true`.execute(this.o.db);
+    const found = res.rows[0];
+    if (!found) return undefined;
+    const { eventId, eventAt, ...row } = found;
+    this.publishJobEvent(row, state, eventUuid, eventId, eventAt);
+    return row;
   }
 
   private notify(job: JobRow): void {

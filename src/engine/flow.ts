@@ -9,6 +9,15 @@
  * - `rollback` is idempotent and tolerates a `run` that never happened or stopped half-way,
  *   because the step in flight at a failure or crash is rolled back too;
  * - steps never hold a transaction across a call to a host: each writes with short statements.
+ *
+ * Journal writes cost a round trip each, so a step marked `local` (it changes only this
+ * database) is journaled lazily: its entry goes out with the next save, before the next step
+ * that is not local. The journal therefore still names every step with effects outside this
+ * database before it starts. A local step must keep three more rules: its rollback is safe when
+ * its run never happened; that rollback reads what to undo from the database, not from
+ * `ctx.data` (a crash loses what an unjournaled step put there); and it is idempotent. Recovery
+ * rolls back, besides the journaled steps, the local steps that may have run after the last
+ * journal write.
  */
 import type { Db } from '../db/pool.js';
 import type { FlowJournal } from '../db/schema.js';
@@ -45,6 +54,11 @@ export interface FlowStep<P, D> {
   describe?: string;
   run(ctx: StepContext<P, D>): Promise<void>;
   rollback?(ctx: StepContext<P, D>): Promise<void>;
+  /**
+   * the step changes only this database (no host or storage command), so its journal entry may
+   * wait for the next save; see the rules above. A function decides from the request.
+   */
+  local?: boolean | ((params: P) => boolean);
 }
 
 export interface FlowDef<P = Record<string, unknown>, D = unknown> {
@@ -69,6 +83,17 @@ export interface StepHooks {
   /** fault injection: called before each forward action and each rollback */
   checkFault(point: string): Promise<void>;
   onRollback?(flow: string): void;
+  /**
+   * the caller persists the final journal of a successful chain together with the job's outcome
+   * (one write less); without it the chain saves it itself
+   */
+  savesFinalJournal?: boolean;
+  /**
+   * the journal is a forward journal read back after its node died, now to be rolled back:
+   * local steps after the last journaled point may have run without being recorded, so the
+   * rollback undoes them too
+   */
+  recovered?: boolean;
 }
 
 export type FlowOutcome =
@@ -89,15 +114,17 @@ export async function executeFlow<P, D>(
       for (const step of def.steps) {
         if (journal.done.includes(step.name)) continue;
         journal.current = step.name;
-        const percent = Math.floor((journal.done.length / total) * 100);
-        await hooks.save(journal, { percent, message: step.describe ?? step.name });
+        if (!isLocal(step, ctx.params)) {
+          const percent = Math.floor((journal.done.length / total) * 100);
+          await hooks.save(journal, { percent, message: step.describe ?? step.name });
+        }
         await hooks.checkFault(`step:${def.kind}/${step.name}`);
         await step.run(ctx);
         journal.done.push(step.name);
         journal.current = null;
       }
       const result = def.result ? await def.result(ctx) : undefined;
-      await hooks.save(journal, { percent: 100, message: 'done' });
+      if (!hooks.savesFinalJournal) await hooks.save(journal, { percent: 100, message: 'done' });
       return { ok: true, result };
     } catch (err) {
       journal.phase = 'rollback';
@@ -117,7 +144,12 @@ async function rollBack<P, D>(
   hooks: StepHooks,
 ): Promise<FlowOutcome> {
   const failures: unknown[] = [...(journal.rollbackFailures ?? [])];
-  const order = [...(journal.current ? [journal.current] : []), ...[...journal.done].reverse()];
+  const unrecorded = hooks.recovered ? unrecordedLocalSteps(def, ctx.params, journal) : [];
+  const order = [
+    ...unrecorded.reverse(),
+    ...(journal.current ? [journal.current] : []),
+    ...[...journal.done].reverse(),
+  ];
   for (const name of order) {
     const step = def.steps.find((s) => s.name === name);
     journal.current = name;
@@ -143,6 +175,30 @@ async function rollBack<P, D>(
     }
   }
   return { ok: false, failure: journal.failure, rollbackFailures: failures };
+}
+
+function isLocal<P, D>(step: FlowStep<P, D>, params: P): boolean {
+  return typeof step.local === 'function' ? step.local(params) : step.local === true;
+}
+
+/**
+ * The local steps that may have run after the last journal write of a forward chain: those right
+ * after the journaled step in flight (or after the last done step), up to the next step that is
+ * not local (that one is always journaled before it starts).
+ */
+function unrecordedLocalSteps<P, D>(def: FlowDef<P, D>, params: P, journal: FlowJournal): string[] {
+  const steps = def.steps;
+  let i = journal.current
+    ? steps.findIndex((s) => s.name === journal.current) + 1
+    : steps.findIndex((s) => !journal.done.includes(s.name));
+  if (i <= 0 && journal.current) return [];
+  const names: string[] = [];
+  for (; i >= 0 && i < steps.length; i++) {
+    const step = steps[i]!;
+    if (!isLocal(step, params)) break;
+    if (!journal.done.includes(step.name) && step.name !== journal.current) names.push(step.name);
+  }
+  return names;
 }
 
 function serialiseFailure(err: unknown): Record<string, unknown> {

@@ -57,3 +57,30 @@ export class QueueSet {
     return { keys: this.lanes.size, waiting, running };
   }
 }
+
+/** A counting semaphore: at most `limit` holders at once; waiters are served in arrival order. */
+export class Slots {
+  private used = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.used < this.limit) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next)
+      next(); // the slot passes straight to the next waiter
+    else this.used--;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+}

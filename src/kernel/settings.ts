@@ -25,6 +25,14 @@ export interface Settings {
   reconcileIntervalSeconds: number;
   /** how many placements a create tries before giving up (Nova scheduler_max_attempts 3) */
   maxPlacementAttempts: number;
+  /**
+   * jobs one management node runs at once; the others wait in the node, still Pending in the
+   * database (a dead node's waiting jobs are recovered like any other). Without a cap a burst of
+   * thousands of creates has every job queueing on the database pool at once, and the API calls
+   * that admit new work wait behind them (accept latency of seconds). 64 keeps the pool of 20
+   * connections busy while leaving room for the API.
+   */
+  maxRunningJobs: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -38,6 +46,7 @@ export const DEFAULT_SETTINGS: Settings = {
   stopTimeoutSeconds: 60,
   reconcileIntervalSeconds: 30,
   maxPlacementAttempts: 5,
+  maxRunningJobs: 64,
 };
 
 /** Defaults overlaid with a JSON object (unknown keys and wrong types are refused, naming the key). */

@@ -12,7 +12,9 @@
  *                            back (a stopped VM holds none; its volumes stay where they are)
  *
  * Every rollback is idempotent and reads what to undo from the VM row or the journal, so the
- * step in flight at a failure (which may have half-happened) is undone too.
+ * step in flight at a failure (which may have half-happened) is undone too. The steps that only
+ * touch this database (allocate-host, allocate-primary-storage, mark-state, and create-data-volumes
+ * when there are none) are `local`: journaled with the next save (see engine/flow.ts).
  */
 import type { VolumeSpec } from '../../contract/agent.js';
 import type { FlowDef, FlowStep } from '../../engine/flow.js';
@@ -74,6 +76,8 @@ function allocateHost(rt: VmRuntime): Step {
   return {
     name: 'allocate-host',
     describe: 'choose a host and reserve its CPU and memory',
+    // only this database: the rollback reads the reservation from the VM row
+    local: true,
     async run(ctx) {
       const p = ctx.params;
       const placement = await place(ctx.db, rt.snapshot, ctx.deps.settings, {
@@ -116,6 +120,7 @@ function allocatePrimaryStorage(): Step {
   return {
     name: 'allocate-primary-storage',
     describe: 'settle the primary storage for the volumes',
+    local: true,
     // The scheduler chose the storage with the host (for local storage, the host's own share).
     // Nothing is reserved here: each volume reserves its size when it is provisioned, with a
     // conditional UPDATE that also requires the storage to be Enabled — that is the check.
@@ -218,6 +223,8 @@ function createDataVolumes(rt: VmRuntime): Step {
   return {
     name: 'create-data-volumes',
     describe: 'create the data volumes',
+    // with no data disk it does nothing, and its rollback neither
+    local: (p) => p.dataDisks.length === 0,
     async run(ctx) {
       const specs: VolumeSpec[] = [];
       for (const [i, d] of ctx.params.dataDisks.entries()) {
@@ -273,6 +280,8 @@ function markCreated(rt: VmRuntime): Step {
   return {
     name: 'mark-state',
     describe: 'mark the vm Running (Stopped for create-stopped)',
+    // only this database, and nothing to roll back
+    local: true,
     async run(ctx) {
       if (ctx.params.strategy === 'start') {
         await markState(ctx, 'create', { state: 'Running', powerState: 'Running' });

@@ -4,6 +4,13 @@
  * `simulator_hosts` table, apart from the platform's own records, so they survive a restart
  * just as a real machine would. Latency and failures come from the FaultRegistry
  * (points `command:<name>`, optionally per host address) plus a base latency.
+ *
+ * A machine's facts are kept in memory for the VM and storage commands (every one needs them;
+ * reading the table each time was a round trip per command). Host-level commands (connect,
+ * capacity, ping: rare) always read the table, so a machine resized there is seen at once.
+ * `ensureMachine` and `setPower` on this node refresh the cache at once; a change made through
+ * another node is seen after MACHINE_CACHE_MS.
+ * A powered-off machine answers nothing: every command fails with HOST_UNREACHABLE.
  */
 import type { AgentCommand, AgentRequest, AgentResponse, HostCapacity } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
@@ -17,6 +24,16 @@ import { vmHandlers } from './vm-commands.js';
 
 export const DEFAULT_SIMULATED_CAPACITY: HostCapacity = { cpu: 32, memory: 128 * 1024 ** 3 };
 
+/** how long a machine's facts read from `simulator_hosts` are trusted */
+const MACHINE_CACHE_MS = 5000;
+
+interface MachineFacts {
+  cpu: number;
+  memory: number;
+  poweredOff: boolean;
+  readAt: number;
+}
+
 export interface SimulatorOptions {
   db: Db;
   faults: FaultRegistry;
@@ -28,6 +45,7 @@ const HANDLERS: SimHandlers = { ...hostHandlers, ...vmHandlers, ...storageHandle
 
 export class Simulator implements HostDriver {
   private readonly bootedAt = new Map<string, number>();
+  private readonly facts = new Map<string, MachineFacts>();
 
   constructor(private readonly o: SimulatorOptions) {}
 
@@ -54,6 +72,7 @@ export class Simulator implements HostDriver {
           : oc.column('address').doNothing(),
       )
       .execute();
+    this.facts.delete(address);
   }
 
   /** Powers a simulated machine off (it stops answering, its VMs are gone) or on again. */
@@ -69,6 +88,7 @@ export class Simulator implements HostDriver {
       .set({ facts: JSON.stringify({ ...row.facts, poweredOff: !on }) })
       .where('address', '=', address)
       .execute();
+    this.facts.delete(address);
     if (!on) {
       await this.o.db.deleteFrom('simulatorVms').where('hostAddress', '=', address).execute();
       this.bootedAt.delete(address);
@@ -97,28 +117,40 @@ export class Simulator implements HostDriver {
   ): Promise<AgentResponse<C>> {
     if (this.o.latencyMs) await new Promise((r) => setTimeout(r, this.o.latencyMs));
     await this.o.faults.check(`command:${command}`, host.managementIp);
-    const machine = await this.machine(host.managementIp);
+    const machine = await this.machine(host.managementIp, command.startsWith('host.'));
     const handler = HANDLERS[command] as SimHandler<C>;
     return handler({ machine, request, world: this.o.db });
   }
 
-  private async machine(address: string): Promise<Machine> {
-    const row = await this.o.db
-      .selectFrom('simulatorHosts')
-      .selectAll()
-      .where('address', '=', address)
-      .executeTakeFirst();
-    if (!row) {
-      throw new CloudError('Unavailable', 'HOST_UNREACHABLE', `no simulated host answers at ${address}`, {
-        details: { address },
-        retryable: true,
-      });
+  private async machine(address: string, fresh: boolean): Promise<Machine> {
+    let facts = this.facts.get(address);
+    if (fresh || !facts || Date.now() - facts.readAt > MACHINE_CACHE_MS) {
+      const row = await this.o.db
+        .selectFrom('simulatorHosts')
+        .select(['cpu', 'memory', 'facts'])
+        .where('address', '=', address)
+        .executeTakeFirst();
+      if (!row) {
+        this.facts.delete(address);
+        throw unreachable(address);
+      }
+      const poweredOff = (row.facts as { poweredOff?: boolean } | null)?.poweredOff === true;
+      facts = { cpu: row.cpu, memory: row.memory, poweredOff, readAt: Date.now() };
+      this.facts.set(address, facts);
     }
+    if (facts.poweredOff) throw unreachable(address, 'is powered off');
     let bootedAt = this.bootedAt.get(address);
     if (bootedAt === undefined) {
       bootedAt = Date.now();
       this.bootedAt.set(address, bootedAt);
     }
-    return { address, cpu: row.cpu, memory: row.memory, bootedAt };
+    return { address, cpu: facts.cpu, memory: facts.memory, bootedAt };
   }
+}
+
+function unreachable(address: string, why = 'does not answer'): CloudError {
+  return new CloudError('Unavailable', 'HOST_UNREACHABLE', `the simulated host at ${address} ${why}`, {
+    details: { address },
+    retryable: true,
+  });
 }

@@ -4,7 +4,7 @@
  * different hosts never contend for one row; shared storage (nfs, shared-mount, ceph) has one
  * row per storage. `used` may reach `total × overProvisioningRatio`.
  */
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { StorageRef } from '../../contract/agent.js';
 import type { Executor } from '../../db/transaction.js';
 import { CloudError } from '../../kernel/errors.js';
@@ -44,6 +44,27 @@ export async function reserveStorage(exec: Executor, target: StorageTarget, size
     .where(sql<boolean>`capacity_used + ${size} <= capacity_total * over_provisioning_ratio`)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/**
+ * reserveStorage's conditional UPDATE as a SQL fragment, for a single statement that reserves and
+ * records at once (a CTE); it returns one row (`primary_storage_uuid`) when the bytes were
+ * reserved. `unless` is an extra SQL condition (e.g. the record does not exist yet).
+ */
+export function reserveStorageSql(target: StorageTarget, size: number, unless: RawBuilder<unknown>) {
+  if (size < 0) throw new Error('reserveStorage: negative size');
+  if (target.hostUuid)
+    return sql`update primary_storage_hosts h set capacity_used = h.capacity_used + ${size}
+      where h.primary_storage_uuid = ${target.primaryStorageUuid} and h.host_uuid = ${target.hostUuid}
+        and exists (select 1 from primary_storages p where p.uuid = h.primary_storage_uuid
+          and p.state = 'Enabled' and h.capacity_used + ${size} <= h.capacity_total * p.over_provisioning_ratio)
+        and not (${unless})
+      returning h.primary_storage_uuid`;
+  return sql`update primary_storages set capacity_used = capacity_used + ${size}, updated_at = ${new Date()}
+    where uuid = ${target.primaryStorageUuid} and state = 'Enabled'
+      and capacity_used + ${size} <= capacity_total * over_provisioning_ratio
+      and not (${unless})
+    returning uuid as primary_storage_uuid`;
 }
 
 /** Gives `size` bytes back (never below zero). Callers journal what they reserved, so a rollback releases exactly that. */

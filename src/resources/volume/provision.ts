@@ -7,11 +7,14 @@
  * reserved them and its expunge releases them (`volumeQuota`) — but the snapshots destroyVolume
  * removes give their `snapshot.num` back, since only this family ever creates them.
  */
+
+import { sql } from 'kysely';
+import type { StorageRef } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
 import type { Tx } from '../../db/transaction.js';
 import type { DriverRegistry, HostAddress } from '../../drivers/port.js';
 import { CloudError } from '../../kernel/errors.js';
-import { releaseStorage, reserveStorage, storageRef } from '../primary-storage/capacity.js';
+import { releaseStorage, reserveStorageSql, storageRef } from '../primary-storage/capacity.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import { type VolumeRow, volumeQuota } from './model.js';
 import { storageHost } from './placement.js';
@@ -54,42 +57,13 @@ function full(spec: VolumeSpec): CloudError {
  * the record, the row stays Creating: the caller's rollback calls destroyVolume.
  */
 export async function provisionVolume(db: Db, drivers: DriverRegistry, spec: VolumeSpec): Promise<VolumeRow> {
-  const recorded = await db.transaction().execute(async (tx) => {
-    const existing = await tx
-      .selectFrom('volumes')
-      .selectAll()
-      .where('uuid', '=', spec.uuid)
-      .executeTakeFirst();
-    if (existing) return existing;
-    const target = { primaryStorageUuid: spec.primaryStorageUuid, hostUuid: spec.hostUuid };
-    if (!(await reserveStorage(tx, target, spec.size))) throw full(spec);
-    return tx
-      .insertInto('volumes')
-      .values({
-        uuid: spec.uuid,
-        name: spec.name,
-        accountUuid: spec.accountUuid,
-        type: spec.type,
-        vmUuid: spec.vmUuid,
-        deviceId: spec.deviceId,
-        primaryStorageUuid: spec.primaryStorageUuid,
-        hostUuid: spec.hostUuid,
-        diskOfferingUuid: spec.diskOfferingUuid,
-        imageUuid: spec.imageUuid,
-        size: spec.size,
-        format: spec.format,
-        state: 'Creating',
-        deleteWithVm: spec.deleteWithVm,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-  });
+  const recorded = await reserveAndRecord(db, spec);
   if (recorded.state !== 'Creating') return recorded;
   const created = await drivers.send(spec.host, 'volume.create', {
     volumeUuid: spec.uuid,
     size: recorded.size,
     format: recorded.format,
-    storage: await storageRef(db, spec.primaryStorageUuid),
+    storage: recorded.storage ?? (await storageRef(db, spec.primaryStorageUuid)),
     ...(spec.fromImageCachePath ? { fromImageCachePath: spec.fromImageCachePath } : {}),
   });
   const ready = await db
@@ -103,6 +77,42 @@ export async function provisionVolume(db: Db, drivers: DriverRegistry, spec: Vol
     ready ??
     (await db.selectFrom('volumes').selectAll().where('uuid', '=', spec.uuid).executeTakeFirstOrThrow())
   );
+}
+
+/**
+ * The capacity reservation, the row (state Creating) and the storage's address in one statement
+ * (it was a transaction of four round trips and a read): the insert takes its row from the
+ * reservation, so there is a row exactly when the bytes were reserved. No row back means the
+ * volume exists already (a re-run: it is returned as it is) or the storage has no room.
+ */
+async function reserveAndRecord(db: Db, spec: VolumeSpec): Promise<VolumeRow & { storage?: StorageRef }> {
+  const target = { primaryStorageUuid: spec.primaryStorageUuid, hostUuid: spec.hostUuid };
+  const exists = sql`exists (select 1 from volumes where uuid = ${spec.uuid})`;
+  const res = await sql<VolumeRow & { storageType: StorageRef['type']; storageUrl: string }>`
+    with r as (${reserveStorageSql(target, spec.size, exists)}), v as (
+      insert into volumes (uuid, name, account_uuid, type, vm_uuid, device_id, primary_storage_uuid,
+        host_uuid, disk_offering_uuid, image_uuid, size, format, state, delete_with_vm)
+      select ${spec.uuid}::uuid, ${spec.name}::text, ${spec.accountUuid}::uuid, ${spec.type}::text,
+        ${spec.vmUuid}::uuid, ${spec.deviceId}::integer, r.primary_storage_uuid, ${spec.hostUuid}::uuid,
+        ${spec.diskOfferingUuid}::uuid, ${spec.imageUuid}::uuid, ${spec.size}::bigint, ${spec.format}::text,
+        'Creating', ${spec.deleteWithVm}::boolean
+      from r
+      returning *
+    )
+    select v.*, p.type as storage_type, p.url as storage_url
+    from v join primary_storages p on p.uuid = v.primary_storage_uuid`.execute(db);
+  const row = res.rows[0];
+  if (row) {
+    const { storageType, storageUrl, ...volume } = row;
+    return { ...volume, storage: { uuid: spec.primaryStorageUuid, type: storageType, url: storageUrl } };
+  }
+  const existing = await db
+    .selectFrom('volumes')
+    .selectAll()
+    .where('uuid', '=', spec.uuid)
+    .executeTakeFirst();
+  if (existing) return existing;
+  throw full(spec);
 }
 
 /**

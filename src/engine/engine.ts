@@ -8,17 +8,17 @@
  *   UPDATE and resumed or rolled back from their journal.
  * Invariant: a job row is only ever changed by its owner node, with `where owner_node = me`.
  */
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
 import type { FlowJournal } from '../db/schema.js';
 import type { Tx } from '../db/transaction.js';
 import { CloudError, toErrorBody } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
-import type { EventBatch, EventBus, EventInput } from './events.js';
+import { type EventBatch, type EventBus, type EventInput, eventValues, storedEvents } from './events.js';
 import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
-import { insertJob, isFinished, type JobRow, type JobSpec } from './jobs.js';
+import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
 import { type QueueSet, Slots } from './queues.js';
 
 export interface EngineMetrics {
@@ -80,6 +80,58 @@ export class Engine<D> {
       if (prepare) await prepare(tx, batch);
       return this.submit(tx, spec, batch);
     });
+    this.start(job.uuid, job.queueKey);
+    return job;
+  }
+
+  /**
+   * Admission in one round trip: the resource's record, its create job (Pending) and their events
+   * are inserted by ONE statement (a CTE, atomic without a transaction), then the job is started.
+   * With `check` (e.g. a quota reservation), the check and that statement share a transaction.
+   */
+  async submitWithRecord(
+    spec: JobSpec,
+    record: { table: string; row: Record<string, unknown> },
+    events: EventInput[],
+    check?: (tx: Tx) => Promise<void>,
+  ): Promise<JobRow> {
+    if (!this.flows.has(spec.kind)) throw new Error(`no flow registered for job kind ${spec.kind}`);
+    const values = jobValues(spec, this.o.nodeId);
+    const inputs = [
+      ...events,
+      jobEvent(
+        { ...values, uuid: values.uuid, accountUuid: spec.accountUuid } as unknown as JobRow,
+        'Pending',
+      ),
+    ];
+    const rows = eventValues(inputs);
+    const insert = async (exec: Db | Tx) => {
+      // biome-ignore lint/suspicious/noExplicitAny: the record's table is the caller's
+      const db = exec as unknown as Kysely<any>;
+      const row = await db
+        .with('r', (qb) => qb.insertInto(record.table).values(record.row))
+        .with('e', (qb) => qb.insertInto('events').values(rows).returning(['id', 'uuid', 'at']))
+        .insertInto('jobs')
+        .values(values)
+        .returningAll()
+        .returning(
+          sql<unknown>`(select json_agg(json_build_object('id', e.id, 'uuid', e.uuid, 'at', e.at)) from e)`.as(
+            'storedEvents',
+          ),
+        )
+        .executeTakeFirstOrThrow();
+      const { storedEvents: returned, ...job } = row as JobRow & {
+        storedEvents: Array<{ id: number; uuid: string; at: string }> | null;
+      };
+      return { job: job as JobRow, stored: storedEvents(rows, returned ?? [], inputs) };
+    };
+    const { job, stored } = check
+      ? await this.o.db.transaction().execute(async (tx) => {
+          await check(tx);
+          return insert(tx);
+        })
+      : await insert(this.o.db);
+    this.o.events.publish(stored);
     this.start(job.uuid, job.queueKey);
     return job;
   }

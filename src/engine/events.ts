@@ -43,6 +43,42 @@ export class EventBatch {
   }
 }
 
+/** The `events` rows for `events` (for an insert, possibly inside a larger statement). */
+export function eventValues(events: EventInput[]) {
+  return events.map((e) => ({
+    uuid: newId(),
+    type: e.type,
+    resourceKind: e.resourceKind,
+    resourceUuid: e.resourceUuid,
+    accountUuid: e.accountUuid,
+    jobUuid: e.jobUuid ?? null,
+    data: JSON.stringify(e.data ?? {}),
+  }));
+}
+
+/** Stored events from the inserted values and what the insert returned (id, at), for publishing. */
+export function storedEvents(
+  values: ReturnType<typeof eventValues>,
+  returned: Array<{ uuid: string; id: string | number; at: Date | string }>,
+  inputs: EventInput[],
+): CloudEvent[] {
+  const byUuid = new Map(returned.map((r) => [r.uuid, r]));
+  return values.map((v, i) => {
+    const r = byUuid.get(v.uuid);
+    return {
+      id: String(r?.id ?? ''),
+      uuid: v.uuid,
+      at: r?.at instanceof Date ? r.at : new Date(r?.at ?? Date.now()),
+      type: v.type,
+      resourceKind: v.resourceKind,
+      resourceUuid: v.resourceUuid,
+      accountUuid: v.accountUuid,
+      jobUuid: v.jobUuid,
+      data: inputs[i]?.data ?? {},
+    };
+  });
+}
+
 export class EventBus {
   private readonly emitter = new EventEmitter();
 
@@ -53,21 +89,7 @@ export class EventBus {
   /** Inserts the events inside `tx`; returns the stored rows for publishing after commit. */
   async write(tx: Tx | Db, events: EventInput[]): Promise<CloudEvent[]> {
     if (events.length === 0) return [];
-    const rows = await tx
-      .insertInto('events')
-      .values(
-        events.map((e) => ({
-          uuid: newId(),
-          type: e.type,
-          resourceKind: e.resourceKind,
-          resourceUuid: e.resourceUuid,
-          accountUuid: e.accountUuid,
-          jobUuid: e.jobUuid ?? null,
-          data: JSON.stringify(e.data ?? {}),
-        })),
-      )
-      .returningAll()
-      .execute();
+    const rows = await tx.insertInto('events').values(eventValues(events)).returningAll().execute();
     return rows.map((r) => ({ ...r, id: String(r.id) }) as CloudEvent);
   }
 

@@ -25,25 +25,26 @@ export interface JobSpec {
 }
 
 export async function insertJob(exec: Executor, spec: JobSpec, ownerNode: string): Promise<JobRow> {
-  return exec
-    .insertInto('jobs')
-    .values({
-      uuid: newId(),
-      kind: spec.kind,
-      state: 'Pending',
-      progress: 0,
-      accountUuid: spec.accountUuid,
-      userUuid: spec.userUuid ?? null,
-      resourceKind: spec.resourceKind ?? null,
-      resourceUuid: spec.resourceUuid ?? null,
-      queueKey: spec.queueKey,
-      params: JSON.stringify(spec.params ?? {}),
-      flow: JSON.stringify({ ...newJournal(spec.data ?? {}), done: spec.done ?? [] }),
-      ownerNode,
-      requestId: spec.requestId ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return exec.insertInto('jobs').values(jobValues(spec, ownerNode)).returningAll().executeTakeFirstOrThrow();
+}
+
+/** A new Pending job's row (uuid given or made). */
+export function jobValues(spec: JobSpec, ownerNode: string, uuid = newId()) {
+  return {
+    uuid,
+    kind: spec.kind,
+    state: 'Pending',
+    progress: 0,
+    accountUuid: spec.accountUuid,
+    userUuid: spec.userUuid ?? null,
+    resourceKind: spec.resourceKind ?? null,
+    resourceUuid: spec.resourceUuid ?? null,
+    queueKey: spec.queueKey,
+    params: JSON.stringify(spec.params ?? {}),
+    flow: JSON.stringify({ ...newJournal(spec.data ?? {}), done: spec.done ?? [] }),
+    ownerNode,
+    requestId: spec.requestId ?? null,
+  } as const;
 }
 
 export function isFinished(state: JobRow['state']): boolean {

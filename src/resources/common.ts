@@ -104,7 +104,10 @@ export function createRecordStep<P>(f: Family): FlowStep<P, FlowDeps> {
   };
 }
 
-/** Inserts `row` and submits the create job in one transaction, then starts the job. */
+/**
+ * Inserts `row` and submits the create job atomically (one statement, or with `check` one
+ * transaction), then starts the job.
+ */
 export async function admitCreate(
   ctx: ServiceContext,
   f: Family,
@@ -117,25 +120,30 @@ export async function admitCreate(
     skipInsert?: boolean;
   } = {},
 ): Promise<JobRow> {
+  const spec = {
+    kind: `${f.singular}.create`,
+    params,
+    accountUuid: row.accountUuid,
+    userUuid: caller.userUuid,
+    resourceKind: f.kind,
+    resourceUuid: row.uuid,
+    queueKey: queueKey(f, row.uuid),
+    requestId: caller.requestId,
+    done: ['create-record'],
+  };
   try {
-    return await ctx.engine.submitAndStart(
-      {
-        kind: `${f.singular}.create`,
-        params,
-        accountUuid: row.accountUuid,
-        userUuid: caller.userUuid,
-        resourceKind: f.kind,
-        resourceUuid: row.uuid,
-        queueKey: queueKey(f, row.uuid),
-        requestId: caller.requestId,
-        done: ['create-record'],
-      },
-      async (tx: Tx, batch: EventBatch) => {
-        await opts.check?.(tx);
-        if (!opts.skipInsert) await loose(tx).insertInto(f.table).values(row).execute();
-        batch.add(resourceEvent(f, row, 'created', { name: row.name }));
-      },
-    );
+    if (!opts.skipInsert)
+      return await ctx.engine.submitWithRecord(
+        spec,
+        { table: f.table, row },
+        [resourceEvent(f, row, 'created', { name: row.name })],
+        opts.check,
+      );
+    // `check` wrote the record itself
+    return await ctx.engine.submitAndStart(spec, async (tx: Tx, batch: EventBatch) => {
+      await opts.check?.(tx);
+      batch.add(resourceEvent(f, row, 'created', { name: row.name }));
+    });
   } catch (err) {
     throw opts.mapError ? opts.mapError(err) : err;
   }

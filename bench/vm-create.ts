@@ -81,6 +81,16 @@ async function setup(api: Client): Promise<{ image: string; offering: string }> 
   return { image, offering };
 }
 
+/** `12@3s 40@4s`: how many of the times fall in each whole second */
+function bySecond(times: number[]): string {
+  const counts = new Map<number, number>();
+  for (const t of times) counts.set(Math.floor(t), (counts.get(Math.floor(t)) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => a[0] - b[0])
+    .map(([s, n]) => `${n}@${s}s`)
+    .join(' ');
+}
+
 async function main(): Promise<void> {
   const nodeArgs = ((f['node-args'] as string | undefined) ?? '').split(' ').filter(Boolean);
   const server = f.url ? undefined : await startServer([], {}, nodeArgs);
@@ -92,9 +102,11 @@ async function main(): Promise<void> {
     const { image, offering } = await setup(api);
     console.log(`firing ${N} VM creates, ${C} in flight …`);
     const accept: number[] = [];
+    const slow: number[] = []; // when (s after the first call) each call slower than 1 s was sent
     const jobs: string[] = [];
     let refused = 0;
     const start = Date.now();
+    const t0 = performance.now();
     await pool(N, C, async (i) => {
       const t = performance.now();
       const res = await api.call('POST', '/v1/vms', {
@@ -103,6 +115,7 @@ async function main(): Promise<void> {
         instanceOfferingUuid: offering,
       });
       accept.push(performance.now() - t);
+      if (performance.now() - t > 1000) slow.push((t - t0) / 1000);
       if (res.status === 202) jobs.push(res.body.uuid);
       else {
         refused++;
@@ -144,6 +157,7 @@ accepted:    ${jobs.length} of ${N} (refused ${refused}) in ${((acceptedAt - sta
 succeeded:   ${ok.length}    failed: ${failed.length} ${firstErrors.rows.map((r) => `${r.code}×${r.n}`).join(' ')}
 wall time:   ${wall.toFixed(1)} s    → ${(ok.length / wall).toFixed(0)} VMs/s
 accept:      p50 ${ms(a.p50)}  p95 ${ms(a.p95)}  p99 ${ms(a.p99)}  max ${ms(a.max)}
+accept > 1s: ${slow.length} calls${slow.length ? `, by second sent: ${bySecond(slow)}` : ''}
 completion:  p50 ${ms(j.p50)}  p95 ${ms(j.p95)}  p99 ${ms(j.p99)}  max ${ms(j.max)}`);
     await db.end();
     const { assertInvariants } = await import('../test/support/invariants.js');

@@ -56,9 +56,11 @@ export interface FlowStep<P, D> {
   rollback?(ctx: StepContext<P, D>): Promise<void>;
   /**
    * the step changes only this database (no host or storage command), so its journal entry may
-   * wait for the next save; see the rules above. A function decides from the request.
+   * wait for the next save; see the rules above. A function decides each time, just before the
+   * run (it may leave its decision in ctx.data for the run); recovery, which cannot know what it
+   * decided, counts such a step as possibly local.
    */
-  local?: boolean | ((params: P) => boolean);
+  local?: boolean | ((ctx: StepContext<P, D>) => boolean);
 }
 
 export interface FlowDef<P = Record<string, unknown>, D = unknown> {
@@ -114,7 +116,7 @@ export async function executeFlow<P, D>(
       for (const step of def.steps) {
         if (journal.done.includes(step.name)) continue;
         journal.current = step.name;
-        if (!isLocal(step, ctx.params)) {
+        if (!(typeof step.local === 'function' ? step.local(ctx) : step.local === true)) {
           const percent = Math.floor((journal.done.length / total) * 100);
           await hooks.save(journal, { percent, message: step.describe ?? step.name });
         }
@@ -144,7 +146,7 @@ async function rollBack<P, D>(
   hooks: StepHooks,
 ): Promise<FlowOutcome> {
   const failures: unknown[] = [...(journal.rollbackFailures ?? [])];
-  const unrecorded = hooks.recovered ? unrecordedLocalSteps(def, ctx.params, journal) : [];
+  const unrecorded = hooks.recovered ? unrecordedLocalSteps(def, journal) : [];
   const order = [
     ...unrecorded.reverse(),
     ...(journal.current ? [journal.current] : []),
@@ -177,8 +179,9 @@ async function rollBack<P, D>(
   return { ok: false, failure: journal.failure, rollbackFailures: failures };
 }
 
-function isLocal<P, D>(step: FlowStep<P, D>, params: P): boolean {
-  return typeof step.local === 'function' ? step.local(params) : step.local === true;
+/** For recovery: a step that is, or may have been, run without its own journal write. */
+function mayBeLocal<P, D>(step: FlowStep<P, D>): boolean {
+  return typeof step.local === 'function' || step.local === true;
 }
 
 /**
@@ -186,7 +189,7 @@ function isLocal<P, D>(step: FlowStep<P, D>, params: P): boolean {
  * after the journaled step in flight (or after the last done step), up to the next step that is
  * not local (that one is always journaled before it starts).
  */
-function unrecordedLocalSteps<P, D>(def: FlowDef<P, D>, params: P, journal: FlowJournal): string[] {
+function unrecordedLocalSteps<P, D>(def: FlowDef<P, D>, journal: FlowJournal): string[] {
   const steps = def.steps;
   let i = journal.current
     ? steps.findIndex((s) => s.name === journal.current) + 1
@@ -195,7 +198,7 @@ function unrecordedLocalSteps<P, D>(def: FlowDef<P, D>, params: P, journal: Flow
   const names: string[] = [];
   for (; i >= 0 && i < steps.length; i++) {
     const step = steps[i]!;
-    if (!isLocal(step, params)) break;
+    if (!mayBeLocal(step)) break;
     if (!journal.done.includes(step.name) && step.name !== journal.current) names.push(step.name);
   }
   return names;

@@ -134,10 +134,21 @@ function ensureCache(rt: VmRuntime): Step {
   return {
     name: 'ensure-image-cache',
     describe: 'cache the image on the primary storage',
+    // reusing a shared Ready entry from the snapshot touches nothing (not even this database):
+    // then the step is local, and the run takes the entry found here. Its rollback releases only
+    // an entry it created, so it is safe when the run never happened.
+    local: (ctx) => {
+      const p = ctx.data.placed as Placed | undefined;
+      const on = p?.local ? p.hostUuid : null;
+      const reusable = p && rt.snapshot.reusableCache(p.primaryStorageUuid, on, ctx.params.image.uuid);
+      ctx.data.cache = reusable ? { ...reusable, created: false } : undefined;
+      return reusable !== undefined;
+    },
     async run(ctx) {
       const p = placed(ctx);
       const image = ctx.params.image;
       const on = p.local ? p.hostUuid : null;
+      if ((ctx.data.cache as { created?: boolean } | undefined)?.created === false) return; // reused
       const reusable = rt.snapshot.reusableCache(p.primaryStorageUuid, on, image.uuid);
       if (reusable) {
         ctx.data.cache = { ...reusable, created: false };
@@ -223,8 +234,8 @@ function createDataVolumes(rt: VmRuntime): Step {
   return {
     name: 'create-data-volumes',
     describe: 'create the data volumes',
-    // with no data disk it does nothing, and its rollback neither
-    local: (p) => p.dataDisks.length === 0,
+    // with no data disk it does nothing (and its rollback, by volume uuid, is safe either way)
+    local: (ctx) => ctx.params.dataDisks.length === 0,
     async run(ctx) {
       const specs: VolumeSpec[] = [];
       for (const [i, d] of ctx.params.dataDisks.entries()) {

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createDemoEnvironment } from './demo.js';
-import { startNode, VERSION } from './node.js';
+import { DEFAULT_DB_POOL_SIZE, startNode, VERSION } from './node.js';
 
 const HELP = `nimbus management node ${VERSION}
 
@@ -24,6 +24,7 @@ Options:
   --log-file <path|->       JSON log file, or - for stdout                               [default <data-dir>/nimbus.log]
   --token-ttl <seconds>     lifetime of login tokens                                     [default 43200]
   --simulator-latency <ms>  base latency of every simulated host command                 [default 0]
+  --db-pool-size <n>        connections to PostgreSQL                                    [env NIMBUS_DB_POOL_SIZE, default 8]
   -h, --help                show this help
 
 Environment:
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     'log-file': { type: 'string' },
     'token-ttl': { type: 'string' },
     'simulator-latency': { type: 'string' },
+    'db-pool-size': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -85,6 +87,12 @@ async function main(): Promise<void> {
     ...(process.env.NIMBUS_ADMIN_PASSWORD ? { adminPassword: process.env.NIMBUS_ADMIN_PASSWORD } : {}),
     tokenTtlSeconds: intOption('token-ttl', values['token-ttl'], 43_200),
     simulatorLatencyMs: intOption('simulator-latency', values['simulator-latency'], 0),
+    dbPoolSize:
+      intOption(
+        'db-pool-size',
+        values['db-pool-size'] ?? process.env.NIMBUS_DB_POOL_SIZE,
+        DEFAULT_DB_POOL_SIZE,
+      ) || DEFAULT_DB_POOL_SIZE,
   });
 
   let stopping = false;

@@ -37,6 +37,15 @@ export const VERSION = '0.1.0';
 /** Operations one resource may run at once, by queue-key kind; every other kind runs one at a time. */
 export const QUEUE_PARALLELISM: Record<string, number> = { host: 10 };
 
+/**
+ * A small pool: every statement is a round trip whose cost on the node's main thread is the
+ * socket write, and more connections only mean more PostgreSQL backends contending for the same
+ * few cores. On the 2-core benchmark machine 8 connections beat 20 (10,000 creates: accept p99
+ * 1.7 s instead of 3.5–5 s, wall time no worse; BENCHMARKS.md). Raise it with --db-pool-size
+ * on bigger database servers.
+ */
+export const DEFAULT_DB_POOL_SIZE = 8;
+
 export interface NodeOptions {
   /** external PostgreSQL; when absent an embedded one runs under `dataDir` */
   databaseUrl?: string;
@@ -48,6 +57,7 @@ export interface NodeOptions {
   tokenTtlSeconds?: number;
   simulatorLatencyMs?: number;
   log?: Logger;
+  /** connections to PostgreSQL (default DEFAULT_DB_POOL_SIZE) */
   dbPoolSize?: number;
   heartbeatMs?: number;
   deadAfterMs?: number;
@@ -80,7 +90,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     url = embedded.url;
     log.info('embedded PostgreSQL started');
   }
-  const db = openDb(url, { max: o.dbPoolSize ?? 20, applicationName: 'nimbus' });
+  const db = openDb(url, { max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE, applicationName: 'nimbus' });
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');

@@ -29,8 +29,10 @@ export interface Settings {
    * jobs one management node runs at once; the others wait in the node, still Pending in the
    * database (a dead node's waiting jobs are recovered like any other). Without a cap a burst of
    * thousands of creates has every job queueing on the database pool at once, and the API calls
-   * that admit new work wait behind them (accept latency of seconds). 64 keeps the pool of 20
-   * connections busy while leaving room for the API.
+   * that admit new work wait behind them (accept latency of seconds). 64 keeps the database
+   * pool busy while leaving room for the API. A lower cap (32) gave the API more room still in
+   * the benchmark, but with real hosts a job waits seconds on its host and a low cap would bound
+   * throughput.
    */
   maxRunningJobs: number;
 }

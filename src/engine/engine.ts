@@ -14,10 +14,10 @@ import type { Db } from '../db/pool.js';
 import type { FlowJournal } from '../db/schema.js';
 import type { Tx } from '../db/transaction.js';
 import { CloudError, toErrorBody } from '../kernel/errors.js';
-import { newId } from '../kernel/ids.js';
 import { type EventBatch, type EventBus, type EventInput, eventValues, storedEvents } from './events.js';
 import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
+import { claimJob, finishJob, jobEvent, type StoredEvent, saveJournal } from './job-statements.js';
 import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
 import { type QueueSet, Slots } from './queues.js';
 
@@ -262,52 +262,21 @@ export class Engine<D> {
     }
   }
 
-  /**
-   * Claims the job (Pending or Running → Running, owned by this node) and its job.state.changed
-   * event in one statement: the previous state is read under a row lock in the same statement, so
-   * a job found Running was interrupted by a node's death.
-   */
+  /** Claims the job for this node (see claimJob) and publishes its Running event. */
   private async claim(uuid: string): Promise<{ row: JobRow; wasInterrupted: boolean } | undefined> {
-    const now = new Date();
-    const eventUuid = newId();
-    const res = await sql<JobRow & { previousState: string; eventId: string | null; eventAt: Date | null }>`
-      with prev as (
-        select uuid, state from jobs
-        where uuid = ${uuid} and owner_node = ${this.o.nodeId} and state in ('Pending', 'Running')
-        for update
-      ), j as (
-        update jobs set state = 'Running', started_at = coalesce(jobs.started_at, ${now}), updated_at = ${now}
-        from prev where jobs.uuid = prev.uuid
-        returning jobs.*, prev.state as previous_state
-      ), e as (
-        insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
-        select ${eventUuid}, 'job.state.changed', 'jobs', j.uuid, j.account_uuid, j.uuid,
-          jsonb_build_object('kind', j.kind, 'state', 'Running', 'resourceKind', j.resource_kind,
-            'resourceUuid', j.resource_uuid)
-        from j where j.previous_state = 'Pending'
-        returning id, at
-      )
-      select j.*, e.id as event_id, e.at as event_at from j left join e on true`.execute(this.o.db);
-    const found = res.rows[0];
-    if (!found) return undefined;
-    const { previousState, eventId, eventAt, ...row } = found;
-    if (eventId !== null) this.publishJobEvent(row, 'Running', eventUuid, eventId, eventAt);
-    return { row, wasInterrupted: previousState === 'Running' };
+    const claimed = await claimJob(this.o.db, this.o.nodeId, uuid);
+    if (!claimed) return undefined;
+    if (claimed.event) this.publishJobEvent(claimed.row, 'Running', claimed.event);
+    return { row: claimed.row, wasInterrupted: claimed.wasInterrupted };
   }
 
-  private publishJobEvent(
-    job: JobRow,
-    state: string,
-    uuid: string,
-    id: string | number,
-    at: Date | string | null,
-  ): void {
+  private publishJobEvent(job: JobRow, state: string, stored: StoredEvent): void {
     const e = jobEvent(job, state);
     this.o.events.publish([
       {
-        id: String(id),
-        uuid,
-        at: at instanceof Date ? at : new Date(at ?? Date.now()),
+        id: String(stored.id),
+        uuid: stored.uuid,
+        at: stored.at instanceof Date ? stored.at : new Date(stored.at ?? Date.now()),
         type: e.type,
         resourceKind: e.resourceKind,
         resourceUuid: e.resourceUuid,
@@ -418,66 +387,24 @@ export class Engine<D> {
     };
   }
 
-  private async saveJournal(
+  private saveJournal(
     uuid: string,
     journal: FlowJournal,
     p?: { percent: number; message: string },
   ): Promise<void> {
-    const res = await this.o.db
-      .updateTable('jobs')
-      .set({
-        flow: JSON.stringify(journal),
-        updatedAt: new Date(),
-        ...(p ? { progress: p.percent, progressMessage: p.message } : {}),
-      })
-      .where('uuid', '=', uuid)
-      .where('ownerNode', '=', this.o.nodeId)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) {
-      // another node took the job over (we were presumed dead): stop touching it
-      throw new CloudError('Conflict', 'JOB_OWNERSHIP_LOST', `job ${uuid} is no longer owned by this node`);
-    }
+    return saveJournal(this.o.db, this.o.nodeId, uuid, journal, p);
   }
 
-  /**
-   * Records the outcome, the final journal and the job.state.changed event in one statement
-   * (conditional on this node still owning the job).
-   */
+  /** Records the outcome (see finishJob) and publishes the job's final event. */
   private async finish(
     job: JobRow,
     outcome: FlowOutcome,
     journal: FlowJournal | undefined,
   ): Promise<JobRow | undefined> {
-    const state = outcome.ok ? 'Succeeded' : 'Failed';
-    const error = outcome.ok ? null : withRollbackFailures(outcome.failure, outcome.rollbackFailures);
-    const result = outcome.ok ? JSON.stringify(outcome.result ?? null) : null;
-    const flow = journal ? JSON.stringify(journal) : null;
-    const message = outcome.ok ? 'done' : null;
-    const now = new Date();
-    const eventUuid = newId();
-    const res = await sql<JobRow & { eventId: string; eventAt: Date }>`
-      with j as (
-        update jobs set state = ${state}, progress = 100, result = ${result}::jsonb,
-          error = ${error === null ? null : JSON.stringify(error)}::jsonb,
-          flow = coalesce(${flow}::jsonb, flow),
-          progress_message = coalesce(${message}::text, progress_message),
-          finished_at = ${now}, updated_at = ${now}
-        where uuid = ${job.uuid} and owner_node = ${this.o.nodeId}
-        returning *
-      ), e as (
-        insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
-        select ${eventUuid}, 'job.state.changed', 'jobs', j.uuid, j.account_uuid, j.uuid,
-          jsonb_build_object('kind', j.kind, 'state', j.state, 'resourceKind', j.resource_kind,
-            'resourceUuid', j.resource_uuid)
-        from j
-        returning id, at
-      )
-      select j.*, e.id as event_id, e.at as event_at from j left join e on true`.execute(this.o.db);
-    const found = res.rows[0];
-    if (!found) return undefined;
-    const { eventId, eventAt, ...row } = found;
-    this.publishJobEvent(row, state, eventUuid, eventId, eventAt);
-    return row;
+    const finished = await finishJob(this.o.db, this.o.nodeId, job, outcome, journal);
+    if (!finished) return undefined;
+    this.publishJobEvent(finished.row, finished.row.state, finished.event);
+    return finished.row;
   }
 
   private notify(job: JobRow): void {
@@ -486,22 +413,4 @@ export class Engine<D> {
     this.waiters.delete(job.uuid);
     for (const resolve of list) resolve(job);
   }
-}
-
-function withRollbackFailures(failure: unknown, rollbackFailures: unknown[]): Record<string, unknown> {
-  const body = (failure ?? toErrorBody(new Error('unknown failure'))) as Record<string, unknown>;
-  if (rollbackFailures.length === 0) return body;
-  const details = (body.details as Record<string, unknown> | undefined) ?? {};
-  return { ...body, details: { ...details, rollbackFailures } };
-}
-
-function jobEvent(job: JobRow, state: string): EventInput {
-  return {
-    type: 'job.state.changed',
-    resourceKind: 'jobs',
-    resourceUuid: job.uuid,
-    accountUuid: job.accountUuid,
-    jobUuid: job.uuid,
-    data: { kind: job.kind, state, resourceKind: job.resourceKind, resourceUuid: job.resourceUuid },
-  };
 }

@@ -3,9 +3,14 @@
  * exist), state actions (enable → Enabled, …) and, for records that need no further steps, a
  * create chain of only `create-record`. Each runs as a one-step flow in the resource's queue.
  */
+
+import type { KindContract } from '../contract/kinds.js';
+import type { Tx } from '../db/transaction.js';
 import type { KindSchema } from '../engine/query/schema.js';
 import type { Caller } from '../kernel/caller.js';
+import { newId } from '../kernel/ids.js';
 import {
+  admitCreate,
   assertNoChildren,
   type Blocker,
   changeFlow,
@@ -79,5 +84,42 @@ export function standardOperations(ctx: ServiceContext, o: StandardOptions): Sta
       return submitFor(ctx, family, caller, row, `${s}.delete`);
     },
     actions,
+  };
+}
+
+export interface StandardKindOptions extends StandardOptions {
+  contract: KindContract;
+  /** the kind's own columns of a new record, from the validated body (uuid, name, description, owner are added) */
+  fields(body: Record<string, unknown>, caller: Caller): Record<string, unknown>;
+  /** runs inside the creating transaction (e.g. the parent still exists) */
+  check?(tx: Tx, body: Record<string, unknown>): Promise<void>;
+  /** maps a failed create (e.g. a unique violation) to a clear error */
+  mapCreateError?: (err: unknown) => unknown;
+}
+
+/**
+ * A kind whose record needs no chain beyond `create-record`: create admits the record, and
+ * update, delete and state actions are the standard operations. Zones, clusters, offerings and
+ * affinity groups are all this.
+ */
+export function standardKind(ctx: ServiceContext, o: StandardKindOptions): KindService {
+  const ops = standardOperations(ctx, { ...o, simpleCreate: true });
+  return {
+    contract: o.contract,
+    schema: o.schema,
+    ...ops,
+    create(caller, body) {
+      const row = {
+        uuid: newId(),
+        name: body.name as string,
+        description: (body.description as string | undefined) ?? null,
+        ...o.fields(body, caller),
+        accountUuid: caller.accountUuid,
+      };
+      return admitCreate(ctx, o.family, caller, row, body, {
+        ...(o.check ? { check: (tx: Tx) => o.check!(tx, body) } : {}),
+        ...(o.mapCreateError ? { mapError: o.mapCreateError } : {}),
+      });
+    },
   };
 }

@@ -6,11 +6,9 @@
  */
 import { affinityGroups as contract } from '../../contract/compute.js';
 import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Family } from '../common.js';
+import type { Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { type StandardOperations, standardOperations } from '../standard.js';
+import { standardKind } from '../standard.js';
 
 export const affinityGroupFamily: Family = {
   singular: 'affinity-group',
@@ -39,30 +37,15 @@ export const affinityGroupSchema: KindSchema = {
   defaultSort: 'createdAt',
 };
 
-export class AffinityGroupService implements KindService {
-  readonly contract = contract;
-  readonly schema = affinityGroupSchema;
-  readonly update: StandardOperations['update'];
-  readonly remove: StandardOperations['remove'];
-
-  constructor(private readonly ctx: ServiceContext) {
-    ({ update: this.update, remove: this.remove } = standardOperations(ctx, {
-      family: affinityGroupFamily,
-      schema: affinityGroupSchema,
-      blockers: [{ table: 'vms', column: 'affinityGroupUuid', what: 'vms' }],
-      simpleCreate: true,
-    }));
-  }
-
-  create(caller: Caller, body: Record<string, unknown>) {
-    const row = {
-      uuid: newId(),
-      name: body.name as string,
-      description: (body.description as string) ?? null,
-      policy: body.policy as 'affinity' | 'anti-affinity',
-      enforcement: ((body.enforcement as string) ?? 'hard') as 'hard' | 'soft',
-      accountUuid: caller.accountUuid,
-    };
-    return admitCreate(this.ctx, affinityGroupFamily, caller, row, body);
-  }
+export function affinityGroupService(ctx: ServiceContext): KindService {
+  return standardKind(ctx, {
+    contract,
+    family: affinityGroupFamily,
+    schema: affinityGroupSchema,
+    blockers: [{ table: 'vms', column: 'affinityGroupUuid', what: 'vms' }],
+    fields: (body) => ({
+      policy: body.policy as string,
+      enforcement: (body.enforcement as string | undefined) ?? 'hard',
+    }),
+  });
 }

@@ -1,7 +1,7 @@
 /** The compute family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
-import { AffinityGroupService, affinityGroupSchema } from '../affinity-group/service.js';
-import { InstanceOfferingService, instanceOfferingSchema } from '../instance-offering/service.js';
+import { affinityGroupSchema, affinityGroupService } from '../affinity-group/service.js';
+import { instanceOfferingSchema, instanceOfferingService } from '../instance-offering/service.js';
 import type { KindService, ServiceContext } from '../service.js';
 import { vmSchema } from '../vm/model.js';
 import { VmService } from '../vm/service.js';
@@ -9,5 +9,5 @@ import { VmService } from '../vm/service.js';
 export const computeSchemas: KindSchema[] = [instanceOfferingSchema, affinityGroupSchema, vmSchema];
 
 export function computeServices(ctx: ServiceContext): KindService[] {
-  return [new InstanceOfferingService(ctx), new AffinityGroupService(ctx), new VmService(ctx)];
+  return [instanceOfferingService(ctx), affinityGroupService(ctx), new VmService(ctx)];
 }

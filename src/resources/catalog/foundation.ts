@@ -1,13 +1,13 @@
 /** The foundation kinds: infrastructure, identity, jobs, events, tags. */
 import type { KindSchema } from '../../engine/query/schema.js';
-import { ClusterService, clusterSchema } from '../cluster/service.js';
+import { clusterSchema, clusterService } from '../cluster/service.js';
 import { EventService, eventSchema } from '../event/service.js';
 import { HostService, hostSchema } from '../host/service.js';
 import { AccountService, accountSchema, UserService, userSchema } from '../identity/service.js';
 import { JobService, jobSchema } from '../job/service.js';
 import type { KindService, ServiceContext } from '../service.js';
 import { type TagService, tagSchema } from '../tag/service.js';
-import { ZoneService, zoneSchema } from '../zone/service.js';
+import { zoneSchema, zoneService } from '../zone/service.js';
 
 export const foundationSchemas: KindSchema[] = [
   zoneSchema,
@@ -22,8 +22,8 @@ export const foundationSchemas: KindSchema[] = [
 
 export function foundationServices(ctx: ServiceContext, tags: TagService): KindService[] {
   return [
-    new ZoneService(ctx),
-    new ClusterService(ctx),
+    zoneService(ctx),
+    clusterService(ctx),
     new HostService(ctx),
     new AccountService(ctx),
     new UserService(ctx),

@@ -5,7 +5,7 @@ import {
   backupStorageSchema,
   backupStorageZoneSchema,
 } from '../backup-storage/service.js';
-import { DiskOfferingService, diskOfferingSchema } from '../disk-offering/service.js';
+import { diskOfferingSchema, diskOfferingService } from '../disk-offering/service.js';
 import { ImageService, imageSchema } from '../image/service.js';
 import {
   PrimaryStorageService,
@@ -28,7 +28,7 @@ export const storageSchemas: KindSchema[] = [
 
 export function storageServices(ctx: ServiceContext): KindService[] {
   return [
-    new DiskOfferingService(ctx),
+    diskOfferingService(ctx),
     new BackupStorageService(ctx),
     new ImageService(ctx),
     new PrimaryStorageService(ctx),

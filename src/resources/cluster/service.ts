@@ -2,12 +2,10 @@
 import { clusters as contract } from '../../contract/kinds.js';
 import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
 import { invalidField } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Blocker, type Family } from '../common.js';
+import type { Blocker, Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
+import { ENABLE_DISABLE, standardKind } from '../standard.js';
 
 const family: Family = { singular: 'cluster', kind: 'clusters', table: 'clusters' };
 const blockers: Blocker[] = [
@@ -51,50 +49,25 @@ export const clusterSchema: KindSchema = {
   defaultSort: 'createdAt',
 };
 
-export class ClusterService implements KindService {
-  readonly contract = contract;
-  readonly schema = clusterSchema;
-  readonly update: StandardOperations['update'];
-  readonly remove: StandardOperations['remove'];
-  readonly actions: StandardOperations['actions'];
-
-  constructor(private readonly ctx: ServiceContext) {
-    ({
-      update: this.update,
-      remove: this.remove,
-      actions: this.actions,
-    } = standardOperations(ctx, {
-      family,
-      schema: clusterSchema,
-      blockers,
-      states: ENABLE_DISABLE,
-      simpleCreate: true,
-      mapUpdateError: nameTaken,
-    }));
-  }
-
-  create(caller: Caller, body: Record<string, unknown>) {
-    const zoneUuid = body.zoneUuid as string;
-    const row = {
-      uuid: newId(),
-      name: body.name as string,
-      description: (body.description as string) ?? null,
-      zoneUuid,
-      hypervisorType: body.hypervisorType as string,
-      accountUuid: caller.accountUuid,
-    };
-    return admitCreate(this.ctx, family, caller, row, body, {
-      // checked inside the creating transaction; the foreign key backs it against a concurrent zone delete
-      check: async (tx) => {
-        const zone = await tx
-          .selectFrom('zones')
-          .select('uuid')
-          .where('uuid', '=', zoneUuid)
-          .forShare()
-          .executeTakeFirst();
-        if (!zone) throw invalidField('zoneUuid', `no zone ${zoneUuid}`, 'ZONE_NOT_FOUND');
-      },
-      mapError: nameTaken,
-    });
-  }
+/** Clusters: created in an existing zone (checked in the creating transaction, backed by the foreign key). */
+export function clusterService(ctx: ServiceContext): KindService {
+  return standardKind(ctx, {
+    contract,
+    family,
+    schema: clusterSchema,
+    blockers,
+    states: ENABLE_DISABLE,
+    fields: (body) => ({ zoneUuid: body.zoneUuid as string, hypervisorType: body.hypervisorType as string }),
+    check: async (tx, body) => {
+      const zone = await tx
+        .selectFrom('zones')
+        .select('uuid')
+        .where('uuid', '=', body.zoneUuid as string)
+        .forShare()
+        .executeTakeFirst();
+      if (!zone) throw invalidField('zoneUuid', `no zone ${body.zoneUuid}`, 'ZONE_NOT_FOUND');
+    },
+    mapCreateError: nameTaken,
+    mapUpdateError: nameTaken,
+  });
 }

@@ -7,11 +7,9 @@
 import { diskOfferings as contract } from '../../contract/storage.js';
 import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Family } from '../common.js';
+import type { Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
+import { ENABLE_DISABLE, standardKind } from '../standard.js';
 
 export const diskOfferingFamily: Family = {
   singular: 'disk-offering',
@@ -39,35 +37,14 @@ export const diskOfferingSchema: KindSchema = {
   defaultSort: 'createdAt',
 };
 
-export class DiskOfferingService implements KindService {
-  readonly contract = contract;
-  readonly schema = diskOfferingSchema;
-  readonly update: StandardOperations['update'];
-  readonly remove: StandardOperations['remove'];
-  readonly actions: StandardOperations['actions'];
-
-  constructor(private readonly ctx: ServiceContext) {
-    ({
-      update: this.update,
-      remove: this.remove,
-      actions: this.actions,
-    } = standardOperations(ctx, {
-      family: diskOfferingFamily,
-      schema: diskOfferingSchema,
-      states: ENABLE_DISABLE,
-      simpleCreate: true,
-      mapUpdateError: nameTaken,
-    }));
-  }
-
-  create(caller: Caller, body: Record<string, unknown>) {
-    const row = {
-      uuid: newId(),
-      name: body.name as string,
-      description: (body.description as string) ?? null,
-      size: body.size as number,
-      accountUuid: caller.accountUuid,
-    };
-    return admitCreate(this.ctx, diskOfferingFamily, caller, row, body, { mapError: nameTaken });
-  }
+export function diskOfferingService(ctx: ServiceContext): KindService {
+  return standardKind(ctx, {
+    contract,
+    family: diskOfferingFamily,
+    schema: diskOfferingSchema,
+    states: ENABLE_DISABLE,
+    fields: (body) => ({ size: body.size as number }),
+    mapCreateError: nameTaken,
+    mapUpdateError: nameTaken,
+  });
 }

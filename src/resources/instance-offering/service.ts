@@ -8,11 +8,9 @@
 import { instanceOfferings as contract } from '../../contract/compute.js';
 import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Family } from '../common.js';
+import type { Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
+import { ENABLE_DISABLE, standardKind } from '../standard.js';
 
 export const offeringFamily: Family = {
   singular: 'instance-offering',
@@ -45,37 +43,18 @@ export const instanceOfferingSchema: KindSchema = {
   defaultSort: 'createdAt',
 };
 
-export class InstanceOfferingService implements KindService {
-  readonly contract = contract;
-  readonly schema = instanceOfferingSchema;
-  readonly update: StandardOperations['update'];
-  readonly remove: StandardOperations['remove'];
-  readonly actions: StandardOperations['actions'];
-
-  constructor(private readonly ctx: ServiceContext) {
-    ({
-      update: this.update,
-      remove: this.remove,
-      actions: this.actions,
-    } = standardOperations(ctx, {
-      family: offeringFamily,
-      schema: instanceOfferingSchema,
-      states: ENABLE_DISABLE,
-      simpleCreate: true,
-      mapUpdateError: nameTaken,
-    }));
-  }
-
-  create(caller: Caller, body: Record<string, unknown>) {
-    const row = {
-      uuid: newId(),
-      name: body.name as string,
-      description: (body.description as string) ?? null,
+export function instanceOfferingService(ctx: ServiceContext): KindService {
+  return standardKind(ctx, {
+    contract,
+    family: offeringFamily,
+    schema: instanceOfferingSchema,
+    states: ENABLE_DISABLE,
+    fields: (body) => ({
       cpu: body.cpu as number,
       memory: body.memory as number,
-      allocatorStrategy: (body.allocatorStrategy as string) ?? null,
-      accountUuid: caller.accountUuid,
-    };
-    return admitCreate(this.ctx, offeringFamily, caller, row, body, { mapError: nameTaken });
-  }
+      allocatorStrategy: (body.allocatorStrategy as string | undefined) ?? null,
+    }),
+    mapCreateError: nameTaken,
+    mapUpdateError: nameTaken,
+  });
 }

@@ -2,11 +2,9 @@
 import { zones as contract } from '../../contract/kinds.js';
 import { mapUnique } from '../../db/errors.js';
 import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, type Blocker, type Family } from '../common.js';
+import type { Blocker, Family } from '../common.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../standard.js';
+import { ENABLE_DISABLE, standardKind } from '../standard.js';
 
 const family: Family = { singular: 'zone', kind: 'zones', table: 'zones' };
 const blockers: Blocker[] = [
@@ -37,35 +35,16 @@ export const zoneSchema: KindSchema = {
   defaultSort: 'createdAt',
 };
 
-export class ZoneService implements KindService {
-  readonly contract = contract;
-  readonly schema = zoneSchema;
-  readonly update: StandardOperations['update'];
-  readonly remove: StandardOperations['remove'];
-  readonly actions: StandardOperations['actions'];
-
-  constructor(private readonly ctx: ServiceContext) {
-    ({
-      update: this.update,
-      remove: this.remove,
-      actions: this.actions,
-    } = standardOperations(ctx, {
-      family,
-      schema: zoneSchema,
-      blockers,
-      states: ENABLE_DISABLE,
-      simpleCreate: true,
-      mapUpdateError: nameTaken,
-    }));
-  }
-
-  create(caller: Caller, body: Record<string, unknown>) {
-    const row = {
-      uuid: newId(),
-      name: body.name as string,
-      description: (body.description as string) ?? null,
-      accountUuid: caller.accountUuid,
-    };
-    return admitCreate(this.ctx, family, caller, row, body, { mapError: nameTaken });
-  }
+/** Zones: a name and a description; update, enable/disable and delete are the standard ones. */
+export function zoneService(ctx: ServiceContext): KindService {
+  return standardKind(ctx, {
+    contract,
+    family,
+    schema: zoneSchema,
+    blockers,
+    states: ENABLE_DISABLE,
+    fields: () => ({}),
+    mapCreateError: nameTaken,
+    mapUpdateError: nameTaken,
+  });
 }

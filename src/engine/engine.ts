@@ -59,6 +59,11 @@ export class Engine<D> {
     this.flows.set(def.kind, def as unknown as AnyFlow<D>);
   }
 
+  /** Every registered chain's step names, by job kind (rollback tables prove they cover them all). */
+  chainSteps(): Map<string, string[]> {
+    return new Map([...this.flows].map(([kind, def]) => [kind, def.steps.map((step) => step.name)]));
+  }
+
   get nodeId(): string {
     return this.o.nodeId;
   }

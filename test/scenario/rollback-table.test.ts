@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FlowDef } from '../../src/engine/flow.js';
+import { assertTableCovers, registeredSteps } from '../support/chains.js';
 import { buildInfra, startTestNode, type TestNode } from '../support/node.js';
 
 let t: TestNode;
@@ -330,18 +330,7 @@ const CHAINS: Record<string, ChainSpec> = {
  * The foundation families this table covers; every other family (storage, volumes, compute) keeps
  * its own rollback table with its own coverage check.
  */
-const FAMILIES = ['zone', 'cluster', 'host', 'account', 'user', 'tag'];
-
-/** The steps of every foundation chain, as registered on the node (the source of truth for the table). */
-function registeredChains(): Map<string, string[]> {
-  // the engine keeps its flows private; the table reads them to prove it covers every one
-  const flows = (t.node.services.engine as unknown as { flows: Map<string, FlowDef> }).flows;
-  return new Map(
-    [...flows]
-      .filter(([kind]) => FAMILIES.includes(kind.slice(0, kind.indexOf('.'))))
-      .map(([kind, def]) => [kind, def.steps.map((s) => s.name)]),
-  );
-}
+const FAMILIES = ['zone.', 'cluster.', 'host.', 'account.', 'user.', 'tag.'];
 
 /** Steps of each chain, written out: the rows of the table (checked against the registered ones). */
 const STEPS: Record<string, string[]> = {
@@ -366,17 +355,7 @@ const codeFor = (step: string) => `FAULT_${step.toUpperCase().replace(/-/g, '_')
 
 describe('rollback table: a failure at every step of every chain leaves nothing behind', () => {
   test('the table has a row for every registered foundation chain × step, and no row for a chain that does not exist', () => {
-    const registered = registeredChains();
-    const rows = new Set(ROWS.map((r) => `${r.kind}/${r.step}`));
-    const missing = [...registered].flatMap(([kind, steps]) =>
-      steps.map((s) => `${kind}/${s}`).filter((k) => !rows.has(k)),
-    );
-    assert.deepEqual(missing, [], 'chains or steps without a rollback-table row');
-    const stale = [...rows].filter((k) => {
-      const [kind, step] = k.split('/') as [string, string];
-      return !registered.get(kind)?.includes(step);
-    });
-    assert.deepEqual(stale, [], 'rows for chains or steps that are not registered');
+    assertTableCovers(registeredSteps(t.node, FAMILIES), ROWS);
   });
 
   for (const { kind, step } of ROWS) {

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FlowDef } from '../../src/engine/flow.js';
 import { newId } from '../../src/kernel/ids.js';
+import { assertTableCovers, registeredSteps } from '../support/chains.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 
 const MiB = 1024 ** 2;
@@ -412,22 +412,7 @@ after(() => t.stop());
 
 describe('storage rollback table: a failure at every step of every chain leaves nothing behind', () => {
   test('the table has a row for every registered storage chain × step, and none for a step that does not exist', () => {
-    const flows = (t.node.services.engine as unknown as { flows: Map<string, FlowDef> }).flows;
-    const registered = new Map(
-      [...flows]
-        .filter(([kind]) => FAMILIES.some((f) => kind.startsWith(f)))
-        .map(([kind, def]) => [kind, def.steps.map((s) => s.name)]),
-    );
-    const rows = new Set(ROWS.map((r) => `${r.kind}/${r.step}`));
-    const missing = [...registered].flatMap(([kind, steps]) =>
-      steps.map((s) => `${kind}/${s}`).filter((k) => !rows.has(k)),
-    );
-    assert.deepEqual(missing, [], 'chains or steps without a row');
-    const stale = [...rows].filter((k) => {
-      const [kind, step] = k.split('/') as [string, string];
-      return !registered.get(kind)?.includes(step);
-    });
-    assert.deepEqual(stale, [], 'rows for chains or steps that are not registered');
+    assertTableCovers(registeredSteps(t.node, FAMILIES), ROWS);
   });
 
   for (const { kind, step } of ROWS) {

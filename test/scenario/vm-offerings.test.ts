@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { registeredSteps } from '../support/chains.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 
 const GiB = 1024 ** 3;
@@ -157,12 +158,8 @@ describe('rollback table: offerings and affinity groups', () => {
   };
 
   test('every chain of these families has a row (creates: their only step is done at admission)', () => {
-    const flows = (
-      t.node.services.engine as unknown as { flows: Map<string, { steps: Array<{ name: string }> }> }
-    ).flows;
-    const registered = [...flows]
-      .filter(([kind]) => kind.startsWith('instance-offering.') || kind.startsWith('affinity-group.'))
-      .map(([kind, def]) => `${kind}/${def.steps.map((s) => s.name).join(',')}`)
+    const registered = [...registeredSteps(t.node, ['instance-offering.', 'affinity-group.'])]
+      .map(([kind, steps]) => `${kind}/${steps.join(',')}`)
       .sort();
     const expected = [
       ...Object.entries(ROWS).map(([kind, r]) => `${kind}/${r.step}`),

@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FlowDef } from '../../src/engine/flow.js';
 import { QUOTA_NAMES } from '../../src/resources/quota/quota.js';
+import { registeredSteps } from '../support/chains.js';
 import { assertInvariants } from '../support/invariants.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv, clearFaults, fault, footprint, GiB, next, type VmEnv, vmOf } from './vm-env.js';
@@ -212,12 +212,7 @@ async function run(
 
 describe('VM rollback table: a failure at every step leaves nothing behind', () => {
   test('the table has a row for every registered VM chain × step', () => {
-    const flows = (t.node.services.engine as unknown as { flows: Map<string, FlowDef> }).flows;
-    const registered = [...flows].filter(([kind]) => kind.startsWith('vm.'));
-    assert.deepEqual(
-      Object.fromEntries(registered.map(([kind, def]) => [kind, def.steps.map((s) => s.name)])),
-      STEPS,
-    );
+    assert.deepEqual(Object.fromEntries(registeredSteps(t.node, ['vm.'])), STEPS);
   });
 
   for (const [kind, steps] of Object.entries(STEPS)) {

@@ -8,8 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FlowDef } from '../../src/engine/flow.js';
 import { newId } from '../../src/kernel/ids.js';
+import { registeredSteps } from '../support/chains.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 import {
   GiB,
@@ -265,15 +265,7 @@ const CHAINS: Record<string, ChainSpec> = {
   },
 };
 
-function registered(): Map<string, string[]> {
-  // the engine keeps its flows private; the table reads them to prove it covers every one
-  const flows = (t.node.services.engine as unknown as { flows: Map<string, FlowDef> }).flows;
-  return new Map(
-    [...flows]
-      .filter(([kind]) => FAMILIES.some((f) => kind.startsWith(f)))
-      .map(([kind, def]) => [kind, def.steps.map((s) => s.name)]),
-  );
-}
+const registered = () => registeredSteps(t.node, FAMILIES);
 
 async function fault(spec: Record<string, unknown>): Promise<void> {
   const res = await t.admin.post('/v1/simulator/faults', spec);

@@ -1,102 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { FlowJournal } from '../db/schema.js';
-import { CloudError } from '../kernel/errors.js';
-import { executeFlow, type FlowDef, type StepContext, type StepHooks } from './flow.js';
-
-// Pure tests of the chain runner: synthetic steps record what ran and what rolled back, and the
-// hooks keep every saved journal and every fault point checked, in memory.
-
-const NAMES = ['a', 'b', 'c', 'd', 'e'];
-
-interface Recorder {
-  calls: string[];
-  saves: FlowJournal[];
-  points: string[];
-}
-
-interface Plan {
-  /** step whose run throws */
-  failRun?: string;
-  /** fault point that throws when checked */
-  faultAt?: string;
-  /** steps whose rollback throws */
-  failRollback?: string[];
-  /** steps without a rollback */
-  noRollback?: string[];
-}
-
-function boom(code: string): CloudError {
-  return new CloudError('Internal', code, `${code} happened`);
-}
-
-function flow(rec: Recorder, plan: Plan = {}, names = NAMES): FlowDef<{ n: number }, null> {
-  return {
-    kind: 'test.chain',
-    recovery: 'rollback',
-    steps: names.map((name) => ({
-      name,
-      async run(ctx) {
-        rec.calls.push(`run:${name}`);
-        ctx.data[name] = `made-${name}`;
-        if (plan.failRun === name) throw boom(`RUN_${name.toUpperCase()}`);
-      },
-      ...(plan.noRollback?.includes(name)
-        ? {}
-        : {
-            async rollback(ctx: StepContext<{ n: number }, null>) {
-              rec.calls.push(`rollback:${name}`);
-              if (plan.failRollback?.includes(name)) throw boom(`UNDO_${name.toUpperCase()}`);
-              delete ctx.data[name];
-            },
-          }),
-    })),
-    result: async (ctx) => ({ data: { ...ctx.data }, n: ctx.params.n }),
-  };
-}
-
-function recorder(): Recorder {
-  return { calls: [], saves: [], points: [] };
-}
-
-function hooks(rec: Recorder, plan: Plan = {}): StepHooks {
-  return {
-    async save(journal) {
-      rec.saves.push(structuredClone(journal));
-    },
-    async checkFault(point) {
-      rec.points.push(point);
-      if (plan.faultAt === point) throw boom('INJECTED_FAULT');
-    },
-  };
-}
-
-function context(): StepContext<{ n: number }, null> {
-  return {
-    db: undefined as never,
-    deps: null,
-    job: {
-      uuid: 'job-1',
-      kind: 'test.chain',
-      accountUuid: 'acc',
-      userUuid: null,
-      resourceKind: null,
-      resourceUuid: null,
-      requestId: null,
-    },
-    params: { n: 7 },
-    data: {},
-    emit: async () => {},
-    progress: async () => {},
-  };
-}
-
-function journal(over: Partial<FlowJournal> = {}): FlowJournal {
-  return { phase: 'forward', done: [], current: null, ctx: {}, ...over };
-}
-
-const runs = (calls: string[]) => calls.filter((c) => c.startsWith('run:')).map((c) => c.slice(4));
-const rollbacks = (calls: string[]) => calls.filter((c) => c.startsWith('rollback:')).map((c) => c.slice(9));
+import {
+  boom,
+  context,
+  flow,
+  hooks,
+  journal,
+  NAMES,
+  type Plan,
+  recorder,
+  rollbacks,
+  runs,
+} from './flow.fixture.js';
+import { executeFlow, type FlowDef } from './flow.js';
 
 describe('executeFlow: a failure at each step rolls back that step and every earlier one, in reverse', () => {
   // one row per (step index × way of failing): the rollback table of a 5-step chain
@@ -404,65 +320,5 @@ describe('executeFlow', () => {
       failure: { code: 'INTERNAL_ERROR', reason: 'Internal', message: 'oops' },
       rollbackFailures: [],
     });
-  });
-});
-
-describe('local steps: journaled with the next save, and rolled back after a crash even if unrecorded', () => {
-  // b and c change only "this database": no save before them; d is saved before it starts
-  const localFlow = (rec: Recorder, plan: Plan = {}) => {
-    const def = flow(rec, plan);
-    def.steps = def.steps.map((s) => (s.name === 'b' || s.name === 'c' ? { ...s, local: true } : s));
-    return def;
-  };
-
-  test('no save before a local step; the next save names it done, and the step in flight is never local', async () => {
-    const rec = recorder();
-    const out = await executeFlow(localFlow(rec), context(), journal(), hooks(rec));
-    assert.equal(out.ok, true);
-    assert.deepEqual(
-      rec.saves.map((s) => s.current),
-      ['a', 'd', 'e', null],
-    );
-    assert.deepEqual(rec.saves[1]!.done, ['a', 'b', 'c'], 'b and c go out with the save before d');
-  });
-
-  test('savesFinalJournal: the chain leaves the final save to its caller', async () => {
-    const rec = recorder();
-    const out = await executeFlow(localFlow(rec), context(), journal(), {
-      ...hooks(rec),
-      savesFinalJournal: true,
-    });
-    assert.equal(out.ok, true);
-    assert.deepEqual(
-      rec.saves.map((s) => s.current),
-      ['a', 'd', 'e'],
-    );
-  });
-
-  test('a recovered forward journal (last save: a in flight) rolls back the local steps after it too', async () => {
-    const rec = recorder();
-    const crashed = journal({
-      phase: 'rollback',
-      done: [],
-      current: 'a',
-      failure: { code: 'JOB_INTERRUPTED' },
-    });
-    const out = await executeFlow(localFlow(rec), context(), crashed, { ...hooks(rec), recovered: true });
-    assert.equal(out.ok, false);
-    assert.deepEqual(rollbacks(rec.calls), ['c', 'b', 'a'], 'b and c may have run unrecorded');
-  });
-
-  test('not recovered (a failure in this process): only what the journal names is rolled back', async () => {
-    const rec = recorder();
-    const out = await executeFlow(localFlow(rec, { failRun: 'b' }), context(), journal(), hooks(rec));
-    assert.equal(out.ok, false);
-    assert.deepEqual(rollbacks(rec.calls), ['b', 'a']);
-  });
-
-  test('a recovered journal whose next step is not local adds nothing', async () => {
-    const rec = recorder();
-    const crashed = journal({ phase: 'rollback', done: ['a', 'b', 'c'], current: 'd' });
-    await executeFlow(localFlow(rec), context(), crashed, { ...hooks(rec), recovered: true });
-    assert.deepEqual(rollbacks(rec.calls), ['d', 'c', 'b', 'a']);
   });
 });

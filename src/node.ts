@@ -24,6 +24,7 @@ import { parallelismByKind, QueueSet } from './engine/queues.js';
 import { loadSettings, type Settings } from './kernel/settings.js';
 import { computeServices } from './resources/catalog/compute.js';
 import { foundationServices } from './resources/catalog/foundation.js';
+import { networkServices } from './resources/catalog/network.js';
 import { storageServices } from './resources/catalog/storage.js';
 import { volumesServices } from './resources/catalog/volumes.js';
 import { ensureAdmin } from './resources/identity/bootstrap.js';
@@ -149,6 +150,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       ...storageServices(ctx),
       ...computeServices(ctx),
       ...volumesServices(ctx),
+      ...networkServices(ctx),
     ];
 
     const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);

@@ -132,4 +132,70 @@ export function registerSimulatorRoutes(
       return { uuid, state };
     },
   );
+  app.get(
+    '/v1/simulator/network/hosts/:address',
+    {
+      schema: {
+        tags,
+        summary: 'what a simulated host’s network is configured with: bridges, DHCP, security-group rules',
+        params: Type.Object({ address: Type.String({ minLength: 1 }) }),
+      },
+    },
+    async (request) => {
+      admin(request);
+      const { address } = request.params as { address: string };
+      const h = simulator.networks.host(address);
+      return {
+        address,
+        bridges: h.bridges ?? null,
+        dhcp: h.dhcp ?? null,
+        sg: h.sg ?? null,
+        plugged: Object.fromEntries([...h.plugged].map(([vm, nics]) => [vm, [...nics.values()]])),
+      };
+    },
+  );
+  app.get(
+    '/v1/simulator/network/routers/:uuid',
+    {
+      schema: {
+        tags,
+        summary: 'the configuration a simulated virtual router runs',
+        params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
+      },
+    },
+    async (request) => {
+      admin(request);
+      const { uuid } = request.params as { uuid: string };
+      const r = simulator.networks.router(uuid);
+      if (!r)
+        throw new CloudError('NotFound', 'SIMULATED_ROUTER_NOT_FOUND', `no configuration for router ${uuid}`);
+      return r;
+    },
+  );
+  app.get(
+    '/v1/simulator/network/commands',
+    {
+      schema: {
+        tags,
+        summary: 'network commands the simulated hosts received, oldest first',
+        querystring: Type.Object({
+          address: Type.Optional(Type.String()),
+          command: Type.Optional(Type.String()),
+          after: Type.Optional(Type.Integer({ minimum: 0 })),
+        }),
+      },
+    },
+    async (request) => {
+      admin(request);
+      const q = request.query as { address?: string; command?: string; after?: number };
+      return {
+        items: simulator.networks.commands({
+          ...(q.address ? { address: q.address } : {}),
+          ...(q.command ? { command: q.command } : {}),
+          ...(q.after !== undefined ? { afterSeq: q.after } : {}),
+        }),
+        lastSeq: simulator.networks.lastSeq(),
+      };
+    },
+  );
 }

@@ -37,14 +37,124 @@ export interface VolumeSpec {
   path: string;
 }
 
+/** A Linux bridge realising an L2 network on a host (docs/network.md). */
+export interface BridgeSpec {
+  l2NetworkUuid: string;
+  type: 'no-vlan' | 'vlan' | 'vxlan';
+  /** the bridge's name on the host: derived from the L2 (br-<interface>, br-<interface>.<vlan>, br-vx<vni>) */
+  bridgeName: string;
+  physicalInterface: string | null;
+  vlan: number | null;
+  vni: number | null;
+  mtu: number;
+}
+
+/** A VM's network interface as the hypervisor plugs it. */
+export interface NicSpec {
+  uuid: string;
+  mac: string;
+  l3NetworkUuid: string;
+  ip: string | null;
+  prefixLength: number | null;
+  gateway: string | null;
+  /** 0 = eth0 */
+  deviceId: number;
+  isDefault: boolean;
+  bridgeName: string;
+  mtu: number;
+}
+
 export interface VmSpec {
   uuid: string;
   name: string;
   cpu: number;
   memory: number;
   volumes: VolumeSpec[];
-  /** filled by the networking issue */
-  nics: Array<{ uuid: string; mac: string; l3NetworkUuid: string; ip?: string }>;
+  nics: NicSpec[];
+}
+
+/** One VM NIC's DHCP/DNS answer (flat networks: served on the NIC's host). */
+export interface DhcpEntry {
+  nicUuid: string;
+  mac: string;
+  ip: string;
+  hostname: string;
+  /** only the default NIC's entry carries a gateway: one default route per VM */
+  gateway: string | null;
+  isDefault: boolean;
+}
+
+/** A flat L3 network's DHCP/DNS server on one host, with the entries of the NICs on that host. */
+export interface DhcpNetwork {
+  l3NetworkUuid: string;
+  bridgeName: string;
+  prefixLength: number;
+  gateway: string | null;
+  dns: string[];
+  domainName: string | null;
+  mtu: number;
+  hostRoutes: Array<{ destination: string; nexthop: string }>;
+  entries: DhcpEntry[];
+}
+
+/** One allow rule, with a remote group already expanded to its members' addresses. */
+export interface SgRule {
+  ruleUuid: string;
+  direction: 'ingress' | 'egress';
+  protocol: 'tcp' | 'udp' | 'icmp' | 'all';
+  portStart: number | null;
+  portEnd: number | null;
+  ipVersion: number;
+  /** null = any peer */
+  remoteCidrs: string[] | null;
+}
+
+/** The firewall of one NIC: the union of its groups' rules (default deny in, allow none out). */
+export interface SgNic {
+  nicUuid: string;
+  mac: string;
+  ip: string | null;
+  securityGroupUuids: string[];
+  rules: SgRule[];
+}
+
+/** The whole configuration of one virtual router (it applies it as a unit, replacing the old). */
+export interface RouterConfig {
+  routerUuid: string;
+  guest: { l3NetworkUuid: string; ip: string; prefixLength: number; mtu: number };
+  public: { ip: string; prefixLength: number; gateway: string | null };
+  dns: string[];
+  domainName: string | null;
+  dhcp: DhcpEntry[];
+  /** source NAT of the guest network through the public address */
+  snat: { publicIp: string; guestCidr: string } | null;
+  eips: Array<{ eipUuid: string; publicIp: string; guestIp: string }>;
+  portForwardings: Array<{
+    ruleUuid: string;
+    protocol: 'tcp' | 'udp';
+    publicIp: string;
+    publicPortStart: number;
+    publicPortEnd: number;
+    guestIp: string;
+    privatePortStart: number;
+    privatePortEnd: number;
+    allowedCidr: string | null;
+  }>;
+}
+
+/**
+ * Full-state network commands carry a `version` taken from the database sequence
+ * `network_config_version` BEFORE the state was read: a host applies a state only when its
+ * version is newer than the one it has, so two re-syncs racing cannot leave the older state
+ * (the newest version was read after every change committed before it; docs/network.md).
+ */
+export interface Versioned {
+  version: number;
+}
+
+export interface NetworkApplyResponse {
+  /** false: the host already had a newer version and kept it */
+  applied: boolean;
 }
 
 export type SimVmState = 'Running' | 'Stopped' | 'Paused';
@@ -75,6 +185,24 @@ export interface AgentCommands {
     request: Record<string, never>;
     response: { vms: Array<{ uuid: string; state: SimVmState }> };
   };
+
+  /** hot-plug a NIC into a running VM (idempotent) */
+  'vm.attach-nic': { request: { vmUuid: string; nic: NicSpec }; response: Record<string, never> };
+  'vm.detach-nic': { request: { vmUuid: string; nicUuid: string }; response: Record<string, never> };
+
+  /** the bridges the host must have: the whole set (bridges not listed are removed) */
+  'network.ensure-bridges': {
+    request: Versioned & { bridges: BridgeSpec[] };
+    response: NetworkApplyResponse;
+  };
+  /** flat networks' DHCP/DNS servers on the host: the whole set (networks not listed are stopped) */
+  'dhcp.set-entries': { request: Versioned & { networks: DhcpNetwork[] }; response: NetworkApplyResponse };
+  /** security-group rules of every NIC on the host: the whole set (NICs not listed lose theirs) */
+  'sg.apply': { request: Versioned & { nics: SgNic[] }; response: NetworkApplyResponse };
+  /** a virtual router's whole configuration (sent to the host its appliance VM runs on) */
+  'router.apply-config': { request: Versioned & { config: RouterConfig }; response: NetworkApplyResponse };
+  /** the version of the configuration a router runs (0 = none, e.g. after a reboot) */
+  'router.status': { request: { routerUuid: string }; response: { version: number } };
 
   /** copy an image from backup storage into the primary storage's image cache */
   'image.cache': {

@@ -21,6 +21,7 @@ import {
   Uuid,
 } from './common.js';
 import { COMPUTE_KINDS } from './compute.js';
+import { NETWORK_KINDS } from './network.js';
 import { STORAGE_KINDS } from './storage.js';
 import { VOLUMES_KINDS } from './volumes.js';
 
@@ -265,6 +266,7 @@ export const KINDS: KindContract[] = [
   ...STORAGE_KINDS,
   ...COMPUTE_KINDS,
   ...VOLUMES_KINDS,
+  ...NETWORK_KINDS,
 ];
 
 export function kindBySingular(singular: string): KindContract | undefined {

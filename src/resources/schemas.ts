@@ -2,9 +2,16 @@
 import { createRegistry } from '../engine/query/schema.js';
 import { computeSchemas } from './catalog/compute.js';
 import { foundationSchemas } from './catalog/foundation.js';
+import { networkSchemas } from './catalog/network.js';
 import { storageSchemas } from './catalog/storage.js';
 import { volumesSchemas } from './catalog/volumes.js';
 
 export function kindRegistry() {
-  return createRegistry([...foundationSchemas, ...storageSchemas, ...computeSchemas, ...volumesSchemas]);
+  return createRegistry([
+    ...foundationSchemas,
+    ...storageSchemas,
+    ...computeSchemas,
+    ...volumesSchemas,
+    ...networkSchemas,
+  ]);
 }

@@ -19,6 +19,7 @@ import { CloudError } from '../../kernel/errors.js';
 import type { HostAddress, HostDriver } from '../port.js';
 import { hostHandlers } from './host-commands.js';
 import type { Machine, SimHandler, SimHandlers } from './machine.js';
+import { networkHandlers, SimulatedNetworks } from './network-commands.js';
 import { storageHandlers } from './storage-commands.js';
 import { vmHandlers } from './vm-commands.js';
 
@@ -41,13 +42,16 @@ export interface SimulatorOptions {
   latencyMs?: number;
 }
 
-const HANDLERS: SimHandlers = { ...hostHandlers, ...vmHandlers, ...storageHandlers };
-
 export class Simulator implements HostDriver {
   private readonly bootedAt = new Map<string, number>();
   private readonly facts = new Map<string, MachineFacts>();
+  /** what the simulated hosts' networks are configured with (in memory: see network-commands.ts) */
+  readonly networks = new SimulatedNetworks();
+  private readonly handlers: SimHandlers;
 
-  constructor(private readonly o: SimulatorOptions) {}
+  constructor(private readonly o: SimulatorOptions) {
+    this.handlers = { ...hostHandlers, ...vmHandlers, ...storageHandlers, ...networkHandlers(this.networks) };
+  }
 
   /**
    * Makes sure a simulated machine exists at `address`. Capacity given explicitly is applied
@@ -92,6 +96,7 @@ export class Simulator implements HostDriver {
     if (!on) {
       await this.o.db.deleteFrom('simulatorVms').where('hostAddress', '=', address).execute();
       this.bootedAt.delete(address);
+      this.networks.forget(address);
     }
     return true;
   }
@@ -118,7 +123,7 @@ export class Simulator implements HostDriver {
     if (this.o.latencyMs) await new Promise((r) => setTimeout(r, this.o.latencyMs));
     await this.o.faults.check(`command:${command}`, host.managementIp);
     const machine = await this.machine(host.managementIp, command.startsWith('host.'));
-    const handler = HANDLERS[command] as SimHandler<C>;
+    const handler = this.handlers[command] as SimHandler<C>;
     return handler({ machine, request, world: this.o.db });
   }
 

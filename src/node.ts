@@ -29,6 +29,7 @@ import { storageServices } from './resources/catalog/storage.js';
 import { volumesServices } from './resources/catalog/volumes.js';
 import { ensureAdmin } from './resources/identity/bootstrap.js';
 import { Sessions } from './resources/identity/sessions.js';
+import { HostNetworkSync } from './resources/network/host-sync.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 import { TagService } from './resources/tag/service.js';
@@ -129,6 +130,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       events,
       log,
       settings: o.settings ?? loadSettings(process.env.NIMBUS_SETTINGS),
+      network: new HostNetworkSync(db.db, drivers, log),
     };
     const engine = new Engine<FlowDeps>({
       db: db.db,

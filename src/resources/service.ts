@@ -15,6 +15,7 @@ import type { JobRow } from '../engine/jobs.js';
 import type { KindRegistry, KindSchema } from '../engine/query/schema.js';
 import type { Caller } from '../kernel/caller.js';
 import type { Settings } from '../kernel/settings.js';
+import type { HostNetworkSync } from './network/host-sync.js';
 
 /** What flows get as `deps`. */
 export interface FlowDeps {
@@ -25,6 +26,8 @@ export interface FlowDeps {
   events: EventBus;
   log: Logger;
   settings: Settings;
+  /** re-sends hosts' network configuration (bridges, flat DHCP, security groups) */
+  network: HostNetworkSync;
 }
 
 export interface ServiceContext {

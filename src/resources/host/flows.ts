@@ -151,6 +151,14 @@ export const hostReconnectFlow: FlowDef<unknown, FlowDeps> = {
     },
     connect,
     readCapacity,
+    {
+      name: 'sync-network',
+      describe: 'send the host its whole network configuration',
+      // full state, idempotent: nothing to undo
+      async run(ctx) {
+        await ctx.deps.network.sync([ctx.job.resourceUuid!]);
+      },
+    },
     markConnected,
   ],
   result: (ctx) => readRow(ctx.db, 'hosts', ctx.job.resourceUuid!),

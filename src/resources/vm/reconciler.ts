@@ -47,7 +47,7 @@ export class Reconciler {
 
   constructor(
     private readonly db: Db,
-    private readonly deps: Pick<FlowDeps, 'drivers' | 'events' | 'settings'> & { log: Logger },
+    private readonly deps: Pick<FlowDeps, 'drivers' | 'events' | 'settings' | 'network'> & { log: Logger },
     private readonly rt: VmRuntime,
     private readonly failuresBeforeDisconnect = 3,
   ) {}
@@ -217,7 +217,7 @@ export class Reconciler {
   }
 
   private async hostBack(host: HostRow, report: ReconcileReport): Promise<void> {
-    await this.deps.events.inTransaction(this.db, async (tx, batch) => {
+    const back = await this.deps.events.inTransaction(this.db, async (tx, batch) => {
       const changed = await tx
         .updateTable('hosts')
         .set({ status: 'Connected', updatedAt: new Date() })
@@ -225,7 +225,7 @@ export class Reconciler {
         .where('status', '=', 'Disconnected')
         .returning(['uuid', 'accountUuid'])
         .executeTakeFirst();
-      if (!changed) return;
+      if (!changed) return false;
       report.reconnected.push(host.uuid);
       batch.add(
         resourceEvent(hostFamily, changed, 'status.changed', {
@@ -233,7 +233,10 @@ export class Reconciler {
           reason: 'answers again',
         }),
       );
+      return true;
     });
+    // a host that was away may have lost its network configuration: send it all again
+    if (back) await this.deps.network.sync([host.uuid], { bestEffort: true });
   }
 
   private async emit(events: EventInput[]): Promise<void> {

@@ -67,6 +67,8 @@ interface PlacedNic {
   hostRoutes: HostRoute[];
   prefixLength: number | null;
   gateway: string | null;
+  /** the NIC is in a security group */
+  inGroup: boolean;
 }
 
 export class HostNetworkSync {
@@ -120,23 +122,28 @@ export class HostNetworkSync {
   }
 
   private async runOnce(hostUuid: string): Promise<void> {
+    // the version first (with the host's address, one round trip), then the state: see the
+    // module comment for why the version must be taken before the state is read
     const host = await this.db
       .selectFrom('hosts')
-      .select(['uuid', 'managementIp', 'hypervisorType'])
+      .select([
+        'uuid',
+        'managementIp',
+        'hypervisorType',
+        sql<string>`nextval('network_config_version')::text`.as('version'),
+      ])
       .where('uuid', '=', hostUuid)
       .executeTakeFirst();
     if (!host) return; // deleted: nothing to configure
-    // the version first, then the state (see the module comment)
-    const { rows } = await sql<{
-      version: string;
-    }>`select nextval('network_config_version')::text as version`.execute(this.db);
-    const version = Number(rows[0]!.version);
+    const version = Number(host.version);
     const nics = await placedNics(this.db, hostUuid);
-    const sg = await sgNicsForHost(this.db, hostUuid);
+    // most NICs are in no group: their host's firewall state is empty without another query
+    const sg = nics.some((n) => n.inGroup) ? await sgNicsForHost(this.db, hostUuid) : [];
     const driver = this.drivers.for(host.hypervisorType);
-    await driver.send(host, 'network.ensure-bridges', { version, bridges: bridgesOf(nics) });
-    await driver.send(host, 'dhcp.set-entries', { version, networks: dhcpOf(nics) });
-    await driver.send(host, 'sg.apply', { version, nics: sg });
+    const address = { uuid: host.uuid, managementIp: host.managementIp, hypervisorType: host.hypervisorType };
+    await driver.send(address, 'network.ensure-bridges', { version, bridges: bridgesOf(nics) });
+    await driver.send(address, 'dhcp.set-entries', { version, networks: dhcpOf(nics) });
+    await driver.send(address, 'sg.apply', { version, nics: sg });
   }
 }
 
@@ -167,6 +174,9 @@ async function placedNics(db: Db, hostUuid: string): Promise<PlacedNic[]> {
       'l3.hostRoutes',
       'r.prefixLength',
       'r.gateway',
+      sql<boolean>`exists (select 1 from vm_nic_security_groups m where m.vm_nic_uuid = n.uuid)`.as(
+        'inGroup',
+      ),
     ])
     .where('n.hostUuid', '=', hostUuid)
     .orderBy('n.uuid')

@@ -209,6 +209,25 @@ export interface AgentCommands {
     request: { imageUuid: string; url: string; size: number; storage: StorageRef };
     response: { path: string; size: number };
   };
+  /**
+   * copy a volume or snapshot file from primary storage onto backup storage as an image
+   * (idempotent: an image already there is success)
+   */
+  'image.upload': {
+    request: {
+      imageUuid: string;
+      sourcePath: string;
+      size: number;
+      storage: StorageRef;
+      backupStorageUrl: string;
+    };
+    response: { size: number; actualSize: number };
+  };
+  /** resize a running VM's disk after its volume grew (QEMU block_resize) */
+  'vm.resize-volume': {
+    request: { vmUuid: string; volumeUuid: string; size: number };
+    response: Record<string, never>;
+  };
   'image.uncache': { request: { imageUuid: string; storage: StorageRef }; response: Record<string, never> };
   /** create a volume, empty or as a copy-on-write clone of a cached image */
   'volume.create': {

@@ -55,6 +55,8 @@ before(async () => {
     .insertInto('backupStorageZones')
     .values({ backupStorageUuid: bs, zoneUuid: infra.zone })
     .execute();
+  // the simulated storage itself, which images made from volumes are copied onto
+  await t.db.db.insertInto('simulatorBackupStorages').values({ url: 'sim://rb', capacity: 10_000 * GiB }).execute();
 });
 after(() => t.stop());
 
@@ -112,6 +114,13 @@ async function world(fx: Fx) {
         .where('uuid', '=', bs)
         .executeTakeFirstOrThrow()
     ).capacityUsed,
+    // what is really on the (simulated) backup storage: a rolled-back image copy leaves nothing
+    backupStorageImages: await db
+      .selectFrom('simulatorBackupStorageImages')
+      .select('imageUuid')
+      .where('url', '=', 'sim://rb')
+      .orderBy('imageUuid')
+      .execute(),
     quota: await usage(t, a.uuid),
     limits: await db
       .selectFrom('quotas')
@@ -338,9 +347,29 @@ describe('host commands failing: the chain rolls back to where it started', () =
     ['volume-snapshot.create', 'snapshot.create'],
     ['volume-snapshot.delete', 'snapshot.delete'],
     ['volume-snapshot.revert', 'snapshot.revert'],
+    ['volume.create-image', 'image.upload'],
+    ['volume-snapshot.create-image', 'image.upload'],
   ];
   for (const [kind, command] of CASES) {
     test(`${kind}: ${command} fails`, () =>
       failsCleanly(CHAINS[kind]!, `command:${command}`, 'HOST_SAID_NO'));
   }
+});
+
+describe('images made from volumes and snapshots are copied onto the backup storage', () => {
+  test('root volume and snapshot: the simulated backup storage holds each image once Ready', async () => {
+    for (const kind of ['volume.create-image', 'volume-snapshot.create-image']) {
+      const spec = CHAINS[kind]!;
+      const fx = await spec.setup();
+      const job = await spec.act(fx);
+      assert.equal(job.state, 'Succeeded', JSON.stringify(job.error));
+      const held = await t.db.db
+        .selectFrom('simulatorBackupStorageImages')
+        .select(['imageUuid', 'size'])
+        .where('url', '=', 'sim://rb')
+        .where('imageUuid', '=', job.result.uuid)
+        .executeTakeFirst();
+      assert.equal(held?.size, job.result.size, `${kind}: the copy is on the backup storage`);
+    }
+  });
 });

@@ -248,6 +248,26 @@ describe('resize', () => {
     assert.equal(res.body.error.code, 'VOLUME_SHRINK_REFUSED');
   });
 
+  test('a volume of a Running VM: the hypervisor is told (vm.resize-volume); when it refuses, nothing changes', async () => {
+    const vm = await newVm(t, { account: a.uuid, host: infra.hosts[0]!, state: 'Running' });
+    const v = (await create(a.api, { size: 2 * GiB, primaryStorageUuid: nfs, vmUuid: vm })).resourceUuid;
+    const [cap, q] = [await used(t, nfs), await usage(t, a.uuid)];
+    const fault = await t.admin.post('/v1/simulator/faults', {
+      point: 'command:vm.resize-volume',
+      error: { code: 'QMP_SAID_NO' },
+      times: 1,
+    });
+    assert.equal(fault.status, 201);
+    const failed = await a.api.job('POST', `/v1/volumes/${v}/actions/resize`, { size: 3 * GiB });
+    assert.equal(failed.state, 'Failed');
+    assert.equal(failed.error.code, 'QMP_SAID_NO');
+    assert.equal((await vol(v)).size, 2 * GiB);
+    assert.equal(await used(t, nfs), cap);
+    assert.deepEqual(await usage(t, a.uuid), q);
+    const job = await ok(a.api, 'POST', `/v1/volumes/${v}/actions/resize`, { size: 3 * GiB });
+    assert.equal(job.result.size, 3 * GiB);
+  });
+
   test('beyond the quota or the storage: the job fails naming why, nothing changes', async () => {
     const c = await tenant(t);
     const v = (await create(c.api, { size: GiB, primaryStorageUuid: nfs })).resourceUuid;

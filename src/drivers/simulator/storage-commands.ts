@@ -9,6 +9,7 @@ import type { SimHandlers } from './machine.js';
 type StorageCommands =
   | 'image.cache'
   | 'image.uncache'
+  | 'image.upload'
   | 'volume.create'
   | 'volume.delete'
   | 'volume.resize'
@@ -25,6 +26,15 @@ export const storageHandlers: Pick<SimHandlers, StorageCommands> = {
     size: request.size,
   }),
   'image.uncache': async () => ({}),
+  // the host writes the file onto the backup storage: the simulated storage's world records it
+  'image.upload': async ({ request, world }) => {
+    await world
+      .insertInto('simulatorBackupStorageImages')
+      .values({ url: request.backupStorageUrl, imageUuid: request.imageUuid, size: request.size })
+      .onConflict((oc) => oc.columns(['url', 'imageUuid']).doNothing())
+      .execute();
+    return { size: request.size, actualSize: request.size };
+  },
   'volume.create': async ({ request }) => ({
     path: pathOf(request.storage, 'volumes', request.volumeUuid),
     actualSize: request.fromImageCachePath ? Math.min(request.size, 200 * 1024 ** 2) : 196_608,

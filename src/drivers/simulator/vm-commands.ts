@@ -16,6 +16,7 @@ type VmCommands =
   | 'vm.migrate'
   | 'vm.attach-volume'
   | 'vm.detach-volume'
+  | 'vm.resize-volume'
   | 'vm.list';
 
 async function stateOf(ctx: SimContext<VmCommands>, vmUuid: string) {
@@ -135,6 +136,16 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
     return {};
   },
   'vm.detach-volume': async () => ({}),
+  'vm.resize-volume': async (ctx) => {
+    if ((await stateOf(ctx, ctx.request.vmUuid)) === undefined) {
+      throw new CloudError(
+        'NotFound',
+        'VM_NOT_ON_HOST',
+        `vm ${ctx.request.vmUuid} is not defined on ${ctx.machine.address}`,
+      );
+    }
+    return {};
+  },
   'vm.list': async (ctx) => {
     const rows = await ctx.world
       .selectFrom('simulatorVms')

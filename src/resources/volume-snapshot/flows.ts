@@ -7,7 +7,7 @@
  *   create: create-record → take → link
  *   delete: delete-on-storage → remove-records    (the snapshot and its whole subtree, as ZStack)
  *   revert: claim-vm → mark-latest → revert-on-storage → release-vm
- *   create-image: record-image → mark-ready
+ *   create-image: record-image → upload → mark-ready
  */
 import { sql } from 'kysely';
 import type { Tx } from '../../db/transaction.js';
@@ -17,7 +17,13 @@ import { changeFlow, resourceEvent } from '../common.js';
 import { storageRef } from '../primary-storage/capacity.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
-import { type ImageParams, imageRow, markImageReadyStep, recordImageStep } from '../volume/image.js';
+import {
+  type ImageParams,
+  imageRow,
+  markImageReadyStep,
+  recordImageStep,
+  uploadImageStep,
+} from '../volume/image.js';
 import { snapshotFamily as family, type SnapshotRow, volumeGone } from '../volume/model.js';
 import { storageHost } from '../volume/placement.js';
 import { type Ctx, claimVmStep, releaseVmStep } from '../volume/steps.js';
@@ -314,7 +320,20 @@ export const snapshotRevertFlow: FlowDef<SnapshotParams, FlowDeps> = {
 export const snapshotImageFlow: FlowDef<ImageParams & SnapshotParams, FlowDeps> = {
   kind: 'volume-snapshot.create-image',
   recovery: 'rollback',
-  steps: [recordImageStep(), markImageReadyStep()],
+  steps: [
+    recordImageStep(),
+    uploadImageStep(async (ctx) => {
+      const snapshot = await snapshotOf(ctx);
+      const volume = await ctx.db
+        .selectFrom('volumes')
+        .selectAll()
+        .where('uuid', '=', snapshot.volumeUuid)
+        .executeTakeFirst();
+      if (!volume?.primaryStorageUuid) throw volumeGone(snapshot.volumeUuid);
+      return { volume, path: snapshot.path ?? '' };
+    }),
+    markImageReadyStep(),
+  ],
   result: (ctx) => imageRow(ctx.db, ctx.params.imageUuid),
 };
 

@@ -9,7 +9,7 @@
  *   resize:       reserve (quota + capacity + size, one transaction) → resize-on-storage
  *   recover:      apply (Deleted → Ready)
  *   expunge:      mark-expunging → delete-on-storage → remove-record
- *   create-image: record-image → claim-vm → mark-ready → release-vm
+ *   create-image: record-image → claim-vm → upload → mark-ready → release-vm
  */
 import type { FlowDef, FlowStep } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
@@ -17,7 +17,7 @@ import { changeFlow, resourceEvent } from '../common.js';
 import { releaseStorage, reserveStorage, storageRef } from '../primary-storage/capacity.js';
 import { accountOf, releaseQuota, reserveQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
-import { type ImageParams, imageRow, markImageReadyStep, recordImageStep } from './image.js';
+import { type ImageParams, imageRow, markImageReadyStep, recordImageStep, uploadImageStep } from './image.js';
 import { volumeFamily as family, presentVolume, volumeGone } from './model.js';
 import { storageHost } from './placement.js';
 import { deleteOnStorage, provisionVolume, removeVolumeRecord } from './provision.js';
@@ -366,6 +366,28 @@ export const volumeResizeFlow: FlowDef<ResizeParams, FlowDeps> = {
         });
       },
     },
+    {
+      name: 'resize-on-vm',
+      describe: 'tell the running VM its disk grew',
+      // a running guest sees the new size only when the hypervisor is told (QEMU block_resize);
+      // a stopped VM reads it at its next start. Growing twice is harmless: nothing to undo.
+      async run(ctx) {
+        const v = await volumeOf(ctx);
+        if (!v.vmUuid) return;
+        const vm = await ctx.db
+          .selectFrom('vms as m')
+          .innerJoin('hosts as h', 'h.uuid', 'm.hostUuid')
+          .select(['m.uuid', 'm.state', 'h.uuid as hostUuid', 'h.managementIp', 'h.hypervisorType'])
+          .where('m.uuid', '=', v.vmUuid)
+          .executeTakeFirst();
+        if (!vm || !['Running', 'Paused'].includes(vm.state)) return;
+        await ctx.deps.drivers.send(
+          { uuid: vm.hostUuid, managementIp: vm.managementIp, hypervisorType: vm.hypervisorType },
+          'vm.resize-volume',
+          { vmUuid: vm.uuid, volumeUuid: v.uuid, size: ctx.params.size },
+        );
+      },
+    },
   ],
   result,
 };
@@ -378,6 +400,10 @@ export const volumeImageFlow: FlowDef<ImageParams & VmParams, FlowDeps> = {
   steps: [
     recordImageStep(),
     claimVmStep('create-image', imageVm),
+    uploadImageStep(async (ctx) => {
+      const volume = await volumeOf(ctx);
+      return { volume, path: volume.path ?? '' };
+    }),
     markImageReadyStep(),
     releaseVmStep('create-image', imageVm),
   ],

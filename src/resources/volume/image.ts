@@ -2,15 +2,21 @@
  * Images made from a root volume or a snapshot ("create-image" on both kinds). The image row is
  * the images kind's; this family writes it directly: admitted Downloading, together with its
  * `image.num` quota and the room it takes on a backup storage of the volume's zone (if the zone
- * has one), then marked Ready. A rollback removes the row and gives both back.
+ * has one); the host holding the source copies its file onto that backup storage
+ * (`image.upload`), then the image is marked Ready. A rollback removes the copy, the row, and
+ * gives the quota and room back. A zone without backup storage gets an image that stays on the
+ * primary storage (no copy; it can still be used there).
  */
 import { sql } from 'kysely';
 import type { Tx } from '../../db/transaction.js';
-import type { FlowStep } from '../../engine/flow.js';
+import type { FlowStep, StepContext } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
+import { backupStorageOf } from '../backup-storage/flows.js';
+import { storageRef } from '../primary-storage/capacity.js';
 import { accountOf, releaseQuota, reserveQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
 import type { VolumeRow } from './model.js';
+import { storageHost } from './placement.js';
 
 export interface ImageRequest {
   name: string;
@@ -115,7 +121,43 @@ export function recordImageStep<P extends ImageParams>(): FlowStep<P, FlowDeps> 
   };
 }
 
-/** The copy is simulated (no host command moves data to backup storage yet): the image is Ready. */
+/** Where the image's bytes come from: a volume's file, or one of its snapshots' file. */
+export interface ImageSource {
+  volume: VolumeRow;
+  path: string;
+}
+
+/** The host that reaches the source copies it onto the image's backup storage. */
+export function uploadImageStep<P extends ImageParams>(
+  source: (ctx: StepContext<P, FlowDeps>) => Promise<ImageSource>,
+): FlowStep<P, FlowDeps> {
+  return {
+    name: 'upload',
+    describe: 'copy the data onto the backup storage',
+    async run(ctx) {
+      const image = await imageRow(ctx.db, ctx.params.imageUuid);
+      if (!image?.backupStorageUuid) return; // no backup storage in the zone: nothing to copy to
+      const bs = await backupStorageOf(ctx, image.backupStorageUuid);
+      const { volume, path } = await source(ctx);
+      await ctx.deps.drivers.send(await storageHost(ctx.db, volume), 'image.upload', {
+        imageUuid: image.uuid,
+        sourcePath: path,
+        size: image.size,
+        storage: await storageRef(ctx.db, volume.primaryStorageUuid!),
+        backupStorageUrl: bs.url,
+      });
+    },
+    async rollback(ctx) {
+      const image = await imageRow(ctx.db, ctx.params.imageUuid);
+      if (!image?.backupStorageUuid) return;
+      // idempotent on the storage: right also when the copy never started or stopped half-way
+      const bs = await backupStorageOf(ctx, image.backupStorageUuid);
+      await ctx.deps.backupStorages.send(bs, 'bs.delete-image', { imageUuid: image.uuid });
+    },
+  };
+}
+
+/** After the copy: the image is Ready. */
 export function markImageReadyStep<P extends ImageParams>(): FlowStep<P, FlowDeps> {
   return {
     name: 'mark-ready',

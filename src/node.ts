@@ -33,6 +33,7 @@ import { HostNetworkSync } from './resources/network/host-sync.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 import { TagService } from './resources/tag/service.js';
+import { applianceHooks } from './resources/virtual-router/appliance.js';
 
 export const VERSION = '0.1.0';
 
@@ -154,6 +155,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       ...volumesServices(ctx),
       ...networkServices(ctx),
     ];
+    // the router chains reach the VM family through these (virtual-router/appliance.ts)
+    Object.assign(deps, applianceHooks(ctx, services));
 
     const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);
     const app = await buildServer({

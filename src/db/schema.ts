@@ -513,6 +513,12 @@ export interface EipTable extends Resource {
   state: WithDefault<string>;
 }
 
+/** EIPs with the VIP's address and the NIC's (migration 0008), as the API shows them */
+export interface EipWithAddressesView extends EipTable {
+  ip: string;
+  guestIp: string | null;
+}
+
 export interface PortForwardingRuleTable extends Resource {
   vipUuid: string;
   protocol: 'tcp' | 'udp';
@@ -592,6 +598,7 @@ export interface Database {
   vmNicSecurityGroups: VmNicSecurityGroupTable;
   vips: VipTable;
   eips: EipTable;
+  eipsWithAddresses: EipWithAddressesView;
   portForwardingRules: PortForwardingRuleTable;
   virtualRouterOfferings: VirtualRouterOfferingTable;
   virtualRouters: VirtualRouterTable;

@@ -377,6 +377,14 @@ export class Engine<D> {
         );
         this.o.events.publish(stored);
       },
+      idle: async <T>(wait: () => Promise<T>): Promise<T> => {
+        this.slots.release();
+        try {
+          return await wait();
+        } finally {
+          await this.slots.acquire();
+        }
+      },
       progress: async (percent, message) => {
         await this.o.db
           .updateTable('jobs')

@@ -46,6 +46,13 @@ export interface StepContext<P, D> {
   emit(events: EventInput[]): Promise<void>;
   /** reports progress inside the current step (0–100 of the whole job) */
   progress(percent: number, message: string): Promise<void>;
+  /**
+   * runs `wait` without holding one of the node's running-job slots, re-taking one after: for a
+   * step that waits for another job (a VM waiting for its network's router, whose appliance VM
+   * is a job too) — without it, enough such waiters fill every slot and the job they wait for
+   * never runs. Absent in synthetic contexts: call `wait` directly then.
+   */
+  idle?<T>(wait: () => Promise<T>): Promise<T>;
 }
 
 export interface FlowStep<P, D> {

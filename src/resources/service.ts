@@ -28,6 +28,20 @@ export interface FlowDeps {
   settings: Settings;
   /** re-sends hosts' network configuration (bridges, flat DHCP, security groups) */
   network: HostNetworkSync;
+  /** submits a virtual router's appliance VM create (wired by node.ts; virtual-router/appliance.ts) */
+  createApplianceVm?: (input: ApplianceVmInput) => Promise<{ vmUuid: string; jobUuid: string }>;
+  /** destroys and expunges a virtual router's appliance VM, waiting for both (virtual-router/appliance.ts) */
+  removeApplianceVm?: (vmUuid: string) => Promise<void>;
+}
+
+export interface ApplianceVmInput {
+  routerUuid: string;
+  name: string;
+  imageUuid: string;
+  cpu: number;
+  memory: number;
+  zoneUuid: string;
+  nics: Array<{ l3NetworkUuid: string; ip?: string; allowGateway?: boolean }>;
 }
 
 export interface ServiceContext {

@@ -1,9 +1,14 @@
 /** The networking family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
+import { eipSchema, eipService } from '../eip/service.js';
+import { pfSchema, pfService } from '../port-forwarding/service.js';
 import type { KindService, ServiceContext } from '../service.js';
+import { vipSchema, vipService } from '../vip/service.js';
+import { routerSchema, routerService } from '../virtual-router/service.js';
+import { vrOfferingSchema, vrOfferingService } from '../virtual-router-offering/service.js';
 
-export const networkSchemas: KindSchema[] = [];
+export const networkSchemas: KindSchema[] = [vrOfferingSchema, vipSchema, eipSchema, pfSchema, routerSchema];
 
-export function networkServices(_ctx: ServiceContext): KindService[] {
-  return [];
+export function networkServices(ctx: ServiceContext): KindService[] {
+  return [vrOfferingService(ctx), vipService(ctx), eipService(ctx), pfService(ctx), routerService(ctx)];
 }

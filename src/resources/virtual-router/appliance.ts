@@ -1,0 +1,63 @@
+/**
+ * The two ways the router chains reach into the VM family, wired into FlowDeps by node.ts once
+ * the services exist: create a router's appliance VM (VmService.createAppliance: the normal VM
+ * create chain, owned by the admin account), and destroy + expunge it (the normal VM chains,
+ * waited for).
+ */
+import type { JobRow } from '../../engine/jobs.js';
+import { CloudError } from '../../kernel/errors.js';
+import type { ApplianceVmInput, FlowDeps, KindService, ServiceContext } from '../service.js';
+import { submitOperation } from '../vm/operations.js';
+
+interface ApplianceMaker {
+  createAppliance(input: ApplianceVmInput): Promise<{ vmUuid: string; jobUuid: string }>;
+}
+
+const JOB_WAIT_MS = 120_000;
+
+async function finished(ctx: ServiceContext, job: JobRow): Promise<JobRow> {
+  const deadline = Date.now() + JOB_WAIT_MS;
+  for (;;) {
+    const row = await ctx.engine.waitFor(job.uuid, Math.max(1, deadline - Date.now()));
+    if (row && ['Succeeded', 'Failed', 'Cancelled'].includes(row.state)) return row;
+    if (Date.now() >= deadline)
+      throw new CloudError(
+        'Timeout',
+        'APPLIANCE_VM_TIMEOUT',
+        `job ${job.uuid} (${job.kind}) did not finish in time`,
+      );
+  }
+}
+
+async function runVmOperation(ctx: ServiceContext, vmUuid: string, op: 'destroy' | 'expunge'): Promise<void> {
+  const vm = await ctx.db
+    .selectFrom('vms')
+    .select(['uuid', 'accountUuid', 'state', 'task'])
+    .where('uuid', '=', vmUuid)
+    .executeTakeFirst();
+  if (!vm) return;
+  if (op === 'destroy' && vm.state === 'Destroyed') return;
+  const job = await submitOperation(ctx, { userUuid: null, requestId: `router-${op}-${vmUuid}` }, vm, op);
+  const done = await finished(ctx, job);
+  if (done.state !== 'Succeeded')
+    throw new CloudError('Internal', 'APPLIANCE_VM_FAILED', `${op} of appliance vm ${vmUuid} failed`, {
+      details: { jobUuid: job.uuid, error: done.error },
+    });
+}
+
+export function applianceHooks(
+  ctx: ServiceContext,
+  services: KindService[],
+): Pick<FlowDeps, 'createApplianceVm' | 'removeApplianceVm'> {
+  const maker = services.find(
+    (s): s is KindService & ApplianceMaker =>
+      typeof (s as Partial<ApplianceMaker>).createAppliance === 'function',
+  );
+  return {
+    ...(maker ? { createApplianceVm: (input: ApplianceVmInput) => maker.createAppliance(input) } : {}),
+    removeApplianceVm: async (vmUuid: string) => {
+      await runVmOperation(ctx, vmUuid, 'destroy');
+      await runVmOperation(ctx, vmUuid, 'expunge');
+    },
+  };
+}

@@ -2,6 +2,9 @@
  * The security-group state of one host: for every NIC placed on it that belongs to a group, the
  * union of its groups' rules, with remote groups expanded to their members' addresses (what an
  * agent turns into nftables sets). A NIC in no group is not listed: it is not filtered.
+ * A remote group's addresses are those of all its members, placed on a host or not (Neutron's
+ * choice): a VM stopping or moving changes only its own host's state, not its peers'. A rule
+ * carries only the members' addresses of its own IP version.
  * Also which hosts a change to some groups concerns (the fan-out).
  */
 import type { SgNic, SgRule } from '../../contract/agent.js';
@@ -56,7 +59,9 @@ export async function sgNicsForHost(db: Db, hostUuid: string): Promise<SgNic[]> 
       portEnd: r.portEnd,
       ipVersion: r.ipVersion,
       remoteCidrs: r.remoteSecurityGroupUuid
-        ? (members.get(r.remoteSecurityGroupUuid) ?? [])
+        ? (members.get(r.remoteSecurityGroupUuid) ?? []).filter(
+            (c) => c.includes(':') === (r.ipVersion === 6),
+          )
         : r.remoteCidr
           ? [r.remoteCidr]
           : null,
@@ -78,8 +83,26 @@ export async function sgNicsForHost(db: Db, hostUuid: string): Promise<SgNic[]> 
 }
 
 /**
- * The hosts whose state a change to these groups alters: hosts running a member NIC of one of
- * them, or of a group with a rule whose remote group is one of them (its address set changed).
+ * The hosts running a member NIC of one of these groups: what a change to the groups' own rules
+ * alters (a rule change leaves the peers' state alone).
+ */
+export async function hostsRunningMembers(db: Db, groupUuids: string[]): Promise<string[]> {
+  if (groupUuids.length === 0) return [];
+  const rows = await db
+    .selectFrom('vmNicSecurityGroups as m')
+    .innerJoin('vmNics as n', 'n.uuid', 'm.vmNicUuid')
+    .select('n.hostUuid')
+    .distinct()
+    .where('m.securityGroupUuid', 'in', groupUuids)
+    .where('n.hostUuid', 'is not', null)
+    .execute();
+  return rows.map((r) => r.hostUuid!).sort();
+}
+
+/**
+ * The hosts whose state a change to these groups' membership alters: hosts running a member NIC
+ * of one of them, or of a group with a rule whose remote group is one of them (its address set
+ * changed). A change that removes members must union this set from before and after the change.
  */
 export async function hostsAffectedByGroups(db: Db, groupUuids: string[]): Promise<string[]> {
   if (groupUuids.length === 0) return [];
@@ -89,14 +112,7 @@ export async function hostsAffectedByGroups(db: Db, groupUuids: string[]): Promi
     .distinct()
     .where('remoteSecurityGroupUuid', 'in', groupUuids)
     .execute();
-  const all = [...new Set([...groupUuids, ...referencing.map((r) => r.securityGroupUuid)])];
-  const rows = await db
-    .selectFrom('vmNicSecurityGroups as m')
-    .innerJoin('vmNics as n', 'n.uuid', 'm.vmNicUuid')
-    .select('n.hostUuid')
-    .distinct()
-    .where('m.securityGroupUuid', 'in', all)
-    .where('n.hostUuid', 'is not', null)
-    .execute();
-  return rows.map((r) => r.hostUuid!).sort();
+  return hostsRunningMembers(db, [
+    ...new Set([...groupUuids, ...referencing.map((r) => r.securityGroupUuid)]),
+  ]);
 }

@@ -116,3 +116,22 @@ export async function hostsAffectedByGroups(db: Db, groupUuids: string[]): Promi
     ...new Set([...groupUuids, ...referencing.map((r) => r.securityGroupUuid)]),
   ]);
 }
+
+/**
+ * The hosts whose state changes when these NICs join or leave their groups (VM create with
+ * securityGroupUuids, NIC attach, detach, expunge): the hosts of their groups' members and of the
+ * groups whose rules name those groups as remote group. For a leave, read it before the rows go.
+ */
+export async function hostsAffectedByNics(db: Db, nicUuids: string[]): Promise<string[]> {
+  if (nicUuids.length === 0) return [];
+  const groups = await db
+    .selectFrom('vmNicSecurityGroups')
+    .select('securityGroupUuid')
+    .distinct()
+    .where('vmNicUuid', 'in', nicUuids)
+    .execute();
+  return hostsAffectedByGroups(
+    db,
+    groups.map((g) => g.securityGroupUuid),
+  );
+}

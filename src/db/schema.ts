@@ -419,6 +419,18 @@ export interface L3NetworkTable extends Resource {
   state: WithDefault<string>;
 }
 
+/** L3s with their address counts (migration 0007), as the API shows them */
+export interface L3NetworkWithCapacityView extends L3NetworkTable {
+  ipTotal: number;
+  ipUsed: number;
+  ipFree: number;
+}
+
+/** L2s with the clusters they are attached to (migration 0007) */
+export interface L2NetworkWithClustersView extends L2NetworkTable {
+  clusterUuids: string[];
+}
+
 /**
  * numeric(39,0) columns: pg returns numeric as a JS number by default (pool.ts), which loses
  * IPv6 precision, so IP numbers are always selected as text (`ip_number::text`) or compared in
@@ -435,6 +447,8 @@ export interface IpRangeTable extends Resource {
   firstNumber: IpNumber;
   lastNumber: IpNumber;
   gateway: string | null;
+  /** the gateway as a number (migration 0007), for the capacity view */
+  gatewayNumber: ColumnType<string | null, string | null | undefined, string | null>;
   prefixLength: number;
   netmask: string | null;
 }
@@ -590,6 +604,8 @@ export interface Database {
   l2Networks: L2NetworkTable;
   l2NetworkClusters: L2NetworkClusterTable;
   l3Networks: L3NetworkTable;
+  l3NetworksWithCapacity: L3NetworkWithCapacityView;
+  l2NetworksWithClusters: L2NetworkWithClustersView;
   ipRanges: IpRangeTable;
   ipAddresses: IpAddressTable;
   vmNics: VmNicTable;

@@ -9,6 +9,7 @@ import * as m0003storage from './0003-storage.js';
 import * as m0004 from './0004-volumes.js';
 import * as m0005 from './0005-compute.js';
 import * as m0006 from './0006-network.js';
+import * as m0007 from './0007-ipam.js';
 import * as m0008 from './0008-routers.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -18,5 +19,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004-volumes': m0004,
   '0005-compute': m0005,
   '0006-network': m0006,
+  '0007-ipam': m0007,
   '0008-routers': m0008,
 };

@@ -1,6 +1,10 @@
 /** The networking family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
 import { eipSchema, eipService } from '../eip/service.js';
+import { ipAddressSchema, ipAddressService } from '../ip-address/service.js';
+import { IpRangeService, ipRangeSchema } from '../ip-range/service.js';
+import { L2NetworkService, l2NetworkClusterSchema, l2NetworkSchema } from '../l2-network/service.js';
+import { L3NetworkService, l3NetworkSchema } from '../l3-network/service.js';
 import { pfSchema, pfService } from '../port-forwarding/service.js';
 import { securityGroupRuleSchema, securityGroupSchema } from '../security-group/model.js';
 import { securityGroupRuleService } from '../security-group/rule-service.js';
@@ -9,8 +13,16 @@ import type { KindService, ServiceContext } from '../service.js';
 import { vipSchema, vipService } from '../vip/service.js';
 import { routerSchema, routerService } from '../virtual-router/service.js';
 import { vrOfferingSchema, vrOfferingService } from '../virtual-router-offering/service.js';
+import { vxlanPoolSchema, vxlanPoolService } from '../vxlan-pool/service.js';
 
 export const networkSchemas: KindSchema[] = [
+  vxlanPoolSchema,
+  l2NetworkSchema,
+  // query-only: reached through l2-networks' clusterRefs, no routes
+  l2NetworkClusterSchema,
+  l3NetworkSchema,
+  ipRangeSchema,
+  ipAddressSchema,
   vrOfferingSchema,
   vipSchema,
   eipSchema,
@@ -22,6 +34,11 @@ export const networkSchemas: KindSchema[] = [
 
 export function networkServices(ctx: ServiceContext): KindService[] {
   return [
+    vxlanPoolService(ctx),
+    new L2NetworkService(ctx),
+    new L3NetworkService(ctx),
+    new IpRangeService(ctx),
+    ipAddressService(),
     vrOfferingService(ctx),
     vipService(ctx),
     eipService(ctx),

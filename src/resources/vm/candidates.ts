@@ -1,7 +1,7 @@
 /**
  * The scheduler's candidate hosts, kept in memory so a placement never reads every host row:
  * a snapshot of hosts (with cluster and zone state), the primary storages each reaches (local
- * storage: the host's own share) and where images are cached, reloaded in the background at
+ * storage: the host's own share), the L2 networks of each host's cluster and where images are cached, reloaded in the background at
  * most every `maxAgeMs` and adjusted locally after this node's own reservations. It is a guide
  * only: the conditional reservation UPDATE is the truth, so a stale snapshot costs a retry on
  * the next host, never an over-commit.
@@ -181,7 +181,7 @@ export function viewOf(snap: Snapshot, imageUuid: string): HostCandidate[] {
 
 async function load(db: Db): Promise<Snapshot> {
   const startedAt = Date.now();
-  const [hosts, attached, shares, cached] = await Promise.all([
+  const [hosts, attached, shares, cached, l2Attached] = await Promise.all([
     db
       .selectFrom('hosts as h')
       .innerJoin('clusters as c', 'c.uuid', 'h.clusterUuid')
@@ -226,7 +226,16 @@ async function load(db: Db): Promise<Snapshot> {
       .select(['uuid', 'primaryStorageUuid', 'hostUuid', 'imageUuid', 'path', 'shared'])
       .where('state', '=', 'Ready')
       .execute(),
+    db.selectFrom('l2NetworkClusters').select(['clusterUuid', 'l2NetworkUuid']).execute(),
   ]);
+  // one array per cluster, shared by its hosts (the scheduler only reads it)
+  const l2ByCluster = new Map<string, string[]>();
+  for (const a of l2Attached) {
+    const list = l2ByCluster.get(a.clusterUuid);
+    if (list) list.push(a.l2NetworkUuid);
+    else l2ByCluster.set(a.clusterUuid, [a.l2NetworkUuid]);
+  }
+  const noL2: string[] = [];
   const storages = new Map<string, StorageCandidate>();
   const byCluster = new Map<string, typeof attached>();
   for (const a of attached) {
@@ -268,7 +277,7 @@ async function load(db: Db): Promise<Snapshot> {
       memoryTotal: h.memoryTotal,
       memoryUsed: h.memoryUsed,
       vmCount: h.vmCount,
-      l2NetworkUuids: [],
+      l2NetworkUuids: l2ByCluster.get(h.clusterUuid) ?? noL2,
       primaryStorages: reached,
     });
     addresses.set(h.uuid, { uuid: h.uuid, managementIp: h.managementIp, hypervisorType: h.hypervisorType });

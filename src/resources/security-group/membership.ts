@@ -7,7 +7,8 @@
  *   read-members (local) → change-members → sync-hosts
  *
  * `read-members` notes which of the NICs were members and the hosts affected before; the journal
- * carries it to `change-members`, whose rollback puts the rows back as they were and re-syncs.
+ * carries it to `change-members`, whose rollback puts the rows back as they were and re-syncs the
+ * hosts affected before, with the change (it may have reached them) and after the restore.
  */
 import type { Db } from '../../db/pool.js';
 import type { FlowDef, StepContext } from '../../engine/flow.js';
@@ -94,10 +95,11 @@ async function deleteMembers(db: Db, group: string, nics: string[]): Promise<str
   return rows.map((r) => r.vmNicUuid);
 }
 
-async function syncAffected(ctx: Ctx): Promise<void> {
+/** Re-syncs the hosts affected before the change, now, and `also`. */
+async function syncAffected(ctx: Ctx, also: string[] = []): Promise<void> {
   const data = ctx.data as MembershipData;
-  const after = await hostsAffectedByGroups(ctx.db, [ctx.params.uuid]);
-  await ctx.deps.network.sync([...(data.hostsBefore ?? []), ...after]);
+  const now = await hostsAffectedByGroups(ctx.db, [ctx.params.uuid]);
+  await ctx.deps.network.sync([...(data.hostsBefore ?? []), ...now, ...also]);
 }
 
 async function emitChange(ctx: Ctx, type: string, nics: string[]): Promise<void> {
@@ -154,13 +156,15 @@ function membershipFlow(change: Change): FlowDef<MembershipParams, FlowDeps> {
           const data = ctx.data as MembershipData;
           if (!data.wereMembers) return; // read-members never ran: nothing changed
           const were = new Set(data.wereMembers);
+          // the hosts the forward change reached (one that gained a member must lose it again)
+          const changed = await hostsAffectedByGroups(ctx.db, [ctx.params.uuid]);
           if (change === 'add') {
             const joined = ctx.params.vmNicUuids.filter((n) => !were.has(n));
             await emitChange(ctx, 'nics-removed', await deleteMembers(ctx.db, ctx.params.uuid, joined));
           } else {
             await emitChange(ctx, 'nics-added', await insertMembers(ctx.db, ctx.params.uuid, [...were]));
           }
-          await syncAffected(ctx);
+          await syncAffected(ctx, changed);
         },
       },
       {

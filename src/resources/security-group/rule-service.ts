@@ -14,7 +14,7 @@ import { securityGroupRules as contract } from '../../contract/network.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import type { SecurityGroupRuleTable } from '../../db/schema.js';
 import type { FlowDef, StepContext } from '../../engine/flow.js';
-import { CloudError, invalid, notFound } from '../../kernel/errors.js';
+import { CloudError, invalid, invalidField, notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import { admitCreate, loadVisible, readRow, resourceEvent, submitFor } from '../common.js';
 import type { FlowDeps, KindService, ServiceContext } from '../service.js';
@@ -46,13 +46,19 @@ async function syncGroupHosts(ctx: StepContext<unknown, FlowDeps>, group: string
   await ctx.deps.network.sync(await hostsRunningMembers(ctx.db, [group]));
 }
 
-function mapCreateError(err: unknown, groupUuid: string): unknown {
+function mapCreateError(err: unknown, body: Record<string, unknown>): unknown {
+  const groupUuid = body.securityGroupUuid as string;
   if (isUniqueViolation(err, 'security_group_rules_same_key'))
     return new CloudError('AlreadyExists', 'SECURITY_GROUP_RULE_EXISTS', 'the group already has this rule', {
       details: { securityGroupUuid: groupUuid },
     });
-  // the group (or the remote group) was deleted since it was checked
-  if (isForeignKeyViolation(err)) return notFound('security-group', groupUuid);
+  // the group or the remote group was deleted since it was checked
+  if (isForeignKeyViolation(err)) {
+    const remote = (err as { constraint?: string }).constraint?.includes('remote');
+    return remote
+      ? invalidField('remoteSecurityGroupUuid', `no security group ${body.remoteSecurityGroupUuid} (deleted)`)
+      : notFound('security-group', groupUuid);
+  }
   return err;
 }
 
@@ -147,7 +153,7 @@ export function securityGroupRuleService(ctx: ServiceContext): KindService {
       const row = { uuid: newId(), securityGroupUuid: groupUuid, accountUuid: group.accountUuid, ...fields };
       const params: CreateParams & Record<string, unknown> = { ...body, securityGroupUuid: groupUuid };
       return admitCreate(ctx, family, caller, row, params, {
-        mapError: (err) => mapCreateError(err, groupUuid),
+        mapError: (err) => mapCreateError(err, body),
       });
     },
     async remove(caller, uuid) {

@@ -73,7 +73,12 @@ describe('security groups on the hosts', () => {
   let fromWeb: string;
 
   before(async () => {
-    [a1, a2, b, d] = await Promise.all(H.map((host) => vmWithNic(t, env, { host })));
+    [a1, a2, b, d] = (await Promise.all(H.map((host) => vmWithNic(t, env, { host })))) as [
+      Nic,
+      Nic,
+      Nic,
+      Nic,
+    ];
     web = await group('web');
     db = await group('db');
   });

@@ -83,7 +83,8 @@ export function registerKindRoutes(
         scope,
       );
       const page = await runListQuery(deps.db, deps.registry, schema, query, scope);
-      return { ...page, items: page.items.map((r) => (query.fields ? r : present(r))) };
+      // present may read more (a NIC's security groups): awaited for the whole page at once
+      return { ...page, items: await Promise.all(page.items.map((r) => (query.fields ? r : present(r)))) };
     },
   );
 

@@ -123,6 +123,70 @@ describe('flag names', () => {
   });
 });
 
+describe('lists of references', () => {
+  const listSchema = Type.Object(
+    {
+      zoneUuids: Type.Optional(
+        Type.Array(Type.String({ format: 'uuid' }), {
+          description: 'zones, in order',
+          'x-cli-ref-alias': 'z',
+        }),
+      ),
+      tagUuids: Type.Optional(Type.Array(Type.Integer())),
+    },
+    { additionalProperties: false },
+  );
+  const listSpecs = fieldSpecs(listSchema, KINDS, ['wait', 'output']);
+  const parseList = (args: string[]) => {
+    const cmd = new Command('t').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    addFieldOptions(cmd, listSpecs, true);
+    cmd.parse(args, { from: 'user' });
+    return cmd.opts();
+  };
+
+  test('a <kind>Uuids list of strings gets a repeatable --<kind> and its alias; other lists do not', () => {
+    const zones = listSpecs.find((s) => s.field === 'zoneUuids');
+    assert.deepEqual(
+      [zones?.ref?.kind.kind, zones?.ref?.flag, zones?.ref?.alias, zones?.ref?.list],
+      ['zones', 'zone', 'z', true],
+    );
+    assert.equal(listSpecs.find((s) => s.field === 'tagUuids')?.ref, undefined);
+  });
+
+  test('each name is resolved, in the order given; the uuid list flag still works alone', async () => {
+    const seen: string[] = [];
+    const byName = async (_k: unknown, v: string) => {
+      seen.push(v);
+      return `uuid-of-${v}`;
+    };
+    const body = await collectBody(
+      listSpecs,
+      parseList(['--z', 'east', '--zone', 'west']),
+      byName,
+      true,
+    ).catch((e: unknown) => e);
+    // the flag and its alias are one option: giving both is refused like for single references
+    assert.ok(body instanceof UsageError);
+    assert.deepEqual(await collectBody(listSpecs, parseList(['--z', 'east', '--z', 'we,st']), byName, true), {
+      zoneUuids: ['uuid-of-east', 'uuid-of-we,st'],
+    });
+    assert.deepEqual(seen, ['east', 'we,st']);
+    assert.deepEqual(await collectBody(listSpecs, parseList(['--zone-uuids', 'a,b']), byName, true), {
+      zoneUuids: ['a', 'b'],
+    });
+    await assert.rejects(
+      collectBody(listSpecs, parseList(['--zone-uuids', 'a', '--zone', 'b']), byName, true),
+      UsageError,
+    );
+  });
+
+  test('vm create takes --l3 repeatable (the contract marks it)', () => {
+    const vms = KINDS.find((k) => k.kind === 'vms');
+    const l3 = fieldSpecs(vms?.create, KINDS, ['wait', 'output']).find((s) => s.field === 'l3NetworkUuids');
+    assert.deepEqual([l3?.ref?.flag, l3?.ref?.alias, l3?.ref?.list], ['l3-network', 'l3', true]);
+  });
+});
+
 describe('value parsing', () => {
   test('sizes take K/M/G/T suffixes in powers of 1024, or plain bytes', () => {
     assert.equal(parseBytes('512M'), 512 * 1024 ** 2);

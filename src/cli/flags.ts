@@ -48,8 +48,11 @@ export interface FieldSpec {
   format?: string;
   /** for lists: how each item is parsed */
   item?: FieldSpec;
-  /** `clusterUuid` names the cluster kind: `--cluster <name-or-uuid>` is accepted too */
-  ref?: { kind: KindContract; flag: string; alias?: string };
+  /**
+   * `clusterUuid` names the cluster kind: `--cluster <name-or-uuid>` is accepted too; a list
+   * `l3NetworkUuids` takes `--l3-network <name-or-uuid>` repeated (`list`), each resolved
+   */
+  ref?: { kind: KindContract; flag: string; alias?: string; list?: boolean };
 }
 
 export function kebab(camel: string): string {
@@ -140,10 +143,12 @@ export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: str
   });
   for (const spec of specs) taken.add(spec.flag);
   for (const spec of specs) {
-    const m = /^(.+)Uuid$/.exec(spec.field);
+    // a uuid (`clusterUuid`), or a list of uuids whose items are strings (`l3NetworkUuids`)
+    const list = spec.kind === 'list' && spec.item?.kind === 'string';
+    const m = (list ? /^(.+)Uuids$/ : /^(.+)Uuid$/).exec(spec.field);
     const kind = m?.[1] ? kinds.find((k) => k.singular === kebab(m[1] ?? '')) : undefined;
-    if (kind && spec.kind === 'string' && !taken.has(kind.singular)) {
-      spec.ref = { kind, flag: kind.singular };
+    if (kind && (spec.kind === 'string' || list) && !taken.has(kind.singular)) {
+      spec.ref = { kind, flag: kind.singular, ...(list ? { list: true } : {}) };
       taken.add(kind.singular);
       const alias = asJsonSchema(s.properties?.[spec.field])['x-cli-ref-alias'];
       if (alias && !taken.has(alias)) {
@@ -274,10 +279,21 @@ export function addFieldOptions(cmd: Command, specs: FieldSpec[], requiredMarks:
     });
     cmd.addOption(opt);
     if (spec.ref) {
-      const refHelp = `${spec.ref.kind.singular} by name or uuid, instead of --${spec.flag}`;
-      cmd.addOption(new Option(`--${spec.ref.flag} <name-or-uuid>`, refHelp));
-      if (spec.ref.alias)
-        cmd.addOption(new Option(`--${spec.ref.alias} <name-or-uuid>`, `same as --${spec.ref.flag}`));
+      const refHelp = spec.ref.list
+        ? `a ${spec.ref.kind.singular} by name or uuid (repeatable, in order), instead of --${spec.flag}`
+        : `${spec.ref.kind.singular} by name or uuid, instead of --${spec.flag}`;
+      // a list's reference flag adds up: `--l3 a --l3 b` (names may hold no comma to split on)
+      const refOption = (flag: string, help: string) => {
+        const o = new Option(`--${flag} <name-or-uuid>`, help);
+        if (spec.ref?.list)
+          o.argParser((raw: string, previous: unknown) => [
+            ...(Array.isArray(previous) ? previous : []),
+            raw,
+          ]);
+        return o;
+      };
+      cmd.addOption(refOption(spec.ref.flag, refHelp));
+      if (spec.ref.alias) cmd.addOption(refOption(spec.ref.alias, `same as --${spec.ref.flag}`));
     }
   }
 }
@@ -323,7 +339,10 @@ export async function collectBody(
   for (const spec of specs) {
     const direct = opts[attributeOf(spec.flag)];
     const viaRef = refValue(spec, opts);
-    if (spec.ref && typeof viaRef === 'string') body[spec.field] = await resolve(spec.ref.kind, viaRef);
+    const kind = spec.ref?.kind;
+    if (kind && typeof viaRef === 'string') body[spec.field] = await resolve(kind, viaRef);
+    else if (kind && Array.isArray(viaRef))
+      body[spec.field] = await Promise.all(viaRef.map((v) => resolve(kind, String(v))));
     else if (direct !== undefined) body[spec.field] = direct;
   }
   return body;

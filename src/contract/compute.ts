@@ -157,6 +157,35 @@ export const vms: KindContract = {
       strategy: Type.Optional(
         Type.Enum(VM_CREATE_STRATEGIES, { description: 'start it (default) or only create it, Stopped' }),
       ),
+      l3NetworkUuids: Type.Optional(
+        Type.Array(Type.String({ format: 'uuid' }), {
+          maxItems: 8,
+          description: 'L3 networks, one NIC on each, in device order (eth0 first)',
+          'x-cli-ref-alias': 'l3',
+        }),
+      ),
+      defaultL3NetworkUuid: Type.Optional(
+        RefUuid('the L3 network of the default route (one of l3NetworkUuids; default: the first)'),
+      ),
+      staticIps: Type.Optional(
+        Type.Array(
+          Type.Object(
+            {
+              l3NetworkUuid: RefUuid('one of l3NetworkUuids'),
+              ip: Type.String({ minLength: 2, maxLength: 45, description: 'the address the NIC gets there' }),
+            },
+            strict,
+          ),
+          { maxItems: 8, description: 'addresses to give instead of free ones from IPAM' },
+        ),
+      ),
+      securityGroupUuids: Type.Optional(
+        Type.Array(Type.String({ format: 'uuid' }), {
+          maxItems: 16,
+          uniqueItems: true,
+          description: 'security groups (yours) every NIC of the VM joins',
+        }),
+      ),
     },
     strict,
   ),

@@ -13,7 +13,8 @@ import { type FieldProblem, forbidden, invalid } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import { admitCreate } from '../common.js';
 import { reserveQuota } from '../quota/quota.js';
-import type { ServiceContext } from '../service.js';
+import type { ApplianceVmInput, ServiceContext } from '../service.js';
+import { resolveNics } from '../vm-nic/resolve.js';
 import {
   type DataDisk,
   type ImageFacts,
@@ -40,6 +41,10 @@ export interface VmCreateBody {
   primaryStorageUuid?: string;
   affinityGroupUuid?: string;
   strategy?: 'start' | 'create-stopped';
+  l3NetworkUuids?: string[];
+  defaultL3NetworkUuid?: string;
+  staticIps?: Array<{ l3NetworkUuid: string; ip: string }>;
+  securityGroupUuids?: string[];
 }
 
 /** Quota a create reserves: the VM and every volume made with it (volume/model.ts volumeQuota). */
@@ -90,7 +95,7 @@ export async function resolveCreate(db: Db, caller: Caller, b: VmCreateBody): Pr
   if (b.hostUuid && !caller.isAdmin) throw forbidden('only the admin may place a VM on a given host');
   const problems: FieldProblem[] = [];
   const bad = (field: string, problem: string) => problems.push({ field, problem });
-  const found = await lookups(db, b);
+  const [found, network] = await Promise.all([lookups(db, b), resolveNics(db, caller, b, problems)]);
 
   const image = found.image;
   const visible =
@@ -171,12 +176,53 @@ export async function resolveCreate(db: Db, caller: Caller, b: VmCreateBody): Pr
     affinityGroupUuid: b.affinityGroupUuid ?? null,
     strategy: b.strategy ?? 'start',
     allocatorStrategy: (found.offering?.allocatorStrategy as 'spread' | 'pack' | null | undefined) ?? null,
+    nics: network.nics,
+    securityGroupUuids: network.securityGroupUuids,
+    applianceOf: null,
   };
 }
 
 /** Admits the create: quota, the VM row and the job, in one transaction. */
 export async function admitVmCreate(ctx: ServiceContext, caller: Caller, b: VmCreateBody): Promise<JobRow> {
-  const params = await resolveCreate(ctx.db, caller, b);
+  return admitResolved(ctx, caller, b, await resolveCreate(ctx.db, caller, b));
+}
+
+/**
+ * A router's appliance VM: created like any VM, by the admin account (no quota), marked as the
+ * appliance of its router (params and the row's `placement`), so its create chain makes no
+ * router for its own NICs.
+ */
+export async function admitApplianceCreate(
+  ctx: ServiceContext,
+  admin: Caller,
+  input: ApplianceVmInput,
+): Promise<JobRow> {
+  const body = {
+    name: input.name,
+    description: `appliance of virtual router ${input.routerUuid}`,
+    imageUuid: input.imageUuid,
+    cpu: input.cpu,
+    memory: input.memory,
+    zoneUuid: input.zoneUuid,
+    l3NetworkUuids: input.nics.map((n) => n.l3NetworkUuid),
+    staticIps: input.nics.flatMap((n) => (n.ip ? [{ l3NetworkUuid: n.l3NetworkUuid, ip: n.ip }] : [])),
+  };
+  const params = await resolveCreate(ctx.db, admin, body);
+  // the guest NIC of a router takes its L3's gateway address
+  for (const nic of params.nics ?? [])
+    nic.allowGateway = input.nics.some(
+      (n) => n.l3NetworkUuid === nic.l3NetworkUuid && n.allowGateway === true,
+    );
+  params.applianceOf = input.routerUuid;
+  return admitResolved(ctx, admin, body, params);
+}
+
+async function admitResolved(
+  ctx: ServiceContext,
+  caller: Caller,
+  b: VmCreateBody,
+  params: VmCreateParams,
+): Promise<JobRow> {
   const row = {
     uuid: newId(),
     name: b.name,
@@ -191,7 +237,11 @@ export async function admitVmCreate(ctx: ServiceContext, caller: Caller, b: VmCr
     state: 'Creating',
     task: 'create',
     affinityGroupUuid: b.affinityGroupUuid ?? null,
-    placement: JSON.stringify({ hints: params.hints, strategy: params.strategy }),
+    placement: JSON.stringify({
+      hints: params.hints,
+      strategy: params.strategy,
+      ...(params.applianceOf ? { applianceOf: params.applianceOf } : {}),
+    }),
   };
   // the admin has no quota (reserveQuota does nothing for it): admission is then one statement
   return admitCreate(ctx, vmFamily, caller, row, params as unknown as Record<string, unknown>, {

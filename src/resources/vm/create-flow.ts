@@ -2,31 +2,39 @@
  * The VM create chain (recovery: rollback — a create interrupted by a node's death is undone):
  *
  *   create-record            done at admission (row, quota); rollback deletes the row, gives quota back
+ *   allocate-nics            the NICs with their addresses (IPAM), MACs and security groups;
+ *                            rollback deletes the VM's NICs and addresses
  *   allocate-host            scheduler + conditional reservation; rollback releases what the row holds
  *   allocate-primary-storage the scheduler's storage for the host (capacity is taken per volume below)
  *   ensure-image-cache       the image on that storage; rollback releases a cache entry it created
  *   create-root-volume       clone of the cached image; rollback destroys it
  *   create-data-volumes      one per disk offering / size; rollback destroys them
+ *   apply-network-services   the NICs go on the host (host_uuid), its network and the routers of
+ *                            its virtual-router L3s are re-synced (the routers made first when
+ *                            missing); rollback takes them off and re-syncs (skipped without NICs
+ *                            and for create-stopped: a stopped VM's NICs are on no host)
  *   start-on-host            vm.start (skipped for create-stopped); rollback vm.destroy
  *   mark-state               Running — or, for create-stopped, Stopped with the host capacity given
  *                            back (a stopped VM holds none; its volumes stay where they are)
  *
  * Every rollback is idempotent and reads what to undo from the VM row or the journal, so the
  * step in flight at a failure (which may have half-happened) is undone too. The steps that only
- * touch this database (allocate-host, allocate-primary-storage, mark-state, and create-data-volumes
- * when there are none) are `local`: journaled with the next save (see engine/flow.ts).
+ * touch this database (allocate-nics, allocate-host, allocate-primary-storage, mark-state, and
+ * create-data-volumes / apply-network-services when they have nothing to do) are `local`: journaled with the next save (see engine/flow.ts).
  */
-import type { VolumeSpec } from '../../contract/agent.js';
+import type { NicSpec, VolumeSpec } from '../../contract/agent.js';
 import type { FlowDef, FlowStep } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
 import { resourceEvent } from '../common.js';
 import { ensureImageCache, releaseImageCache } from '../image/cache.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
+import { joinGroups, makeNic, removeNics } from '../vm-nic/nics.js';
 import { destroyVolume, provisionVolume } from '../volume/provision.js';
 import { createQuota } from './admission.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmCreateParams, vmFamily } from './model.js';
+import { moveNics } from './network-steps.js';
 import { place } from './placement.js';
 import { hostAddress, type VmCtx, type VmRuntime, vmSpec } from './runtime.js';
 import { finishOperation, markState, vmResult } from './transitions.js';
@@ -72,6 +80,58 @@ function createRecord(): Step {
   };
 }
 
+const nicsOf = (ctx: Ctx) => ctx.params.nics ?? [];
+
+function allocateNics(): Step {
+  return {
+    name: 'allocate-nics',
+    describe: 'allocate the NICs and their addresses',
+    // only this database; the rollback finds the NICs and addresses by the VM
+    local: true,
+    async run(ctx) {
+      const nics = nicsOf(ctx);
+      if (nics.length === 0) return;
+      const vm = { uuid: ctx.job.resourceUuid!, accountUuid: ctx.job.accountUuid };
+      const specs: NicSpec[] = [];
+      for (const nic of nics) specs.push(await makeNic(ctx.db, vm, nic));
+      await joinGroups(
+        ctx.db,
+        nics.map((n) => n.uuid),
+        ctx.params.securityGroupUuids ?? [],
+      );
+      ctx.data.nics = specs;
+    },
+    async rollback(ctx) {
+      if (nicsOf(ctx).length === 0) return;
+      await removeNics(ctx.db, { vmUuid: ctx.job.resourceUuid! });
+    },
+  };
+}
+
+/** the NICs go on a host only when the VM starts there */
+const networkIdle = (ctx: Ctx) => nicsOf(ctx).length === 0 || ctx.params.strategy === 'create-stopped';
+
+function applyNetworkServices(): Step {
+  const vm = (ctx: Ctx) => ({
+    uuid: ctx.job.resourceUuid!,
+    placement: { applianceOf: ctx.params.applianceOf ?? null },
+  });
+  return {
+    name: 'apply-network-services',
+    describe: 'configure the network of the host and routers for the vm',
+    local: networkIdle,
+    async run(ctx) {
+      if (networkIdle(ctx)) return;
+      await moveNics(ctx, vm(ctx), placed(ctx).hostUuid);
+    },
+    async rollback(ctx) {
+      if (networkIdle(ctx)) return;
+      const p = ctx.data.placed as Placed | undefined;
+      await moveNics(ctx, vm(ctx), null, { leaving: p ? [p.hostUuid] : [] });
+    },
+  };
+}
+
 function allocateHost(rt: VmRuntime): Step {
   return {
     name: 'allocate-host',
@@ -99,6 +159,7 @@ function allocateHost(rt: VmRuntime): Step {
             size: p.image.actualSize || p.image.size,
           },
           hints: p.hints,
+          l2NetworkUuids: [...new Set(nicsOf(ctx).map((n) => n.l2NetworkUuid))],
         },
         strategy: p.allocatorStrategy,
         slot: 'host',
@@ -273,7 +334,7 @@ function startOnHost(rt: VmRuntime): Step {
         memory: ctx.params.memory,
       };
       await ctx.deps.drivers.send(host, 'vm.start', {
-        vm: vmSpec(vm, (ctx.data.volumes as VolumeSpec[]) ?? []),
+        vm: vmSpec(vm, (ctx.data.volumes as VolumeSpec[]) ?? [], (ctx.data.nics as NicSpec[]) ?? []),
       });
     },
     async rollback(ctx) {
@@ -313,11 +374,13 @@ export function vmCreateFlow(rt: VmRuntime): FlowDef<VmCreateParams, FlowDeps> {
     recovery: 'rollback',
     steps: [
       createRecord(),
+      allocateNics(),
       allocateHost(rt),
       allocatePrimaryStorage(),
       ensureCache(rt),
       createRootVolume(rt),
       createDataVolumes(rt),
+      applyNetworkServices(),
       startOnHost(rt),
       markCreated(rt),
     ],

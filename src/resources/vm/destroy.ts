@@ -2,13 +2,15 @@
  * Destroy (soft, recoverable), recover and expunge — ZStack's Delay deletion policy.
  *
  * destroy  admit (→ Destroying) → destroy-on-host (vm.destroy; rollback starts it again) →
+ *          release-network-services (its NICs off the host, re-synced; they keep their addresses) →
  *          detach-data-volumes (those not deleted with the VM outlive it; rollback re-attaches)
  *          → mark-destroyed (Destroyed, destroyed_at, host capacity given back, one transaction).
  *          An Unknown VM whose host does not answer is destroyed anyway (the host may be gone for
  *          good); should the host come back running it, the reconciler destroys the stray.
  * recover  Destroyed → Stopped (it holds no host: a start places it again).
  * expunge  admit (→ Expunging) → destroy-volumes (root and data volumes deleted with the VM; cannot be undone, so no rollback: a failure leaves
- *          the VM Destroyed with fewer volumes, and expunging again finishes) → delete-record (the
+ *          the VM Destroyed with fewer volumes, and expunging again finishes) → release-nics (NICs
+ *          and addresses deleted, routers re-synced) → delete-record (the
  *          row, its tags and the VM's own quota, one transaction). Recovery: resume.
  *          Each volume's row, capacity and quota go in one transaction (volume/provision.ts).
  */
@@ -17,11 +19,13 @@ import { CloudError } from '../../kernel/errors.js';
 import { resourceEvent } from '../common.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
+import { removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { deleteOnStorage, removeVolumeRecord } from '../volume/provision.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmOpParams, vmFamily, vmQuota } from './model.js';
+import { nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
-import { attachedVolumes, hostAddress, type VmRuntime, vmSpec } from './runtime.js';
+import { hostAddress, startSpec, type VmRuntime } from './runtime.js';
 import { finishOperation, vmResult, vmRow } from './transitions.js';
 
 const UNREACHABLE = 'HOST_UNREACHABLE';
@@ -53,12 +57,20 @@ export function vmDestroyFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
           if (!vm.hostUuid) return;
           const host = await hostAddress(rt, ctx.db, vm.hostUuid);
           await ctx.deps.drivers.send(host, 'vm.start', {
-            vm: vmSpec(vm, await attachedVolumes(ctx.db, vm.uuid)),
+            vm: await startSpec(ctx.db, vm),
           });
           if (ctx.params.fromState === 'Paused')
             await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
         },
       },
+      // its NICs leave the host (they and their addresses stay: recover gives them back)
+      nicsStep({
+        name: 'release-network-services',
+        describe: 'remove the vm from its host’s network and routers',
+        to: () => null,
+        back: (vm, ctx) =>
+          ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
+      }),
       {
         name: 'detach-data-volumes',
         describe: 'detach the data volumes that outlive the vm',
@@ -155,6 +167,15 @@ export const vmExpungeFlow: FlowDef<VmOpParams, FlowDeps> = {
           // the row, its capacity and its quota go together (whoever expunges releases)
           await removeVolumeRecord(ctx.db, v.uuid, { releaseVolumeQuota: true });
         }
+      },
+    },
+    {
+      name: 'release-nics',
+      describe: 'delete the NICs and release their addresses',
+      async run(ctx) {
+        const gone = await removeNics(ctx.db, { vmUuid: ctx.params.uuid });
+        // routers serving them drop their DHCP entries (a Destroyed VM's NICs are on no host)
+        await syncNetwork(ctx.db, ctx.deps, { leaving: gone.hostUuids, routed: gone.routed });
       },
     },
     {

@@ -1,6 +1,8 @@
 /**
  * Power chains: start, stop, reboot, pause, resume, change-offering. Each is `admit` (done at
- * admission) → the host command (with the command that undoes it as rollback) → the final state.
+ * admission) → the host command (with the command that undoes it as rollback) → the final state;
+ * start and stop also move the VM's NICs onto / off its host and re-sync its network
+ * (network-steps.ts).
  *
  * Capacity: a stop gives the host's CPU and memory back in the same transaction that marks the
  * VM Stopped; a start takes them again — on the host of its root volume when that is on local
@@ -13,9 +15,10 @@ import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
 import { releaseHost } from './host-capacity.js';
 import type { VmOpParams } from './model.js';
+import { nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
 import { place } from './placement.js';
-import { attachedVolumes, hostAddress, type VmCtx, type VmRuntime, vmSpec } from './runtime.js';
+import { hostAddress, startSpec, type VmCtx, type VmRuntime } from './runtime.js';
 import { finishOperation, markState, vmResult, vmRow } from './transitions.js';
 
 type Step<P = VmOpParams> = FlowStep<P, FlowDeps>;
@@ -120,13 +123,20 @@ export function vmStartFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
     steps: [
       admitStep('start'),
       allocateForStart(rt),
+      // its NICs go where it starts; undone: on no host (a Stopped VM's NICs are on none)
+      nicsStep({
+        name: 'apply-network-services',
+        describe: 'configure the network of the host and routers for the vm',
+        to: (vm) => vm.hostUuid,
+        back: () => null,
+      }),
       hostStep(
         rt,
         'start-on-host',
         'start the vm on its host',
         async (ctx, { vm, host }) => {
           await ctx.deps.drivers.send(host, 'vm.start', {
-            vm: vmSpec(vm, await attachedVolumes(ctx.db, vm.uuid)),
+            vm: await startSpec(ctx.db, vm),
           });
         },
         async (ctx, { vm, host }) => {
@@ -187,12 +197,20 @@ export function vmStopFlow(rt: VmRuntime): FlowDef<VmOpParams & { force?: boolea
           if (!vm.hostUuid) return;
           const host = await hostAddress(rt, ctx.db, vm.hostUuid);
           await ctx.deps.drivers.send(host, 'vm.start', {
-            vm: vmSpec(vm, await attachedVolumes(ctx.db, vm.uuid)),
+            vm: await startSpec(ctx.db, vm),
           });
           if (ctx.params.fromState === 'Paused')
             await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
         },
       },
+      // the NICs leave the host with it; undone: back on the host it still holds
+      nicsStep({
+        name: 'release-network-services',
+        describe: 'remove the vm from its host’s network and routers',
+        to: () => null,
+        back: (vm, ctx) =>
+          ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
+      }),
       {
         name: 'mark-stopped',
         describe: 'mark the vm Stopped and give its host capacity back',

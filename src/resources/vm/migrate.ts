@@ -7,6 +7,8 @@
  *                  storage) and a reservation on the target, held in `migration_target_uuid`
  *                  while the VM still holds its source; rollback releases the target
  *   migrate-on-host vm.migrate on the source; rollback moves it back if it reached the target
+ *   move-network-services its NICs to the target, both hosts and its routers re-synced;
+ *                  rollback moves them back to the source
  *   mark-running   in one transaction: the claim moves to the target, the source is released
  */
 import type { FlowDef } from '../../engine/flow.js';
@@ -14,6 +16,7 @@ import { CloudError } from '../../kernel/errors.js';
 import type { FlowDeps } from '../service.js';
 import { releaseHost, switchToTarget } from './host-capacity.js';
 import type { VmOpParams, VmRow } from './model.js';
+import { nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
 import { place } from './placement.js';
 import { hostAddress, type VmCtx, type VmRuntime } from './runtime.js';
@@ -140,6 +143,14 @@ export function vmMigrateFlow(rt: VmRuntime): FlowDef<MigrateParams, FlowDeps> {
             await ctx.deps.drivers.send(dest, 'vm.migrate', { vmUuid: vm.uuid, target: source.managementIp });
         },
       },
+      // its NICs follow it to the target; undone: back on the source (which it still holds)
+      nicsStep<MigrateParams>({
+        name: 'move-network-services',
+        describe: 'move the vm’s network to the target host',
+        to: (_vm, ctx) => target(ctx),
+        back: (vm) => vm.hostUuid,
+        alsoLeaving: (_vm, ctx) => (ctx.data.target ? [ctx.data.target as string] : []),
+      }),
       {
         name: 'mark-running',
         describe: 'switch the vm to its new host and release the old one',

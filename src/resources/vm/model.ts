@@ -79,6 +79,25 @@ export interface PlacementHintsParam {
   primaryStorageUuid?: string;
 }
 
+/**
+ * A NIC the create chain makes (docs/network.md "VM NICs"): resolved at admission, its uuid
+ * chosen there; its address comes from IPAM in `allocate-nics` (`ip`: a static one asked for).
+ */
+export interface NicParam {
+  uuid: string;
+  l3NetworkUuid: string;
+  l2NetworkUuid: string;
+  deviceId: number;
+  isDefault: boolean;
+  ip: string | null;
+  /** a router's guest NIC takes the gateway address */
+  allowGateway: boolean;
+  provider: 'flat' | 'virtual-router' | null;
+  /** as the hypervisor plugs it (NicSpec) */
+  bridgeName: string;
+  mtu: number;
+}
+
 /** What `vm.create` runs with: everything validated and resolved at admission. */
 export interface VmCreateParams {
   name: string;
@@ -93,6 +112,12 @@ export interface VmCreateParams {
   affinityGroupUuid: string | null;
   strategy: 'start' | 'create-stopped';
   allocatorStrategy: 'spread' | 'pack' | null;
+  /** its NICs, in device order (absent in jobs admitted before networking: none) */
+  nics?: NicParam[];
+  /** groups every NIC joins */
+  securityGroupUuids?: string[];
+  /** the virtual router this VM is the appliance of (it needs no router itself) */
+  applianceOf?: string | null;
 }
 
 /** Every other VM chain: the VM, and the state it was in when the operation was admitted. */

@@ -5,7 +5,7 @@
  * - Platform Running/Paused/Unknown on this host, host says Stopped or nothing → Stopped, host
  *   capacity given back (the stop policy).
  * - Host runs (or pauses) a VM the platform has Stopped → Running/Paused, capacity taken on this
- *   host whatever the room (it runs there: counting it is the truth, even over-committed).
+ *   host whatever the room (in both repairs the VM's NICs move with it and the hosts re-sync) (it runs there: counting it is the truth, even over-committed).
  * - Host runs or pauses a VM the platform has as the other one → that state.
  * - Host still has a VM the platform Destroyed (destroyed while the host was away) → vm.destroy.
  * - A host that fails `vm.list` `failuresBeforeDisconnect` times in a row → Disconnected, and
@@ -14,13 +14,13 @@
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
-import type { Logger } from 'pino';
 import type { Db } from '../../db/pool.js';
 import type { Tx } from '../../db/transaction.js';
 import type { HostAddress } from '../../drivers/port.js';
 import type { EventInput } from '../../engine/events.js';
 import { resourceEvent } from '../common.js';
 import type { FlowDeps } from '../service.js';
+import { type Placed, placeNics, syncNetwork } from '../vm-nic/nics.js';
 import { releaseHost, reserveHost } from './host-capacity.js';
 import { vmFamily } from './model.js';
 import type { VmRuntime } from './runtime.js';
@@ -47,7 +47,7 @@ export class Reconciler {
 
   constructor(
     private readonly db: Db,
-    private readonly deps: Pick<FlowDeps, 'drivers' | 'events' | 'settings' | 'network'> & { log: Logger },
+    private readonly deps: FlowDeps,
     private readonly rt: VmRuntime,
     private readonly failuresBeforeDisconnect = 3,
   ) {}
@@ -133,17 +133,26 @@ export class Reconciler {
     if (holdsHere && live) {
       if (actual === vm.state) return false;
       if (actual === 'Running' || actual === 'Paused') return this.setState(vm, actual, actual, 'drift');
-      // gone from the host (crashed, shut down from inside, host rebooted): the stop policy applies
-      return this.setState(vm, 'Stopped', actual ?? 'NoState', 'drift', async (tx) => {
+      // gone from the host (crashed, shut down from inside, host rebooted): the stop policy
+      // applies, and its NICs leave the host's network with it
+      let nics: Placed | undefined;
+      const stopped = await this.setState(vm, 'Stopped', actual ?? 'NoState', 'drift', async (tx) => {
         if (await releaseHost(tx, vm.uuid, 'host', host.uuid))
           this.rt.snapshot.onHostCapacity(host.uuid, vm.cpu, vm.memory, -1);
+        nics = await placeNics(tx, vm.uuid, null);
       });
+      if (stopped && nics) await this.resync(nics, [], [host.uuid]);
+      return stopped;
     }
     if (vm.state === 'Stopped' && !vm.hostUuid && (actual === 'Running' || actual === 'Paused')) {
-      return this.setState(vm, actual, actual, 'drift', async (tx) => {
+      let nics: Placed | undefined;
+      const running = await this.setState(vm, actual, actual, 'drift', async (tx) => {
         await reserveHost(tx, vm, host.uuid, this.deps.settings, { slot: 'host', force: true });
         this.rt.snapshot.onHostCapacity(host.uuid, vm.cpu, vm.memory, 1);
+        nics = await placeNics(tx, vm.uuid, host.uuid);
       });
+      if (running && nics) await this.resync(nics, [host.uuid], []);
+      return running;
     }
     if (vm.state === 'Destroyed' && actual !== undefined) {
       await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: vm.uuid });
@@ -153,6 +162,20 @@ export class Reconciler {
       return true;
     }
     return false;
+  }
+
+  /** Re-syncs the network of a VM whose NICs a repair moved (best-effort: the next pass retries). */
+  private async resync(nics: Placed, hosts: string[], leaving: string[]): Promise<void> {
+    if (nics.l3NetworkUuids.length === 0) return;
+    try {
+      await syncNetwork(this.db, this.deps, {
+        hosts,
+        leaving: [...leaving, ...nics.before],
+        routed: nics.routed,
+      });
+    } catch (err) {
+      this.deps.log.warn({ err, hosts }, 'reconciler: network re-sync after a repair failed');
+    }
   }
 
   /** Moves an idle VM from the state seen to `state`, with `also` in the same transaction. */

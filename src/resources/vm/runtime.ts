@@ -2,11 +2,12 @@
  * What the VM chains share beyond their step context: the node's candidate snapshot, and the
  * small lookups every chain needs (how to address a host, what a VM looks like to a hypervisor).
  */
-import type { VmSpec, VolumeSpec } from '../../contract/agent.js';
+import type { NicSpec, VmSpec, VolumeSpec } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
 import type { HostAddress } from '../../drivers/port.js';
 import type { StepContext } from '../../engine/flow.js';
 import type { FlowDeps } from '../service.js';
+import { nicSpecs } from '../vm-nic/nics.js';
 import type { CandidateSnapshot } from './candidates.js';
 import { addressOf } from './placement.js';
 
@@ -41,6 +42,16 @@ export async function attachedVolumes(db: Db, vmUuid: string): Promise<VolumeSpe
 export function vmSpec(
   vm: { uuid: string; name: string; cpu: number; memory: number },
   volumes: VolumeSpec[],
+  nics: NicSpec[] = [],
 ): VmSpec {
-  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics: [] };
+  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics };
+}
+
+/** What `vm.start` needs of an existing VM: its volumes and its NICs, read together. */
+export async function startSpec(
+  db: Db,
+  vm: { uuid: string; name: string; cpu: number; memory: number },
+): Promise<VmSpec> {
+  const [volumes, nics] = await Promise.all([attachedVolumes(db, vm.uuid), nicSpecs(db, vm.uuid)]);
+  return vmSpec(vm, volumes, nics);
 }

@@ -11,8 +11,8 @@ import { CloudError, forbidden, invalid } from '../../kernel/errors.js';
 import { canRun, refusal, type VmOperation, type VmState } from '../../kernel/vm-states.js';
 import { changeFlow, loadVisible, readRow, submitFor } from '../common.js';
 import { accountOf, reserveQuota } from '../quota/quota.js';
-import type { FlowDeps, KindService, Operation, ServiceContext } from '../service.js';
-import { admitVmCreate, type VmCreateBody } from './admission.js';
+import type { ApplianceVmInput, FlowDeps, KindService, Operation, ServiceContext } from '../service.js';
+import { admitApplianceCreate, admitVmCreate, type VmCreateBody } from './admission.js';
 import { CandidateSnapshot } from './candidates.js';
 import { vmCreateFlow } from './create-flow.js';
 import { vmDestroyFlow, vmExpungeFlow, vmRecoverFlow } from './destroy.js';
@@ -91,6 +91,28 @@ export class VmService implements KindService {
 
   create(caller: Caller, body: Record<string, unknown>) {
     return admitVmCreate(this.ctx, caller, body as unknown as VmCreateBody);
+  }
+
+  /**
+   * A virtual router's appliance VM (virtual-router/appliance.ts): the normal create chain, by
+   * the admin account (no quota), marked as the router's appliance so that its own chain makes
+   * no router; the first NIC is the default one.
+   */
+  async createAppliance(input: ApplianceVmInput): Promise<{ vmUuid: string; jobUuid: string }> {
+    const admin = await this.ctx.db
+      .selectFrom('accounts as a')
+      .innerJoin('users as u', 'u.accountUuid', 'a.uuid')
+      .select(['a.uuid as accountUuid', 'u.uuid as userUuid'])
+      .where('a.type', '=', 'admin')
+      .orderBy('u.createdAt')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    const job = await admitApplianceCreate(
+      this.ctx,
+      { ...admin, isAdmin: true, requestId: `router-${input.routerUuid}` },
+      input,
+    );
+    return { vmUuid: job.resourceUuid!, jobUuid: job.uuid };
   }
 
   // a property, not a method: the routes call it unbound

@@ -13,6 +13,8 @@ import type { KindService, ServiceContext } from '../service.js';
 import { vipSchema, vipService } from '../vip/service.js';
 import { routerSchema, routerService } from '../virtual-router/service.js';
 import { vrOfferingSchema, vrOfferingService } from '../virtual-router-offering/service.js';
+import { vmNicSchema } from '../vm-nic/model.js';
+import { VmNicService } from '../vm-nic/service.js';
 import { vxlanPoolSchema, vxlanPoolService } from '../vxlan-pool/service.js';
 
 export const networkSchemas: KindSchema[] = [
@@ -30,6 +32,7 @@ export const networkSchemas: KindSchema[] = [
   routerSchema,
   securityGroupSchema,
   securityGroupRuleSchema,
+  vmNicSchema,
 ];
 
 export function networkServices(ctx: ServiceContext): KindService[] {
@@ -46,5 +49,6 @@ export function networkServices(ctx: ServiceContext): KindService[] {
     routerService(ctx),
     securityGroupService(ctx),
     securityGroupRuleService(ctx),
+    new VmNicService(ctx),
   ];
 }

@@ -432,6 +432,35 @@ describe('eips and port forwarding on a virtual-router network', () => {
   });
 });
 
+describe('a NIC going away', () => {
+  test('expunging a VM unmaps its EIP and rules (they stay), and its router drops them', async () => {
+    const { l3 } = await vrL3(env, alice.api);
+    const vm = await vmOn(t, env, alice.api, [l3]);
+    const nic = vm.nics[0]!.uuid;
+    const v1 = await vip(alice.api);
+    const v2 = await vip(alice.api);
+    const eip = (
+      await succeed(alice.api, 'POST', '/v1/eips', { name: 'gone-eip', vipUuid: v1.uuid, vmNicUuid: nic })
+    ).resourceUuid;
+    const rule = (
+      await succeed(alice.api, 'POST', '/v1/port-forwarding-rules', {
+        name: 'gone-pf',
+        vipUuid: v2.uuid,
+        protocol: 'udp',
+        vipPortStart: 53,
+        vmNicUuid: nic,
+      })
+    ).resourceUuid;
+    assert.equal((await routerConfigOf(l3))?.eips.length, 1);
+    await succeed(alice.api, 'DELETE', `/v1/vms/${vm.vm}`);
+    await succeed(alice.api, 'POST', `/v1/vms/${vm.vm}/actions/expunge`, {});
+    assert.equal((await alice.api.get(`/v1/eips/${eip}`)).body.vmNicUuid, null);
+    assert.equal((await alice.api.get(`/v1/port-forwarding-rules/${rule}`)).body.vmNicUuid, null);
+    const cfg = await routerConfigOf(l3);
+    assert.deepEqual([cfg?.eips, cfg?.portForwardings, cfg?.dhcp], [[], [], []]);
+  });
+});
+
 describe('concurrency', () => {
   test('20 concurrent overlapping port-forwarding creates on one VIP: exactly one is admitted', async () => {
     const v = await vip(alice.api);

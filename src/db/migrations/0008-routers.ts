@@ -4,6 +4,9 @@
  *   NIC's (`guest_ip`), so lists filter and sort on them in one statement. Scalar subqueries
  *   (not outer joins) keep the view lockable (`FOR SHARE`), which tagging needs. A column added
  *   to `eips` later must be added here too.
+ * - an EIP's or a port-forwarding rule's NIC going away (its VM expunged, the NIC detached)
+ *   unmaps it (ON DELETE SET NULL) instead of blocking the NIC's deletion: the rule stays, as in
+ *   ZStack, and the router's next sync (which the NIC's removal triggers) drops the mapping.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -16,4 +19,11 @@ export async function up(db: Kysely<any>): Promise<void> {
            (select v.ip from vips v where v.uuid = e.vip_uuid) as ip,
            (select n.ip from vm_nics n where n.uuid = e.vm_nic_uuid) as guest_ip
     from eips e`.execute(db);
+  for (const table of ['eips', 'port_forwarding_rules']) {
+    await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(`${table}_vm_nic_uuid_fkey`)}`.execute(
+      db,
+    );
+    await sql`alter table ${sql.table(table)} add constraint ${sql.ref(`${table}_vm_nic_uuid_fkey`)}
+      foreign key (vm_nic_uuid) references vm_nics (uuid) on delete set null`.execute(db);
+  }
 }

@@ -7,11 +7,14 @@
  *                                plug-on-host (vm.attach-nic; rollback vm.detach-nic) → release-vm
  * vm-nic.delete (detach)         claim-vm → unplug-on-host (vm.detach-nic; rollback plugs it back)
  *                                → release-network-services (off the host, re-synced; rollback
- *                                puts it back) → delete-nic (NIC + address; the default moves to
- *                                the lowest remaining device; routers re-synced) → release-vm
+ *                                puts it back) → delete-nic (NIC + address, the VM let go, in one
+ *                                transaction; the default moves to the lowest remaining device;
+ *                                hosts and routers re-synced)
  * vm-nic.change-ip               claim-vm → allocate-ip (rollback releases it) → switch-ip (the NIC
  *                                takes it, host and routers re-synced; rollback switches back and
- *                                re-syncs) → release-old-ip → release-vm
+ *                                re-syncs) → release-old-ip (with the VM let go, one transaction)
+ * The steps that cannot be undone come last and let the VM go in their own transaction, so no
+ * later failure can ask for them to be undone.
  * vm-nic.set-default             claim-vm → switch-default (host and routers re-synced; rollback
  *                                gives the default back, re-syncs) → release-vm
  *
@@ -27,7 +30,7 @@ import type { FlowDeps } from '../service.js';
 import { moveNics } from '../vm/network-steps.js';
 import { addressOf } from '../vm/placement.js';
 import { vmRow } from '../vm/transitions.js';
-import { claimStep, releaseStep } from './claim.js';
+import { claimStep, releaseStep, releaseVm } from './claim.js';
 import { type NicOpParams, vmNicFamily } from './model.js';
 import { joinGroups, makeNic, type NicToMake, nicSpecs, removeNics, syncNetwork } from './nics.js';
 
@@ -196,16 +199,24 @@ export const detachFlow: FlowDef<NicOpParams, FlowDeps> = {
       },
     },
     {
+      // the last step, which cannot be undone: the VM is let go in the same transaction, and
+      // the re-syncs after it are best-effort (a host or router that missed it gets its whole
+      // state on its next sync or reconnect)
       name: 'delete-nic',
-      describe: 'delete the NIC and release its address',
+      describe: 'delete the NIC, release its address and let the vm go',
       async run(ctx) {
         const vm = await vmRow(ctx.db, ctx.params.vmUuid);
-        const gone = await removeNics(ctx.db, { nicUuid: ctx.params.uuid }, { promoteDefault: true });
+        const gone = await removeNics(
+          ctx.db,
+          { nicUuid: ctx.params.uuid },
+          { promoteDefault: true, also: (tx) => releaseVm(tx, ctx.params.vmUuid, 'detach-nic') },
+        );
         await syncNetwork(ctx.db, ctx.deps, {
-          hosts: gone.defaultHosts,
-          leaving: gone.hostUuids,
+          leaving: [...gone.defaultHosts, ...gone.hostUuids],
           routed: gone.routed,
-        });
+        }).catch((err) =>
+          ctx.deps.log.warn({ err, nic: ctx.params.uuid }, 'network re-sync after a detach failed'),
+        );
         await ctx.emit([
           resourceEvent(vmNicFamily, { uuid: ctx.params.uuid, accountUuid: vm.accountUuid }, 'deleted', {
             vmUuid: vm.uuid,
@@ -213,7 +224,6 @@ export const detachFlow: FlowDef<NicOpParams, FlowDeps> = {
         ]);
       },
     },
-    releaseStep('detach-nic'),
   ],
 };
 
@@ -272,14 +282,17 @@ export const changeIpFlow: FlowDef<ChangeIpParams, FlowDeps> = {
       },
     },
     {
+      // the last step (it cannot be undone): the VM is let go in the same transaction
       name: 'release-old-ip',
-      describe: 'release the old address',
+      describe: 'release the old address and let the vm go',
       local: true,
       async run(ctx) {
-        if (ctx.params.oldAddressUuid) await releaseIps(ctx.db, { uuid: ctx.params.oldAddressUuid });
+        await ctx.db.transaction().execute(async (tx) => {
+          if (ctx.params.oldAddressUuid) await releaseIps(tx, { uuid: ctx.params.oldAddressUuid });
+          await releaseVm(tx, ctx.params.vmUuid, 'change-nic-ip');
+        });
       },
     },
-    releaseStep('change-nic-ip'),
   ],
   result: nicResult,
 };

@@ -122,14 +122,16 @@ export interface Removed {
 /**
  * Deletes NICs (all of a VM's, or one) and their addresses, in one transaction; memberships go
  * by cascade, and EIPs or port-forwarding rules on them are unmapped. Removing the default NIC
- * of a VM that keeps others makes its lowest device the default (`promoteDefault`). Idempotent.
+ * of a VM that keeps others makes its lowest device the default (`promoteDefault`); `also` runs
+ * in the same transaction. Idempotent.
  */
 export async function removeNics(
   db: Db,
   where: { vmUuid: string } | { nicUuid: string },
-  opts: { promoteDefault?: boolean } = {},
+  opts: { promoteDefault?: boolean; also?: (tx: Tx) => Promise<void> } = {},
 ): Promise<Removed> {
   return db.transaction().execute(async (tx) => {
+    await opts.also?.(tx);
     const q = tx
       .selectFrom('vmNics as n')
       .innerJoin('l3Networks as l3', 'l3.uuid', 'n.l3NetworkUuid')

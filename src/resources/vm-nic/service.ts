@@ -24,7 +24,6 @@ interface NicRow {
   accountUuid: string;
   l3NetworkUuid: string;
   ip: string | null;
-  ipAddressUuid: string | null;
   isDefault: boolean;
 }
 
@@ -130,7 +129,13 @@ export class VmNicService implements KindService {
   }
 
   private async changeIp(caller: Caller, uuid: string, ip: string | undefined): Promise<JobRow> {
-    const nic = await this.load(caller, uuid);
+    await this.load(caller, uuid);
+    // the address row is internal (not a queryable field): read it here
+    const nic = await this.ctx.db
+      .selectFrom('vmNics')
+      .select(['uuid', 'vmUuid', 'accountUuid', 'ip', 'ipAddressUuid'])
+      .where('uuid', '=', uuid)
+      .executeTakeFirstOrThrow();
     if (ip !== undefined) {
       const parsed = parseIp(ip);
       if (!parsed) throw invalid([{ field: 'ip', problem: `${ip} is not an IP address` }]);

@@ -33,6 +33,8 @@ export async function addL3(
     shared?: boolean;
     category?: 'public' | 'private' | 'system';
     api?: Api;
+    /** the range as a whole subnet instead (gateway: its first address) */
+    cidr?: string;
   } = {},
 ): Promise<{ l3: string; range: string; subnet: string }> {
   const api = o.api ?? t.admin;
@@ -51,10 +53,14 @@ export async function addL3(
   const r = await api.job('POST', '/v1/ip-ranges', {
     name: `range-${subnet}`,
     l3NetworkUuid: l3,
-    startIp: `${subnet}.${o.first ?? 10}`,
-    endIp: `${subnet}.${o.last ?? 250}`,
-    prefixLength: 24,
-    gateway: `${subnet}.1`,
+    ...(o.cidr
+      ? { cidr: o.cidr }
+      : {
+          startIp: `${subnet}.${o.first ?? 10}`,
+          endIp: `${subnet}.${o.last ?? 250}`,
+          prefixLength: 24,
+          gateway: `${subnet}.1`,
+        }),
   });
   assert.equal(r.state, 'Succeeded', JSON.stringify(r));
   return { l3, range: r.resourceUuid, subnet };

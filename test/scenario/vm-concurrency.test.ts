@@ -1,13 +1,15 @@
 /**
- * VM creates under concurrency: 500 at once on 20 hosts all end Running with every invariant
- * holding (host and storage counters = Σ of what they hold, nothing over-committed, nothing left
- * transitional); creates racing for too little room end with exactly as many VMs as fit, the rest
+ * VM creates under concurrency: 500 at once on 20 hosts, one NIC each, all end Running with every
+ * invariant holding (host and storage counters = Σ of what they hold, nothing over-committed,
+ * nothing left transitional, no duplicate IP, every NIC holding its address, every host's DHCP
+ * serving exactly its VMs' NICs); creates racing for too little room end with exactly as many VMs as fit, the rest
  * failed with the scheduler's explanation; 200 creates against a quota of 10 admit exactly 10.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertInvariants } from '../support/invariants.js';
 import { startTestNode, type TestNode } from '../support/node.js';
+import { addL2, addL3, dhcpNicsOn } from './network-fixtures.js';
 import { buildVmEnv, GiB, type VmEnv } from './vm-env.js';
 
 let t: TestNode;
@@ -23,15 +25,23 @@ async function finished(uuids: string[]): Promise<any[]> {
 
 describe('concurrent VM creates', () => {
   let env: VmEnv;
+  let l3: string;
   before(async () => {
     env = await buildVmEnv(t, { hosts: 20, prefix: 'cc', hostCpu: 16, hostMemory: 40 * GiB });
+    // one NIC each on a flat L3 whose /22 has room for all of them
+    l3 = (await addL3(t, await addL2(t, env, 'eth0'), { cidr: '10.250.0.0/22' })).l3;
   });
 
-  test('500 concurrent creates on 20 hosts: every one accepted and Running, every invariant holds', async () => {
+  test('500 concurrent creates on 20 hosts, one NIC each: every one accepted and Running, no duplicate IP, every invariant holds', async () => {
     const started = Date.now();
     const accepted = await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
-        t.admin.post('/v1/vms', { name: `cc-${i}`, imageUuid: env.image, instanceOfferingUuid: env.small }),
+        t.admin.post('/v1/vms', {
+          name: `cc-${i}`,
+          imageUuid: env.image,
+          instanceOfferingUuid: env.small,
+          l3NetworkUuids: [l3],
+        }),
       ),
     );
     const acceptedMs = Date.now() - started;
@@ -66,6 +76,24 @@ describe('concurrent VM creates', () => {
       spread.every((h) => h.vmCount > 0),
       'spread placement uses every host',
     );
+    const nics = await t.db.db
+      .selectFrom('vmNics')
+      .select(['uuid', 'ip', 'mac', 'hostUuid'])
+      .where('l3NetworkUuid', '=', l3)
+      .execute();
+    assert.equal(nics.length, 500);
+    assert.equal(new Set(nics.map((n) => n.ip)).size, 500, 'no duplicate IP');
+    assert.equal(new Set(nics.map((n) => n.mac)).size, 500, 'no duplicate MAC');
+    // every host's DHCP serves exactly the NICs of the VMs on it (coalesced, versioned syncs)
+    for (const h of env.hosts)
+      assert.deepEqual(
+        await dhcpNicsOn(t, h),
+        nics
+          .filter((n) => n.hostUuid === h)
+          .map((n) => n.uuid)
+          .sort(),
+        `DHCP of host ${h}`,
+      );
     await assertInvariants(t.db.db);
   });
 

@@ -7,7 +7,11 @@
  * - a VM holds a host exactly when it is Running, Paused or Unknown (the stop policy);
  * - every primary storage's used capacity (for local storage: every host's share) = Σ its
  *   volumes + its cached images;
- * - no VM or volume in a transitional state or with a task, no job Pending or Running.
+ * - no VM or volume in a transitional state or with a task, no job Pending or Running;
+ * - networking: no IP address twice on an L3; every NIC holds exactly its address row (same L3,
+ *   same IP, owned by the NIC and its VM) and no NIC address row is without its NIC (no leak);
+ *   a NIC is carried by its VM's host while the VM runs there (Running, Paused, Unknown) and by
+ *   no host otherwise.
  */
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/pool.js';
@@ -105,6 +109,37 @@ export async function invariantViolations(db: Db, limits: Limits = DEFAULT_SETTI
     .limit(20)
     .execute();
   for (const j of jobs) out.push(`job ${j.uuid} (${j.kind}) still ${j.state}`);
+  out.push(...(await networkViolations(db)));
+  return out;
+}
+
+/** The networking invariants (see the module comment). */
+async function networkViolations(db: Db): Promise<string[]> {
+  const out: string[] = [];
+  const duplicates = await sql<{ l3: string; ip: string; n: number }>`
+    select l3_network_uuid as l3, min(ip) as ip, count(*)::int as n from ip_addresses
+    group by l3_network_uuid, ip_number having count(*) > 1 limit 20`.execute(db);
+  for (const d of duplicates.rows) out.push(`ip ${d.ip} allocated ${d.n} times on l3 network ${d.l3}`);
+  const unheld = await sql<{ nic: string; ip: string | null }>`
+    select n.uuid as nic, n.ip from vm_nics n
+    left join ip_addresses a on a.uuid = n.ip_address_uuid
+    where a.uuid is null or a.ip is distinct from n.ip or a.l3_network_uuid <> n.l3_network_uuid
+      or a.owner_uuid is distinct from n.uuid or a.vm_uuid is distinct from n.vm_uuid
+    limit 20`.execute(db);
+  for (const n of unheld.rows) out.push(`nic ${n.nic} (ip ${n.ip}) does not hold its address row`);
+  const leaked = await sql<{ uuid: string; ip: string }>`
+    select a.uuid, a.ip from ip_addresses a
+    where a.used_for = 'vm-nic' and not exists (select 1 from vm_nics n where n.ip_address_uuid = a.uuid)
+    limit 20`.execute(db);
+  for (const a of leaked.rows) out.push(`address ${a.ip} (${a.uuid}) is held by no NIC`);
+  const misplaced = await sql<{ nic: string; host: string | null; state: string; vmHost: string | null }>`
+    select n.uuid as nic, n.host_uuid as host, v.state, v.host_uuid as vm_host from vm_nics n
+    join vms v on v.uuid = n.vm_uuid
+    where n.host_uuid is distinct from
+      (case when v.state in ('Running', 'Paused', 'Unknown') then v.host_uuid end)
+    limit 20`.execute(db);
+  for (const m of misplaced.rows)
+    out.push(`nic ${m.nic} is carried by host ${m.host} but its vm is ${m.state} on ${m.vmHost}`);
   return out;
 }
 

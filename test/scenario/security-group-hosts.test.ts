@@ -226,6 +226,62 @@ describe('security groups on the hosts', () => {
       assert.ok(!sgOf(t, env, host).some((n) => n.nicUuid === a2.uuid), `host ${host} does not list it`);
   });
 
+  test('concurrent joins and rule creates: every member’s host ends with every rule and every peer', async () => {
+    const burst = await group('burst');
+    const peers = await group('burst-peers');
+    const members = [a1, b, d];
+    const jobs = await Promise.all([
+      ...members.map((nic) =>
+        t.admin.job('POST', `/v1/security-groups/${burst}/actions/add-nics`, { vmNicUuids: [nic.uuid] }),
+      ),
+      ...[1000, 2000, 3000, 4000, 5000].map((port) =>
+        t.admin.job('POST', '/v1/security-group-rules', {
+          securityGroupUuid: burst,
+          direction: 'ingress',
+          protocol: 'udp',
+          portStart: port,
+        }),
+      ),
+      t.admin.job('POST', '/v1/security-group-rules', {
+        securityGroupUuid: burst,
+        direction: 'ingress',
+        protocol: 'all',
+        remoteSecurityGroupUuid: burst,
+      }),
+      t.admin.job('POST', '/v1/security-group-rules', {
+        securityGroupUuid: peers,
+        direction: 'ingress',
+        protocol: 'all',
+        remoteSecurityGroupUuid: burst,
+      }),
+    ]);
+    for (const job of jobs) assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    const rules = await t.db.db
+      .selectFrom('securityGroupRules')
+      .select('uuid')
+      .where('securityGroupUuid', '=', burst)
+      .execute();
+    assert.equal(rules.length, 6);
+    for (const nic of members) {
+      const e = entry(nic);
+      const own = e.rules.filter((r) => rules.some((x) => x.uuid === r.ruleUuid));
+      assert.deepEqual(
+        sorted(own.map((r) => r.ruleUuid)),
+        sorted(rules.map((r) => r.uuid)),
+        `NIC on ${nic.host}`,
+      );
+      const self = own.find((r) => r.remoteCidrs !== null)!;
+      assert.deepEqual(self.remoteCidrs, sorted(members.map(cidr)));
+    }
+    await removeNics(burst, members);
+    // a1 is in no other group: its host lists it no more; b and d keep their other groups
+    for (const nic of members) {
+      const left = sgOf(t, env, nic.host!).find((n) => n.nicUuid === nic.uuid);
+      assert.ok(!left?.securityGroupUuids.includes(burst));
+      assert.equal(left === undefined, nic === a1);
+    }
+  });
+
   test('the API shows the same state as the simulator', async () => {
     const res = await t.admin.get(`/v1/simulator/network/hosts/${env.address.get(H[3]!)}`);
     assert.equal(res.status, 200);

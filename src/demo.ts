@@ -1,8 +1,8 @@
 /**
  * The demo environment `npm start` creates on an empty database: one zone, one simulator
  * cluster, four simulated hosts; a simulated backup storage, local primary storage, a public
- * image and a disk offering; instance offerings `small` and `medium`, so a VM can be created at
- * once. Built through the same services and chains as any API call.
+ * image and a disk offering; instance offerings `small` and `medium`; a shared flat public
+ * network with addresses — so a VM with an IP can be created at once. Built through the same services and chains as any API call.
  */
 import type { Logger } from 'pino';
 import type { Db } from './db/pool.js';
@@ -66,7 +66,16 @@ export async function createDemoEnvironment(
     cluster,
   );
   const offerings = await createComputeDemo((kind, body) => done(svc(kind).create!(caller, body)));
-  log.info({ zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings }, 'demo environment created');
+  const network = await createNetworkDemo(
+    (kind, body) => done(svc(kind).create!(caller, body)),
+    (kind, uuid, action, body) => done(svc(kind).actions![action]!(caller, uuid, body)),
+    zone,
+    cluster,
+  );
+  log.info(
+    { zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings, ...network },
+    'demo environment created',
+  );
   return true;
 }
 
@@ -124,6 +133,40 @@ async function createComputeDemo(create: Create) {
     description: '2 vCPU, 4 GiB',
   });
   return { instanceOfferings: [small, medium] };
+}
+
+/**
+ * Network of the demo: the no-vlan L2 `l2-public` on eth0, attached to cluster-1, and the flat,
+ * shared public L3 `public` (DNS 8.8.8.8) with 192.168.100.100–250/24, gateway .1 (the hosts are
+ * .11–.14, outside it): `nimbus vm create … --l3 public` gets an address at once.
+ */
+async function createNetworkDemo(create: Create, act: Act, zone: string, cluster: string) {
+  const l2 = await create('l2-networks', {
+    name: 'l2-public',
+    zoneUuid: zone,
+    type: 'no-vlan',
+    physicalInterface: 'eth0',
+    description: 'demo L2: the hosts’ eth0',
+  });
+  await act('l2-networks', l2, 'attach-cluster', { clusterUuid: cluster });
+  const l3 = await create('l3-networks', {
+    name: 'public',
+    l2NetworkUuid: l2,
+    category: 'public',
+    provider: 'flat',
+    shared: true,
+    dns: ['8.8.8.8'],
+    description: 'demo public network: flat (DHCP on every host), usable by every account',
+  });
+  const range = await create('ip-ranges', {
+    name: 'public-range',
+    l3NetworkUuid: l3,
+    startIp: '192.168.100.100',
+    endIp: '192.168.100.250',
+    prefixLength: 24,
+    gateway: '192.168.100.1',
+  });
+  return { l2Network: l2, l3Network: l3, ipRange: range };
 }
 
 async function adminUser(db: Db, accountUuid: string): Promise<string> {

@@ -56,7 +56,10 @@ before(async () => {
     .values({ backupStorageUuid: bs, zoneUuid: infra.zone })
     .execute();
   // the simulated storage itself, which images made from volumes are copied onto
-  await t.db.db.insertInto('simulatorBackupStorages').values({ url: 'sim://rb', capacity: 10_000 * GiB }).execute();
+  await t.db.db
+    .insertInto('simulatorBackupStorages')
+    .values({ url: 'sim://rb', capacity: 10_000 * GiB })
+    .execute();
 });
 after(() => t.stop());
 

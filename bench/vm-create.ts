@@ -1,11 +1,14 @@
 /**
- * npm run bench:vm-create -- --vms N --hosts H --concurrency C [--url U --password P]
+ * npm run bench:vm-create -- --vms N --hosts H --concurrency C [--nics K] [--url U --password P]
  *   [--node-args="--cpu-prof --cpu-prof-dir=prof"]  (flags for the server's node process)
  *
  * Starts a fresh server (or targets --url), creates H simulated hosts with local storage, an
- * image and an offering, fires N VM creates through the HTTP API with C in flight, waits for all
- * jobs, prints accepted/succeeded/failed, wall time, VMs/s, accept and completion latency
- * percentiles, and checks the capacity invariants in the database.
+ * image and an offering — and with --nics K (default 0, as the earlier runs), K no-vlan L2s
+ * attached to the cluster, each with a flat L3 whose /16 has room for every VM — fires N VM
+ * creates (K NICs each) through the HTTP API with C in flight, waits for all jobs, prints
+ * accepted/succeeded/failed, wall time, VMs/s, accept and completion latency percentiles, and
+ * checks the invariants in the database (capacity; with NICs also: no duplicate IP, every NIC
+ * holding its address row, NICs on their VMs' hosts).
  */
 import pg from 'pg';
 import { ADMIN_PASSWORD, Client, flags, machine, ms, percentiles, pool, startServer } from './lib.js';
@@ -14,6 +17,7 @@ const f = flags({
   vms: { type: 'string', default: '1000' },
   hosts: { type: 'string', default: '100' },
   concurrency: { type: 'string', default: '100' },
+  nics: { type: 'string', default: '0' },
   url: { type: 'string' },
   password: { type: 'string' },
   'database-url': { type: 'string' },
@@ -22,9 +26,10 @@ const f = flags({
 const N = Number(f.vms);
 const H = Number(f.hosts);
 const C = Number(f.concurrency);
+const K = Number(f.nics);
 const GiB = 1024 ** 3;
 
-async function setup(api: Client): Promise<{ image: string; offering: string }> {
+async function setup(api: Client): Promise<{ image: string; offering: string; l3s: string[] }> {
   const t0 = Date.now();
   const zone = (await api.done('POST', '/v1/zones', { name: `bench-zone-${Date.now()}` })).resourceUuid;
   const cluster = (
@@ -75,10 +80,37 @@ async function setup(api: Client): Promise<{ image: string; offering: string }> 
   const offering = (
     await api.done('POST', '/v1/instance-offerings', { name: 'bench-small', cpu: 1, memory: GiB })
   ).resourceUuid;
+  const l3s: string[] = [];
+  for (let k = 0; k < K; k++) {
+    const l2 = (
+      await api.done('POST', '/v1/l2-networks', {
+        name: `bench-l2-${k}`,
+        zoneUuid: zone,
+        type: 'no-vlan',
+        physicalInterface: `eth${k}`,
+      })
+    ).resourceUuid;
+    await api.done('POST', `/v1/l2-networks/${l2}/actions/attach-cluster`, { clusterUuid: cluster });
+    const l3 = (
+      await api.done('POST', '/v1/l3-networks', {
+        name: `bench-l3-${k}`,
+        l2NetworkUuid: l2,
+        category: 'private',
+        provider: 'flat',
+      })
+    ).resourceUuid;
+    // a /16: 65,533 addresses, room for any run of this benchmark
+    await api.done('POST', '/v1/ip-ranges', {
+      name: `bench-range-${k}`,
+      l3NetworkUuid: l3,
+      cidr: `10.${200 + k}.0.0/16`,
+    });
+    l3s.push(l3);
+  }
   console.log(
-    `setup: ${H} hosts, local storage, image, offering in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `setup: ${H} hosts, local storage, image, offering${K ? `, ${K} flat L3(s)` : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
-  return { image, offering };
+  return { image, offering, l3s };
 }
 
 /** `12@3s 40@4s`: how many of the times fall in each whole second */
@@ -99,8 +131,8 @@ async function main(): Promise<void> {
   const api = new Client(url);
   await api.login((f.password as string | undefined) ?? ADMIN_PASSWORD);
   try {
-    const { image, offering } = await setup(api);
-    console.log(`firing ${N} VM creates, ${C} in flight …`);
+    const { image, offering, l3s } = await setup(api);
+    console.log(`firing ${N} VM creates${K ? ` with ${K} NIC(s) each` : ''}, ${C} in flight …`);
     const accept: number[] = [];
     const slow: number[] = []; // when (s after the first call) each call slower than 1 s was sent
     const jobs: string[] = [];
@@ -113,6 +145,7 @@ async function main(): Promise<void> {
         name: `bench-vm-${i}`,
         imageUuid: image,
         instanceOfferingUuid: offering,
+        ...(K ? { l3NetworkUuids: l3s } : {}),
       });
       accept.push(performance.now() - t);
       if (performance.now() - t > 1000) slow.push((t - t0) / 1000);
@@ -152,7 +185,7 @@ async function main(): Promise<void> {
     const j = percentiles(rows.map((r) => Number(r.ms)));
     console.log(`
 machine:     ${machine()}
-command:     npm run bench:vm-create -- --vms ${N} --hosts ${H} --concurrency ${C}
+command:     npm run bench:vm-create -- --vms ${N} --hosts ${H} --concurrency ${C}${K ? ` --nics ${K}` : ''}
 accepted:    ${jobs.length} of ${N} (refused ${refused}) in ${((acceptedAt - start) / 1000).toFixed(1)} s
 succeeded:   ${ok.length}    failed: ${failed.length} ${firstErrors.rows.map((r) => `${r.code}×${r.n}`).join(' ')}
 wall time:   ${wall.toFixed(1)} s    → ${(ok.length / wall).toFixed(0)} VMs/s
@@ -166,7 +199,7 @@ completion:  p50 ${ms(j.p50)}  p95 ${ms(j.p95)}  p99 ${ms(j.p99)}  max ${ms(j.ma
     try {
       await assertInvariants(h.db);
       console.log(
-        'invariants:  all hold (host and storage capacity = sum of VMs/volumes, no transitional state, no running job)',
+        `invariants:  all hold (host and storage capacity = sum of VMs/volumes, no transitional state, no running job${K ? '; no duplicate IP, every NIC holds its address, NICs on their hosts' : ''})`,
       );
     } catch (err) {
       console.log(`invariants VIOLATED: ${(err as Error).message}`);

@@ -9,18 +9,20 @@
  *   ensure-image-cache       the image on that storage; rollback releases a cache entry it created
  *   create-root-volume       clone of the cached image; rollback destroys it
  *   create-data-volumes      one per disk offering / size; rollback destroys them
- *   apply-network-services   the NICs go on the host (host_uuid), its network and the routers of
- *                            its virtual-router L3s are re-synced (the routers made first when
- *                            missing); rollback takes them off and re-syncs (skipped without NICs
- *                            and for create-stopped: a stopped VM's NICs are on no host)
- *   start-on-host            vm.start (skipped for create-stopped); rollback vm.destroy
+ *   apply-network-services   the NICs go on the host (host_uuid) and the routers of their
+ *                            virtual-router L3s are made when missing; rollback takes them off
+ *                            and re-syncs the host (skipped without NICs and for create-stopped:
+ *                            a stopped VM's NICs are on no host)
+ *   start-on-host            the host's network and the routers re-synced, then vm.start (skipped
+ *                            for create-stopped); rollback vm.destroy
  *   mark-state               Running — or, for create-stopped, Stopped with the host capacity given
  *                            back (a stopped VM holds none; its volumes stay where they are)
  *
  * Every rollback is idempotent and reads what to undo from the VM row or the journal, so the
  * step in flight at a failure (which may have half-happened) is undone too. The steps that only
- * touch this database (allocate-nics, allocate-host, allocate-primary-storage, mark-state, and
- * create-data-volumes / apply-network-services when they have nothing to do) are `local`: journaled with the next save (see engine/flow.ts).
+ * touch this database (allocate-nics, allocate-host, allocate-primary-storage, mark-state;
+ * create-data-volumes without data disks; apply-network-services without a router to make) are
+ * `local`: journaled with the next save (see engine/flow.ts).
  */
 import type { NicSpec, VolumeSpec } from '../../contract/agent.js';
 import type { FlowDef, FlowStep } from '../../engine/flow.js';
@@ -29,12 +31,12 @@ import { resourceEvent } from '../common.js';
 import { ensureImageCache, releaseImageCache } from '../image/cache.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
-import { joinGroups, makeNic, removeNics } from '../vm-nic/nics.js';
+import { ensureVirtualRouters } from '../virtual-router/ensure.js';
+import { joinGroups, makeNic, placeNics, removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { destroyVolume, provisionVolume } from '../volume/provision.js';
 import { createQuota } from './admission.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmCreateParams, vmFamily } from './model.js';
-import { moveNics } from './network-steps.js';
 import { place } from './placement.js';
 import { hostAddress, type VmCtx, type VmRuntime, vmSpec } from './runtime.js';
 import { finishOperation, markState, vmResult } from './transitions.js';
@@ -111,23 +113,41 @@ function allocateNics(): Step {
 /** the NICs go on a host only when the VM starts there */
 const networkIdle = (ctx: Ctx) => nicsOf(ctx).length === 0 || ctx.params.strategy === 'create-stopped';
 
+/** the virtual-router L3s of the VM's NICs (none for a router's own appliance) */
+const routedOf = (ctx: Ctx) =>
+  ctx.params.applianceOf
+    ? []
+    : [
+        ...new Set(
+          nicsOf(ctx)
+            .filter((n) => n.provider === 'virtual-router')
+            .map((n) => n.l3NetworkUuid),
+        ),
+      ];
+
+/**
+ * The NICs go on the placed host (host_uuid), and the routers of their virtual-router L3s are
+ * made when missing. Without such an L3 this only changes this database, so it is local: the
+ * host's network is re-synced by start-on-host, right before the VM starts (one journal write
+ * less per create). The rollback takes the NICs off the host and re-syncs the hosts it reads
+ * from the database (none when the run never happened).
+ */
 function applyNetworkServices(): Step {
-  const vm = (ctx: Ctx) => ({
-    uuid: ctx.job.resourceUuid!,
-    placement: { applianceOf: ctx.params.applianceOf ?? null },
-  });
   return {
     name: 'apply-network-services',
-    describe: 'configure the network of the host and routers for the vm',
-    local: networkIdle,
+    describe: 'put the vm on its host’s network and make its routers',
+    local: (ctx) => networkIdle(ctx) || routedOf(ctx).length === 0,
     async run(ctx) {
       if (networkIdle(ctx)) return;
-      await moveNics(ctx, vm(ctx), placed(ctx).hostUuid);
+      await placeNics(ctx.db, ctx.job.resourceUuid!, placed(ctx).hostUuid);
+      const routed = routedOf(ctx);
+      if (routed.length > 0) await ensureVirtualRouters(ctx, routed);
     },
     async rollback(ctx) {
       if (networkIdle(ctx)) return;
-      const p = ctx.data.placed as Placed | undefined;
-      await moveNics(ctx, vm(ctx), null, { leaving: p ? [p.hostUuid] : [] });
+      const moved = await placeNics(ctx.db, ctx.job.resourceUuid!, null);
+      if (moved.before.length > 0)
+        await syncNetwork(ctx.db, ctx.deps, { leaving: moved.before, routed: moved.routed });
     },
   };
 }
@@ -333,6 +353,10 @@ function startOnHost(rt: VmRuntime): Step {
         cpu: ctx.params.cpu,
         memory: ctx.params.memory,
       };
+      // its network first (bridges, DHCP, security groups; its routers' DHCP): see
+      // apply-network-services, whose rollback re-syncs after this step's is done
+      if (nicsOf(ctx).length > 0)
+        await syncNetwork(ctx.db, ctx.deps, { hosts: [p.hostUuid], routed: routedOf(ctx) });
       await ctx.deps.drivers.send(host, 'vm.start', {
         vm: vmSpec(vm, (ctx.data.volumes as VolumeSpec[]) ?? [], (ctx.data.nics as NicSpec[]) ?? []),
       });

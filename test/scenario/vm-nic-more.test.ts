@@ -1,0 +1,170 @@
+/**
+ * More of the VM NICs' behaviour: security groups given at create (every NIC joins them; the
+ * host's firewall state lists the NIC), the reconciler's repairs moving NICs on and off hosts,
+ * attaching an L3 whose L2 the VM's cluster lacks, and a router's appliance VM (created through
+ * VmService.createAppliance: the admin's, no quota, marked as the router's appliance, its guest
+ * NIC on the gateway).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { VmService } from '../../src/resources/vm/service.js';
+import { assertInvariants } from '../support/invariants.js';
+import { type Api, startTestNode, type TestNode } from '../support/node.js';
+import {
+  addL2,
+  addL3,
+  addressOfHost,
+  buildNetEnv,
+  dhcpNicsOn,
+  type NetEnv,
+  nicsOf,
+} from './network-fixtures.js';
+import { createVm, GiB, next, ok, vmOf } from './vm-env.js';
+
+let t: TestNode;
+let env: NetEnv;
+let vms: VmService;
+let tenant: Api;
+
+before(async () => {
+  t = await startTestNode();
+  env = await buildNetEnv(t, { prefix: 'nicm', hosts: 2, hostMemory: 64 * GiB });
+  vms = t.node.kindServices.find((s) => s.contract.kind === 'vms') as VmService;
+  await t.admin.job('POST', '/v1/accounts', { name: 'nicm-tenant', password: 'tenant-password' });
+  tenant = await t.anon.login('nicm-tenant', 'tenant-password');
+});
+after(() => t.stop());
+
+describe('security groups given at create', () => {
+  test('every NIC joins the groups; the NIC shows them; the host’s firewall state carries it', async () => {
+    const group = (await ok(t, 'POST', '/v1/security-groups', { name: `nicm-web-${next()}` })).resourceUuid;
+    await ok(t, 'POST', '/v1/security-group-rules', {
+      securityGroupUuid: group,
+      direction: 'ingress',
+      protocol: 'tcp',
+      portStart: 80,
+      remoteCidr: '0.0.0.0/0',
+    });
+    const second = await addL3(t, env.l2, { name: `nicm-second-${next()}` });
+    const job = await createVm(t, env, { l3NetworkUuids: [env.l3, second.l3], securityGroupUuids: [group] });
+    assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    const nics = await nicsOf(t, job.resourceUuid);
+    const members = await t.db.db
+      .selectFrom('vmNicSecurityGroups')
+      .select('vmNicUuid')
+      .where('securityGroupUuid', '=', group)
+      .execute();
+    assert.deepEqual(members.map((m) => m.vmNicUuid).sort(), nics.map((n) => n.uuid).sort());
+    const shown = await t.admin.get(`/v1/vm-nics/${nics[0]!.uuid}`);
+    assert.deepEqual(shown.body.securityGroupUuids, [group]);
+    const host = (await vmOf(t, job.resourceUuid))!.hostUuid!;
+    const sg = t.node.services.deps.simulator.networks.host(await addressOfHost(t, host)).sg?.state ?? [];
+    const mine = sg.find((n) => n.nicUuid === nics[0]!.uuid);
+    assert.deepEqual(mine?.securityGroupUuids, [group]);
+    assert.ok(mine?.rules.some((r) => r.protocol === 'tcp' && r.portStart === 80));
+  });
+
+  test('another account’s group is refused at admission', async () => {
+    const theirs = (await ok(t, 'POST', '/v1/security-groups', { name: `nicm-admin-${next()}` }))
+      .resourceUuid;
+    const res = await tenant.post('/v1/vms', {
+      name: `nicm-${next()}`,
+      imageUuid: env.image,
+      instanceOfferingUuid: env.small,
+      l3NetworkUuids: [env.l3],
+      securityGroupUuids: [theirs],
+    });
+    assert.equal(res.status, 400);
+    assert.deepEqual(
+      res.body.error.details.fields.map((f: any) => f.field),
+      ['securityGroupUuids[0]'],
+    );
+  });
+});
+
+describe('the reconciler moves NICs with its repairs', () => {
+  test('a VM found stopped leaves its host’s DHCP; found running again, it is back', async () => {
+    const job = await createVm(t, env, { l3NetworkUuids: [env.l3] });
+    const uuid = job.resourceUuid as string;
+    const [nic] = await nicsOf(t, uuid);
+    const host = (await vmOf(t, uuid))!.hostUuid!;
+    assert.equal((await t.admin.post(`/v1/simulator/vms/${uuid}/state`, { state: 'Stopped' })).status, 200);
+    await vms.reconciler.reconcileAll();
+    assert.equal((await vmOf(t, uuid))?.state, 'Stopped');
+    assert.equal((await nicsOf(t, uuid))[0]?.hostUuid, null);
+    assert.ok(!(await dhcpNicsOn(t, host)).includes(nic!.uuid));
+    assert.equal((await t.admin.post(`/v1/simulator/vms/${uuid}/state`, { state: 'Running' })).status, 200);
+    await vms.reconciler.reconcileAll();
+    assert.equal((await vmOf(t, uuid))?.state, 'Running');
+    assert.equal((await nicsOf(t, uuid))[0]?.hostUuid, host);
+    assert.ok((await dhcpNicsOn(t, host)).includes(nic!.uuid));
+    await assertInvariants(t.db.db);
+  });
+});
+
+describe('attach needs the L2 on the VM’s cluster', () => {
+  test('an L3 whose L2 is not attached to the VM’s cluster is refused, naming both', async () => {
+    const job = await createVm(t, env, { l3NetworkUuids: [env.l3] });
+    const elsewhere = await addL2(t, env, 'eth5', []);
+    const l3 = await addL3(t, elsewhere, { name: `nicm-elsewhere-${next()}` });
+    const res = await t.admin.post('/v1/vm-nics', { vmUuid: job.resourceUuid, l3NetworkUuid: l3.l3 });
+    assert.equal(res.status, 409, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'L2_NETWORK_NOT_IN_CLUSTER');
+    assert.match(res.body.error.message, new RegExp(env.cluster));
+    assert.equal((await vmOf(t, job.resourceUuid))?.task, null, 'the VM is not held');
+  });
+});
+
+describe('appliance VMs', () => {
+  test('createAppliance: the admin’s VM, no quota, marked as the router’s, guest NIC on the gateway', async () => {
+    await ok(t, 'POST', '/v1/virtual-router-offerings', {
+      name: `nicm-vr-${next()}`,
+      zoneUuid: env.zone,
+      cpu: 1,
+      memory: GiB,
+      imageUuid: env.image,
+      managementL3NetworkUuid: env.l3,
+      publicL3NetworkUuid: env.l3,
+      isDefault: true,
+    });
+    const guest = await addL3(t, env.l2, { name: `nicm-guest-${next()}`, provider: 'virtual-router' });
+    const routerUuid = '0190a0b0-0000-7000-8000-00000000abcd';
+    const made = await vms.createAppliance({
+      routerUuid,
+      name: `vr-${next()}`,
+      imageUuid: env.image,
+      cpu: 1,
+      memory: GiB,
+      zoneUuid: env.zone,
+      nics: [
+        { l3NetworkUuid: env.l3 },
+        { l3NetworkUuid: guest.l3, ip: `${guest.subnet}.1`, allowGateway: true },
+      ],
+    });
+    const job = await t.admin.get(`/v1/jobs/${made.jobUuid}?wait=true`);
+    assert.equal(job.body.state, 'Succeeded', JSON.stringify(job.body));
+    const vm = await vmOf(t, made.vmUuid);
+    const admin = await t.db.db
+      .selectFrom('accounts')
+      .select('uuid')
+      .where('type', '=', 'admin')
+      .executeTakeFirstOrThrow();
+    assert.equal(vm?.accountUuid, admin.uuid);
+    assert.equal((vm?.placement as { applianceOf?: string }).applianceOf, routerUuid);
+    const nics = await nicsOf(t, made.vmUuid);
+    assert.deepEqual(
+      nics.map((n) => [n.l3NetworkUuid, n.isDefault, n.ip?.startsWith(`${guest.subnet}.`) ? n.ip : 'public']),
+      [
+        [env.l3, true, 'public'],
+        [guest.l3, false, `${guest.subnet}.1`],
+      ],
+    );
+    // its own chain made no router for the guest L3
+    const routers = await t.db.db
+      .selectFrom('virtualRouters')
+      .select('uuid')
+      .where('l3NetworkUuid', '=', guest.l3)
+      .execute();
+    assert.deepEqual(routers, []);
+  });
+});

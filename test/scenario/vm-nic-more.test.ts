@@ -150,7 +150,7 @@ describe('appliance VMs', () => {
       .where('type', '=', 'admin')
       .executeTakeFirstOrThrow();
     assert.equal(vm?.accountUuid, admin.uuid);
-    assert.equal((vm?.placement as { applianceOf?: string }).applianceOf, routerUuid);
+    assert.equal((vm?.placement as { applianceOf?: string } | undefined)?.applianceOf, routerUuid);
     const nics = await nicsOf(t, made.vmUuid);
     assert.deepEqual(
       nics.map((n) => [n.l3NetworkUuid, n.isDefault, n.ip?.startsWith(`${guest.subnet}.`) ? n.ip : 'public']),

@@ -64,6 +64,44 @@ describe('security groups given at create', () => {
     assert.ok(mine?.rules.some((r) => r.protocol === 'tcp' && r.portStart === 80));
   });
 
+  test('the other members’ hosts learn a member’s address when it joins, changes it, and leaves', async () => {
+    const group = (await ok(t, 'POST', '/v1/security-groups', { name: `nicm-peers-${next()}` })).resourceUuid;
+    const rule = (
+      await ok(t, 'POST', '/v1/security-group-rules', {
+        securityGroupUuid: group,
+        direction: 'ingress',
+        protocol: 'all',
+        remoteSecurityGroupUuid: group,
+      })
+    ).resourceUuid;
+    const member = async (host: string, extra: Record<string, unknown> = {}) => {
+      const job = await createVm(t, env, {
+        l3NetworkUuids: [env.l3],
+        securityGroupUuids: [group],
+        hostUuid: host,
+        ...extra,
+      });
+      assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+      return { vm: job.resourceUuid as string, nic: (await nicsOf(t, job.resourceUuid))[0]! };
+    };
+    const a = await member(env.hosts[0]!);
+    /** the addresses host 0's firewall lets in for `a` through the group rule */
+    const seenBy0 = async () => {
+      const state = t.node.services.deps.simulator.networks.host(await addressOfHost(t, env.hosts[0]!));
+      const entry = state.sg?.state.find((n) => n.nicUuid === a.nic.uuid);
+      return (entry?.rules.find((r) => r.ruleUuid === rule)?.remoteCidrs ?? []).slice().sort();
+    };
+    // a member made Stopped on the other host: host 0 learns its address all the same
+    const b = await member(env.hosts[1]!, { strategy: 'create-stopped' });
+    assert.deepEqual(await seenBy0(), [`${a.nic.ip}/32`, `${b.nic.ip}/32`].sort());
+    await ok(t, 'POST', `/v1/vm-nics/${b.nic.uuid}/actions/change-ip`, {});
+    const moved = (await nicsOf(t, b.vm))[0]!.ip;
+    assert.deepEqual(await seenBy0(), [`${a.nic.ip}/32`, `${moved}/32`].sort());
+    await ok(t, 'DELETE', `/v1/vms/${b.vm}`);
+    await ok(t, 'POST', `/v1/vms/${b.vm}/actions/expunge`, {});
+    assert.deepEqual(await seenBy0(), [`${a.nic.ip}/32`]);
+  });
+
   test('another account’s group is refused at admission', async () => {
     const theirs = (await ok(t, 'POST', '/v1/security-groups', { name: `nicm-admin-${next()}` }))
       .resourceUuid;

@@ -32,7 +32,7 @@ import { addressOf } from '../vm/placement.js';
 import { vmRow } from '../vm/transitions.js';
 import { claimStep, releaseStep, releaseVm } from './claim.js';
 import { type NicOpParams, vmNicFamily } from './model.js';
-import { joinGroups, makeNic, type NicToMake, nicSpecs, removeNics, syncNetwork } from './nics.js';
+import { joinGroups, makeNic, type NicToMake, nicSpecs, peerHosts, removeNics, syncNetwork } from './nics.js';
 
 type Ctx<P> = StepContext<P, FlowDeps>;
 
@@ -91,6 +91,8 @@ async function resyncNic<P extends NicOpParams>(ctx: Ctx<P>): Promise<void> {
   if (!nic) return;
   await syncNetwork(ctx.db, ctx.deps, {
     hosts: [nic.hostUuid],
+    // its groups' other members list its address
+    leaving: await peerHosts(ctx.db, [ctx.params.uuid]),
     routed: nic.provider === 'virtual-router' ? [nic.l3NetworkUuid] : [],
   });
 }
@@ -153,7 +155,11 @@ export const attachFlow: FlowDef<AttachParams, FlowDeps> = {
         ]);
       },
       async rollback(ctx) {
+        // read before the memberships go: the groups' other members lose its address
+        const peers =
+          ctx.params.securityGroupUuids.length > 0 ? await peerHosts(ctx.db, [ctx.params.uuid]) : [];
         await removeNics(ctx.db, { nicUuid: ctx.params.uuid });
+        if (peers.length > 0) await syncNetwork(ctx.db, ctx.deps, { leaving: peers, routed: [] });
       },
     },
     {
@@ -162,7 +168,8 @@ export const attachFlow: FlowDef<AttachParams, FlowDeps> = {
       async run(ctx) {
         const host = await runningHost(ctx);
         if (host) await moveNics(ctx, await vmRow(ctx.db, ctx.params.vmUuid), host);
-        else await resyncNic(ctx);
+        // its router, and its groups' other members (they list its address, placed or not)
+        await resyncNic(ctx);
       },
       async rollback(ctx) {
         await placeOne(ctx, null);
@@ -206,13 +213,14 @@ export const detachFlow: FlowDef<NicOpParams, FlowDeps> = {
       describe: 'delete the NIC, release its address and let the vm go',
       async run(ctx) {
         const vm = await vmRow(ctx.db, ctx.params.vmUuid);
+        const peers = await peerHosts(ctx.db, [ctx.params.uuid]);
         const gone = await removeNics(
           ctx.db,
           { nicUuid: ctx.params.uuid },
           { promoteDefault: true, also: (tx) => releaseVm(tx, ctx.params.vmUuid, 'detach-nic') },
         );
         await syncNetwork(ctx.db, ctx.deps, {
-          leaving: [...gone.defaultHosts, ...gone.hostUuids],
+          leaving: [...gone.defaultHosts, ...gone.hostUuids, ...peers],
           routed: gone.routed,
         }).catch((err) =>
           ctx.deps.log.warn({ err, nic: ctx.params.uuid }, 'network re-sync after a detach failed'),

@@ -16,6 +16,7 @@ import { CloudError } from '../../kernel/errors.js';
 import { randomMac } from '../../kernel/ip.js';
 import { allocateIp } from '../ipam/index.js';
 import { bridgeName } from '../network/host-sync.js';
+import { hostsAffectedByNics } from '../security-group/host-state.js';
 import type { FlowDeps } from '../service.js';
 import { syncRoutersOfL3s } from '../virtual-router/sync.js';
 
@@ -213,10 +214,20 @@ export async function placeNics(db: Executor, vmUuid: string, hostUuid: string |
 }
 
 /**
+ * The hosts whose security-group state changes when these NICs join or leave their groups, or
+ * change address: the hosts of the groups' members and of groups naming them as remote group
+ * (their address sets list every member's address, placed or not). Read it before a leave.
+ */
+export function peerHosts(db: Db, nicUuids: string[]): Promise<string[]> {
+  return hostsAffectedByNics(db, nicUuids);
+}
+
+/**
  * Re-syncs what serves these NICs: the hosts' network state (bridges, flat DHCP, security
  * groups) and the routers of the virtual-router L3s. Idempotent (full state), so rollbacks call
- * it again. Hosts being left are synced best-effort: one that cannot be reached gets its whole
- * state when it reconnects, and a VM must be able to leave a dead host.
+ * it again. `hosts` must answer; `leaving` are synced best-effort — hosts being left (a VM must
+ * be able to leave a dead host) and security-group peers (a peer that misses a change gets its
+ * whole state when it reconnects).
  */
 export async function syncNetwork(
   db: Db,

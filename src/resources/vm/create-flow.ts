@@ -12,7 +12,8 @@
  *   apply-network-services   the NICs go on the host (host_uuid) and the routers of their
  *                            virtual-router L3s are made when missing; rollback takes them off
  *                            and re-syncs the host (skipped without NICs and for create-stopped:
- *                            a stopped VM's NICs are on no host)
+ *                            a stopped VM's NICs are on no host); the hosts of the security
+ *                            groups' other members are re-synced (new addresses in their sets)
  *   start-on-host            the host's network and the routers re-synced, then vm.start (skipped
  *                            for create-stopped); rollback vm.destroy
  *   mark-state               Running — or, for create-stopped, Stopped with the host capacity given
@@ -32,7 +33,7 @@ import { ensureImageCache, releaseImageCache } from '../image/cache.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
 import { ensureVirtualRouters } from '../virtual-router/ensure.js';
-import { joinGroups, makeNic, placeNics, removeNics, syncNetwork } from '../vm-nic/nics.js';
+import { joinGroups, makeNic, peerHosts, placeNics, removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { destroyVolume, provisionVolume } from '../volume/provision.js';
 import { createQuota } from './admission.js';
 import { releaseHost } from './host-capacity.js';
@@ -105,10 +106,21 @@ function allocateNics(): Step {
     },
     async rollback(ctx) {
       if (nicsOf(ctx).length === 0) return;
+      // the groups' other members lose this VM's addresses (read before the memberships go)
+      const peers = joinsGroups(ctx)
+        ? await peerHosts(
+            ctx.db,
+            nicsOf(ctx).map((n) => n.uuid),
+          )
+        : [];
       await removeNics(ctx.db, { vmUuid: ctx.job.resourceUuid! });
+      if (peers.length > 0) await syncNetwork(ctx.db, ctx.deps, { leaving: peers, routed: [] });
     },
   };
 }
+
+/** the VM's NICs join security groups: the groups' other members' hosts must learn of them */
+const joinsGroups = (ctx: Ctx) => nicsOf(ctx).length > 0 && (ctx.params.securityGroupUuids ?? []).length > 0;
 
 /** the NICs go on a host only when the VM starts there */
 const networkIdle = (ctx: Ctx) => nicsOf(ctx).length === 0 || ctx.params.strategy === 'create-stopped';
@@ -136,12 +148,22 @@ function applyNetworkServices(): Step {
   return {
     name: 'apply-network-services',
     describe: 'put the vm on its host’s network and make its routers',
-    local: (ctx) => networkIdle(ctx) || routedOf(ctx).length === 0,
+    local: (ctx) => !joinsGroups(ctx) && (networkIdle(ctx) || routedOf(ctx).length === 0),
     async run(ctx) {
-      if (networkIdle(ctx)) return;
-      await placeNics(ctx.db, ctx.job.resourceUuid!, placed(ctx).hostUuid);
-      const routed = routedOf(ctx);
-      if (routed.length > 0) await ensureVirtualRouters(ctx, routed);
+      if (!networkIdle(ctx)) {
+        await placeNics(ctx.db, ctx.job.resourceUuid!, placed(ctx).hostUuid);
+        const routed = routedOf(ctx);
+        if (routed.length > 0) await ensureVirtualRouters(ctx, routed);
+      }
+      // the groups' other members learn the new addresses (also for create-stopped: a remote
+      // group lists its members placed or not)
+      if (joinsGroups(ctx)) {
+        const peers = await peerHosts(
+          ctx.db,
+          nicsOf(ctx).map((n) => n.uuid),
+        );
+        await syncNetwork(ctx.db, ctx.deps, { leaving: peers, routed: [] });
+      }
     },
     async rollback(ctx) {
       if (networkIdle(ctx)) return;

@@ -19,7 +19,7 @@ import { CloudError } from '../../kernel/errors.js';
 import { resourceEvent } from '../common.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
-import { removeNics, syncNetwork } from '../vm-nic/nics.js';
+import { peerHosts, removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { deleteOnStorage, removeVolumeRecord } from '../volume/provision.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmOpParams, vmFamily, vmQuota } from './model.js';
@@ -173,9 +173,22 @@ export const vmExpungeFlow: FlowDef<VmOpParams, FlowDeps> = {
       name: 'release-nics',
       describe: 'delete the NICs and release their addresses',
       async run(ctx) {
+        const nics = await ctx.db
+          .selectFrom('vmNics')
+          .select('uuid')
+          .where('vmUuid', '=', ctx.params.uuid)
+          .execute();
+        // read before the memberships go: the groups' other members lose these addresses
+        const peers =
+          nics.length > 0
+            ? await peerHosts(
+                ctx.db,
+                nics.map((n) => n.uuid),
+              )
+            : [];
         const gone = await removeNics(ctx.db, { vmUuid: ctx.params.uuid });
         // routers serving them drop their DHCP entries (a Destroyed VM's NICs are on no host)
-        await syncNetwork(ctx.db, ctx.deps, { leaving: gone.hostUuids, routed: gone.routed });
+        await syncNetwork(ctx.db, ctx.deps, { leaving: [...gone.hostUuids, ...peers], routed: gone.routed });
       },
     },
     {

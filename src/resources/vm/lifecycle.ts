@@ -89,6 +89,13 @@ function allocateForStart(rt: VmRuntime): Step {
         root.type === 'local' && root.hostUuid
           ? { hostUuid: root.hostUuid, primaryStorageUuid: root.primaryStorageUuid! }
           : { primaryStorageUuid: root.primaryStorageUuid! };
+      // its NICs' L2s must be on the host's cluster
+      const l2s = await ctx.db
+        .selectFrom('vmNics')
+        .select('l2NetworkUuid')
+        .distinct()
+        .where('vmUuid', '=', vm.uuid)
+        .execute();
       // the disks exist already: the placement needs CPU and memory, and a host reaching them
       await place(ctx.db, rt.snapshot, ctx.deps.settings, {
         vm,
@@ -103,6 +110,7 @@ function allocateForStart(rt: VmRuntime): Step {
             size: 0,
           },
           hints,
+          l2NetworkUuids: l2s.map((l) => l.l2NetworkUuid),
         },
         strategy: null,
         slot: 'host',

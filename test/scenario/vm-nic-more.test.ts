@@ -140,6 +140,39 @@ describe('the reconciler moves NICs with its repairs', () => {
   });
 });
 
+describe('a start is placed where the VM’s networks are', () => {
+  test('shared storage reaching two clusters: a stopped VM starts only on the cluster with its L2', async () => {
+    const nfs = await buildNetEnv(t, { prefix: 'nicm-nfs', hosts: 1, storage: 'nfs', hostMemory: 64 * GiB });
+    const other = (
+      await ok(t, 'POST', '/v1/clusters', {
+        name: `nicm-other-${next()}`,
+        zoneUuid: nfs.zone,
+        hypervisorType: 'simulator',
+      })
+    ).resourceUuid;
+    await ok(t, 'POST', '/v1/hosts', {
+      name: `nicm-other-host-${next()}`,
+      clusterUuid: other,
+      managementIp: '10.99.0.1',
+      simulatorCpu: 64,
+      simulatorMemory: 256 * GiB,
+    });
+    await ok(t, 'POST', `/v1/primary-storages/${nfs.ps}/actions/attach-cluster`, { clusterUuid: other });
+    const job = await createVm(t, nfs, { l3NetworkUuids: [nfs.l3], clusterUuid: nfs.cluster });
+    assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    await ok(t, 'POST', `/v1/vms/${job.resourceUuid}/actions/stop`, {});
+    // the only host with the L2 is out of service: the roomy host of the other cluster must not take it
+    await ok(t, 'POST', `/v1/hosts/${nfs.hosts[0]}/actions/disable`, {});
+    const start = await t.admin.job('POST', `/v1/vms/${job.resourceUuid}/actions/start`, {});
+    assert.equal(start.state, 'Failed');
+    assert.equal(start.error.code, 'NO_HOST_AVAILABLE');
+    assert.match(start.error.message, /L2/);
+    await ok(t, 'POST', `/v1/hosts/${nfs.hosts[0]}/actions/enable`, {});
+    await ok(t, 'POST', `/v1/vms/${job.resourceUuid}/actions/start`, {});
+    assert.equal((await vmOf(t, job.resourceUuid))?.hostUuid, nfs.hosts[0]);
+  });
+});
+
 describe('attach needs the L2 on the VM’s cluster', () => {
   test('an L3 whose L2 is not attached to the VM’s cluster is refused, naming both', async () => {
     const job = await createVm(t, env, { l3NetworkUuids: [env.l3] });

@@ -14,7 +14,7 @@ import type { Db } from '../../db/pool.js';
 import type { Tx } from '../../db/transaction.js';
 import { CloudError } from '../../kernel/errors.js';
 import { randomMac } from '../../kernel/ip.js';
-import { allocateIp } from '../ipam/index.js';
+import { type AllocatedIp, allocateIp } from '../ipam/index.js';
 import { bridgeName } from '../network/host-sync.js';
 import { hostsAffectedByNics } from '../security-group/host-state.js';
 import type { FlowDeps } from '../service.js';
@@ -38,18 +38,13 @@ export interface NicToMake {
 /** MAC draws before giving up (24 random bits per L2: a collision is rare, two in a row rarer) */
 const MAC_TRIES = 8;
 
-/**
- * Allocates the NIC's address and inserts the NIC (three statements: IPAM's plan and insert, the
- * NIC's insert, which retries another MAC when the drawn one is taken on the L2). Not idempotent
- * by itself: its undo is removeNics (by VM or NIC, read from the database).
- */
-export async function makeNic(
+/** The NIC's address from IPAM (two statements: the L3's ranges, the INSERT of a free one). */
+export function allocateNicIp(
   db: Executor,
   vm: { uuid: string; accountUuid: string },
-  nic: NicToMake,
-  hostUuid: string | null = null,
-): Promise<NicSpec> {
-  const address = await allocateIp(db, {
+  nic: Pick<NicToMake, 'uuid' | 'l3NetworkUuid' | 'ip' | 'allowGateway'>,
+): Promise<AllocatedIp> {
+  return allocateIp(db, {
     l3NetworkUuid: nic.l3NetworkUuid,
     accountUuid: vm.accountUuid,
     usedFor: 'vm-nic',
@@ -58,46 +53,80 @@ export async function makeNic(
     ...(nic.ip ? { ip: nic.ip } : {}),
     ...(nic.allowGateway ? { allowGateway: true } : {}),
   });
-  for (let attempt = 0; attempt < MAC_TRIES; attempt++) {
-    const mac = randomMac();
-    const row = await db
+}
+
+/**
+ * Inserts NICs whose addresses are allocated, all in one statement, each with a random MAC; a
+ * MAC taken on its L2 loses quietly (ON CONFLICT … DO NOTHING: no aborted transaction) and only
+ * those NICs are inserted again with new draws. Undone by removeNics (by VM or NIC).
+ */
+export async function insertNics(
+  db: Executor,
+  vm: { uuid: string; accountUuid: string },
+  nics: Array<NicToMake & { address: AllocatedIp }>,
+  hostUuid: string | null,
+): Promise<NicSpec[]> {
+  const specs: NicSpec[] = [];
+  let rest = nics;
+  for (let attempt = 0; rest.length > 0; attempt++) {
+    if (attempt === MAC_TRIES)
+      throw new CloudError(
+        'Conflict',
+        'VM_NIC_MAC_EXHAUSTED',
+        `no free MAC address found on l2 network ${rest[0]!.l2NetworkUuid}`,
+      );
+    const drawn = rest.map((nic) => ({ nic, mac: randomMac() }));
+    const made = await db
       .insertInto('vmNics')
-      .values({
-        uuid: nic.uuid,
-        vmUuid: vm.uuid,
-        l3NetworkUuid: nic.l3NetworkUuid,
-        l2NetworkUuid: nic.l2NetworkUuid,
-        accountUuid: vm.accountUuid,
-        mac,
-        ip: address.ip,
-        ipAddressUuid: address.uuid,
-        deviceId: nic.deviceId,
-        isDefault: nic.isDefault,
-        hostUuid,
-      })
-      // a MAC taken on the L2 loses quietly (no aborted transaction): draw another
+      .values(
+        drawn.map(({ nic, mac }) => ({
+          uuid: nic.uuid,
+          vmUuid: vm.uuid,
+          l3NetworkUuid: nic.l3NetworkUuid,
+          l2NetworkUuid: nic.l2NetworkUuid,
+          accountUuid: vm.accountUuid,
+          mac,
+          ip: nic.address.ip,
+          ipAddressUuid: nic.address.uuid,
+          deviceId: nic.deviceId,
+          isDefault: nic.isDefault,
+          hostUuid,
+        })),
+      )
       .onConflict((oc) => oc.columns(['l2NetworkUuid', 'mac']).doNothing())
       .returning('uuid')
-      .executeTakeFirst();
-    if (row)
-      return {
+      .execute();
+    const inserted = new Set(made.map((r) => r.uuid));
+    for (const { nic, mac } of drawn) {
+      if (!inserted.has(nic.uuid)) continue;
+      specs.push({
         uuid: nic.uuid,
         mac,
         l3NetworkUuid: nic.l3NetworkUuid,
-        ip: address.ip,
-        prefixLength: address.prefixLength,
-        gateway: address.gateway,
+        ip: nic.address.ip,
+        prefixLength: nic.address.prefixLength,
+        gateway: nic.address.gateway,
         deviceId: nic.deviceId,
         isDefault: nic.isDefault,
         bridgeName: nic.bridgeName,
         mtu: nic.mtu,
-      };
+      });
+    }
+    rest = rest.filter((n) => !inserted.has(n.uuid));
   }
-  throw new CloudError(
-    'Conflict',
-    'VM_NIC_MAC_EXHAUSTED',
-    `no free MAC address found on l2 network ${nic.l2NetworkUuid}`,
-  );
+  return specs.sort((a, b) => a.deviceId - b.deviceId);
+}
+
+/** Allocates one NIC's address and inserts it (an attach). Undone by removeNics. */
+export async function makeNic(
+  db: Executor,
+  vm: { uuid: string; accountUuid: string },
+  nic: NicToMake,
+  hostUuid: string | null = null,
+): Promise<NicSpec> {
+  const address = await allocateNicIp(db, vm, nic);
+  const [spec] = await insertNics(db, vm, [{ ...nic, address }], hostUuid);
+  return spec!;
 }
 
 /** Puts the NICs in the security groups (one statement). */

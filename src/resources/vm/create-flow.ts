@@ -2,18 +2,17 @@
  * The VM create chain (recovery: rollback — a create interrupted by a node's death is undone):
  *
  *   create-record            done at admission (row, quota); rollback deletes the row, gives quota back
- *   allocate-nics            the NICs with their addresses (IPAM), MACs and security groups;
- *                            rollback deletes the VM's NICs and addresses
+ *   allocate-nics            the NICs' addresses (IPAM); rollback deletes the VM's NICs and
+ *                            addresses
  *   allocate-host            scheduler + conditional reservation; rollback releases what the row holds
  *   allocate-primary-storage the scheduler's storage for the host (capacity is taken per volume below)
  *   ensure-image-cache       the image on that storage; rollback releases a cache entry it created
  *   create-root-volume       clone of the cached image; rollback destroys it
  *   create-data-volumes      one per disk offering / size; rollback destroys them
- *   apply-network-services   the NICs go on the host (host_uuid) and the routers of their
- *                            virtual-router L3s are made when missing; rollback takes them off
- *                            and re-syncs the host (skipped without NICs and for create-stopped:
- *                            a stopped VM's NICs are on no host); the hosts of the security
- *                            groups' other members are re-synced (new addresses in their sets)
+ *   apply-network-services   the NICs (MACs, device ids, default, security groups), on the host
+ *                            (host_uuid; none for create-stopped); the routers of their
+ *                            virtual-router L3s made when missing; the hosts of the groups' other
+ *                            members re-synced; rollback takes the NICs off the host, re-syncs
  *   start-on-host            the host's network and the routers re-synced, then vm.start (skipped
  *                            for create-stopped); rollback vm.destroy
  *   mark-state               Running — or, for create-stopped, Stopped with the host capacity given
@@ -30,10 +29,19 @@ import type { FlowDef, FlowStep } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
 import { resourceEvent } from '../common.js';
 import { ensureImageCache, releaseImageCache } from '../image/cache.js';
+import type { AllocatedIp } from '../ipam/index.js';
 import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
 import { ensureVirtualRouters } from '../virtual-router/ensure.js';
-import { joinGroups, makeNic, peerHosts, placeNics, removeNics, syncNetwork } from '../vm-nic/nics.js';
+import {
+  allocateNicIp,
+  insertNics,
+  joinGroups,
+  peerHosts,
+  placeNics,
+  removeNics,
+  syncNetwork,
+} from '../vm-nic/nics.js';
 import { destroyVolume, provisionVolume } from '../volume/provision.js';
 import { createQuota } from './admission.js';
 import { releaseHost } from './host-capacity.js';
@@ -88,21 +96,14 @@ const nicsOf = (ctx: Ctx) => ctx.params.nics ?? [];
 function allocateNics(): Step {
   return {
     name: 'allocate-nics',
-    describe: 'allocate the NICs and their addresses',
+    describe: 'allocate the NICs’ addresses',
     // only this database; the rollback finds the NICs and addresses by the VM
     local: true,
     async run(ctx) {
-      const nics = nicsOf(ctx);
-      if (nics.length === 0) return;
       const vm = { uuid: ctx.job.resourceUuid!, accountUuid: ctx.job.accountUuid };
-      const specs: NicSpec[] = [];
-      for (const nic of nics) specs.push(await makeNic(ctx.db, vm, nic));
-      await joinGroups(
-        ctx.db,
-        nics.map((n) => n.uuid),
-        ctx.params.securityGroupUuids ?? [],
-      );
-      ctx.data.nics = specs;
+      const addresses: AllocatedIp[] = [];
+      for (const nic of nicsOf(ctx)) addresses.push(await allocateNicIp(ctx.db, vm, nic));
+      if (addresses.length > 0) ctx.data.addresses = addresses;
     },
     async rollback(ctx) {
       if (nicsOf(ctx).length === 0) return;
@@ -117,6 +118,32 @@ function allocateNics(): Step {
       if (peers.length > 0) await syncNetwork(ctx.db, ctx.deps, { leaving: peers, routed: [] });
     },
   };
+}
+
+/** The addresses allocate-nics made, in the NICs' order (from the database if not handed on). */
+async function addressesOf(ctx: Ctx): Promise<AllocatedIp[]> {
+  const handed = ctx.data.addresses as AllocatedIp[] | undefined;
+  if (handed) return handed;
+  const rows = await ctx.db
+    .selectFrom('ipAddresses as a')
+    .innerJoin('ipRanges as r', 'r.uuid', 'a.ipRangeUuid')
+    .select([
+      'a.uuid',
+      'a.ip',
+      'a.ipVersion',
+      'a.ipRangeUuid',
+      'a.ownerUuid',
+      'r.prefixLength',
+      'r.gateway',
+      'r.netmask',
+    ])
+    .where('a.vmUuid', '=', ctx.job.resourceUuid!)
+    .execute();
+  return nicsOf(ctx).map((nic) => {
+    const a = rows.find((r) => r.ownerUuid === nic.uuid);
+    if (!a) throw new CloudError('Internal', 'VM_NIC_ADDRESS_LOST', `nic ${nic.uuid} has no address`);
+    return { ...a, ipVersion: a.ipVersion as 4 | 6, ipRangeUuid: a.ipRangeUuid! };
+  });
 }
 
 /** the VM's NICs join security groups: the groups' other members' hosts must learn of them */
@@ -138,29 +165,45 @@ const routedOf = (ctx: Ctx) =>
       ];
 
 /**
- * The NICs go on the placed host (host_uuid), and the routers of their virtual-router L3s are
- * made when missing. Without such an L3 this only changes this database, so it is local: the
- * host's network is re-synced by start-on-host, right before the VM starts (one journal write
- * less per create). The rollback takes the NICs off the host and re-syncs the hosts it reads
- * from the database (none when the run never happened).
+ * The NICs are made, in one statement: on the placed host (host_uuid) when the VM starts there,
+ * on none for create-stopped; with their security groups; the routers of their virtual-router
+ * L3s are made when missing, and the hosts of the groups' other members are re-synced. Without a
+ * router to make or a group to join this only changes this database, so it is local: the host's
+ * network is re-synced by start-on-host, right before the VM starts (a journal write less per
+ * create). The rollback takes the NICs off the host and re-syncs the hosts it reads from the
+ * database (none when the run never happened); allocate-nics' rollback deletes them.
  */
 function applyNetworkServices(): Step {
   return {
     name: 'apply-network-services',
-    describe: 'put the vm on its host’s network and make its routers',
-    local: (ctx) => !joinsGroups(ctx) && (networkIdle(ctx) || routedOf(ctx).length === 0),
+    describe: 'make the NICs on the vm’s host network and make its routers',
+    local: (ctx) =>
+      nicsOf(ctx).length === 0 || (!joinsGroups(ctx) && (networkIdle(ctx) || routedOf(ctx).length === 0)),
     async run(ctx) {
-      if (!networkIdle(ctx)) {
-        await placeNics(ctx.db, ctx.job.resourceUuid!, placed(ctx).hostUuid);
-        const routed = routedOf(ctx);
-        if (routed.length > 0) await ensureVirtualRouters(ctx, routed);
-      }
+      const nics = nicsOf(ctx);
+      if (nics.length === 0) return;
+      const vm = { uuid: ctx.job.resourceUuid!, accountUuid: ctx.job.accountUuid };
+      const addresses = await addressesOf(ctx);
+      const host = networkIdle(ctx) ? null : placed(ctx).hostUuid;
+      ctx.data.nics = await insertNics(
+        ctx.db,
+        vm,
+        nics.map((nic, i) => ({ ...nic, address: addresses[i]! })),
+        host,
+      );
+      await joinGroups(
+        ctx.db,
+        nics.map((n) => n.uuid),
+        ctx.params.securityGroupUuids ?? [],
+      );
+      const routed = routedOf(ctx);
+      if (host && routed.length > 0) await ensureVirtualRouters(ctx, routed);
       // the groups' other members learn the new addresses (also for create-stopped: a remote
       // group lists its members placed or not)
       if (joinsGroups(ctx)) {
         const peers = await peerHosts(
           ctx.db,
-          nicsOf(ctx).map((n) => n.uuid),
+          nics.map((n) => n.uuid),
         );
         await syncNetwork(ctx.db, ctx.deps, { leaving: peers, routed: [] });
       }

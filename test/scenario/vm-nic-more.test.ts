@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { newId } from '../../src/kernel/ids.js';
 import type { VmService } from '../../src/resources/vm/service.js';
+import { allocateNicIp, insertNics, removeNics } from '../../src/resources/vm-nic/nics.js';
 import { assertInvariants } from '../support/invariants.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import {
@@ -136,6 +138,48 @@ describe('the reconciler moves NICs with its repairs', () => {
     assert.equal((await vmOf(t, uuid))?.state, 'Running');
     assert.equal((await nicsOf(t, uuid))[0]?.hostUuid, host);
     assert.ok((await dhcpNicsOn(t, host)).includes(nic!.uuid));
+    await assertInvariants(t.db.db);
+  });
+});
+
+describe('MACs', () => {
+  test('a MAC already taken on the L2 is drawn again for that NIC only; every draw taken fails clearly', async () => {
+    const job = await createVm(t, env, { l3NetworkUuids: [env.l3] });
+    const [taken] = await nicsOf(t, job.resourceUuid);
+    const other = await createVm(t, env, { strategy: 'create-stopped' });
+    const vm = { uuid: other.resourceUuid as string, accountUuid: taken!.accountUuid };
+    const make = (deviceId: number) => ({
+      uuid: newId(),
+      l3NetworkUuid: env.l3,
+      l2NetworkUuid: env.l2,
+      deviceId,
+      isDefault: deviceId === 0,
+      ip: null,
+      allowGateway: false,
+      bridgeName: 'br_eth0',
+      mtu: 1500,
+    });
+    const nics = [make(0), make(1)];
+    const withAddresses = await Promise.all(
+      nics.map(async (n) => ({ ...n, address: await allocateNicIp(t.db.db, vm, n) })),
+    );
+    // the first draw of the first NIC collides; the others are fresh
+    const draws = [taken!.mac, 'fa:16:3e:00:00:01', 'fa:16:3e:00:00:02'];
+    const specs = await insertNics(t.db.db, vm, withAddresses, null, () => draws.shift()!);
+    assert.deepEqual(
+      specs.map((s) => [s.deviceId, s.mac]),
+      [
+        [0, 'fa:16:3e:00:00:02'],
+        [1, 'fa:16:3e:00:00:01'],
+      ],
+    );
+    const extra = { ...make(2), address: await allocateNicIp(t.db.db, vm, make(2)) };
+    await assert.rejects(
+      insertNics(t.db.db, vm, [extra], null, () => taken!.mac),
+      (err: { code?: string }) => err.code === 'VM_NIC_MAC_EXHAUSTED',
+    );
+    await removeNics(t.db.db, { vmUuid: vm.uuid });
+    assert.deepEqual(await nicsOf(t, vm.uuid), []);
     await assertInvariants(t.db.db);
   });
 });

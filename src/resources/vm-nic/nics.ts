@@ -65,6 +65,7 @@ export async function insertNics(
   vm: { uuid: string; accountUuid: string },
   nics: Array<NicToMake & { address: AllocatedIp }>,
   hostUuid: string | null,
+  drawMac: () => string = randomMac,
 ): Promise<NicSpec[]> {
   const specs: NicSpec[] = [];
   let rest = nics;
@@ -75,7 +76,7 @@ export async function insertNics(
         'VM_NIC_MAC_EXHAUSTED',
         `no free MAC address found on l2 network ${rest[0]!.l2NetworkUuid}`,
       );
-    const drawn = rest.map((nic) => ({ nic, mac: randomMac() }));
+    const drawn = rest.map((nic) => ({ nic, mac: drawMac() }));
     const made = await db
       .insertInto('vmNics')
       .values(

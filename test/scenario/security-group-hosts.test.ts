@@ -327,11 +327,7 @@ describe('security groups given at VM create', () => {
     assert.deepEqual(remoteOf(second, ingressV4), sorted([cidr(first), cidr(second)]));
   });
 
-  test('the hosts of the other members learn of a member joining at VM create', {
-    todo:
-      'the VM create chain (NIC engineer) re-syncs only the new VM’s host; it must also sync ' +
-      'hostsAffectedByNics(db, its NICs) (src/resources/security-group/host-state.ts)',
-  }, async () => {
+  test('the hosts of the other members learn of a member joining at VM create', async () => {
     assert.deepEqual(remoteOf(first, await defaultRule('ingress', 4)), sorted([cidr(first), cidr(second)]));
   });
 

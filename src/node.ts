@@ -22,6 +22,7 @@ import { EventBus } from './engine/events.js';
 import { FaultRegistry } from './engine/faults.js';
 import { parallelismByKind, QueueSet } from './engine/queues.js';
 import { loadSettings, type Settings } from './kernel/settings.js';
+import { forgetOnEvents } from './resources/admission-cache.js';
 import { computeServices } from './resources/catalog/compute.js';
 import { foundationServices } from './resources/catalog/foundation.js';
 import { networkServices } from './resources/catalog/network.js';
@@ -145,6 +146,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       maxRunningJobs: deps.settings.maxRunningJobs,
     });
 
+    const stopForgetting = forgetOnEvents(events); // the admission cache drops what this node's changes touch
     const registry = kindRegistry();
     const ctx: ServiceContext = { db: db.db, engine, events, registry, deps };
     const tags = new TagService(ctx);
@@ -197,6 +199,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         if (stopped) return;
         stopped = true;
         clearInterval(purge);
+        stopForgetting();
         await Promise.allSettled(services.map((s) => s.stop?.()));
         await app.close();
         await engine.drain(10_000);

@@ -26,6 +26,7 @@ import {
   resourceEvent,
   submitFor,
 } from '../common.js';
+import { forgetIpPlan } from '../ipam/allocate.js';
 import { assertOwner, l3NetworkSchema } from '../l3-network/service.js';
 import type { FlowDeps, KindService, Operation, ServiceContext } from '../service.js';
 import { checkRange, type RangeInput, type RangeSpec } from './validate.js';
@@ -123,6 +124,7 @@ const deleteFlow: FlowDef<{ uuid: string }, FlowDeps> = {
               .returning(['uuid', 'accountUuid'])
               .executeTakeFirst();
             if (!row) return;
+            forgetIpPlan(range.l3NetworkUuid);
             await tx.deleteFrom('tags').where('resourceUuid', '=', uuid).execute();
             batch.add({ ...resourceEvent(ipRangeFamily, row, 'deleted'), jobUuid: ctx.job.uuid });
           });
@@ -207,9 +209,11 @@ export class IpRangeService implements KindService {
       netmask: spec.netmask,
       accountUuid: l3.accountUuid,
     };
-    return admitCreate(this.ctx, ipRangeFamily, caller, row, body, {
+    const job = await admitCreate(this.ctx, ipRangeFamily, caller, row, body, {
       check: (tx) => this.checkAgainstL3(tx, row, spec, type),
     });
+    forgetIpPlan(l3Uuid); // this node's next allocation on the L3 sees the new range at once
+    return job;
   }
 
   /** Under the L3's row lock: no overlap; a reserved range lies inside a normal one, on no allocated address. */

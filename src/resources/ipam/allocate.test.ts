@@ -88,6 +88,8 @@ async function addRange(
       firstNumber: toDecimal(parseIp(start)!.value),
       lastNumber: toDecimal(parseIp(end)!.value),
       gateway: opts.gateway === undefined ? null : opts.gateway,
+      // as the ip-ranges service stores it: the INSERT of an address checks against it
+      gatewayNumber: opts.gateway ? toDecimal(parseIp(opts.gateway)!.value) : null,
       prefixLength: opts.prefix ?? (version === 4 ? 24 : 64),
       netmask: null,
     })
@@ -228,4 +230,18 @@ test('random: 2,000 concurrent allocations on a /21 take all 2,045 addresses but
   assert.equal(await code(allocateIp(db, req(net))), 'L3_NETWORK_IP_EXHAUSTED');
   assert.deepEqual(await ipCapacity(db, net), { total: 2045, used: 2045, free: 0 });
   console.log(`2,000 concurrent allocations: ${elapsed} ms`);
+});
+
+test('a cached plan never hands out a wrong address: a reserved range or a new range made behind its back', async () => {
+  const net = await l3({ allocation: 'sequential' });
+  await addRange(net, '10.0.9.1', '10.0.9.4', { gateway: '10.0.9.1' });
+  assert.equal((await allocateIp(db, req(net))).ip, '10.0.9.2'); // the plan is now cached
+  // made behind the cache's back (no forgetIpPlan): the INSERT still refuses the reserved address
+  await addRange(net, '10.0.9.3', '10.0.9.3', { type: 'reserved' });
+  assert.equal((await allocateIp(db, req(net))).ip, '10.0.9.4');
+  // the cached ranges are full; a range added since is found by the retry with a fresh plan
+  await addRange(net, '10.0.10.1', '10.0.10.2', { gateway: null });
+  assert.equal((await allocateIp(db, req(net))).ip, '10.0.10.1');
+  assert.equal((await allocateIp(db, req(net))).ip, '10.0.10.2');
+  assert.equal(await code(allocateIp(db, req(net))), 'L3_NETWORK_IP_EXHAUSTED');
 });

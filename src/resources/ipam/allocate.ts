@@ -67,7 +67,35 @@ interface L3Plan {
   ranges: RangeInfo[];
 }
 
-/** The L3's version, strategy and ranges in one round trip (per call: ranges change). */
+/**
+ * A node reads an L3's ranges at most every PLAN_TTL_MS for allocations (a burst of VM creates
+ * on one network would otherwise read them once per NIC). A range never changes once made, only
+ * appears or goes, and a stale plan cannot hand out a wrong address: the INSERT re-checks each
+ * candidate against the ranges as they are (its range still there, not in a reserved range).
+ * What a stale plan can do is miss a new range or offer candidates of a deleted one — so a
+ * failure met with a cached plan is retried once with a fresh one.
+ */
+const PLAN_TTL_MS = 2000;
+const plans = new Map<string, { plan: L3Plan; at: number }>();
+
+async function cachedPlan(
+  db: Kysely<Database>,
+  l3NetworkUuid: string,
+): Promise<{ plan: L3Plan; cached: boolean }> {
+  const hit = plans.get(l3NetworkUuid);
+  if (hit && Date.now() - hit.at < PLAN_TTL_MS) return { plan: hit.plan, cached: true };
+  const plan = await loadPlan(db, l3NetworkUuid);
+  if (plans.size > 10_000) plans.clear();
+  plans.set(l3NetworkUuid, { plan, at: Date.now() });
+  return { plan, cached: false };
+}
+
+/** Ranges of this L3 changed in this node: the next allocation reads them again. */
+export function forgetIpPlan(l3NetworkUuid: string): void {
+  plans.delete(l3NetworkUuid);
+}
+
+/** The L3's version, strategy and ranges in one round trip. */
 async function loadPlan(db: Kysely<Database>, l3NetworkUuid: string): Promise<L3Plan> {
   const { rows } = await sql<{
     version: number;
@@ -167,6 +195,14 @@ async function insertFirstFree(
                 ${candidates.map((c) => toDecimal(c.value))}::numeric[]) with ordinality as c(rid, ip, num, ord)
     where not exists (select 1 from ip_addresses x
                       where x.l3_network_uuid = ${req.l3NetworkUuid} and x.ip_number = c.num)
+      -- the plan may be a cached one: the candidate's range must still be there and no
+      -- reserved range made since may cover it
+      and exists (select 1 from ip_ranges r
+                  where r.uuid = c.rid and r.l3_network_uuid = ${req.l3NetworkUuid} and r.type = 'normal'
+                    and (c.num between r.first_number and r.last_number or c.num = r.gateway_number))
+      and not exists (select 1 from ip_ranges r
+                      where r.l3_network_uuid = ${req.l3NetworkUuid} and r.type = 'reserved'
+                        and c.num between r.first_number and r.last_number)
     order by c.ord
     limit 1
     on conflict (l3_network_uuid, ip_number) do nothing
@@ -247,7 +283,19 @@ async function allocateStatic(
  * IP_ADDRESS_NOT_IN_RANGE (Invalid) / L3_NETWORK_NO_IP_RANGE (Conflict) / L3_NETWORK_NOT_FOUND.
  */
 export async function allocateIp(db: Kysely<Database>, req: IpRequest): Promise<AllocatedIp> {
-  const plan = await loadPlan(db, req.l3NetworkUuid);
+  const { plan, cached } = await cachedPlan(db, req.l3NetworkUuid);
+  if (!cached) return allocateWith(db, req, plan);
+  try {
+    return await allocateWith(db, req, plan);
+  } catch (err) {
+    // a refusal met with a cached plan may be the plan's: decide again with the ranges as they are
+    if (!(err instanceof CloudError)) throw err;
+    forgetIpPlan(req.l3NetworkUuid);
+    return allocateWith(db, req, (await cachedPlan(db, req.l3NetworkUuid)).plan);
+  }
+}
+
+async function allocateWith(db: Kysely<Database>, req: IpRequest, plan: L3Plan): Promise<AllocatedIp> {
   if (!plan.ranges.some((r) => r.type === 'normal'))
     throw new CloudError(
       'Conflict',

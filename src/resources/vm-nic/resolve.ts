@@ -5,11 +5,13 @@
  * L3 (whether they lie in a range and are free is IPAM's answer, at allocation); security groups
  * are the caller's own. Every problem is reported at once, with the field it is about.
  */
+
 import type { Db } from '../../db/pool.js';
 import type { Caller } from '../../kernel/caller.js';
 import type { FieldProblem } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import { parseIp } from '../../kernel/ip.js';
+import { cachedRow } from '../admission-cache.js';
 import { bridgeName } from '../network/host-sync.js';
 import type { NicParam } from '../vm/model.js';
 
@@ -27,9 +29,8 @@ export interface ResolvedNics {
   l2NetworkUuids: string[];
 }
 
-/** What admission needs of an L3 (and its L2), read in one query. */
-export async function loadL3s(db: Db, uuids: string[]) {
-  if (uuids.length === 0) return [];
+/** What admission needs of L3s (and their L2s), read in one query. */
+async function readL3s(db: Db, uuids: string[]) {
   return db
     .selectFrom('l3Networks as l3')
     .innerJoin('l2Networks as l2', 'l2.uuid', 'l3.l2NetworkUuid')
@@ -62,7 +63,25 @@ export async function loadL3s(db: Db, uuids: string[]) {
     .execute();
 }
 
-export type L3Facts = Awaited<ReturnType<typeof loadL3s>>[number];
+/**
+ * The L3s' facts, through the admission cache (admission-cache.ts): an Enabled L3 with ranges
+ * is read once per burst; anything else is read fresh.
+ */
+export async function loadL3s(db: Db, uuids: string[]) {
+  if (uuids.length === 0) return [];
+  const rows = await Promise.all(
+    uuids.map((u) =>
+      cachedRow(
+        u,
+        async () => (await readL3s(db, [u]))[0],
+        (l3) => l3.state === 'Enabled' && Boolean(l3.hasRange),
+      ),
+    ),
+  );
+  return rows.filter((r): r is NonNullable<typeof r> => r !== undefined);
+}
+
+export type L3Facts = Awaited<ReturnType<typeof readL3s>>[number];
 
 /** The bridge and MTU a NIC on this L3 is plugged with. */
 export function plugOf(l3: L3Facts): { bridgeName: string; mtu: number } {

@@ -11,6 +11,7 @@ import type { JobRow } from '../../engine/jobs.js';
 import type { Caller } from '../../kernel/caller.js';
 import { type FieldProblem, forbidden, invalid } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
+import { cachedRow } from '../admission-cache.js';
 import { admitCreate } from '../common.js';
 import { reserveQuota } from '../quota/quota.js';
 import type { ApplianceVmInput, ServiceContext } from '../service.js';
@@ -64,9 +65,17 @@ async function lookups(db: Db, b: VmCreateBody) {
   const exists = (table: 'zones' | 'clusters' | 'hosts' | 'primaryStorages', uuid: string | undefined) =>
     maybe(uuid, (u) => db.selectFrom(table).select('uuid').where('uuid', '=', u).executeTakeFirst());
   const [image, offering, diskOfferings, group, zone, cluster, host, ps] = await Promise.all([
-    db.selectFrom('images').selectAll().where('uuid', '=', b.imageUuid).executeTakeFirst(),
+    cachedRow(
+      b.imageUuid,
+      () => db.selectFrom('images').selectAll().where('uuid', '=', b.imageUuid).executeTakeFirst(),
+      (i) => i.state === 'Ready',
+    ),
     maybe(b.instanceOfferingUuid, (u) =>
-      db.selectFrom('instanceOfferings').selectAll().where('uuid', '=', u).executeTakeFirst(),
+      cachedRow(
+        u,
+        () => db.selectFrom('instanceOfferings').selectAll().where('uuid', '=', u).executeTakeFirst(),
+        (o) => o.state === 'Enabled',
+      ),
     ),
     b.dataDiskOfferingUuids?.length
       ? db

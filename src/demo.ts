@@ -71,6 +71,7 @@ export async function createDemoEnvironment(
     (kind, uuid, action, body) => done(svc(kind).actions![action]!(caller, uuid, body)),
     zone,
     cluster,
+    storage.backupStorage,
   );
   log.info(
     { zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings, ...network },
@@ -138,9 +139,12 @@ async function createComputeDemo(create: Create) {
 /**
  * Network of the demo: the no-vlan L2 `l2-public` on eth0, attached to cluster-1, and the flat,
  * shared public L3 `public` (DNS 8.8.8.8) with 192.168.100.100–250/24, gateway .1 (the hosts are
- * .11–.14, outside it): `nimbus vm create … --l3 public` gets an address at once.
+ * .11–.14, outside it): `nimbus vm create … --l3 public` gets an address at once. For private
+ * networks with a virtual router: the VLAN L2 `l2-vlan100` (eth1, VLAN 100) attached to
+ * cluster-1, the router appliance image `vrouter` and the zone's default virtual-router offering
+ * `vr-default` (its routers' uplink and management network: `public`).
  */
-async function createNetworkDemo(create: Create, act: Act, zone: string, cluster: string) {
+async function createNetworkDemo(create: Create, act: Act, zone: string, cluster: string, bs: string) {
   const l2 = await create('l2-networks', {
     name: 'l2-public',
     zoneUuid: zone,
@@ -166,7 +170,35 @@ async function createNetworkDemo(create: Create, act: Act, zone: string, cluster
     prefixLength: 24,
     gateway: '192.168.100.1',
   });
-  return { l2Network: l2, l3Network: l3, ipRange: range };
+  const vlan = await create('l2-networks', {
+    name: 'l2-vlan100',
+    zoneUuid: zone,
+    type: 'vlan',
+    physicalInterface: 'eth1',
+    vlan: 100,
+    description: 'demo L2 for private networks: VLAN 100 on the hosts’ eth1',
+  });
+  await act('l2-networks', vlan, 'attach-cluster', { clusterUuid: cluster });
+  const routerImage = await create('images', {
+    name: 'vrouter',
+    url: 'http://images.example/vrouter.qcow2?size=536870912',
+    format: 'qcow2',
+    platform: 'Linux',
+    description: 'demo virtual-router appliance image',
+    backupStorageUuid: bs,
+  });
+  const routerOffering = await create('virtual-router-offerings', {
+    name: 'vr-default',
+    zoneUuid: zone,
+    cpu: 1,
+    memory: GiB / 2,
+    imageUuid: routerImage,
+    managementL3NetworkUuid: l3,
+    publicL3NetworkUuid: l3,
+    isDefault: true,
+    description: 'demo virtual-router offering: uplink and management on `public`',
+  });
+  return { l2Network: l2, l3Network: l3, ipRange: range, vlanL2: vlan, routerImage, routerOffering };
 }
 
 async function adminUser(db: Db, accountUuid: string): Promise<string> {

@@ -1,14 +1,13 @@
 /**
- * A NIC operation holds its VM the way every VM operation does: admitted by one conditional
- * UPDATE in the submitting transaction (`state in (Running, Stopped) and task is null` → `task =
- * op`), released when the chain ends or rolls back (`task = null where task = op`). So an attach
- * never overlaps a stop, a migration or another NIC change, and a second request is refused at
- * once naming the VM's state or task. The chain runs in the VM's queue (`vm:<uuid>`).
+ * A NIC operation holds its VM (vm/hold.ts) while the VM is Running or Stopped, so an attach
+ * never overlaps a stop, a migration or another NIC change; a second request is refused at once
+ * naming the VM's state or task. The chain runs in the VM's queue (`vm:<uuid>`).
  */
 import type { Executor, Tx } from '../../db/transaction.js';
 import type { FlowStep } from '../../engine/flow.js';
-import { CloudError, notFound } from '../../kernel/errors.js';
+import { CloudError } from '../../kernel/errors.js';
 import type { FlowDeps } from '../service.js';
+import { holdVm, releaseVmHold } from '../vm/hold.js';
 import type { NicOpParams } from './model.js';
 
 export type NicOp = 'attach-nic' | 'detach-nic' | 'change-nic-ip' | 'set-default-nic';
@@ -36,33 +35,13 @@ export function nicRefusal(vm: { uuid: string; state: string; task: string | nul
 }
 
 /** Takes the VM for `op` inside the admitting transaction, or throws the refusal. */
-export async function claimVm(tx: Tx, vmUuid: string, op: NicOp) {
-  const row = await tx
-    .updateTable('vms')
-    .set({ task: op, updatedAt: new Date() })
-    .where('uuid', '=', vmUuid)
-    .where('state', 'in', [...NIC_OP_FROM])
-    .where('task', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
-  if (row) return row;
-  const now = await tx
-    .selectFrom('vms')
-    .select(['uuid', 'state', 'task'])
-    .where('uuid', '=', vmUuid)
-    .executeTakeFirst();
-  if (!now) throw notFound('vm', vmUuid);
-  throw nicRefusal(now, op);
+export function claimVm(tx: Tx, vmUuid: string, op: NicOp) {
+  return holdVm(tx, vmUuid, op, NIC_OP_FROM, (vm) => nicRefusal(vm, op));
 }
 
 /** Ends the hold (idempotent: only a VM still held for `op` is touched). */
-export async function releaseVm(exec: Executor, vmUuid: string, op: NicOp): Promise<void> {
-  await exec
-    .updateTable('vms')
-    .set({ task: null, updatedAt: new Date() })
-    .where('uuid', '=', vmUuid)
-    .where('task', '=', op)
-    .execute();
+export function releaseVm(exec: Executor, vmUuid: string, op: NicOp): Promise<void> {
+  return releaseVmHold(exec, vmUuid, op);
 }
 
 /** The first step of every NIC chain: done at admission; its rollback lets the VM go. */

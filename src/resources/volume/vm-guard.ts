@@ -1,19 +1,15 @@
 /**
- * Volume operations that involve a VM hold the VM the way every VM operation does (see
- * kernel/vm-states.ts): admitted by one conditional UPDATE in the submitting transaction —
- * `state in allowed and task is null` → `task = op` — and released (`task = null where
- * task = op`) when the chain ends or rolls back. So an attach never overlaps a stop, a
- * migration or another attach; a second request is refused at once with the VM's state or task.
+ * Volume operations that involve a VM hold the VM (vm/hold.ts): here, which states each
+ * operation needs and how a refusal reads.
  */
-import type { Selectable } from 'kysely';
-import type { VmTable } from '../../db/schema.js';
 import type { Executor, Tx } from '../../db/transaction.js';
 import type { HostAddress } from '../../drivers/port.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, notFound } from '../../kernel/errors.js';
 import { refusal, TRANSITIONS, type VmState } from '../../kernel/vm-states.js';
+import { holdVm, releaseVmHold, type VmRow } from '../vm/hold.js';
 
-export type VmRow = Selectable<VmTable>;
+export type { VmRow };
 export type VolumeVmOp = 'attach-volume' | 'detach-volume' | 'revert-volume' | 'create-image';
 
 /**
@@ -68,37 +64,13 @@ export function vmRefusal(
 }
 
 /** Takes the VM for `op` inside the admitting transaction, or throws the refusal. */
-export async function claimVm(tx: Tx, vmUuid: string, op: VolumeVmOp): Promise<VmRow> {
-  for (let attempt = 0; ; attempt++) {
-    const row = await tx
-      .updateTable('vms')
-      .set({ task: op, updatedAt: new Date() })
-      .where('uuid', '=', vmUuid)
-      .where('state', 'in', [...VM_OP_FROM[op]])
-      .where('task', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
-    if (row) return row;
-    const now = await tx
-      .selectFrom('vms')
-      .select(['uuid', 'state', 'task'])
-      .where('uuid', '=', vmUuid)
-      .executeTakeFirst();
-    if (!now) throw notFound('vm', vmUuid);
-    // released between the UPDATE and the read: the refusal would name an allowed state; try again
-    const allowed = now.task === null && VM_OP_FROM[op].includes(now.state as VmState);
-    if (!allowed || attempt >= 2) throw vmRefusal(now, op);
-  }
+export function claimVm(tx: Tx, vmUuid: string, op: VolumeVmOp): Promise<VmRow> {
+  return holdVm(tx, vmUuid, op, VM_OP_FROM[op], (vm) => vmRefusal(vm, op));
 }
 
 /** Ends the hold (idempotent: only a VM still held for `op` is touched). */
-export async function releaseVm(exec: Executor, vmUuid: string, op: VolumeVmOp): Promise<void> {
-  await exec
-    .updateTable('vms')
-    .set({ task: null, updatedAt: new Date() })
-    .where('uuid', '=', vmUuid)
-    .where('task', '=', op)
-    .execute();
+export function releaseVm(exec: Executor, vmUuid: string, op: VolumeVmOp): Promise<void> {
+  return releaseVmHold(exec, vmUuid, op);
 }
 
 /** The host a VM runs on, when it runs and its host is Connected; null otherwise. */

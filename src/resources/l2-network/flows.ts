@@ -6,7 +6,8 @@ import { sql } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.js';
 import type { Executor } from '../../db/transaction.js';
 import type { FlowDef } from '../../engine/flow.js';
-import { CloudError, type FieldProblem, invalidField, notFound } from '../../kernel/errors.js';
+import { CloudError, type FieldProblem, notFound } from '../../kernel/errors.js';
+import { assertClusterInZone } from '../cluster/in-zone.js';
 import { type Family, readRow, resourceEvent } from '../common.js';
 import type { FlowDeps } from '../service.js';
 
@@ -75,24 +76,13 @@ export interface ClusterParams {
   clusterUuid: string;
 }
 
-/** The cluster exists and is in the L2's zone. */
-export async function checkCluster(
-  db: Executor,
-  l2: { uuid: string; zoneUuid: string },
+/** The cluster exists and is in the L2's zone (checked at admission and in the step). */
+export function checkCluster(
+  exec: Executor,
+  owner: { uuid: string; zoneUuid: string },
   clusterUuid: string,
-) {
-  const cluster = await db
-    .selectFrom('clusters')
-    .select(['uuid', 'zoneUuid'])
-    .where('uuid', '=', clusterUuid)
-    .executeTakeFirst();
-  if (!cluster) throw invalidField('clusterUuid', `no cluster ${clusterUuid}`, 'CLUSTER_NOT_FOUND');
-  if (cluster.zoneUuid !== l2.zoneUuid)
-    throw invalidField(
-      'clusterUuid',
-      `cluster ${clusterUuid} is in zone ${cluster.zoneUuid}; L2 network ${l2.uuid} is in zone ${l2.zoneUuid}`,
-      'L2_NETWORK_ZONE_MISMATCH',
-    );
+): Promise<void> {
+  return assertClusterInZone(exec, owner, clusterUuid, 'L2 network', 'L2_NETWORK_ZONE_MISMATCH');
 }
 
 async function l2For(db: Executor, uuid: string) {

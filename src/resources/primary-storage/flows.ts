@@ -9,6 +9,7 @@ import { mapUnique } from '../../db/errors.js';
 import type { Executor, Tx } from '../../db/transaction.js';
 import type { FlowDef, StepContext } from '../../engine/flow.js';
 import { CloudError, invalidField, notFound } from '../../kernel/errors.js';
+import { assertClusterInZone } from '../cluster/in-zone.js';
 import { type Family, readRow, resourceEvent } from '../common.js';
 import { removeImageCacheEntry } from '../image/cache.js';
 import type { FlowDeps } from '../service.js';
@@ -104,25 +105,13 @@ export interface ClusterParams {
   clusterUuid: string;
 }
 
-/** The cluster must exist and be in the storage's zone (checked at admission and in the step). */
-export async function checkCluster(
+/** The cluster exists and is in the storage's zone (checked at admission and in the step). */
+export function checkCluster(
   exec: Executor,
-  storage: { uuid: string; zoneUuid: string },
+  owner: { uuid: string; zoneUuid: string },
   clusterUuid: string,
-) {
-  const cluster = await exec
-    .selectFrom('clusters')
-    .select(['uuid', 'zoneUuid'])
-    .where('uuid', '=', clusterUuid)
-    .executeTakeFirst();
-  if (!cluster) throw invalidField('clusterUuid', `no cluster ${clusterUuid}`, 'CLUSTER_NOT_FOUND');
-  if (cluster.zoneUuid !== storage.zoneUuid) {
-    throw invalidField(
-      'clusterUuid',
-      `cluster ${clusterUuid} is in zone ${cluster.zoneUuid}; primary storage ${storage.uuid} is in zone ${storage.zoneUuid}`,
-      'PRIMARY_STORAGE_ZONE_MISMATCH',
-    );
-  }
+): Promise<void> {
+  return assertClusterInZone(exec, owner, clusterUuid, 'primary storage', 'PRIMARY_STORAGE_ZONE_MISMATCH');
 }
 
 export const attachClusterFlow: FlowDef<ClusterParams, FlowDeps> = {

@@ -13,11 +13,10 @@ import type { Executor } from '../../db/transaction.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
-import { admitCreate, changeFlow, loadVisible, submitFor } from '../common.js';
+import { changeFlow, loadVisible, submitFor } from '../common.js';
 import type { KindService, Operation, ServiceContext } from '../service.js';
-import { type BindingFamily, bindingFlows, routedNic, takeVip } from '../vip/binding.js';
-import { vipSchema } from '../vip/service.js';
+import { admitBinding } from '../vip/admit-binding.js';
+import { type BindingFamily, bindingFlows, routedNic } from '../vip/binding.js';
 
 const NOT_ROUTED = 'EIP_NIC_NOT_ROUTED';
 
@@ -87,36 +86,13 @@ export function eipService(ctx: ServiceContext): KindService {
     contract,
     schema: eipSchema,
     update,
-    async create(caller, body) {
-      const vip = await loadVisible(ctx, vipSchema, body.vipUuid as string, caller);
-      const nicUuid = (body.vmNicUuid as string | undefined) ?? null;
-      // the EIP belongs to the VIP's account (the admin may make one for a tenant's VIP)
-      if (nicUuid) await routedNic(ctx.db, vip.accountUuid, nicUuid, NOT_ROUTED);
-      const row = {
-        uuid: newId(),
-        name: body.name as string,
-        description: (body.description as string | undefined) ?? null,
-        accountUuid: vip.accountUuid,
-      };
-      return admitCreate(
-        ctx,
-        eipFamily,
-        caller,
-        row,
-        { uuid: row.uuid, vmNicUuid: nicUuid },
-        {
-          skipInsert: true,
-          async check(tx) {
-            await takeVip(tx, vip.uuid, 'eip');
-            await tx
-              .insertInto('eips')
-              .values({ ...row, vipUuid: vip.uuid, vmNicUuid: nicUuid })
-              .execute();
-          },
-          mapError: (err) => (nicUuid ? nicTaken(err, nicUuid) : err),
-        },
-      );
-    },
+    create: (caller, body) =>
+      admitBinding(ctx, eipFamily, 'eip', caller, body, async (tx, row, vipUuid, vmNicUuid) => {
+        await tx
+          .insertInto('eips')
+          .values({ ...row, vipUuid, vmNicUuid })
+          .execute();
+      }),
     async remove(caller, uuid) {
       return submit(caller, await load(caller, uuid), 'eip.delete', null);
     },

@@ -12,12 +12,11 @@ import type { Executor } from '../../db/transaction.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
 import { parseCidr } from '../../kernel/ip.js';
-import { admitCreate, changeFlow, loadVisible, readRow, submitFor } from '../common.js';
+import { changeFlow, loadVisible, readRow, submitFor } from '../common.js';
 import type { KindService, Operation, ServiceContext } from '../service.js';
-import { type BindingFamily, bindingFlows, routedNic, takeVip } from '../vip/binding.js';
-import { vipSchema } from '../vip/service.js';
+import { admitBinding } from '../vip/admit-binding.js';
+import { type BindingFamily, bindingFlows, routedNic } from '../vip/binding.js';
 
 const NOT_ROUTED = 'PORT_FORWARDING_NIC_NOT_ROUTED';
 
@@ -130,47 +129,33 @@ export function pfService(ctx: ServiceContext): KindService {
     update,
     async create(caller, body) {
       const ranges = portRanges(body);
-      const vip = await loadVisible(ctx, vipSchema, body.vipUuid as string, caller);
-      const nicUuid = (body.vmNicUuid as string | undefined) ?? null;
-      if (nicUuid) await routedNic(ctx.db, vip.accountUuid, nicUuid, NOT_ROUTED);
-      const row = {
-        uuid: newId(),
-        name: body.name as string,
-        description: (body.description as string | undefined) ?? null,
-        accountUuid: vip.accountUuid,
-      };
-      return admitCreate(
+      return admitBinding(
         ctx,
         pfFamily,
+        'port-forwarding',
         caller,
-        row,
-        { uuid: row.uuid, vmNicUuid: nicUuid },
-        {
-          skipInsert: true,
-          async check(tx) {
-            // the VIP's row lock serialises every rule admission on this VIP
-            await takeVip(tx, vip.uuid, 'port-forwarding');
-            const clash = await tx
-              .selectFrom('portForwardingRules')
-              .select(['uuid', 'vipPortStart', 'vipPortEnd'])
-              .where('vipUuid', '=', vip.uuid)
-              .where('protocol', '=', ranges.protocol)
-              .where('vipPortStart', '<=', ranges.vipPortEnd)
-              .where('vipPortEnd', '>=', ranges.vipPortStart)
-              .limit(1)
-              .executeTakeFirst();
-            if (clash)
-              throw new CloudError(
-                'Conflict',
-                'PORT_FORWARDING_CONFLICT',
-                `${ranges.protocol} ports ${ranges.vipPortStart}-${ranges.vipPortEnd} of vip ${vip.uuid} overlap rule ${clash.uuid} (${clash.vipPortStart}-${clash.vipPortEnd})`,
-                { details: { ruleUuid: clash.uuid } },
-              );
-            await tx
-              .insertInto('portForwardingRules')
-              .values({ ...row, ...ranges, vipUuid: vip.uuid, vmNicUuid: nicUuid })
-              .execute();
-          },
+        body,
+        async (tx, row, vipUuid, vmNicUuid) => {
+          const clash = await tx
+            .selectFrom('portForwardingRules')
+            .select(['uuid', 'vipPortStart', 'vipPortEnd'])
+            .where('vipUuid', '=', vipUuid)
+            .where('protocol', '=', ranges.protocol)
+            .where('vipPortStart', '<=', ranges.vipPortEnd)
+            .where('vipPortEnd', '>=', ranges.vipPortStart)
+            .limit(1)
+            .executeTakeFirst();
+          if (clash)
+            throw new CloudError(
+              'Conflict',
+              'PORT_FORWARDING_CONFLICT',
+              `${ranges.protocol} ports ${ranges.vipPortStart}-${ranges.vipPortEnd} of vip ${vipUuid} overlap rule ${clash.uuid} (${clash.vipPortStart}-${clash.vipPortEnd})`,
+              { details: { ruleUuid: clash.uuid } },
+            );
+          await tx
+            .insertInto('portForwardingRules')
+            .values({ ...row, ...ranges, vipUuid, vmNicUuid })
+            .execute();
         },
       );
     },

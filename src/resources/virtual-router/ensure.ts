@@ -156,6 +156,26 @@ async function finish(db: Db, deps: FlowDeps, routerUuid: string, jobUuid: strin
   if (won) await syncRouters(db, deps, [routerUuid]);
 }
 
+/**
+ * A router appliance's create is being rolled back (its VM row is about to be deleted): the
+ * router lets go of the VM and, if it was waiting for it, goes to Error — for the next VM to
+ * take over. Without this the row's reference would block the VM row's delete, and a router
+ * whose waiters all died with their node (a crash) would be left Creating for good.
+ */
+export async function releaseRouterAppliance(db: Db, routerUuid: string, vmUuid: string): Promise<void> {
+  await db
+    .updateTable('virtualRouters')
+    .set({
+      vmUuid: null,
+      state: sql<string>`case when state = 'Creating' then 'Error' else state end`,
+      status: sql<string>`case when state = 'Creating' then 'Disconnected' else status end`,
+      updatedAt: new Date(),
+    })
+    .where('uuid', '=', routerUuid)
+    .where('vmUuid', '=', vmUuid)
+    .execute();
+}
+
 /** Returns once the L3's router is Running; throws VIRTUAL_ROUTER_FAILED otherwise. */
 async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: number): Promise<void> {
   const l3 = await db

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import type { RouterConfig } from '../../src/contract/agent.js';
+import { newId } from '../../src/kernel/ids.js';
+import { ORPHAN_MS } from '../../src/resources/virtual-router/ensure.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildRouterEnv, type RouterEnv, succeed, tenant, vmOn, vrL3 } from './router-fixtures.js';
 import { clearFaults, fault } from './vm-env.js';
@@ -225,6 +227,37 @@ describe('failures and replacement', () => {
     assert.equal(router.uuid, broken.uuid, 'the Error row was taken over, not duplicated');
     assert.equal(router.state, 'Running');
     assert.equal(configOf(router.uuid)?.dhcp.length, 1);
+  });
+
+  test('a router whose maker died before launching its appliance is taken over by the next VM, which succeeds', async () => {
+    const { l3 } = await vrL3(env, alice.api, 'vr-orphan');
+    const offering = await t.db.db
+      .selectFrom('virtualRouterOfferings')
+      .select('uuid')
+      .where('isDefault', '=', true)
+      .executeTakeFirstOrThrow();
+    // what a node killed between inserting the row and submitting the appliance leaves behind
+    const orphan = newId();
+    const longAgo = new Date(Date.now() - 2 * ORPHAN_MS);
+    await t.db.db
+      .insertInto('virtualRouters')
+      .values({
+        uuid: orphan,
+        name: 'vr-orphan',
+        description: null,
+        accountUuid: alice.uuid,
+        l3NetworkUuid: l3,
+        offeringUuid: offering.uuid,
+        state: 'Creating',
+        status: 'Connecting',
+        createdAt: longAgo,
+        updatedAt: longAgo,
+      })
+      .execute();
+    await vmOn(t, env, alice.api, [l3]);
+    const router = (await routerOf(l3))!;
+    assert.equal(router.uuid, orphan, 'the orphaned row was taken over, not duplicated');
+    assert.equal(router.state, 'Running');
   });
 
   test('a deleted router is made again by the next VM; its appliance is expunged', async () => {

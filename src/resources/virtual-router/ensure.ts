@@ -243,15 +243,22 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
         waiting = true;
         if (row.jobUuid && row.jobState && ['Succeeded', 'Failed', 'Cancelled'].includes(row.jobState))
           await finish(db, deps, row.uuid, row.jobUuid, row.jobState === 'Succeeded');
-        else if (!row.jobUuid && Date.now() - new Date(row.updatedAt).getTime() > ORPHAN_MS)
-          await db
+        else if (!row.jobUuid && Date.now() - new Date(row.updatedAt).getTime() > ORPHAN_MS) {
+          const orphaned = await db
             .updateTable('virtualRouters')
             .set({ state: 'Error', status: 'Disconnected', updatedAt: new Date() })
             .where('uuid', '=', row.uuid)
             .where('state', '=', 'Creating')
             .where('jobUuid', 'is', null)
             .where('updatedAt', '=', row.updatedAt)
-            .execute();
+            .executeTakeFirst();
+          // its maker died before launching the appliance: nothing failed, so this caller takes
+          // the router over at once (next turn) instead of failing its own VM
+          if (Number(orphaned.numUpdatedRows) === 1) {
+            waiting = false;
+            continue;
+          }
+        }
         break;
       default:
         throw routerFailed(l3Uuid, `its router is ${row.state}`);

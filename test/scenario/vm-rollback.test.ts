@@ -131,6 +131,7 @@ const STEPS: Record<string, string[]> = {
     'admit',
     'destroy-on-host',
     'release-network-services',
+    'list-data-volumes',
     'detach-data-volumes',
     'mark-destroyed',
   ],

@@ -72,18 +72,25 @@ export function vmDestroyFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
           ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
       }),
       {
-        name: 'detach-data-volumes',
-        describe: 'detach the data volumes that outlive the vm',
+        // a step of its own, so the list is journaled BEFORE the volumes are detached: a node
+        // dying right after the detach leaves a journal whose rollback knows what to re-attach
+        name: 'list-data-volumes',
+        describe: 'list the data volumes that outlive the vm',
         async run(ctx) {
-          const outliving = await ctx.db
+          ctx.data.detached = await ctx.db
             .selectFrom('volumes')
             .select(['uuid', 'deviceId'])
             .where('vmUuid', '=', ctx.params.uuid)
             .where('type', '=', 'Data')
             .where('deleteWithVm', '=', false)
             .execute();
-          // journaled with the next step: what a rollback re-attaches, at which device
-          ctx.data.detached = outliving;
+        },
+      },
+      {
+        name: 'detach-data-volumes',
+        describe: 'detach the data volumes that outlive the vm',
+        async run(ctx) {
+          const outliving = (ctx.data.detached as Array<{ uuid: string }> | undefined) ?? [];
           if (outliving.length === 0) return;
           await ctx.db
             .updateTable('volumes')

@@ -14,6 +14,7 @@
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
+import { ownedBy } from '../../cluster/ownership.js';
 import type { Db } from '../../db/pool.js';
 import type { Tx } from '../../db/transaction.js';
 import type { HostAddress } from '../../drivers/port.js';
@@ -49,6 +50,8 @@ export class Reconciler {
     private readonly db: Db,
     private readonly deps: FlowDeps,
     private readonly rt: VmRuntime,
+    /** this node: it reconciles only the hosts it owns (cluster/ownership.ts) */
+    private readonly nodeId: string,
     private readonly failuresBeforeDisconnect = 3,
   ) {}
 
@@ -65,6 +68,8 @@ export class Reconciler {
       .selectFrom('hosts')
       .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid'])
       .where('status', 'in', ['Connected', 'Disconnected'])
+      // with several management nodes each host is reconciled by one of them, not by all
+      .where(ownedBy('hosts', this.nodeId))
       .execute();
     const report: ReconcileReport = { hosts: hosts.length, repaired: 0, disconnected: [], reconnected: [] };
     const seen: string[] = [];

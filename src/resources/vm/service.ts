@@ -66,7 +66,7 @@ export class VmService implements KindService {
       ...changeFlow(vmFamily, 'vm.update', 'updated'),
       result: (c) => readRow(c.db, 'vms', c.params.uuid).then(presentVm),
     });
-    this.reconciler = new Reconciler(ctx.db, ctx.deps, rt);
+    this.reconciler = new Reconciler(ctx.db, ctx.deps, rt, ctx.engine.nodeId);
 
     const simple =
       (op: VmOperation, params?: (body: Record<string, unknown>) => Record<string, unknown>): Operation =>

@@ -23,9 +23,9 @@ import { peerHosts, removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { deleteOnStorage, removeVolumeRecord } from '../volume/provision.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmOpParams, vmFamily, vmQuota } from './model.js';
-import { nicsStep } from './network-steps.js';
+import { leaveHostNetworkStep } from './network-steps.js';
 import { admitStep } from './operations.js';
-import { hostAddress, startSpec, type VmRuntime } from './runtime.js';
+import { hostAddress, restartOnHost, type VmRuntime } from './runtime.js';
 import { finishOperation, vmResult, vmRow } from './transitions.js';
 
 const UNREACHABLE = 'HOST_UNREACHABLE';
@@ -51,26 +51,10 @@ export function vmDestroyFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
             ctx.data.hostUnreachable = true;
           }
         },
-        async rollback(ctx) {
-          if (ctx.params.fromState !== 'Running' && ctx.params.fromState !== 'Paused') return;
-          const vm = await vmRow(ctx.db, ctx.params.uuid);
-          if (!vm.hostUuid) return;
-          const host = await hostAddress(rt, ctx.db, vm.hostUuid);
-          await ctx.deps.drivers.send(host, 'vm.start', {
-            vm: await startSpec(ctx.db, vm),
-          });
-          if (ctx.params.fromState === 'Paused')
-            await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
-        },
+        rollback: (ctx) => restartOnHost(rt, ctx),
       },
       // its NICs leave the host (they and their addresses stay: recover gives them back)
-      nicsStep({
-        name: 'release-network-services',
-        describe: 'remove the vm from its host’s network and routers',
-        to: () => null,
-        back: (vm, ctx) =>
-          ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
-      }),
+      leaveHostNetworkStep(),
       {
         // a step of its own, so the list is journaled BEFORE the volumes are detached: a node
         // dying right after the detach leaves a journal whose rollback knows what to re-attach

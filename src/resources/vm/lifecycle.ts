@@ -15,10 +15,10 @@ import { accountOf, releaseQuota } from '../quota/quota.js';
 import type { FlowDeps } from '../service.js';
 import { releaseHost } from './host-capacity.js';
 import type { VmOpParams } from './model.js';
-import { nicsStep } from './network-steps.js';
+import { leaveHostNetworkStep, nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
 import { place } from './placement.js';
-import { hostAddress, startSpec, type VmCtx, type VmRuntime } from './runtime.js';
+import { hostAddress, restartOnHost, startSpec, type VmCtx, type VmRuntime } from './runtime.js';
 import { finishOperation, markState, vmResult, vmRow } from './transitions.js';
 
 type Step<P = VmOpParams> = FlowStep<P, FlowDeps>;
@@ -199,26 +199,10 @@ export function vmStopFlow(rt: VmRuntime): FlowDef<VmOpParams & { force?: boolea
           if (!vm.hostUuid) return; // an Error VM on no host: nothing runs anywhere
           await stopOnHost(ctx, await hostAddress(rt, ctx.db, vm.hostUuid), vm.uuid);
         },
-        async rollback(ctx) {
-          if (ctx.params.fromState !== 'Running' && ctx.params.fromState !== 'Paused') return;
-          const vm = await vmRow(ctx.db, ctx.params.uuid);
-          if (!vm.hostUuid) return;
-          const host = await hostAddress(rt, ctx.db, vm.hostUuid);
-          await ctx.deps.drivers.send(host, 'vm.start', {
-            vm: await startSpec(ctx.db, vm),
-          });
-          if (ctx.params.fromState === 'Paused')
-            await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
-        },
+        rollback: (ctx) => restartOnHost(rt, ctx),
       },
       // the NICs leave the host with it; undone: back on the host it still holds
-      nicsStep({
-        name: 'release-network-services',
-        describe: 'remove the vm from its host’s network and routers',
-        to: () => null,
-        back: (vm, ctx) =>
-          ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
-      }),
+      leaveHostNetworkStep(),
       {
         name: 'mark-stopped',
         describe: 'mark the vm Stopped and give its host capacity back',

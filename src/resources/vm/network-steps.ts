@@ -68,3 +68,20 @@ export function nicsStep<P extends { uuid: string }>(o: {
     },
   };
 }
+
+/**
+ * The step of a stop or a destroy that takes the VM's NICs off its host; undone: back on the
+ * host it still holds when it was Running or Paused.
+ */
+export function leaveHostNetworkStep<P extends { uuid: string; fromState?: string }>(): FlowStep<
+  P,
+  FlowDeps
+> {
+  return nicsStep<P>({
+    name: 'release-network-services',
+    describe: 'remove the vm from its host’s network and routers',
+    to: () => null,
+    back: (vm, ctx) =>
+      ctx.params.fromState === 'Running' || ctx.params.fromState === 'Paused' ? vm.hostUuid : null,
+  });
+}

@@ -10,6 +10,7 @@ import type { FlowDeps } from '../service.js';
 import { nicSpecs } from '../vm-nic/nics.js';
 import type { CandidateSnapshot } from './candidates.js';
 import { addressOf } from './placement.js';
+import { vmRow } from './transitions.js';
 
 export interface VmRuntime {
   snapshot: CandidateSnapshot;
@@ -54,4 +55,20 @@ export async function startSpec(
 ): Promise<VmSpec> {
   const [volumes, nics] = await Promise.all([attachedVolumes(db, vm.uuid), nicSpecs(db, vm.uuid)]);
   return vmSpec(vm, volumes, nics);
+}
+
+/**
+ * Undoes taking a VM off its host (a stop or a destroy that failed later): a VM that was Running
+ * or Paused is started again on the host it still holds, and paused again if it was.
+ */
+export async function restartOnHost(
+  rt: VmRuntime,
+  ctx: VmCtx<{ uuid: string; fromState?: string }>,
+): Promise<void> {
+  if (ctx.params.fromState !== 'Running' && ctx.params.fromState !== 'Paused') return;
+  const vm = await vmRow(ctx.db, ctx.params.uuid);
+  if (!vm.hostUuid) return;
+  const host = await hostAddress(rt, ctx.db, vm.hostUuid);
+  await ctx.deps.drivers.send(host, 'vm.start', { vm: await startSpec(ctx.db, vm) });
+  if (ctx.params.fromState === 'Paused') await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
 }

@@ -6,18 +6,13 @@ import type { ColumnType, Generated } from 'kysely';
 import type {
   EipTable,
   EipWithAddressesView,
-  HostRoute,
   IpAddressTable,
   IpRangeTable,
-  IpUse,
   L2NetworkClusterTable,
   L2NetworkTable,
   L2NetworkWithClustersView,
-  L2Type,
-  L3Category,
   L3NetworkTable,
   L3NetworkWithCapacityView,
-  NetworkProvider,
   PortForwardingRuleTable,
   SecurityGroupRuleTable,
   SecurityGroupTable,
@@ -29,31 +24,7 @@ import type {
   VxlanPoolTable,
 } from './schema-network.js';
 
-export type {
-  EipTable,
-  EipWithAddressesView,
-  HostRoute,
-  IpAddressTable,
-  IpRangeTable,
-  IpUse,
-  L2NetworkClusterTable,
-  L2NetworkTable,
-  L2NetworkWithClustersView,
-  L2Type,
-  L3Category,
-  L3NetworkTable,
-  L3NetworkWithCapacityView,
-  NetworkProvider,
-  PortForwardingRuleTable,
-  SecurityGroupRuleTable,
-  SecurityGroupTable,
-  VipTable,
-  VirtualRouterOfferingTable,
-  VirtualRouterTable,
-  VmNicSecurityGroupTable,
-  VmNicTable,
-  VxlanPoolTable,
-};
+export type * from './schema-network.js';
 
 export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, T | string, T | string>;

@@ -32,6 +32,8 @@ export interface FlowDeps {
   createApplianceVm?: (input: ApplianceVmInput) => Promise<{ vmUuid: string; jobUuid: string }>;
   /** destroys and expunges a virtual router's appliance VM, waiting for both (virtual-router/appliance.ts) */
   removeApplianceVm?: (vmUuid: string) => Promise<void>;
+  /** submits the start of a router's stopped appliance VM (virtual-router/appliance.ts) */
+  startApplianceVm?: (vmUuid: string) => Promise<{ jobUuid: string }>;
 }
 
 export interface ApplianceVmInput {

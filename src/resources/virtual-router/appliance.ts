@@ -1,11 +1,11 @@
 /**
- * The two ways the router chains reach into the VM family, wired into FlowDeps by node.ts once
- * the services exist: create a router's appliance VM (VmService.createAppliance: the normal VM
- * create chain, owned by the admin account), and destroy + expunge it (the normal VM chains,
- * waited for).
+ * The ways the router chains reach into the VM family, wired into FlowDeps by node.ts once the
+ * services exist: create a router's appliance VM (VmService.createAppliance: the normal VM
+ * create chain, owned by the admin account), destroy + expunge it (the normal VM chains, waited
+ * for), and start it when it was stopped (the normal `vm.start` chain, submitted by the system).
  */
 import type { JobRow } from '../../engine/jobs.js';
-import { CloudError } from '../../kernel/errors.js';
+import { CloudError, notFound } from '../../kernel/errors.js';
 import type { ApplianceVmInput, FlowDeps, KindService, ServiceContext } from '../service.js';
 import { submitOperation } from '../vm/operations.js';
 
@@ -29,12 +29,15 @@ async function finished(ctx: ServiceContext, job: JobRow): Promise<JobRow> {
   }
 }
 
-async function runVmOperation(ctx: ServiceContext, vmUuid: string, op: 'destroy' | 'expunge'): Promise<void> {
-  const vm = await ctx.db
+const vmRef = (ctx: ServiceContext, vmUuid: string) =>
+  ctx.db
     .selectFrom('vms')
     .select(['uuid', 'accountUuid', 'state', 'task'])
     .where('uuid', '=', vmUuid)
     .executeTakeFirst();
+
+async function runVmOperation(ctx: ServiceContext, vmUuid: string, op: 'destroy' | 'expunge'): Promise<void> {
+  const vm = await vmRef(ctx, vmUuid);
   if (!vm) return;
   if (op === 'destroy' && vm.state === 'Destroyed') return;
   const job = await submitOperation(ctx, { userUuid: null, requestId: `router-${op}-${vmUuid}` }, vm, op);
@@ -48,7 +51,7 @@ async function runVmOperation(ctx: ServiceContext, vmUuid: string, op: 'destroy'
 export function applianceHooks(
   ctx: ServiceContext,
   services: KindService[],
-): Pick<FlowDeps, 'createApplianceVm' | 'removeApplianceVm'> {
+): Pick<FlowDeps, 'createApplianceVm' | 'removeApplianceVm' | 'startApplianceVm'> {
   const maker = services.find(
     (s): s is KindService & ApplianceMaker =>
       typeof (s as Partial<ApplianceMaker>).createAppliance === 'function',
@@ -58,6 +61,18 @@ export function applianceHooks(
     removeApplianceVm: async (vmUuid: string) => {
       await runVmOperation(ctx, vmUuid, 'destroy');
       await runVmOperation(ctx, vmUuid, 'expunge');
+    },
+    // not waited for here: the VMs that need the router wait for it (start.ts)
+    startApplianceVm: async (vmUuid: string) => {
+      const vm = await vmRef(ctx, vmUuid);
+      if (!vm) throw notFound('vm', vmUuid);
+      const job = await submitOperation(
+        ctx,
+        { userUuid: null, requestId: `router-start-${vmUuid}` },
+        vm,
+        'start',
+      );
+      return { jobUuid: job.uuid };
     },
   };
 }

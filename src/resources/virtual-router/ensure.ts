@@ -14,7 +14,9 @@
  *   retrier wins) and makes a new appliance; a VM that was waiting when it went to Error fails
  *   with VIRTUAL_ROUTER_FAILED naming the L3;
  * - a row left Creating without a job (its maker died between the INSERT and the submission) is
- *   turned to Error after ORPHAN_MS, and then retried as above.
+ *   turned to Error after ORPHAN_MS, and then retried as above;
+ * - a router whose appliance VM is stopped is started again, by one caller, and sent its whole
+ *   configuration (start.ts); the others wait for it.
  * The wait runs outside the engine's running-job slots (StepContext.idle): the appliance create
  * is a job too, and must get a slot while a hundred VMs wait for it.
  */
@@ -24,6 +26,7 @@ import type { StepContext } from '../../engine/flow.js';
 import { CloudError } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { FlowDeps } from '../service.js';
+import { stepStartable } from './start.js';
 import { syncRouters } from './sync.js';
 
 export const ROUTER_POLL_MS = 200;
@@ -124,7 +127,7 @@ async function launch(db: Db, deps: FlowDeps, routerUuid: string, l3: GuestL3): 
  * The appliance job finished: Running with its addresses (then its configuration is sent), or
  * Error. Conditional on the row still waiting for that very job, so exactly one caller does it.
  */
-async function finish(db: Db, deps: FlowDeps, routerUuid: string, jobUuid: string, ok: boolean) {
+export async function finish(db: Db, deps: FlowDeps, routerUuid: string, jobUuid: string, ok: boolean) {
   if (!ok) {
     await db
       .updateTable('virtualRouters')
@@ -188,11 +191,23 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
   const deadline = Date.now() + timeoutMs;
   // an Error or missing row found at the first look is retried; one that fails while we wait is not
   let waiting = false;
+  // the appliance starts this caller waited for: one that fails fails this caller
+  const startsSeen = new Set<string>();
   for (;;) {
     const row = await db
       .selectFrom('virtualRouters as r')
       .leftJoin('jobs as j', 'j.uuid', 'r.jobUuid')
-      .select(['r.uuid', 'r.state', 'r.jobUuid', 'r.updatedAt', 'j.state as jobState'])
+      .leftJoin('vms as v', 'v.uuid', 'r.vmUuid')
+      .select([
+        'r.uuid',
+        'r.state',
+        'r.jobUuid',
+        'r.updatedAt',
+        'r.vmUuid',
+        'j.state as jobState',
+        'v.state as vmState',
+        'v.task as vmTask',
+      ])
       .where('r.l3NetworkUuid', '=', l3Uuid)
       .executeTakeFirst();
     if (!row) {
@@ -219,7 +234,15 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
     }
     switch (row.state) {
       case 'Running':
-        return;
+      case 'Stopped': {
+        // a router whose appliance is stopped is started again (start.ts)
+        const step = await stepStartable(db, deps, row, startsSeen, ORPHAN_MS, (why, cause) =>
+          routerFailed(l3Uuid, why, cause),
+        );
+        if (step === 'ready') return;
+        if (step === 'again' && Date.now() <= deadline) continue;
+        break;
+      }
       case 'Error': {
         if (waiting) throw routerFailed(l3Uuid, 'its appliance VM could not be created');
         const taken = await db

@@ -8,15 +8,19 @@
  *   virtual-router.delete     mark-destroying (rollback: back to what it was, or Error when its
  *                             appliance is gone) → remove-appliance (destroy + expunge the VM)
  *                             → delete-record. The next VM on the L3 makes a new router.
+ * Its periodic pass (settle.ts) settles routers whose appliance job finished unobserved and keeps
+ * the rows' Running/Stopped in step with their appliances.
  */
 import { virtualRouters as contract } from '../../contract/network.js';
 import type { FlowDef, FlowStep, StepContext } from '../../engine/flow.js';
+import { PeriodicTask } from '../../engine/periodic.js';
 import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, notFound } from '../../kernel/errors.js';
 import { type Family, loadVisible, readRow, resourceEvent, submitFor } from '../common.js';
 import type { FlowDeps, KindService, ServiceContext } from '../service.js';
 import { addressOf } from '../vm/placement.js';
+import { settleRouters } from './settle.js';
 import { syncRouters } from './sync.js';
 
 export const routerFamily: Family = {
@@ -172,7 +176,7 @@ const deleteFlow: FlowDef<{ uuid: string }, FlowDeps> = {
           ? await ctx.db.selectFrom('vms').select('state').where('uuid', '=', r.vmUuid).executeTakeFirst()
           : undefined;
         // an appliance destroyed half-way serves nothing: Error lets the next VM replace it
-        const state = from === 'Running' && vm?.state !== 'Running' ? 'Error' : from;
+        const state = (from === 'Running' || from === 'Stopped') && vm?.state !== from ? 'Error' : from;
         await ctx.db
           .updateTable('virtualRouters')
           .set({ state, updatedAt: new Date() })
@@ -220,7 +224,13 @@ const deleteFlow: FlowDef<{ uuid: string }, FlowDeps> = {
   ],
 };
 
-export function routerService(ctx: ServiceContext): KindService {
+/** the router service: its kind's operations, plus its periodic pass (settle.ts) */
+export interface RouterService extends KindService {
+  /** one settle pass (the timer's work; tests call it directly) */
+  settle(): Promise<number>;
+}
+
+export function routerService(ctx: ServiceContext): RouterService {
   for (const flow of [reconnectFlow, rebootFlow, deleteFlow]) ctx.engine.register(flow);
   const load = (caller: Caller, uuid: string) => loadVisible(ctx, routerSchema, uuid, caller);
   const needs = async (caller: Caller, uuid: string, states: string[], what: string) => {
@@ -234,10 +244,21 @@ export function routerService(ctx: ServiceContext): KindService {
       );
     return row;
   };
+  const settle = () => settleRouters(ctx.db, ctx.deps);
+  let task: PeriodicTask | undefined;
   return {
     contract,
     schema: routerSchema,
     present: presentRouter,
+    settle,
+    start() {
+      const onError = (err: unknown) => ctx.deps.log.warn({ err }, 'virtual router settle pass failed');
+      task ??= new PeriodicTask(ctx.deps.settings.reconcileIntervalSeconds * 1000, settle, onError).start();
+    },
+    async stop() {
+      await task?.stop();
+      task = undefined;
+    },
     async remove(caller, uuid) {
       const row = await needs(caller, uuid, ['Running', 'Stopped', 'Error'], 'delete');
       return submitFor(ctx, routerFamily, caller, row, 'virtual-router.delete');

@@ -1,6 +1,5 @@
 /**
- * Crash scenarios' harness (the same as crash-recovery.test.ts's, shared for the newer crash
- * tests): a real management node as a child process (`node dist/src/main.js …`) on its own test
+ * Crash scenarios' harness (crash-recovery and crash-network): a real management node as a child process (`node dist/src/main.js …`) on its own test
  * database, killed with SIGKILL and restarted with the same node name; an observer connection
  * to read the database straight; waiters and job readers.
  */
@@ -58,7 +57,8 @@ export class ServerProcess {
     readonly url: string,
   ) {
     const env: NodeJS.ProcessEnv = { ...process.env, NIMBUS_ADMIN_PASSWORD: CRASH_PASSWORD };
-    // the test runner's DATABASE_URL must not leak in: the node gets --database-url
+    // the test runner's DATABASE_URL must not leak in: the node gets --database-url, or runs
+    // its embedded PostgreSQL without one
     delete env.DATABASE_URL;
     this.child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer) => {
@@ -72,6 +72,10 @@ export class ServerProcess {
         resolve(this.exit);
       }),
     );
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   get running(): boolean {
@@ -101,8 +105,8 @@ export class ServerProcess {
     await this.exited;
   }
 
-  /** SIGINT; fails unless it exits with 0 within the bound. */
-  async interrupt(timeoutMs = WAIT_MS): Promise<void> {
+  /** SIGINT; fails unless it exits with 0 within the bound; the exit code. */
+  async interrupt(timeoutMs = WAIT_MS): Promise<number | null> {
     this.child.kill('SIGINT');
     let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([
@@ -114,6 +118,7 @@ export class ServerProcess {
     clearTimeout(timer);
     if (!exit) assert.fail(`the server did not exit within ${timeoutMs} ms of SIGINT${this.tail()}`);
     if (exit.code !== 0) assert.fail(`exit ${JSON.stringify(exit)} after SIGINT${this.tail()}`);
+    return exit.code;
   }
 }
 
@@ -209,4 +214,14 @@ export function crashHarness(): { setup(nodeName: string): Promise<CrashNode>; c
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether a process is still there (signal 0 tests without touching it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

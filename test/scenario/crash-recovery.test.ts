@@ -7,165 +7,28 @@
  * clean SIGINT stop while a slow job runs (bounded drain, the rest left for recovery).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/db/embedded.js';
 import { type DbHandle, openDb } from '../../src/db/pool.js';
-import type { FlowJournal } from '../../src/db/schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Api, buildInfra } from '../support/node.js';
+import {
+  CRASH_PASSWORD,
+  isAlive,
+  type JobRow,
+  jobsOf,
+  noBackendsOf,
+  ServerProcess,
+  sleep,
+  unfinished,
+  WAIT_MS,
+  waitUntil,
+} from './crash-fixtures.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-const PASSWORD = 'crash-test-admin-password';
-const WAIT_MS = 60_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every 150 ms until it returns a value other than undefined/false; fails after `timeoutMs`. */
-async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = WAIT_MS,
-  diagnostics: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(
-        `gave up after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}${diagnostics()}`,
-      );
-    }
-    await sleep(150);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** One `node dist/src/main.js …` child; output is kept (tail) for failure messages. */
-class ServerProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private output = '';
-  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-
-  constructor(
-    readonly args: string[],
-    readonly url: string,
-  ) {
-    const env: NodeJS.ProcessEnv = { ...process.env, NIMBUS_ADMIN_PASSWORD: PASSWORD };
-    // the test runner's DATABASE_URL must not leak in: without --database-url the node runs embedded
-    delete env.DATABASE_URL;
-    this.child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString('utf8')).slice(-8000);
-    };
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) =>
-      this.child.on('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
-      }),
-    );
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-
-  tail(): string {
-    return `\n--- server output (tail) ---\n${this.output}`;
-  }
-
-  /** Waits until /v1/health answers 200; fails at once if the process exits. */
-  async healthy(timeoutMs = WAIT_MS): Promise<void> {
-    await waitUntil(
-      `${this.url}/v1/health`,
-      async () => {
-        if (!this.running) assert.fail(`the server exited (${JSON.stringify(this.exit)})${this.tail()}`);
-        const res = await fetch(`${this.url}/v1/health`).catch(() => undefined);
-        return res?.status === 200;
-      },
-      timeoutMs,
-      () => this.tail(),
-    );
-  }
-
-  async killHard(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** SIGINT and the exit code (fails if it does not exit within the bound). */
-  async interrupt(timeoutMs = WAIT_MS): Promise<number | null> {
-    this.child.kill('SIGINT');
-    let timer: NodeJS.Timeout | undefined;
-    const exit = await Promise.race([
-      this.exited,
-      new Promise<undefined>((r) => {
-        timer = setTimeout(() => r(undefined), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!exit) assert.fail(`the server did not exit within ${timeoutMs} ms of SIGINT${this.tail()}`);
-    if (exit.code !== 0) assert.fail(`exit ${JSON.stringify(exit)} after SIGINT${this.tail()}`);
-    return exit.code;
-  }
-}
-
-interface JobRow {
-  uuid: string;
-  kind: string;
-  state: string;
-  resourceUuid: string | null;
-  error: { code?: string; details?: Record<string, unknown> } | null;
-  flow: FlowJournal | null;
-  ownerNode: string | null;
-}
-
-async function jobsOf(db: DbHandle): Promise<JobRow[]> {
-  return (await db.db
-    .selectFrom('jobs')
-    .select(['uuid', 'kind', 'state', 'resourceUuid', 'error', 'flow', 'ownerNode'])
-    .execute()) as JobRow[];
-}
-
-async function unfinished(db: DbHandle): Promise<JobRow[]> {
-  return (await jobsOf(db)).filter((j) => j.state === 'Pending' || j.state === 'Running');
-}
-
-/** After a SIGKILL the server's backends go away once PostgreSQL sees the sockets close. */
-async function noBackendsOf(observer: DbHandle, database: string): Promise<void> {
-  await waitUntil('the killed node’s database sessions to end', async () => {
-    const { rows } = await observer.pool.query(
-      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'nimbus'`,
-      [database],
-    );
-    return rows[0].n === 0;
-  });
-}
+const PASSWORD = CRASH_PASSWORD;
 
 /** The consistency every scenario ends with, whatever was interrupted. */
 async function assertConsistent(observer: DbHandle): Promise<void> {

@@ -1,7 +1,8 @@
 /**
- * Crash scenarios' harness (crash-recovery and crash-network): a real management node as a child process (`node dist/src/main.js …`) on its own test
- * database, killed with SIGKILL and restarted with the same node name; an observer connection
- * to read the database straight; waiters and job readers.
+ * Crash scenarios' harness (crash-recovery and crash-network): a real management node as a
+ * child process (`node dist/src/main.js …`) on its own test database, killed with SIGKILL and
+ * restarted with the same node name; an observer connection to read the database straight;
+ * waiters and job readers.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -3,34 +3,19 @@
  * demo-like environment, add a host with --wait, a failing add rolled back), run as a child process.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { cliRunner } from '../support/cli.js';
 import { ADMIN_PASSWORD, startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv } from './vm-env.js';
 
-const CLI = join(process.cwd(), 'bin', 'nimbus.js');
-
 describe('nimbus CLI against a real node', () => {
   let t: TestNode;
-  let profile: string;
-  const run = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { env: { ...process.env, NIMBUS_PROFILE: profile, NO_COLOR: '1' }, timeout: 60_000 },
-        (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const { profile, run } = cliRunner();
 
   before(async () => {
     t = await startTestNode();
     await buildVmEnv(t, { hosts: 4, prefix: 'demo' });
-    profile = join(mkdtempSync(join(tmpdir(), 'nimbus-cli-')), 'profile.json');
   });
   after(() => t.stop());
 

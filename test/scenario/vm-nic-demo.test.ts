@@ -5,31 +5,16 @@
  * resolved like every other reference and may be repeated (one NIC each, in order).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { createDemoEnvironment } from '../../src/demo.js';
+import { cliRunner } from '../support/cli.js';
 import { ADMIN_PASSWORD, startTestNode, type TestNode } from '../support/node.js';
 import { addL3, dhcpNicsOn, nicsOf } from './network-fixtures.js';
 
-const CLI = join(process.cwd(), 'bin', 'nimbus.js');
-
 describe('the demo network through the CLI', () => {
   let t: TestNode;
-  let profile: string;
-  const run = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, ...args],
-        { env: { ...process.env, NIMBUS_PROFILE: profile, NO_COLOR: '1' }, timeout: 60_000 },
-        (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const { run } = cliRunner();
 
   before(async () => {
     t = await startTestNode();
@@ -46,7 +31,6 @@ describe('the demo network through the CLI', () => {
         pino({ level: 'silent' }),
       ),
     );
-    profile = join(mkdtempSync(join(tmpdir(), 'nimbus-cli-')), 'profile.json');
     const login = await run(['login', '--url', t.url, '--account', 'admin', '--password', ADMIN_PASSWORD]);
     assert.equal(login.code, 0, login.stderr);
   });

@@ -110,3 +110,17 @@ export const enableDisable = {
 };
 /** request bodies refuse unknown fields */
 export const strict = { additionalProperties: false } as const;
+
+/** A reference to another resource by uuid (the CLI also takes its name: `--<kind> <name>`). */
+export const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
+/** A non-empty list of distinct uuids. */
+export const UuidList = (description: string) =>
+  Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 100, uniqueItems: true, description });
+/** An IPv4 or IPv6 address as text (parsed and checked by the service). */
+export const IpText = (description: string) => Type.String({ minLength: 2, maxLength: 45, description });
+export const Port = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
+/** The update body of kinds whose only changeable fields are name and description. */
+export const RenameBody = Type.Object(
+  { name: Type.Optional(Name), description: Type.Optional(Description) },
+  strict,
+);

@@ -12,6 +12,8 @@ import {
   enableDisable,
   Name,
   Nullable,
+  RefUuid,
+  RenameBody,
   strict,
   Timestamp,
   Uuid,
@@ -24,7 +26,6 @@ const Strategy = Type.Enum(['spread', 'pack'], {
 const Cpu = (description: string) => Type.Integer({ minimum: 1, maximum: 1024, description });
 const MemoryBytes = (description: string) =>
   Type.Integer({ minimum: 16 * 1024 ** 2, description, 'x-unit': 'bytes' });
-const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
 /** `--offering <name>` in the CLI, besides `--instance-offering` (the name users type, as in the issue's examples) */
 const OfferingRef = (description: string) =>
   Type.String({ format: 'uuid', description, 'x-cli-ref-alias': 'offering' });
@@ -92,7 +93,7 @@ export const affinityGroups: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   deletable: true,
   taggable: true,
   columns: ['uuid', 'name', 'policy', 'enforcement'],
@@ -189,7 +190,7 @@ export const vms: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     start: { summary: 'start a Stopped VM (re-placed on a host with room)', body: Empty },
     stop: {

@@ -11,19 +11,18 @@ import {
   Empty,
   EnabledState,
   enableDisable,
+  IpText,
   Name,
   Nullable,
+  Port,
+  RefUuid,
+  RenameBody,
   strict,
   Timestamp,
   Uuid,
+  UuidList,
 } from './common.js';
 import type { KindContract } from './kinds.js';
-
-const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
-const UuidList = (description: string) =>
-  Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 100, uniqueItems: true, description });
-const IpText = (description: string) => Type.String({ minLength: 2, maxLength: 45, description });
-const Port = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
 
 export const SG_DIRECTIONS = ['ingress', 'egress'] as const;
 export const SG_PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;
@@ -37,7 +36,7 @@ export const securityGroups: KindContract = {
   summary: 'a stateful firewall for VM NICs: rules allow traffic; what no rule allows in is dropped',
   resource: Type.Object({ ...base, isDefault: Type.Boolean(), state: EnabledState }),
   create: Type.Object({ name: Name, description: Type.Optional(Description) }, strict),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     'add-nics': {
       summary: 'put VM NICs in the group (their hosts get its rules)',
@@ -127,7 +126,7 @@ export const vips: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   deletable: true,
   taggable: true,
   columns: ['uuid', 'name', 'ip', 'usedFor', 'l3NetworkUuid'],
@@ -155,7 +154,7 @@ export const eips: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     attach: {
       summary: 'map it onto a VM NIC of the same account (moving it if attached elsewhere)',
@@ -200,7 +199,7 @@ export const portForwardingRules: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     attach: {
       summary: 'forward to this VM NIC',
@@ -247,7 +246,7 @@ export const virtualRouterOfferings: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: enableDisable,
   deletable: true,
   taggable: true,

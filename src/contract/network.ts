@@ -11,11 +11,15 @@ import {
   Empty,
   EnabledState,
   enableDisable,
+  IpText,
   Name,
   Nullable,
+  RefUuid,
+  RenameBody,
   strict,
   Timestamp,
   Uuid,
+  UuidList,
 } from './common.js';
 import type { KindContract } from './kinds.js';
 import {
@@ -29,11 +33,6 @@ import {
 } from './network-services.js';
 
 export * from './network-services.js';
-
-const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
-const UuidList = (description: string) =>
-  Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 100, uniqueItems: true, description });
-const IpText = (description: string) => Type.String({ minLength: 2, maxLength: 45, description });
 
 export const L2_TYPES = ['no-vlan', 'vlan', 'vxlan'] as const;
 export const L3_CATEGORIES = ['public', 'private', 'system'] as const;
@@ -61,7 +60,7 @@ export const vxlanPools: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   deletable: true,
   taggable: true,
   columns: ['uuid', 'name', 'zoneUuid', 'vniStart', 'vniEnd'],
@@ -108,7 +107,7 @@ export const l2Networks: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     'attach-cluster': {
       summary: 'make the network available on the hosts of a cluster',
@@ -254,7 +253,7 @@ export const ipRanges: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   deletable: true,
   taggable: true,
   columns: ['uuid', 'name', 'type', 'startIp', 'endIp', 'gateway', 'prefixLength'],

@@ -3,7 +3,19 @@
  * disks), volume snapshots (a tree per volume) and per-account quotas. Sizes are bytes.
  */
 import { Type } from 'typebox';
-import { Bytes, base, Description, Empty, Name, Nullable, strict, Timestamp, Uuid } from './common.js';
+import {
+  Bytes,
+  base,
+  Description,
+  Empty,
+  Name,
+  Nullable,
+  RefUuid,
+  RenameBody,
+  strict,
+  Timestamp,
+  Uuid,
+} from './common.js';
 import type { KindContract } from './kinds.js';
 
 export const VOLUME_TYPES = ['Root', 'Data'] as const;
@@ -11,8 +23,6 @@ export const VOLUME_TYPES = ['Root', 'Data'] as const;
 export const VOLUME_STATES = ['Creating', 'Ready', 'Deleted', 'Expunging'] as const;
 export const VOLUME_FORMATS = ['qcow2', 'raw'] as const;
 export const SNAPSHOT_STATES = ['Creating', 'Ready'] as const;
-
-const RefUuid = (description: string) => Type.String({ format: 'uuid', description });
 
 const ImageFrom = Type.Object(
   {
@@ -123,7 +133,7 @@ export const volumeSnapshots: KindContract = {
     },
     strict,
   ),
-  update: Type.Object({ name: Type.Optional(Name), description: Type.Optional(Description) }, strict),
+  update: RenameBody,
   actions: {
     revert: {
       summary: 'put its volume back to this snapshot (the VM Stopped, or the volume detached)',

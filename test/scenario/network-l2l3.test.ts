@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
 import { CandidateSnapshot } from '../../src/resources/vm/candidates.js';
-import { type Api, startTestNode, type TestNode } from '../support/node.js';
+import { type Api, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv, ok, runningVm, type VmEnv } from './vm-env.js';
 
 let t: TestNode;
@@ -37,8 +37,6 @@ before(async () => {
 after(async () => t?.stop());
 
 /** the fields an Invalid error names */
-const fieldsOf = (body: any): string[] =>
-  [...new Set((body.error.details.fields as Array<{ field: string }>).map((f) => f.field))].sort();
 
 async function made(api: Api, path: string, body: Record<string, unknown>): Promise<string> {
   const job = await api.job('POST', path, body);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildInfra, startTestNode, type TestNode } from '../support/node.js';
+import { buildInfra, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 
 let t: TestNode;
 let infra: { zone: string; cluster: string; hosts: string[] };
@@ -19,9 +19,6 @@ async function ok(method: string, path: string, body?: unknown): Promise<any> {
 }
 
 /** the fields an Invalid error names (a field with two problems, e.g. name too short and badly formed, once) */
-const fieldsOf = (body: any) => [
-  ...new Set((body.error.details.fields as Array<{ field: string }>).map((f) => f.field).sort()),
-];
 
 before(async () => {
   t = await startTestNode();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
 import { reapExpiredImages } from '../../src/resources/image/reaper.js';
-import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
+import { type Api, buildInfra, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -27,9 +27,6 @@ async function ok(api: Api, method: string, path: string, body?: unknown): Promi
   return job;
 }
 
-const fieldsOf = (body: any) => [
-  ...new Set((body.error.details.fields as Array<{ field: string }>).map((f) => f.field).sort()),
-];
 const imageUrl = (bytes: number) => `http://images.example/img-${next()}.qcow2?size=${bytes}`;
 const backupStorage = async (uuid: string) => (await t.admin.get(`/v1/backup-storages/${uuid}`)).body;
 const simImages = (url: string) =>

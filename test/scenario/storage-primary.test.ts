@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
-import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
+import { type Api, buildInfra, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 
 const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
@@ -22,10 +22,6 @@ async function ok(method: string, path: string, body?: unknown): Promise<any> {
   assert.equal(job.state, 'Succeeded', `${method} ${path}: ${JSON.stringify(job)}`);
   return job;
 }
-
-const fieldsOf = (body: any) => [
-  ...new Set((body.error.details.fields as Array<{ field: string }>).map((f) => f.field).sort()),
-];
 
 before(async () => {
   t = await startTestNode();

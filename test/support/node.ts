@@ -144,3 +144,7 @@ export async function buildInfra(
   );
   return { zone: zone.resourceUuid, cluster: cluster.resourceUuid, hosts: made.map((h) => h.resourceUuid) };
 }
+
+/** The distinct field names of a validation error's `details.fields`, sorted. */
+export const fieldsOf = (body: any): string[] =>
+  [...new Set((body.error.details.fields as Array<{ field: string }>).map((f) => f.field))].sort();

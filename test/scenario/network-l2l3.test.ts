@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
-import { CandidateSnapshot } from '../../src/resources/vm/candidates.js';
+import { CandidateSnapshot } from '../../src/resources/compute/vm/candidates.js';
 import { type Api, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv, ok, runningVm, type VmEnv } from './vm-env.js';
 

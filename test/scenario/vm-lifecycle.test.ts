@@ -10,7 +10,7 @@ process.env.NIMBUS_SETTINGS = JSON.stringify({ stopTimeoutSeconds: 1, retentionS
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import type { VmService } from '../../src/resources/vm/service.js';
+import type { VmService } from '../../src/resources/compute/vm/service.js';
 import { assertInvariants } from '../support/invariants.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv, clearFaults, fault, GiB, simVmOf, type VmEnv, vmOf } from './vm-env.js';

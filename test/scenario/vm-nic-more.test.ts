@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
-import type { VmService } from '../../src/resources/vm/service.js';
-import { allocateNicIp, insertNics, removeNics } from '../../src/resources/vm-nic/nics.js';
+import type { VmService } from '../../src/resources/compute/vm/service.js';
+import { allocateNicIp, insertNics, removeNics } from '../../src/resources/compute/vm-nic/nics.js';
 import { assertInvariants } from '../support/invariants.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import {

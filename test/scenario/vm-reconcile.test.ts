@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { VmService } from '../../src/resources/vm/service.js';
+import type { VmService } from '../../src/resources/compute/vm/service.js';
 import { assertInvariants } from '../support/invariants.js';
 import { startTestNode, type TestNode } from '../support/node.js';
 import { buildVmEnv, clearFaults, fault, runningVm, simVmOf, type VmEnv, vmOf } from './vm-env.js';

@@ -1,13 +1,13 @@
 /** The foundation kinds: infrastructure, identity, jobs, events, tags. */
 import type { KindSchema } from '../../engine/query/schema.js';
-import { clusterSchema, clusterService } from '../cluster/service.js';
+import { clusterSchema, clusterService } from '../compute/cluster/service.js';
+import { HostService, hostSchema } from '../compute/host/service.js';
+import { zoneSchema, zoneService } from '../compute/zone/service.js';
 import { EventService, eventSchema } from '../event/service.js';
-import { HostService, hostSchema } from '../host/service.js';
 import { AccountService, accountSchema, UserService, userSchema } from '../identity/service.js';
 import { JobService, jobSchema } from '../job/service.js';
 import type { KindService, ServiceContext } from '../service.js';
 import { type TagService, tagSchema } from '../tag/service.js';
-import { zoneSchema, zoneService } from '../zone/service.js';
 
 export const foundationSchemas: KindSchema[] = [
   zoneSchema,

@@ -1,5 +1,7 @@
 /** The networking family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
+import { vmNicSchema } from '../compute/vm-nic/model.js';
+import { VmNicService } from '../compute/vm-nic/service.js';
 import { eipSchema, eipService } from '../eip/service.js';
 import { ipAddressSchema, ipAddressService } from '../ip-address/service.js';
 import { IpRangeService, ipRangeSchema } from '../ip-range/service.js';
@@ -13,8 +15,6 @@ import type { KindService, ServiceContext } from '../service.js';
 import { vipSchema, vipService } from '../vip/service.js';
 import { routerSchema, routerService } from '../virtual-router/service.js';
 import { vrOfferingSchema, vrOfferingService } from '../virtual-router-offering/service.js';
-import { vmNicSchema } from '../vm-nic/model.js';
-import { VmNicService } from '../vm-nic/service.js';
 import { vxlanPoolSchema, vxlanPoolService } from '../vxlan-pool/service.js';
 
 export const networkSchemas: KindSchema[] = [

@@ -7,8 +7,8 @@ import { isUniqueViolation } from '../../db/errors.js';
 import type { Executor } from '../../db/transaction.js';
 import type { FlowDef } from '../../engine/flow.js';
 import { CloudError, type FieldProblem, notFound } from '../../kernel/errors.js';
-import { assertClusterInZone } from '../cluster/in-zone.js';
 import { type Family, readRow, resourceEvent } from '../common.js';
+import { assertClusterInZone } from '../compute/cluster/in-zone.js';
 import type { FlowDeps } from '../service.js';
 
 export const l2NetworkFamily: Family = { singular: 'l2-network', kind: 'l2-networks', table: 'l2Networks' };

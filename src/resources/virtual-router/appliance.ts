@@ -6,8 +6,8 @@
  */
 import type { JobRow } from '../../engine/jobs.js';
 import { CloudError, notFound } from '../../kernel/errors.js';
+import { submitOperation } from '../compute/vm/operations.js';
 import type { ApplianceVmInput, FlowDeps, KindService, ServiceContext } from '../service.js';
-import { submitOperation } from '../vm/operations.js';
 
 interface ApplianceMaker {
   createAppliance(input: ApplianceVmInput): Promise<{ vmUuid: string; jobUuid: string }>;

@@ -18,8 +18,8 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, notFound } from '../../kernel/errors.js';
 import { type Family, loadVisible, readRow, resourceEvent, submitFor } from '../common.js';
+import { addressOf } from '../compute/vm/placement.js';
 import type { FlowDeps, KindService, ServiceContext } from '../service.js';
-import { addressOf } from '../vm/placement.js';
 import { settleRouters } from './settle.js';
 import { syncRouters } from './sync.js';
 

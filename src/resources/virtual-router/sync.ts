@@ -11,8 +11,8 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../../db/pool.js';
+import { addressOf } from '../compute/vm/placement.js';
 import type { FlowDeps } from '../service.js';
-import { addressOf } from '../vm/placement.js';
 import { buildRouterConfig } from './config.js';
 import { SingleFlight } from './single-flight.js';
 

@@ -7,7 +7,7 @@ import type { HostAddress } from '../../drivers/port.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, notFound } from '../../kernel/errors.js';
 import { refusal, TRANSITIONS, type VmState } from '../../kernel/vm-states.js';
-import { holdVm, releaseVmHold, type VmRow } from '../vm/hold.js';
+import { holdVm, releaseVmHold, type VmRow } from '../compute/vm/hold.js';
 
 export type { VmRow };
 export type VolumeVmOp = 'attach-volume' | 'detach-volume' | 'revert-volume' | 'create-image';

@@ -1,0 +1,274 @@
+/**
+ * Reconciliation: hosts say what really runs on them (`vm.list`); where the platform disagrees,
+ * reality wins and every repair is recorded as an event.
+ *
+ * - Platform Running/Paused/Unknown on this host, host says Stopped or nothing → Stopped, host
+ *   capacity given back (the stop policy).
+ * - Host runs (or pauses) a VM the platform has Stopped → Running/Paused, capacity taken on this
+ *   host whatever the room (in both repairs the VM's NICs move with it and the hosts re-sync) (it runs there: counting it is the truth, even over-committed).
+ * - Host runs or pauses a VM the platform has as the other one → that state.
+ * - Host still has a VM the platform Destroyed (destroyed while the host was away) → vm.destroy.
+ * - A host that fails `vm.list` `failuresBeforeDisconnect` times in a row → Disconnected, and
+ *   its Running/Paused VMs → Unknown (they keep their capacity: they may still run). When it
+ *   answers again → Connected, and its VMs take the states it reports.
+ * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
+ * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
+ */
+import { ownedBy } from '../../../cluster/ownership.js';
+import type { Db } from '../../../db/pool.js';
+import type { Tx } from '../../../db/transaction.js';
+import type { HostAddress } from '../../../drivers/port.js';
+import type { EventInput } from '../../../engine/events.js';
+import { resourceEvent } from '../../common.js';
+import type { FlowDeps } from '../../service.js';
+import { type Placed, placeNics, syncNetwork } from '../vm-nic/nics.js';
+import { releaseHost, reserveHost } from './host-capacity.js';
+import { vmFamily } from './model.js';
+import type { VmRuntime } from './runtime.js';
+
+type Reported = 'Running' | 'Paused' | 'Stopped';
+
+export interface ReconcileReport {
+  hosts: number;
+  repaired: number;
+  disconnected: string[];
+  reconnected: string[];
+}
+
+interface HostRow extends HostAddress {
+  status: string;
+  accountUuid: string;
+}
+
+const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
+
+export class Reconciler {
+  private readonly failures = new Map<string, number>();
+  private running: Promise<ReconcileReport> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly deps: FlowDeps,
+    private readonly rt: VmRuntime,
+    /** this node: it reconciles only the hosts it owns (cluster/ownership.ts) */
+    private readonly nodeId: string,
+    private readonly failuresBeforeDisconnect = 3,
+  ) {}
+
+  /** One pass over every Connected or Disconnected host; concurrent calls share one pass. */
+  reconcileAll(): Promise<ReconcileReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<ReconcileReport> {
+    const hosts = await this.db
+      .selectFrom('hosts')
+      .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid'])
+      .where('status', 'in', ['Connected', 'Disconnected'])
+      // with several management nodes each host is reconciled by one of them, not by all
+      .where(ownedBy('hosts', this.nodeId))
+      .execute();
+    const report: ReconcileReport = { hosts: hosts.length, repaired: 0, disconnected: [], reconnected: [] };
+    const seen: string[] = [];
+    for (let i = 0; i < hosts.length; i += 20) {
+      await Promise.all(
+        hosts.slice(i, i + 20).map(async (h) => {
+          try {
+            if (await this.reconcileHost(h, report)) seen.push(h.uuid);
+          } catch (err) {
+            this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
+          }
+        }),
+      );
+    }
+    if (seen.length > 0)
+      await this.db.updateTable('hosts').set({ lastSeenAt: new Date() }).where('uuid', 'in', seen).execute();
+    return report;
+  }
+
+  /** Reconciles one host; false when it did not answer. */
+  private async reconcileHost(host: HostRow, report: ReconcileReport): Promise<boolean> {
+    let list: Array<{ uuid: string; state: Reported }>;
+    try {
+      list = (await this.deps.drivers.send(host, 'vm.list', {})).vms;
+    } catch (err) {
+      const n = (this.failures.get(host.uuid) ?? 0) + 1;
+      this.failures.set(host.uuid, n);
+      if (n >= this.failuresBeforeDisconnect) await this.hostSilent(host, report, err);
+      return false;
+    }
+    this.failures.delete(host.uuid);
+    if (host.status === 'Disconnected') await this.hostBack(host, report);
+    const reported = new Map(list.map((v) => [v.uuid, v.state]));
+    const vms = await this.db
+      .selectFrom('vms')
+      .select(['uuid', 'accountUuid', 'state', 'task', 'hostUuid', 'cpu', 'memory'])
+      .where((eb) =>
+        reported.size > 0
+          ? eb.or([eb('hostUuid', '=', host.uuid), eb('uuid', 'in', [...reported.keys()])])
+          : eb('hostUuid', '=', host.uuid),
+      )
+      .execute();
+    for (const vm of vms) {
+      if (vm.task !== null) continue;
+      const actual = reported.get(vm.uuid);
+      const repaired = await this.repair(host, vm, actual);
+      if (repaired) report.repaired++;
+    }
+    return true;
+  }
+
+  private async repair(
+    host: HostRow,
+    vm: {
+      uuid: string;
+      accountUuid: string;
+      state: string;
+      hostUuid: string | null;
+      cpu: number;
+      memory: number;
+    },
+    actual: Reported | undefined,
+  ): Promise<boolean> {
+    const holdsHere = vm.hostUuid === host.uuid;
+    const live = vm.state === 'Running' || vm.state === 'Paused' || vm.state === 'Unknown';
+    if (holdsHere && live) {
+      if (actual === vm.state) return false;
+      if (actual === 'Running' || actual === 'Paused') return this.setState(vm, actual, actual, 'drift');
+      // gone from the host (crashed, shut down from inside, host rebooted): the stop policy
+      // applies, and its NICs leave the host's network with it
+      let nics: Placed | undefined;
+      const stopped = await this.setState(vm, 'Stopped', actual ?? 'NoState', 'drift', async (tx) => {
+        if (await releaseHost(tx, vm.uuid, 'host', host.uuid))
+          this.rt.snapshot.onHostCapacity(host.uuid, vm.cpu, vm.memory, -1);
+        nics = await placeNics(tx, vm.uuid, null);
+      });
+      if (stopped && nics) await this.resync(nics, [], [host.uuid]);
+      return stopped;
+    }
+    if (vm.state === 'Stopped' && !vm.hostUuid && (actual === 'Running' || actual === 'Paused')) {
+      let nics: Placed | undefined;
+      const running = await this.setState(vm, actual, actual, 'drift', async (tx) => {
+        await reserveHost(tx, vm, host.uuid, this.deps.settings, { slot: 'host', force: true });
+        this.rt.snapshot.onHostCapacity(host.uuid, vm.cpu, vm.memory, 1);
+        nics = await placeNics(tx, vm.uuid, host.uuid);
+      });
+      if (running && nics) await this.resync(nics, [host.uuid], []);
+      return running;
+    }
+    if (vm.state === 'Destroyed' && actual !== undefined) {
+      await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: vm.uuid });
+      await this.emit([
+        resourceEvent(vmFamily, vm, 'drift.repaired', { host: host.uuid, action: 'destroyed stray' }),
+      ]);
+      return true;
+    }
+    return false;
+  }
+
+  /** Re-syncs the network of a VM whose NICs a repair moved (best-effort: the next pass retries). */
+  private async resync(nics: Placed, hosts: string[], leaving: string[]): Promise<void> {
+    if (nics.l3NetworkUuids.length === 0) return;
+    try {
+      await syncNetwork(this.db, this.deps, {
+        hosts,
+        leaving: [...leaving, ...nics.before],
+        routed: nics.routed,
+      });
+    } catch (err) {
+      this.deps.log.warn({ err, hosts }, 'reconciler: network re-sync after a repair failed');
+    }
+  }
+
+  /** Moves an idle VM from the state seen to `state`, with `also` in the same transaction. */
+  private async setState(
+    vm: { uuid: string; accountUuid: string; state: string },
+    state: string,
+    powerState: string,
+    why: string,
+    also?: (tx: Tx) => Promise<void>,
+  ): Promise<boolean> {
+    return this.deps.events.inTransaction(this.db, async (tx, batch) => {
+      const row = await tx
+        .updateTable('vms')
+        .set({ state, powerState, updatedAt: new Date() })
+        .where('uuid', '=', vm.uuid)
+        .where('state', '=', vm.state)
+        .where('task', 'is', null)
+        .returning(['uuid', 'accountUuid'])
+        .executeTakeFirst();
+      if (!row) return false; // an operation got there first
+      await also?.(tx);
+      batch.add(
+        resourceEvent(vmFamily, row, 'state.changed', { state, powerState, from: vm.state, reason: why }),
+      );
+      return true;
+    });
+  }
+
+  private async hostSilent(host: HostRow, report: ReconcileReport, err: unknown): Promise<void> {
+    await this.deps.events.inTransaction(this.db, async (tx, batch) => {
+      const changed = await tx
+        .updateTable('hosts')
+        .set({ status: 'Disconnected', updatedAt: new Date() })
+        .where('uuid', '=', host.uuid)
+        .where('status', '=', 'Connected')
+        .returning(['uuid', 'accountUuid'])
+        .executeTakeFirst();
+      if (changed) {
+        report.disconnected.push(host.uuid);
+        batch.add(
+          resourceEvent(hostFamily, changed, 'status.changed', {
+            status: 'Disconnected',
+            reason: `no answer ${this.failuresBeforeDisconnect} times: ${(err as Error).message}`,
+          }),
+        );
+      }
+      // its idle VMs may still run, or not: Unknown until the host answers (capacity kept)
+      const unknown = await tx
+        .updateTable('vms')
+        .set({ state: 'Unknown', updatedAt: new Date() })
+        .where('hostUuid', '=', host.uuid)
+        .where('state', 'in', ['Running', 'Paused'])
+        .where('task', 'is', null)
+        .returning(['uuid', 'accountUuid'])
+        .execute();
+      report.repaired += unknown.length;
+      for (const vm of unknown)
+        batch.add(
+          resourceEvent(vmFamily, vm, 'state.changed', { state: 'Unknown', reason: 'host disconnected' }),
+        );
+    });
+  }
+
+  private async hostBack(host: HostRow, report: ReconcileReport): Promise<void> {
+    const back = await this.deps.events.inTransaction(this.db, async (tx, batch) => {
+      const changed = await tx
+        .updateTable('hosts')
+        .set({ status: 'Connected', updatedAt: new Date() })
+        .where('uuid', '=', host.uuid)
+        .where('status', '=', 'Disconnected')
+        .returning(['uuid', 'accountUuid'])
+        .executeTakeFirst();
+      if (!changed) return false;
+      report.reconnected.push(host.uuid);
+      batch.add(
+        resourceEvent(hostFamily, changed, 'status.changed', {
+          status: 'Connected',
+          reason: 'answers again',
+        }),
+      );
+      return true;
+    });
+    // a host that was away may have lost its network configuration: send it all again
+    if (back) await this.deps.network.sync([host.uuid], { bestEffort: true });
+  }
+
+  private async emit(events: EventInput[]): Promise<void> {
+    const stored = await this.deps.events.write(this.db, events);
+    this.deps.events.publish(stored);
+  }
+}

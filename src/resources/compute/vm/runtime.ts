@@ -1,0 +1,74 @@
+/**
+ * What the VM chains share beyond their step context: the node's candidate snapshot, and the
+ * small lookups every chain needs (how to address a host, what a VM looks like to a hypervisor).
+ */
+import type { NicSpec, VmSpec, VolumeSpec } from '../../../contract/agent.js';
+import type { Db } from '../../../db/pool.js';
+import type { HostAddress } from '../../../drivers/port.js';
+import type { StepContext } from '../../../engine/flow.js';
+import type { FlowDeps } from '../../service.js';
+import { nicSpecs } from '../vm-nic/nics.js';
+import type { CandidateSnapshot } from './candidates.js';
+import { addressOf } from './placement.js';
+import { vmRow } from './transitions.js';
+
+export interface VmRuntime {
+  snapshot: CandidateSnapshot;
+}
+
+export type VmCtx<P> = StepContext<P, FlowDeps>;
+
+export async function hostAddress(rt: VmRuntime, db: Db, hostUuid: string): Promise<HostAddress> {
+  return rt.snapshot.address(hostUuid) ?? addressOf(db, hostUuid);
+}
+
+/** The volumes attached to a VM, as a hypervisor needs them (root first). */
+export async function attachedVolumes(db: Db, vmUuid: string): Promise<VolumeSpec[]> {
+  const rows = await db
+    .selectFrom('volumes')
+    .select(['uuid', 'size', 'format', 'deviceId', 'path'])
+    .where('vmUuid', '=', vmUuid)
+    .where('state', '<>', 'Deleted')
+    .orderBy('deviceId')
+    .execute();
+  return rows.map((v) => ({
+    uuid: v.uuid,
+    size: v.size,
+    format: v.format,
+    deviceId: v.deviceId ?? 0,
+    path: v.path ?? '',
+  }));
+}
+
+export function vmSpec(
+  vm: { uuid: string; name: string; cpu: number; memory: number },
+  volumes: VolumeSpec[],
+  nics: NicSpec[] = [],
+): VmSpec {
+  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics };
+}
+
+/** What `vm.start` needs of an existing VM: its volumes and its NICs, read together. */
+export async function startSpec(
+  db: Db,
+  vm: { uuid: string; name: string; cpu: number; memory: number },
+): Promise<VmSpec> {
+  const [volumes, nics] = await Promise.all([attachedVolumes(db, vm.uuid), nicSpecs(db, vm.uuid)]);
+  return vmSpec(vm, volumes, nics);
+}
+
+/**
+ * Undoes taking a VM off its host (a stop or a destroy that failed later): a VM that was Running
+ * or Paused is started again on the host it still holds, and paused again if it was.
+ */
+export async function restartOnHost(
+  rt: VmRuntime,
+  ctx: VmCtx<{ uuid: string; fromState?: string }>,
+): Promise<void> {
+  if (ctx.params.fromState !== 'Running' && ctx.params.fromState !== 'Paused') return;
+  const vm = await vmRow(ctx.db, ctx.params.uuid);
+  if (!vm.hostUuid) return;
+  const host = await hostAddress(rt, ctx.db, vm.hostUuid);
+  await ctx.deps.drivers.send(host, 'vm.start', { vm: await startSpec(ctx.db, vm) });
+  if (ctx.params.fromState === 'Paused') await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
+}

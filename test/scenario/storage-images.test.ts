@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
-import { reapExpiredImages } from '../../src/resources/image/reaper.js';
+import { reapExpiredImages } from '../../src/resources/storage/image/reaper.js';
 import { type Api, buildInfra, fieldsOf, startTestNode, type TestNode } from '../support/node.js';
 
 const MiB = 1024 ** 2;

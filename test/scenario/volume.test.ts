@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
-import { destroyVolume, provisionVolume } from '../../src/resources/volume/provision.js';
-import { reapExpiredVolumes } from '../../src/resources/volume/reaper.js';
+import { destroyVolume, provisionVolume } from '../../src/resources/storage/volume/provision.js';
+import { reapExpiredVolumes } from '../../src/resources/storage/volume/reaper.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 import {
   assertCapacityInvariant,

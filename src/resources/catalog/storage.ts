@@ -1,19 +1,19 @@
 /** The storage family's kinds: their query schemas and services, registered by node.ts. */
 import type { KindSchema } from '../../engine/query/schema.js';
+import type { KindService, ServiceContext } from '../service.js';
 import {
   BackupStorageService,
   backupStorageSchema,
   backupStorageZoneSchema,
-} from '../backup-storage/service.js';
-import { diskOfferingSchema, diskOfferingService } from '../disk-offering/service.js';
-import { ImageService, imageSchema } from '../image/service.js';
+} from '../storage/backup-storage/service.js';
+import { diskOfferingSchema, diskOfferingService } from '../storage/disk-offering/service.js';
+import { ImageService, imageSchema } from '../storage/image/service.js';
 import {
   PrimaryStorageService,
   primaryStorageClusterSchema,
   primaryStorageHostSchema,
   primaryStorageSchema,
-} from '../primary-storage/service.js';
-import type { KindService, ServiceContext } from '../service.js';
+} from '../storage/primary-storage/service.js';
 
 export const storageSchemas: KindSchema[] = [
   diskOfferingSchema,

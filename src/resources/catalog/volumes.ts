@@ -2,8 +2,8 @@
 import type { KindSchema } from '../../engine/query/schema.js';
 import { QuotaService, quotaSchema } from '../quota/service.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { VolumeService, volumeSchema } from '../volume/service.js';
-import { SnapshotService, snapshotSchema } from '../volume-snapshot/service.js';
+import { VolumeService, volumeSchema } from '../storage/volume/service.js';
+import { SnapshotService, snapshotSchema } from '../storage/volume-snapshot/service.js';
 
 export const volumesSchemas: KindSchema[] = [volumeSchema, snapshotSchema, quotaSchema];
 

@@ -9,8 +9,8 @@ import type { HostCapacity } from '../../../contract/agent.js';
 import type { FlowDef, FlowStep, StepContext } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { createRecordStep, type Family, readRow, resourceEvent } from '../../common.js';
-import { ensureLocalStorageShares } from '../../primary-storage/shares.js';
 import type { FlowDeps } from '../../service.js';
+import { ensureLocalStorageShares } from '../../storage/primary-storage/shares.js';
 
 export const hostFamily: Family = { singular: 'host', kind: 'hosts', table: 'hosts' };
 

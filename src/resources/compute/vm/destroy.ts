@@ -19,7 +19,7 @@ import { CloudError } from '../../../kernel/errors.js';
 import { resourceEvent } from '../../common.js';
 import { accountOf, releaseQuota } from '../../quota/quota.js';
 import type { FlowDeps } from '../../service.js';
-import { deleteOnStorage, removeVolumeRecord } from '../../volume/provision.js';
+import { deleteOnStorage, removeVolumeRecord } from '../../storage/volume/provision.js';
 import { peerHosts, removeNics, syncNetwork } from '../vm-nic/nics.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmOpParams, vmFamily, vmQuota } from './model.js';

@@ -31,10 +31,10 @@ import { volumesServices } from './resources/catalog/volumes.js';
 import { ensureAdmin } from './resources/identity/bootstrap.js';
 import { Sessions } from './resources/identity/sessions.js';
 import { HostNetworkSync } from './resources/network/host-sync.js';
+import { applianceHooks } from './resources/network/virtual-router/appliance.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 import { TagService } from './resources/tag/service.js';
-import { applianceHooks } from './resources/virtual-router/appliance.js';
 
 export const VERSION = '0.1.0';
 

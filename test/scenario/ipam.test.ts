@@ -9,7 +9,12 @@ import { after, before, test } from 'node:test';
 import { type DbHandle, openDb } from '../../src/db/pool.js';
 import { newId } from '../../src/kernel/ids.js';
 import { parseIp } from '../../src/kernel/ip.js';
-import { allocateIp, type IpRequest, ipCapacity, releaseIps } from '../../src/resources/ipam/index.js';
+import {
+  allocateIp,
+  type IpRequest,
+  ipCapacity,
+  releaseIps,
+} from '../../src/resources/network/ipam/index.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 
 let t: TestNode;

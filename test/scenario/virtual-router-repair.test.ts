@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { jobValues } from '../../src/engine/jobs.js';
-import type { RouterService } from '../../src/resources/virtual-router/service.js';
+import type { RouterService } from '../../src/resources/network/virtual-router/service.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildRouterEnv, type RouterEnv, succeed, tenant, vmOn, vrL3 } from './router-fixtures.js';
 import { clearFaults, fault } from './vm-env.js';

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import type { RouterConfig } from '../../src/contract/agent.js';
 import { newId } from '../../src/kernel/ids.js';
-import { ORPHAN_MS } from '../../src/resources/virtual-router/ensure.js';
+import { ORPHAN_MS } from '../../src/resources/network/virtual-router/ensure.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildRouterEnv, type RouterEnv, succeed, tenant, vmOn, vrL3 } from './router-fixtures.js';
 import { clearFaults, fault } from './vm-env.js';

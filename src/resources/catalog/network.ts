@@ -2,20 +2,20 @@
 import type { KindSchema } from '../../engine/query/schema.js';
 import { vmNicSchema } from '../compute/vm-nic/model.js';
 import { VmNicService } from '../compute/vm-nic/service.js';
-import { eipSchema, eipService } from '../eip/service.js';
-import { ipAddressSchema, ipAddressService } from '../ip-address/service.js';
-import { IpRangeService, ipRangeSchema } from '../ip-range/service.js';
-import { L2NetworkService, l2NetworkClusterSchema, l2NetworkSchema } from '../l2-network/service.js';
-import { L3NetworkService, l3NetworkSchema } from '../l3-network/service.js';
-import { pfSchema, pfService } from '../port-forwarding/service.js';
-import { securityGroupRuleSchema, securityGroupSchema } from '../security-group/model.js';
-import { securityGroupRuleService } from '../security-group/rule-service.js';
-import { securityGroupService } from '../security-group/service.js';
+import { eipSchema, eipService } from '../network/eip/service.js';
+import { ipAddressSchema, ipAddressService } from '../network/ip-address/service.js';
+import { IpRangeService, ipRangeSchema } from '../network/ip-range/service.js';
+import { L2NetworkService, l2NetworkClusterSchema, l2NetworkSchema } from '../network/l2-network/service.js';
+import { L3NetworkService, l3NetworkSchema } from '../network/l3-network/service.js';
+import { pfSchema, pfService } from '../network/port-forwarding/service.js';
+import { securityGroupRuleSchema, securityGroupSchema } from '../network/security-group/model.js';
+import { securityGroupRuleService } from '../network/security-group/rule-service.js';
+import { securityGroupService } from '../network/security-group/service.js';
+import { vipSchema, vipService } from '../network/vip/service.js';
+import { routerSchema, routerService } from '../network/virtual-router/service.js';
+import { vrOfferingSchema, vrOfferingService } from '../network/virtual-router-offering/service.js';
+import { vxlanPoolSchema, vxlanPoolService } from '../network/vxlan-pool/service.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { vipSchema, vipService } from '../vip/service.js';
-import { routerSchema, routerService } from '../virtual-router/service.js';
-import { vrOfferingSchema, vrOfferingService } from '../virtual-router-offering/service.js';
-import { vxlanPoolSchema, vxlanPoolService } from '../vxlan-pool/service.js';
 
 export const networkSchemas: KindSchema[] = [
   vxlanPoolSchema,

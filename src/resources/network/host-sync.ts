@@ -18,7 +18,7 @@ import type { BridgeSpec, DhcpNetwork } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
 import type { HostRoute, L2Type } from '../../db/schema.js';
 import type { DriverRegistry } from '../../drivers/port.js';
-import { sgNicsForHost } from '../security-group/host-state.js';
+import { sgNicsForHost } from './security-group/host-state.js';
 
 /** The Linux bridge of an L2 on every host (≤ 15 characters: the kernel's interface name limit). */
 export function bridgeName(l2: {

@@ -25,7 +25,7 @@ import { sql } from 'kysely';
 import type { HostAddress } from '../../../drivers/port.js';
 import type { FlowDef, FlowStep, StepContext } from '../../../engine/flow.js';
 import { resourceEvent } from '../../common.js';
-import { allocateIp, releaseIps } from '../../ipam/index.js';
+import { allocateIp, releaseIps } from '../../network/ipam/index.js';
 import type { FlowDeps } from '../../service.js';
 import { moveNics } from '../vm/network-steps.js';
 import { addressOf } from '../vm/placement.js';

@@ -14,11 +14,11 @@ import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { randomMac } from '../../../kernel/ip.js';
-import { type AllocatedIp, allocateIp } from '../../ipam/index.js';
 import { bridgeName } from '../../network/host-sync.js';
-import { hostsAffectedByNics } from '../../security-group/host-state.js';
+import { type AllocatedIp, allocateIp } from '../../network/ipam/index.js';
+import { hostsAffectedByNics } from '../../network/security-group/host-state.js';
+import { syncRoutersOfL3s } from '../../network/virtual-router/sync.js';
 import type { FlowDeps } from '../../service.js';
-import { syncRoutersOfL3s } from '../../virtual-router/sync.js';
 
 type Executor = Db | Tx;
 

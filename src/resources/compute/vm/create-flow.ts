@@ -27,11 +27,11 @@
 import type { NicSpec, VolumeSpec } from '../../../contract/agent.js';
 import type { FlowDef } from '../../../engine/flow.js';
 import { resourceEvent } from '../../common.js';
+import { releaseRouterAppliance } from '../../network/virtual-router/ensure.js';
 import { accountOf, releaseQuota } from '../../quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { ensureImageCache, releaseImageCache } from '../../storage/image/cache.js';
 import { destroyVolume, provisionVolume } from '../../storage/volume/provision.js';
-import { releaseRouterAppliance } from '../../virtual-router/ensure.js';
 import { syncNetwork } from '../vm-nic/nics.js';
 import { createQuota } from './admission.js';
 import { type Ctx, type Placed, placed, type Step } from './create-context.js';

@@ -4,8 +4,8 @@
  * host, security groups and virtual routers).
  */
 import { CloudError } from '../../../kernel/errors.js';
-import type { AllocatedIp } from '../../ipam/index.js';
-import { ensureVirtualRouters } from '../../virtual-router/ensure.js';
+import type { AllocatedIp } from '../../network/ipam/index.js';
+import { ensureVirtualRouters } from '../../network/virtual-router/ensure.js';
 import {
   allocateNicIp,
   insertNics,

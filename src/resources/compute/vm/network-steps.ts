@@ -7,8 +7,8 @@
  * idempotent. A VM without NICs costs one UPDATE that matches nothing and no host command.
  */
 import type { FlowStep, StepContext } from '../../../engine/flow.js';
+import { ensureVirtualRouters } from '../../network/virtual-router/ensure.js';
 import type { FlowDeps } from '../../service.js';
-import { ensureVirtualRouters } from '../../virtual-router/ensure.js';
 import { placeNics, syncNetwork } from '../vm-nic/nics.js';
 import type { VmRow } from './model.js';
 import { vmRow } from './transitions.js';

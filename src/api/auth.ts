@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Caller } from '../kernel/caller.js';
 import { CloudError } from '../kernel/errors.js';
-import type { Sessions } from '../resources/identity/sessions.js';
+import type { Sessions } from '../resources/identity/session/sessions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

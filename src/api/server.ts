@@ -15,7 +15,7 @@ import type { EventBus } from '../engine/events.js';
 import type { FaultRegistry } from '../engine/faults.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { newId } from '../kernel/ids.js';
-import type { Sessions } from '../resources/identity/sessions.js';
+import type { Sessions } from '../resources/identity/session/sessions.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
 import type { TagService } from '../resources/tag/service.js';
 import { registerAuth } from './auth.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { QUOTA_DEFAULTS, QUOTA_NAMES } from '../../src/resources/quota/quota.js';
+import { QUOTA_DEFAULTS, QUOTA_NAMES } from '../../src/resources/identity/quota/quota.js';
 import { type Api, buildInfra, startTestNode, type TestNode } from '../support/node.js';
 import { GiB, type Infra, ok, sharedStorage, tenant, used } from './volume-fixtures.js';
 

@@ -6,7 +6,7 @@
  * room in their quotas, and VMs with NICs. (network-fixtures.ts holds the NIC scenarios' own.)
  */
 import assert from 'node:assert/strict';
-import { QUOTA_NAMES } from '../../src/resources/quota/quota.js';
+import { QUOTA_NAMES } from '../../src/resources/identity/quota/quota.js';
 import type { Api, TestNode } from '../support/node.js';
 import { buildVmEnv, GiB, type VmEnv } from './vm-env.js';
 

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { QUOTA_NAMES } from '../../src/resources/quota/quota.js';
+import { QUOTA_NAMES } from '../../src/resources/identity/quota/quota.js';
 import { registeredSteps } from '../support/chains.js';
 import { assertInvariants } from '../support/invariants.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';

@@ -13,7 +13,7 @@ import { type FieldProblem, forbidden, invalid } from '../../../kernel/errors.js
 import { newId } from '../../../kernel/ids.js';
 import { cachedRow } from '../../admission-cache.js';
 import { admitCreate } from '../../common.js';
-import { reserveQuota } from '../../quota/quota.js';
+import { reserveQuota } from '../../identity/quota/quota.js';
 import type { ApplianceVmInput, ServiceContext } from '../../service.js';
 import { resolveNics } from '../vm-nic/resolve.js';
 import {

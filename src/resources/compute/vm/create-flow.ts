@@ -27,8 +27,8 @@
 import type { NicSpec, VolumeSpec } from '../../../contract/agent.js';
 import type { FlowDef } from '../../../engine/flow.js';
 import { resourceEvent } from '../../common.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import { releaseRouterAppliance } from '../../network/virtual-router/ensure.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { ensureImageCache, releaseImageCache } from '../../storage/image/cache.js';
 import { destroyVolume, provisionVolume } from '../../storage/volume/provision.js';

@@ -17,7 +17,7 @@
 import type { FlowDef } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { resourceEvent } from '../../common.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { deleteOnStorage, removeVolumeRecord } from '../../storage/volume/provision.js';
 import { peerHosts, removeNics, syncNetwork } from '../vm-nic/nics.js';

@@ -11,7 +11,7 @@
  */
 import type { FlowDef, FlowStep } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { releaseHost } from './host-capacity.js';
 import type { VmOpParams } from './model.js';

@@ -10,7 +10,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, forbidden, invalid } from '../../../kernel/errors.js';
 import { canRun, refusal, type VmOperation, type VmState } from '../../../kernel/vm-states.js';
 import { changeFlow, loadVisible, readRow, submitFor } from '../../common.js';
-import { accountOf, reserveQuota } from '../../quota/quota.js';
+import { accountOf, reserveQuota } from '../../identity/quota/quota.js';
 import type { ApplianceVmInput, FlowDeps, KindService, Operation, ServiceContext } from '../../service.js';
 import { admitApplianceCreate, admitVmCreate, type VmCreateBody } from './admission.js';
 import { CandidateSnapshot } from './candidates.js';

@@ -20,7 +20,7 @@ import type { Tx } from '../../../db/transaction.js';
 import type { FlowDef, FlowStep, StepContext } from '../../../engine/flow.js';
 import { CloudError, notFound } from '../../../kernel/errors.js';
 import { createRecordStep, type Family, readRow, resourceEvent } from '../../common.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { backupStorageOf } from '../backup-storage/flows.js';
 import { assertImageState } from './model.js';

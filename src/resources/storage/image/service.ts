@@ -14,7 +14,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, forbidden, invalid, invalidField } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { changeFlow, loadVisible, queueKey, resourceEvent, submitFor } from '../../common.js';
-import { reserveQuota } from '../../quota/quota.js';
+import { reserveQuota } from '../../identity/quota/quota.js';
 import type { KindService, Operation, ServiceContext } from '../../service.js';
 import {
   imageFamily as family,

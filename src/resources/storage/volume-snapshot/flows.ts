@@ -14,7 +14,7 @@ import type { Tx } from '../../../db/transaction.js';
 import type { FlowDef, FlowStep } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { changeFlow, resourceEvent } from '../../common.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { storageRef } from '../primary-storage/capacity.js';
 import {

@@ -10,7 +10,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, resourceEvent } from '../../common.js';
-import { accountOf, reserveQuota } from '../../quota/quota.js';
+import { accountOf, reserveQuota } from '../../identity/quota/quota.js';
 import type { KindService, Operation, ServiceContext } from '../../service.js';
 import { admit } from '../volume/admit.js';
 import { admitImage, type ImageRequest } from '../volume/image.js';

@@ -14,7 +14,7 @@
 import type { FlowDef, FlowStep } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { changeFlow, resourceEvent } from '../../common.js';
-import { accountOf, releaseQuota, reserveQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { releaseStorage, reserveStorage, storageRef } from '../primary-storage/capacity.js';
 import { type ImageParams, imageRow, markImageReadyStep, recordImageStep, uploadImageStep } from './image.js';

@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import type { Tx } from '../../../db/transaction.js';
 import type { FlowStep, StepContext } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
-import { accountOf, releaseQuota, reserveQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { backupStorageOf } from '../backup-storage/flows.js';
 import { storageRef } from '../primary-storage/capacity.js';

@@ -15,7 +15,7 @@ import type { Selectable } from 'kysely';
 import type { VolumeSnapshotTable, VolumeTable } from '../../../db/schema.js';
 import { CloudError } from '../../../kernel/errors.js';
 import type { Family } from '../../common.js';
-import type { QuotaUsage } from '../../quota/quota.js';
+import type { QuotaUsage } from '../../identity/quota/quota.js';
 
 export type VolumeRow = Selectable<VolumeTable>;
 export type SnapshotRow = Selectable<VolumeSnapshotTable>;

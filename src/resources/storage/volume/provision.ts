@@ -14,7 +14,7 @@ import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
 import type { DriverRegistry, HostAddress } from '../../../drivers/port.js';
 import { CloudError } from '../../../kernel/errors.js';
-import { accountOf, releaseQuota } from '../../quota/quota.js';
+import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import { releaseStorage, reserveStorageSql, storageRef } from '../primary-storage/capacity.js';
 import { type VolumeRow, volumeQuota } from './model.js';
 import { storageHost } from './placement.js';

@@ -11,7 +11,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, resourceEvent } from '../../common.js';
-import { reserveQuota } from '../../quota/quota.js';
+import { reserveQuota } from '../../identity/quota/quota.js';
 import type { KindService, Operation, ServiceContext } from '../../service.js';
 import { isLocal } from '../primary-storage/capacity.js';
 import { admit } from './admit.js';

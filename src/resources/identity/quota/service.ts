@@ -6,14 +6,14 @@
  * Enforcement lives in quota.ts (reserveQuota at admission).
  */
 import type { FastifyInstance } from 'fastify';
-import { quotas as contract } from '../../contract/volumes.js';
-import type { FlowDef } from '../../engine/flow.js';
-import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { CloudError } from '../../kernel/errors.js';
-import { isUuid } from '../../kernel/ids.js';
-import { type Family, resourceEvent } from '../common.js';
-import type { FlowDeps, KindService, Operation, ServiceContext } from '../service.js';
+import { quotas as contract } from '../../../contract/volumes.js';
+import type { FlowDef } from '../../../engine/flow.js';
+import type { KindSchema } from '../../../engine/query/schema.js';
+import type { Caller } from '../../../kernel/caller.js';
+import { CloudError } from '../../../kernel/errors.js';
+import { isUuid } from '../../../kernel/ids.js';
+import { type Family, resourceEvent } from '../../common.js';
+import type { FlowDeps, KindService, Operation, ServiceContext } from '../../service.js';
 import { ensureDefaultQuotas, QUOTA_DEFAULTS, QUOTA_NAMES, type QuotaName } from './quota.js';
 
 const family: Family = { singular: 'quota', kind: 'quotas', table: 'quotas' };

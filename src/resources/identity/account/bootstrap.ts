@@ -4,9 +4,9 @@
  * Safe when several nodes start together: the unique account name decides who created it.
  */
 import { randomBytes } from 'node:crypto';
-import { isUniqueViolation } from '../../db/errors.js';
-import type { Db } from '../../db/pool.js';
-import { newId } from '../../kernel/ids.js';
+import { isUniqueViolation } from '../../../db/errors.js';
+import type { Db } from '../../../db/pool.js';
+import { newId } from '../../../kernel/ids.js';
 import { hashPassword } from './password.js';
 
 export const ADMIN_ACCOUNT = 'admin';

@@ -4,10 +4,10 @@
  * for a few seconds to keep the hot path off the database; logout evicts the local entry.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db } from '../../db/pool.js';
-import { CloudError } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
-import { verifyPassword } from './password.js';
+import type { Db } from '../../../db/pool.js';
+import { CloudError } from '../../../kernel/errors.js';
+import { newId } from '../../../kernel/ids.js';
+import { verifyPassword } from '../account/password.js';
 
 export interface SessionInfo {
   accountUuid: string;

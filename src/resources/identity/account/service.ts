@@ -2,12 +2,12 @@
  * Accounts (tenants) and users. Only the admin creates accounts; an account's users act for it.
  * Passwords are hashed at admission: no plaintext ever reaches a job row, an event or a log.
  */
-import { accounts as accountContract, users as userContract } from '../../contract/kinds.js';
-import { mapUnique } from '../../db/errors.js';
-import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { CloudError, forbidden, invalidField } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
+import { accounts as accountContract, users as userContract } from '../../../contract/kinds.js';
+import { mapUnique } from '../../../db/errors.js';
+import type { KindSchema } from '../../../engine/query/schema.js';
+import type { Caller } from '../../../kernel/caller.js';
+import { CloudError, forbidden, invalidField } from '../../../kernel/errors.js';
+import { newId } from '../../../kernel/ids.js';
 import {
   admitCreate,
   changeFlow,
@@ -17,8 +17,8 @@ import {
   loadVisible,
   readRow,
   submitFor,
-} from '../common.js';
-import type { KindService, ServiceContext } from '../service.js';
+} from '../../common.js';
+import type { KindService, ServiceContext } from '../../service.js';
 import { ADMIN_ACCOUNT } from './bootstrap.js';
 import { hashPassword } from './password.js';
 

@@ -6,8 +6,8 @@
  * quota. Rows are created on first use with the default limit.
  */
 import { sql } from 'kysely';
-import type { Executor } from '../../db/transaction.js';
-import { CloudError } from '../../kernel/errors.js';
+import type { Executor } from '../../../db/transaction.js';
+import { CloudError } from '../../../kernel/errors.js';
 
 export const QUOTA_NAMES = [
   'vm.num',

@@ -32,9 +32,9 @@ import { ensureAdmin } from './resources/identity/account/bootstrap.js';
 import { Sessions } from './resources/identity/session/sessions.js';
 import { HostNetworkSync } from './resources/network/host-sync.js';
 import { applianceHooks } from './resources/network/virtual-router/appliance.js';
+import { TagService } from './resources/operations/tag/service.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
-import { TagService } from './resources/tag/service.js';
 
 export const VERSION = '0.1.0';
 

@@ -18,9 +18,9 @@ import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { forbidden, notFound } from '../kernel/errors.js';
-import { WAIT_LIMIT_MS } from '../resources/job/service.js';
+import { WAIT_LIMIT_MS } from '../resources/operations/job/service.js';
+import type { TagService } from '../resources/operations/tag/service.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
-import type { TagService } from '../resources/tag/service.js';
 import { callerOf } from './auth.js';
 
 const UuidParams = Type.Object({ uuid: Type.String({ format: 'uuid' }) });

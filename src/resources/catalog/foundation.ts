@@ -3,11 +3,11 @@ import type { KindSchema } from '../../engine/query/schema.js';
 import { clusterSchema, clusterService } from '../compute/cluster/service.js';
 import { HostService, hostSchema } from '../compute/host/service.js';
 import { zoneSchema, zoneService } from '../compute/zone/service.js';
-import { EventService, eventSchema } from '../event/service.js';
 import { AccountService, accountSchema, UserService, userSchema } from '../identity/account/service.js';
-import { JobService, jobSchema } from '../job/service.js';
+import { EventService, eventSchema } from '../operations/event/service.js';
+import { JobService, jobSchema } from '../operations/job/service.js';
+import { type TagService, tagSchema } from '../operations/tag/service.js';
 import type { KindService, ServiceContext } from '../service.js';
-import { type TagService, tagSchema } from '../tag/service.js';
 
 export const foundationSchemas: KindSchema[] = [
   zoneSchema,

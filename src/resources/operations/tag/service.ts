@@ -5,16 +5,16 @@
  */
 
 import type { Kysely } from 'kysely';
-import type { TagBody } from '../../contract/common.js';
-import { tags as contract } from '../../contract/kinds.js';
-import type { FlowDef } from '../../engine/flow.js';
-import type { JobRow } from '../../engine/jobs.js';
-import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { forbidden, notFound } from '../../kernel/errors.js';
-import { newId } from '../../kernel/ids.js';
-import { loadVisible } from '../common.js';
-import type { FlowDeps, KindService, ServiceContext } from '../service.js';
+import type { TagBody } from '../../../contract/common.js';
+import { tags as contract } from '../../../contract/kinds.js';
+import type { FlowDef } from '../../../engine/flow.js';
+import type { JobRow } from '../../../engine/jobs.js';
+import type { KindSchema } from '../../../engine/query/schema.js';
+import type { Caller } from '../../../kernel/caller.js';
+import { forbidden, notFound } from '../../../kernel/errors.js';
+import { newId } from '../../../kernel/ids.js';
+import { loadVisible } from '../../common.js';
+import type { FlowDeps, KindService, ServiceContext } from '../../service.js';
 
 export const tagSchema: KindSchema = {
   kind: 'tags',

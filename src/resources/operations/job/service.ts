@@ -1,14 +1,14 @@
 /** Jobs as a queryable kind: every account sees its own jobs, the admin sees all. */
-import { jobs as contract } from '../../contract/kinds.js';
-import { type JobRow, jobToApi } from '../../engine/jobs.js';
+import { jobs as contract } from '../../../contract/kinds.js';
+import { type JobRow, jobToApi } from '../../../engine/jobs.js';
 
 /** how long a request may wait for a job (also the API's ?wait=true bound) */
 export const WAIT_LIMIT_MS = 60_000;
 
-import type { KindSchema } from '../../engine/query/schema.js';
-import type { Caller } from '../../kernel/caller.js';
-import { loadVisible } from '../common.js';
-import type { KindService, ServiceContext } from '../service.js';
+import type { KindSchema } from '../../../engine/query/schema.js';
+import type { Caller } from '../../../kernel/caller.js';
+import { loadVisible } from '../../common.js';
+import type { KindService, ServiceContext } from '../../service.js';
 
 export const jobSchema: KindSchema = {
   kind: 'jobs',

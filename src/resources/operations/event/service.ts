@@ -1,7 +1,7 @@
 /** Events as a queryable kind (the audit trail), ordered by their sequence number. */
-import { events as contract } from '../../contract/kinds.js';
-import type { KindSchema } from '../../engine/query/schema.js';
-import type { KindService } from '../service.js';
+import { events as contract } from '../../../contract/kinds.js';
+import type { KindSchema } from '../../../engine/query/schema.js';
+import type { KindService } from '../../service.js';
 
 export const eventSchema: KindSchema = {
   kind: 'events',

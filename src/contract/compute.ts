@@ -18,7 +18,7 @@ import {
   Timestamp,
   Uuid,
 } from './common.js';
-import type { KindContract } from './kinds.js';
+import type { KindContract } from './kind-contract.js';
 
 const Strategy = Type.Enum(['spread', 'pack'], {
   description: 'placement: spread VMs over hosts or pack them onto few (default: the platform setting)',

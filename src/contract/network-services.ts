@@ -22,7 +22,7 @@ import {
   Uuid,
   UuidList,
 } from './common.js';
-import type { KindContract } from './kinds.js';
+import type { KindContract } from './kind-contract.js';
 
 export const SG_DIRECTIONS = ['ingress', 'egress'] as const;
 export const SG_PROTOCOLS = ['tcp', 'udp', 'icmp', 'all'] as const;

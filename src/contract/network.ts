@@ -21,7 +21,7 @@ import {
   Uuid,
   UuidList,
 } from './common.js';
-import type { KindContract } from './kinds.js';
+import type { KindContract } from './kind-contract.js';
 import {
   eips,
   portForwardingRules,

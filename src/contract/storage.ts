@@ -17,7 +17,7 @@ import {
   Timestamp,
   Uuid,
 } from './common.js';
-import type { KindContract } from './kinds.js';
+import type { KindContract } from './kind-contract.js';
 
 /** a size that must be more than zero */
 const PositiveBytes = (description: string) => Type.Integer({ minimum: 1, description, 'x-unit': 'bytes' });

@@ -16,7 +16,7 @@ import {
   Timestamp,
   Uuid,
 } from './common.js';
-import type { KindContract } from './kinds.js';
+import type { KindContract } from './kind-contract.js';
 
 export const VOLUME_TYPES = ['Root', 'Data'] as const;
 /** Creating while the storage makes it; Deleted = soft-deleted, recoverable until expunged */

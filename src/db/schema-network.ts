@@ -3,7 +3,7 @@
  * in schema.ts, which re-exports them.
  */
 import type { ColumnType } from 'kysely';
-import type { JsonWithDefault, Resource, Timestamp, WithDefault } from './schema.js';
+import type { JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 
 export interface VxlanPoolTable extends Resource {
   zoneUuid: string;

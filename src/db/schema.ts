@@ -3,6 +3,7 @@
  * Migrations are the truth for the physical schema; this file mirrors them for the type checker.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 import type {
   EipTable,
   EipWithAddressesView,
@@ -24,14 +25,8 @@ import type {
   VxlanPoolTable,
 } from './schema-network.js';
 
+export type * from './columns.js';
 export type * from './schema-network.js';
-
-export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type Json<T = unknown> = ColumnType<T, T | string, T | string>;
-/** a column with a database default: optional on insert */
-export type WithDefault<T> = ColumnType<T, T | undefined, T>;
-/** a JSON column with a database default: optional on insert */
-export type JsonWithDefault<T = unknown> = ColumnType<T, T | string | undefined, T | string>;
 
 export interface AccountTable {
   uuid: string;
@@ -188,14 +183,6 @@ export interface SimulatorHostTable {
 }
 
 /** Columns every resource table has. */
-export interface Resource {
-  uuid: string;
-  name: string;
-  description: string | null;
-  accountUuid: string;
-  createdAt: Timestamp;
-  updatedAt: Timestamp;
-}
 
 export interface InstanceOfferingTable extends Resource {
   cpu: number;

@@ -1,5 +1,5 @@
 /** Clusters: hosts of one hypervisor type inside a zone. Admin-only. */
-import { clusters as contract } from '../../../contract/kinds.js';
+import { clusters as contract } from '../../../contract/foundation.js';
 import { mapUnique } from '../../../db/errors.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import { invalidField } from '../../../kernel/errors.js';

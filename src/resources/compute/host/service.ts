@@ -1,5 +1,5 @@
 /** Hosts: hypervisor machines in a cluster. Admin-only. Adding one runs the host.create chain. */
-import { hosts as contract } from '../../../contract/kinds.js';
+import { hosts as contract } from '../../../contract/foundation.js';
 import { mapUnique } from '../../../db/errors.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';

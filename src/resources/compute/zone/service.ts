@@ -1,5 +1,5 @@
 /** Zones: the top of the infrastructure tree. Admin-managed, visible to every account. */
-import { zones as contract } from '../../../contract/kinds.js';
+import { zones as contract } from '../../../contract/foundation.js';
 import { mapUnique } from '../../../db/errors.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Blocker, Family } from '../../common.js';

@@ -2,7 +2,7 @@
  * Accounts (tenants) and users. Only the admin creates accounts; an account's users act for it.
  * Passwords are hashed at admission: no plaintext ever reaches a job row, an event or a log.
  */
-import { accounts as accountContract, users as userContract } from '../../../contract/kinds.js';
+import { accounts as accountContract, users as userContract } from '../../../contract/foundation.js';
 import { mapUnique } from '../../../db/errors.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';

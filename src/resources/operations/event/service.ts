@@ -1,5 +1,5 @@
 /** Events as a queryable kind (the audit trail), ordered by their sequence number. */
-import { events as contract } from '../../../contract/kinds.js';
+import { events as contract } from '../../../contract/foundation.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { KindService } from '../../service.js';
 

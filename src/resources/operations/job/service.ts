@@ -1,5 +1,5 @@
 /** Jobs as a queryable kind: every account sees its own jobs, the admin sees all. */
-import { jobs as contract } from '../../../contract/kinds.js';
+import { jobs as contract } from '../../../contract/foundation.js';
 import { type JobRow, jobToApi } from '../../../engine/jobs.js';
 
 /** how long a request may wait for a job (also the API's ?wait=true bound) */

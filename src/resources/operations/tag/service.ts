@@ -6,7 +6,7 @@
 
 import type { Kysely } from 'kysely';
 import type { TagBody } from '../../../contract/common.js';
-import { tags as contract } from '../../../contract/kinds.js';
+import { tags as contract } from '../../../contract/foundation.js';
 import type { FlowDef } from '../../../engine/flow.js';
 import type { JobRow } from '../../../engine/jobs.js';
 import type { KindSchema } from '../../../engine/query/schema.js';

@@ -1,0 +1,233 @@
+/**
+ * Wire shapes of the foundation kinds: zones, clusters, hosts, accounts, users, jobs, events, tags.
+ */
+import { Type } from 'typebox';
+import {
+  Bytes,
+  base,
+  Description,
+  Empty,
+  EnabledState,
+  Event,
+  enableDisable,
+  Job,
+  Name,
+  Nullable,
+  RenameBody,
+  strict,
+  Tag,
+  Timestamp,
+  Uuid,
+} from './common.js';
+
+import type { KindContract } from './kind-contract.js';
+
+// kvm joins when its agent driver exists (a later issue); until then only simulated hosts can be added
+export const HYPERVISOR_TYPES = ['simulator'] as const;
+const HypervisorType = Type.Enum(HYPERVISOR_TYPES, { description: 'hypervisor type (simulator)' });
+
+export const zones: KindContract = {
+  kind: 'zones',
+  singular: 'zone',
+  summary: 'a failure domain / data centre: holds clusters',
+  resource: Type.Object({ ...base, state: EnabledState }),
+  create: Type.Object({ name: Name, description: Type.Optional(Description) }, strict),
+  update: RenameBody,
+  actions: enableDisable,
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'state', 'createdAt'],
+  adminOnly: true,
+};
+
+export const clusters: KindContract = {
+  kind: 'clusters',
+  singular: 'cluster',
+  summary: 'a group of hosts of one hypervisor type in a zone',
+  resource: Type.Object({ ...base, zoneUuid: Uuid, hypervisorType: Type.String(), state: EnabledState }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      zoneUuid: Type.String({ format: 'uuid', description: 'zone to create the cluster in' }),
+      hypervisorType: HypervisorType,
+    },
+    strict,
+  ),
+  update: RenameBody,
+  actions: enableDisable,
+  deletable: true,
+  taggable: true,
+  columns: ['uuid', 'name', 'hypervisorType', 'state', 'zoneUuid'],
+  adminOnly: true,
+};
+
+export const HOST_STATES = ['Enabled', 'Disabled', 'Maintenance'] as const;
+export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
+
+export const hosts: KindContract = {
+  kind: 'hosts',
+  singular: 'host',
+  summary: 'a hypervisor machine (simulated or KVM) in a cluster',
+  resource: Type.Object({
+    ...base,
+    zoneUuid: Uuid,
+    clusterUuid: Uuid,
+    hypervisorType: Type.String(),
+    managementIp: Type.String(),
+    state: Type.Enum(HOST_STATES),
+    status: Type.Enum(HOST_STATUSES),
+    cpuTotal: Type.Integer({ description: 'logical CPUs of the host' }),
+    cpuUsed: Type.Integer({ description: 'CPUs allocated to VMs' }),
+    memoryTotal: Bytes('memory of the host'),
+    memoryUsed: Bytes('memory allocated to VMs'),
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      description: Type.Optional(Description),
+      clusterUuid: Type.String({ format: 'uuid', description: 'cluster to add the host to' }),
+      managementIp: Type.String({
+        format: 'ipv4',
+        description: 'address the management node reaches the host at',
+      }),
+      simulatorCpu: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 4096,
+          description: 'simulator only: CPUs of the simulated machine (default 32)',
+        }),
+      ),
+      simulatorMemory: Type.Optional(
+        Bytes('simulator only: memory of the simulated machine (default 128 GiB)'),
+      ),
+    },
+    strict,
+  ),
+  update: RenameBody,
+  actions: {
+    ...enableDisable,
+    maintain: { summary: 'put it in maintenance (nothing new is placed; later: VMs move away)', body: Empty },
+    reconnect: { summary: 'reconnect to the host and re-read its capacity', body: Empty },
+  },
+  deletable: true,
+  taggable: true,
+  columns: [
+    'uuid',
+    'name',
+    'managementIp',
+    'state',
+    'status',
+    'cpuUsed',
+    'cpuTotal',
+    'memoryUsed',
+    'memoryTotal',
+  ],
+  adminOnly: true,
+};
+
+export const accounts: KindContract = {
+  kind: 'accounts',
+  singular: 'account',
+  summary: 'a tenant: owns resources; its users act on its behalf',
+  resource: Type.Object({
+    uuid: Uuid,
+    name: Name,
+    type: Type.Enum(['admin', 'normal']),
+    description: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      password: Type.String({
+        minLength: 8,
+        maxLength: 256,
+        description: 'password of the account’s first user (named like the account)',
+      }),
+      description: Type.Optional(Description),
+    },
+    strict,
+  ),
+  update: Type.Object({ description: Type.Optional(Description) }, strict),
+  deletable: true,
+  taggable: false,
+  columns: ['uuid', 'name', 'type', 'createdAt'],
+  adminOnly: true,
+};
+
+export const users: KindContract = {
+  kind: 'users',
+  singular: 'user',
+  summary: 'a login of an account',
+  resource: Type.Object({
+    uuid: Uuid,
+    name: Name,
+    accountUuid: Uuid,
+    description: Nullable(Type.String()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  }),
+  create: Type.Object(
+    {
+      name: Name,
+      password: Type.String({ minLength: 8, maxLength: 256 }),
+      accountUuid: Type.Optional(
+        Type.String({
+          format: 'uuid',
+          description: 'admin only: account to add the user to (default: your own)',
+        }),
+      ),
+      description: Type.Optional(Description),
+    },
+    strict,
+  ),
+  update: Type.Object(
+    {
+      description: Type.Optional(Description),
+      password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+    },
+    strict,
+  ),
+  deletable: true,
+  taggable: false,
+  columns: ['uuid', 'name', 'accountUuid', 'createdAt'],
+  adminOnly: false,
+};
+
+export const jobs: KindContract = {
+  kind: 'jobs',
+  singular: 'job',
+  summary: 'an asynchronous operation and its progress, result or error',
+  resource: Job,
+  actions: { cancel: { summary: 'cancel a job that has not started yet', body: Empty } },
+  deletable: false,
+  taggable: false,
+  columns: ['uuid', 'kind', 'state', 'progress', 'resourceUuid', 'createdAt'],
+  adminOnly: false,
+};
+
+export const events: KindContract = {
+  kind: 'events',
+  singular: 'event',
+  summary: 'the audit trail: every state change of every resource and job',
+  // biome-ignore lint/suspicious/noExplicitAny: Event is an object schema
+  resource: Event as any,
+  deletable: false,
+  taggable: false,
+  columns: ['id', 'at', 'type', 'resourceKind', 'resourceUuid'],
+  adminOnly: false,
+};
+
+export const tags: KindContract = {
+  kind: 'tags',
+  singular: 'tag',
+  summary: 'user tags on resources (set them with `nimbus <kind> tag`)',
+  // biome-ignore lint/suspicious/noExplicitAny: Tag is an object schema
+  resource: Tag as any,
+  deletable: false,
+  taggable: false,
+  columns: ['resourceKind', 'resourceUuid', 'key', 'value'],
+  adminOnly: false,
+};

@@ -1,0 +1,24 @@
+/**
+ * The shape every API kind's contract has (path, CLI noun, bodies, actions). A file of its own so
+ * the family contracts and the registry (kinds.ts) can both import it without importing each other.
+ */
+import type { TObject } from 'typebox';
+
+export interface KindContract {
+  /** plural kebab-case path segment: /v1/<kind> */
+  kind: string;
+  /** CLI noun: `nimbus <singular> list` */
+  singular: string;
+  summary: string;
+  resource: TObject;
+  create?: TObject;
+  update?: TObject;
+  /** POST /v1/<kind>/{uuid}/actions/<name> */
+  actions?: Record<string, { summary: string; body: TObject }>;
+  deletable: boolean;
+  taggable: boolean;
+  /** columns of the CLI's table output */
+  columns: string[];
+  /** only the admin account may create, change or delete these */
+  adminOnly: boolean;
+}

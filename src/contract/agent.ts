@@ -206,7 +206,14 @@ export interface AgentCommands {
 
   /** copy an image from backup storage into the primary storage's image cache */
   'image.cache': {
-    request: { imageUuid: string; url: string; size: number; storage: StorageRef };
+    request: {
+      imageUuid: string;
+      url: string;
+      size: number;
+      storage: StorageRef;
+      /** hex sha256 of the image file: the host refuses a copy that does not match */
+      sha256?: string;
+    };
     response: { path: string; size: number };
   };
   /**
@@ -272,7 +279,8 @@ export interface BackupStorageCommands {
   /** fetch an image from its URL onto the backup storage */
   'bs.download-image': {
     request: { imageUuid: string; url: string };
-    response: { size: number; actualSize: number };
+    /** sha256: hex digest of the stored file (a real backup storage computes it; optional) */
+    response: { size: number; actualSize: number; sha256?: string };
   };
   'bs.delete-image': { request: { imageUuid: string }; response: Record<string, never> };
 }

@@ -10,6 +10,8 @@ export interface HostFacts {
   hypervisorVersion: string;
   hostname: string;
   cpuModel: string;
+  /** how the agent runs guests: hardware KVM, or TCG emulation where KVM cannot boot Linux */
+  accelerator?: 'kvm' | 'tcg';
 }
 
 export interface HostCapacity {
@@ -17,6 +19,8 @@ export interface HostCapacity {
   cpu: number;
   /** bytes */
   memory: number;
+  /** bytes: size of the filesystem holding the agent's state dir */
+  disk?: number;
 }
 
 /** Where a volume lives, as the host needs to know it. */
@@ -71,6 +75,10 @@ export interface VmSpec {
   memory: number;
   volumes: VolumeSpec[];
   nics: NicSpec[];
+  /** the guest's host name (config drive meta_data.json); defaults to `name` */
+  hostname?: string;
+  /** user-data handed to the guest on a config drive (cloud-init style) */
+  userData?: string;
 }
 
 /** One VM NIC's DHCP/DNS answer (flat networks: served on the NIC's host). */
@@ -269,6 +277,18 @@ export interface AgentCommands {
 export type AgentCommand = keyof AgentCommands;
 export type AgentRequest<C extends AgentCommand> = AgentCommands[C]['request'];
 export type AgentResponse<C extends AgentCommand> = AgentCommands[C]['response'];
+
+/**
+ * Commands one agent sends another, never the management node (so the simulator needs none):
+ * the target side of a live migration.
+ */
+export interface AgentPeerCommands {
+  /**
+   * start the VM's QEMU waiting for an incoming migration and answer the URI the source must
+   * migrate to (idempotent: a VM already waiting answers the same URI)
+   */
+  'vm.prepare-migration': { request: { vm: VmSpec }; response: { uri: string } };
+}
 
 /** Commands to backup storage (where images live). */
 export interface BackupStorageCommands {

@@ -51,6 +51,11 @@ export interface BridgeSpec {
   vlan: number | null;
   vni: number | null;
   mtu: number;
+  /**
+   * vxlan only: the VTEP addresses of the other hosts that carry this L2 (unicast flooding, no
+   * multicast); the host's forwarding entries follow this list exactly. Absent = no peers yet.
+   */
+  peers?: string[];
 }
 
 /** A VM's network interface as the hypervisor plugs it. */
@@ -103,6 +108,11 @@ export interface DhcpNetwork {
   mtu: number;
   hostRoutes: Array<{ destination: string; nexthop: string }>;
   entries: DhcpEntry[];
+  /**
+   * the DHCP/DNS server's own address on the L3 (a reserved IP of its range); absent = the host
+   * picks the last usable address of the subnet (docs/network.md)
+   */
+  serverIp?: string;
 }
 
 /** One allow rule, with a remote group already expanded to its members' addresses. */
@@ -129,8 +139,10 @@ export interface SgNic {
 /** The whole configuration of one virtual router (it applies it as a unit, replacing the old). */
 export interface RouterConfig {
   routerUuid: string;
-  guest: { l3NetworkUuid: string; ip: string; prefixLength: number; mtu: number };
-  public: { ip: string; prefixLength: number; gateway: string | null };
+  /** bridgeName: the host bridge of the guest L3's L2 (where the router's guest leg is plugged) */
+  guest: { l3NetworkUuid: string; ip: string; prefixLength: number; mtu: number; bridgeName?: string };
+  /** bridgeName: the host bridge of the public L3's L2 */
+  public: { ip: string; prefixLength: number; gateway: string | null; bridgeName?: string };
   dns: string[];
   domainName: string | null;
   dhcp: DhcpEntry[];

@@ -19,10 +19,10 @@ const RUNNER = join(dirname(fileURLToPath(import.meta.url)), 'runner.js');
 /** why these tests cannot run here, or undefined */
 export function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, bridges, nftables)';
-  for (const tool of ['ip', 'bridge', 'nft', 'dnsmasq', 'busybox', 'nsenter']) {
+  for (const tool of ['ip', 'bridge', 'nft', 'dnsmasq', 'busybox', 'nsenter', 'curl']) {
     const r = spawnSync('sh', ['-c', `command -v ${tool}`]);
     if (r.status !== 0)
-      return `the tool ${tool} is missing (apt-get install iproute2 nftables dnsmasq-base busybox-static util-linux)`;
+      return `the tool ${tool} is missing (apt-get install iproute2 nftables dnsmasq-base busybox-static util-linux curl)`;
   }
   const probe = `nprobe${randomBytes(3).toString('hex')}`;
   const r = spawnSync('ip', ['netns', 'add', probe]);
@@ -265,7 +265,7 @@ export class Lab {
     );
     const child = spawn(
       'ip',
-      ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', String(port), '-h', www],
+      ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', `0.0.0.0:${port}`, '-h', www],
       {
         stdio: 'ignore',
       },
@@ -291,20 +291,18 @@ export class Lab {
 
   /** GET http://addr:port/cgi-bin/who from a namespace: the address the server saw, or undefined */
   fetchWho(fromNs: string, addr: string, port: number): string | undefined {
+    // busybox-static's wget segfaults here (measured), so curl
     const r = trySh('ip', [
       'netns',
       'exec',
       fromNs,
-      'busybox',
-      'wget',
-      '-q',
-      '-T',
-      '2',
-      '-O',
-      '-',
+      'curl',
+      '-s',
+      '-m',
+      '3',
       `http://${addr}:${port}/cgi-bin/who`,
     ]);
-    return r.ok ? r.out.trim() : undefined;
+    return r.ok ? r.out.trim().replace(/^\[(::ffff:)?|\]$/g, '') : undefined;
   }
 
   ping(fromNs: string, addr: string): boolean {

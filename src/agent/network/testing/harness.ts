@@ -258,7 +258,7 @@ export class Lab {
     sh('mkdir', ['-p', join(www, 'cgi-bin')]);
     writeFileSync(
       join(www, 'cgi-bin', 'who'),
-      '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\n',
+      `#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\necho ${port}\n`,
       {
         mode: 0o755,
       },
@@ -302,7 +302,22 @@ export class Lab {
       '3',
       `http://${addr}:${port}/cgi-bin/who`,
     ]);
-    return r.ok ? r.out.trim().replace(/^\[(::ffff:)?|\]$/g, '') : undefined;
+    return r.ok ? (r.out.trim().split('\n')[0] ?? '').replace(/^\[(::ffff:)?|\]$/g, '') : undefined;
+  }
+
+  /** the port the server that answered GET http://addr:port/cgi-bin/who listens on (after any DNAT) */
+  servedPort(fromNs: string, addr: string, port: number): number | undefined {
+    const r = trySh('ip', [
+      'netns',
+      'exec',
+      fromNs,
+      'curl',
+      '-s',
+      '-m',
+      '3',
+      `http://${addr}:${port}/cgi-bin/who`,
+    ]);
+    return r.ok ? Number(r.out.trim().split('\n')[1]) : undefined;
   }
 
   ping(fromNs: string, addr: string): boolean {

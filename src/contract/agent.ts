@@ -109,8 +109,9 @@ export interface DhcpNetwork {
   hostRoutes: Array<{ destination: string; nexthop: string }>;
   entries: DhcpEntry[];
   /**
-   * the DHCP/DNS server's own address on the L3 (a reserved IP of its range); absent = the host
-   * picks the last usable address of the subnet (docs/network.md)
+   * the DHCP server's own address on the L3 (a reserved IP of its range; every host of the L3
+   * may use the same one, each server is kept to its host); absent = the host picks the last
+   * usable address of the subnet (src/agent/network/dhcp.ts), which IPAM may hand out: send it
    */
   serverIp?: string;
 }

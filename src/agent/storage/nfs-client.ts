@@ -323,7 +323,11 @@ export class NfsSession {
     for (const c of NfsSession.split(path)) {
       const sattr = new XdrWriter().u32(1).u32(0o755).u32(0).u32(0).u32(0).u32(0).u32(0).done();
       try {
-        const r = await this.nfsCall(9, new XdrWriter().opaque(fh).string(c).fixed(sattr).done(), `MKDIR ${path}`);
+        const r = await this.nfsCall(
+          9,
+          new XdrWriter().opaque(fh).string(c).fixed(sattr).done(),
+          `MKDIR ${path}`,
+        );
         fh = r.u32() ? Buffer.from(r.opaque()) : await this.lookupIn(fh, c, path);
       } catch (e) {
         if (!(e instanceof NfsStatusError && e.status === NFS3ERR.EXIST)) throw e;
@@ -394,7 +398,11 @@ export class NfsSession {
     const chunks: Buffer[] = [];
     let offset = 0n;
     for (;;) {
-      const r = await this.nfsCall(6, new XdrWriter().opaque(fh).u64(offset).u32(65536).done(), `READ ${path}`);
+      const r = await this.nfsCall(
+        6,
+        new XdrWriter().opaque(fh).u64(offset).u32(65536).done(),
+        `READ ${path}`,
+      );
       skipPostOpAttr(r);
       r.u32(); // count
       const eof = r.u32();
@@ -410,8 +418,16 @@ export class NfsSession {
     const { dir, name } = await this.parent(path);
     // UNCHECKED create with size 0: creates, or truncates an existing file
     const sattr = new XdrWriter().u32(1).u32(0o644).u32(0).u32(0).u32(1).u64(0).u32(0).u32(0).done();
-    const r = await this.nfsCall(8, new XdrWriter().opaque(dir).string(name).u32(0).fixed(sattr).done(), `CREATE ${path}`);
+    const r = await this.nfsCall(
+      8,
+      new XdrWriter().opaque(dir).string(name).u32(0).fixed(sattr).done(),
+      `CREATE ${path}`,
+    );
     const fh = r.u32() ? Buffer.from(r.opaque()) : await this.lookupIn(dir, name, path);
-    await this.nfsCall(7, new XdrWriter().opaque(fh).u64(0).u32(data.length).u32(2).opaque(data).done(), `WRITE ${path}`);
+    await this.nfsCall(
+      7,
+      new XdrWriter().opaque(fh).u64(0).u32(data.length).u32(2).opaque(data).done(),
+      `WRITE ${path}`,
+    );
   }
 }

@@ -303,13 +303,19 @@ test('no-vlan bridge: the uplink is enslaved and its address moves to the bridge
     }),
     { code: 'HOST_INTERFACE_MISSING' },
   );
-  await a.send('network.ensure-bridges', { version: 3, bridges: [] });
+  // the L2's bridge renamed: the interface and its address move to the new one in one apply
+  await a.send('network.ensure-bridges', { version: 3, bridges: [{ ...spec, bridgeName: 'br_up0b' }] });
+  assert.equal(linkInfo(h, 'up0')?.master, 'br_up0b');
   assert.equal(linkInfo(h, 'br_up0'), undefined);
+  assert.match(sh('ip', ['-n', h, 'addr', 'show', 'dev', 'br_up0b']), /10\.251\.3\.1\/24/);
+  assert.ok(lab.ping(h, '10.251.3.2'));
+  await a.send('network.ensure-bridges', { version: 4, bridges: [] });
+  assert.equal(linkInfo(h, 'br_up0b'), undefined);
   assert.equal(linkInfo(h, 'up0')?.master, undefined);
   assert.match(sh('ip', ['-n', h, 'addr', 'show', 'dev', 'up0']), /10\.251\.3\.1\/24/);
   assert.ok(lab.ping(h, '10.251.3.2'));
   await a.cleanupAll();
-  assert.deepEqual(leftovers(a, ['br_up0', 'br_x']), []);
+  assert.deepEqual(leftovers(a, ['br_up0', 'br_up0b', 'br_x']), []);
 });
 
 /** whether this kernel makes 802.1Q sub-interfaces */

@@ -47,15 +47,15 @@ export function validateBridges(bridges: BridgeSpec[]): void {
 
 export async function applyBridges(ctx: PartContext, bridges: BridgeSpec[]): Promise<void> {
   validateBridges(bridges);
-  const made = ctx.state.get().bridges;
+  // wanted first: a refused bridge (e.g. a VLAN on a kernel without 802.1Q) leaves the others up
   const wanted = new Set(bridges.map((b) => b.bridgeName));
-  for (const name of Object.keys(made)) {
+  for (const spec of bridges) await ensureBridge(ctx, spec, wanted);
+  for (const name of Object.keys(ctx.state.get().bridges)) {
     if (!wanted.has(name)) await removeBridge(ctx, name);
   }
-  for (const spec of bridges) await ensureBridge(ctx, spec);
 }
 
-async function ensureBridge(ctx: PartContext, spec: BridgeSpec): Promise<void> {
+async function ensureBridge(ctx: PartContext, spec: BridgeSpec, wanted: Set<string>): Promise<void> {
   const name = spec.bridgeName;
   const existing = await link(name);
   if (existing && existing.linkinfo?.info_kind !== 'bridge') {
@@ -94,7 +94,15 @@ async function ensureBridge(ctx: PartContext, spec: BridgeSpec): Promise<void> {
   // a different uplink than before (the spec changed): let the old one go
   if (record.uplink && record.uplink !== uplink)
     await releaseUplink(ctx, name, record.uplink, record.uplinkMade);
-  const up = await link(uplink);
+  let up = await link(uplink);
+  const oldMaster = up?.master;
+  // the interface moves from a bridge of ours that is going away (the L2's bridge was renamed)
+  if (oldMaster && oldMaster !== name && !wanted.has(oldMaster) && ctx.state.get().bridges[oldMaster]) {
+    await releaseUplink(ctx, oldMaster, uplink, false);
+    const rec = ctx.state.get().bridges[oldMaster];
+    if (rec) rec.uplink = null;
+    up = await link(uplink);
+  }
   if (up?.master !== name) {
     if (up?.master) {
       throw new CloudError('Conflict', 'HOST_INTERFACE_BUSY', `${uplink} is already a port of ${up.master}`, {

@@ -164,7 +164,9 @@ export function sgScript(ctx: PartContext, nics: SgNic[]): string {
 
 export async function applySg(ctx: PartContext, nics: SgNic[]): Promise<void> {
   validateSg(nics);
-  if (nics.some((n) => n.securityGroupUuids.length > 0)) await enableBridgeNetfilter();
+  // no filtered NIC: no tables (br_netfilter stays as it is: other bridges may rely on it)
+  if (!nics.some((n) => n.securityGroupUuids.length > 0)) return removeSgTables(ctx);
+  await enableBridgeNetfilter();
   await run('nft', ['-f', '-'], sgScript(ctx, nics));
 }
 

@@ -253,7 +253,7 @@ export class Lab {
   }
 
   /** busybox httpd in a namespace answering GET /cgi-bin/who with the client's address */
-  httpd(ns: string, port: number): void {
+  httpd(ns: string, port: number, dualStack = false): void {
     const www = join(this.dir, `www-${ns}-${port}`);
     sh('mkdir', ['-p', join(www, 'cgi-bin')]);
     writeFileSync(
@@ -265,7 +265,18 @@ export class Lab {
     );
     const child = spawn(
       'ip',
-      ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', `0.0.0.0:${port}`, '-h', www],
+      [
+        'netns',
+        'exec',
+        ns,
+        'busybox',
+        'httpd',
+        '-f',
+        '-p',
+        dualStack ? `${port}` : `0.0.0.0:${port}`,
+        '-h',
+        www,
+      ],
       {
         stdio: 'ignore',
       },
@@ -300,7 +311,7 @@ export class Lab {
       '-s',
       '-m',
       '3',
-      `http://${addr}:${port}/cgi-bin/who`,
+      `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}/cgi-bin/who`,
     ]);
     return r.ok ? (r.out.trim().split('\n')[0] ?? '').replace(/^\[(::ffff:)?|\]$/g, '') : undefined;
   }
@@ -315,7 +326,7 @@ export class Lab {
       '-s',
       '-m',
       '3',
-      `http://${addr}:${port}/cgi-bin/who`,
+      `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}/cgi-bin/who`,
     ]);
     return r.ok ? Number(r.out.trim().split('\n')[1]) : undefined;
   }

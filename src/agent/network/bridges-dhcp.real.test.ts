@@ -51,7 +51,7 @@ test('two hosts: VXLAN L2 with unicast peers, per-host DHCP, cleanup', { skip },
   const h2 = lab.ns('h2');
   lab.wire(h1, 'eth0', '10.250.7.1/24', h2, 'eth0', '10.250.7.2/24');
   let a = lab.agent(h1, '10.250.7.1');
-  const b = lab.agent(h2, '10.250.7.2');
+  let b = lab.agent(h2, '10.250.7.2');
   const vni = 3000 + Math.floor(Math.random() * 60000);
   const br = `br_vx_${vni}`;
   const l2 = randomUUID();
@@ -250,7 +250,11 @@ test('two hosts: VXLAN L2 with unicast peers, per-host DHCP, cleanup', { skip },
     assert.equal(info?.master, br);
     assert.equal(info?.mtu, 1400);
     assert.equal(await b.ensureTap(nic), tap, 'idempotent');
-    // the bridge goes and comes back: the TAP is put back into it
+    // the agent restarts, then the bridge goes and comes back: the TAP is put back into it
+    await b.stop();
+    const again = new TestAgent(h2, b.opts);
+    lab.agents[lab.agents.indexOf(b)] = again;
+    b = again;
     await b.send('network.ensure-bridges', { version: 11, bridges: [] });
     assert.equal(linkInfo(h2, tap)?.master, undefined);
     await b.send('network.ensure-bridges', { version: 12, bridges: [bridge(['10.250.7.1'])] });

@@ -118,7 +118,7 @@ async function ensureBridge(ctx: PartContext, spec: BridgeSpec, wanted: Set<stri
   ctx.state.get().bridges[name] = { uplink, uplinkMade };
   await ctx.state.save();
   // TAPs this agent plugged into the bridge before it was (re)made
-  for (const [tap, bridge] of ctx.taps) {
+  for (const [tap, bridge] of Object.entries(ctx.state.get().taps)) {
     if (bridge !== name) continue;
     const t = await link(tap);
     if (t && t.master !== name) await ip(['link', 'set', 'dev', tap, 'master', name, 'up']);

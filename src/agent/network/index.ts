@@ -60,13 +60,13 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     stateDir: opts.stateDir,
     vtepIp: opts.vtepIp,
     log: opts.log ?? silent,
-    taps: new Map(),
+    ready: () => {
+      loaded ??= state.load();
+      return loaded;
+    },
   };
   let loaded: Promise<void> | undefined;
-  const ready = () => {
-    loaded ??= state.load();
-    return loaded;
-  };
+  const ready = ctx.ready;
 
   /** applies a full state of one part when its version is newer */
   const versioned = (part: 'bridges' | 'dhcp' | 'sg', version: number, apply: () => Promise<void>) =>
@@ -114,8 +114,8 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     for (const b of Object.keys(state.get().bridges)) await removeBridge(ctx, b);
     for (const l of await links()) if (names.ownsLink(l.ifname)) await deleteLink(l.ifname);
     for (const ns of await listNamespaces()) if (names.ownsNs(ns)) await deleteNs(ns);
-    ctx.taps.clear();
     const s = state.get();
+    s.taps = {};
     s.versions = { bridges: 0, dhcp: 0, sg: 0 };
     s.routers = {};
     s.bridges = {};

@@ -3,7 +3,7 @@
  * uncache/upload, volume.*, snapshot.*), each dispatched on `request.storage.type` to that type's
  * backend (a typed map). Backends: local and shared-mount (a directory on this host) and nfs (an
  * export reached by nfs:// URLs), all qcow2 files in one layout (file-backend.ts over
- * storage-fs.ts). ceph is refused with STORAGE_TYPE_UNSUPPORTED until its backend exists.
+ * storage-fs.ts); and ceph (RBD images, clones and snapshots: rbd-backend.ts).
  *
  * Invariant: concurrent image.cache commands for one image on one storage share a single copy
  * (the second waits for the first's answer); the backend makes a finished copy idempotent too.
@@ -19,6 +19,7 @@ import {
 } from './backend.js';
 import { fileBackend, localAccess } from './file-backend.js';
 import { layoutOf } from './layout.js';
+import { rbdBackend } from './rbd-backend.js';
 import { nfsFs } from './storage-fs.js';
 
 export type { LiveDiskHooks, StorageOptions } from './backend.js';
@@ -28,7 +29,7 @@ type Backends = { [T in StorageRef['type']]: StorageBackend | undefined };
 export function storageHandlers(opts: StorageOptions = {}): AgentHandlers {
   const files = fileBackend(opts, localAccess);
   const nfs = fileBackend(opts, (storage) => ({ layout: layoutOf(storage.url), fs: nfsFs(storage) }));
-  const backends: Backends = { local: files, 'shared-mount': files, nfs, ceph: undefined };
+  const backends: Backends = { local: files, 'shared-mount': files, nfs, ceph: rbdBackend(opts) };
   const backendOf = (storage: StorageRef | undefined): StorageBackend => {
     const backend = storage ? backends[storage.type] : undefined;
     if (!backend) {

@@ -22,6 +22,11 @@ const VXLAN_PORT = 4789;
 const ZERO_MAC = '00:00:00:00:00:00';
 
 export function validateBridges(bridges: BridgeSpec[]): void {
+  if (!Array.isArray(bridges)) {
+    throw new CloudError('Invalid', 'HOST_BRIDGE_SPEC_INVALID', 'bridges: a list is required', {
+      details: { field: 'bridges' },
+    });
+  }
   const problems: string[] = [];
   const seen = new Set<string>();
   bridges.forEach((b, i) => {

@@ -27,6 +27,21 @@ function v4(text: string | null | undefined): boolean {
 }
 
 export function validateDhcp(networks: DhcpNetwork[]): void {
+  if (
+    !Array.isArray(networks) ||
+    networks.some(
+      (n) => !Array.isArray(n?.entries) || !Array.isArray(n?.dns) || !Array.isArray(n?.hostRoutes),
+    )
+  ) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_DHCP_SPEC_INVALID',
+      'networks: a list of networks with entries, dns and hostRoutes lists',
+      {
+        details: { field: 'networks' },
+      },
+    );
+  }
   const problems: string[] = [];
   networks.forEach((n, i) => {
     const f = `networks[${i}]`;

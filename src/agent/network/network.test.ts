@@ -1,8 +1,12 @@
 /** Pure parts of the network part: names, dnsmasq files, nft scripts (no root needed). */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { PartContext } from './context.js';
 import { dnsmasqFiles } from './dnsmasq.js';
+import { createNetworkPart } from './index.js';
 import { namesFor, uuidTail } from './names.js';
 import { natScript, validateRouter } from './router.js';
 import { sgScript, validateSg } from './security-groups.js';
@@ -169,4 +173,49 @@ test('router NAT script and validation', () => {
   assert.throws(() => validateRouter({ ...c, public: { ...c.public, bridgeName: undefined } }), {
     code: 'HOST_ROUTER_CONFIG_INVALID',
   });
+});
+
+test('handlers refuse a bad version or a malformed state before touching the host', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-net-unit-'));
+  try {
+    const part = createNetworkPart({ namePrefix: 'u1', stateDir: dir });
+    const h = part.handlers;
+    await assert.rejects(h['sg.apply']?.({ version: 0, nics: [] }) ?? Promise.resolve(), {
+      code: 'HOST_NETWORK_VERSION_INVALID',
+    });
+    await assert.rejects(h['sg.apply']?.({ version: 1, nics: undefined as never }) ?? Promise.resolve(), {
+      code: 'HOST_SG_SPEC_INVALID',
+    });
+    await assert.rejects(
+      h['network.ensure-bridges']?.({
+        version: 1,
+        bridges: [
+          {
+            l2NetworkUuid: 'l',
+            type: 'vxlan',
+            bridgeName: 'br;rm -rf',
+            physicalInterface: null,
+            vlan: null,
+            vni: 0,
+            mtu: 1,
+          },
+        ],
+      }) ?? Promise.resolve(),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'HOST_BRIDGE_SPEC_INVALID');
+        assert.match(err.message, /bridgeName/);
+        assert.match(err.message, /vni/);
+        assert.match(err.message, /mtu/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      h['dhcp.set-entries']?.({ version: 1, networks: [{}] as never }) ?? Promise.resolve(),
+      {
+        code: 'HOST_DHCP_SPEC_INVALID',
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -35,6 +35,19 @@ function validAddrOrCidr(text: string): boolean {
 }
 
 export function validateSg(nics: SgNic[]): void {
+  if (
+    !Array.isArray(nics) ||
+    nics.some((n) => !Array.isArray(n?.rules) || !Array.isArray(n?.securityGroupUuids))
+  ) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_SG_SPEC_INVALID',
+      'nics: a list of NICs with rules and securityGroupUuids lists',
+      {
+        details: { field: 'nics' },
+      },
+    );
+  }
   const problems: string[] = [];
   nics.forEach((n, i) => {
     const f = `nics[${i}]`;

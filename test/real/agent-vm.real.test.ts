@@ -78,6 +78,9 @@ test('the agent refuses what it must: no secret, wrong secret, unknown command, 
     200,
     'destroying a missing VM is success',
   );
+  const noVolume = await agent.call('vm.attach-volume', { vmUuid: missing });
+  assert.equal(noVolume.status, 400);
+  assert.match((noVolume.body.error as { message: string }).message, /volume must be an object/);
 
   const facts = await agent.ok<{ accelerator: string; hypervisorVersion: string; cpuModel: string }>(
     'host.connect',
@@ -128,6 +131,14 @@ test('a VM boots from its disk, gets DHCP on a real TAP, runs user-data, and eve
     bridgeName,
     mtu: 1500,
   };
+  const nic2: NicSpec = {
+    ...nic,
+    uuid: randomUUID(),
+    mac: '52:54:00:77:00:11',
+    ip: '10.77.0.11',
+    deviceId: 1,
+    isDefault: false,
+  };
   await agent.ok('dhcp.set-entries', {
     version: 1,
     networks: [
@@ -149,6 +160,14 @@ test('a VM boots from its disk, gets DHCP on a real TAP, runs user-data, and eve
             hostname: 'guest1',
             gateway: '10.77.0.1',
             isDefault: true,
+          },
+          {
+            nicUuid: nic2.uuid,
+            mac: nic2.mac,
+            ip: '10.77.0.11',
+            hostname: 'guest1',
+            gateway: null,
+            isDefault: false,
           },
         ],
       },
@@ -216,6 +235,19 @@ test('a VM boots from its disk, gets DHCP on a real TAP, runs user-data, and eve
   const after = await agent.waitSerial(uuid, /NIMBUS-DISKS ([^\n]*)\n/, mark);
   assert.doesNotMatch(after[1] ?? '', new RegExp(`:${sectors(48 * MIB)} `));
 
+  // hot-plug a second NIC: its TAP comes from the network part, the guest gets DHCP on it
+  mark = agent.serial(uuid).length;
+  await agent.ok('vm.attach-nic', { vmUuid: uuid, nic: nic2 });
+  await agent.ok('vm.attach-nic', { vmUuid: uuid, nic: nic2 });
+  const dhcp2 = await agent.waitSerial(uuid, /NIMBUS-DHCP-OK ip=(\S+) mac=(\S+) iface=(\S+)/, mark);
+  assert.deepEqual(dhcp2.slice(1, 3), ['10.77.0.11', nic2.mac]);
+  lab.inNs('busybox', 'ping', '-c', '1', '-W', '5', '10.77.0.11');
+  mark = agent.serial(uuid).length;
+  await agent.ok('vm.detach-nic', { vmUuid: uuid, nicUuid: nic2.uuid });
+  await agent.ok('vm.detach-nic', { vmUuid: uuid, nicUuid: nic2.uuid });
+  const nics = await agent.waitSerial(uuid, /NIMBUS-NICS ([^\n]*)\n/, mark);
+  assert.equal(nics[1]?.trim(), `eth0:${nic.mac}`);
+
   // the agent dies and comes back: the guest keeps running under the same QEMU
   agent.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 300));
@@ -238,6 +270,13 @@ test('a VM boots from its disk, gets DHCP on a real TAP, runs user-data, and eve
   await agent.waitSerial(uuid, /NIMBUS-DISKS/, mark);
   const pid2 = agent.qemuPid(uuid);
   assert.ok(pid2 && pid2 !== pid);
+  // reboot: the same QEMU, the guest boots again
+  mark = agent.serial(uuid).length;
+  await agent.ok('vm.reboot', { vmUuid: uuid });
+  await agent.waitSerial(uuid, /NIMBUS-GUEST-BOOTED/, mark);
+  await agent.waitSerial(uuid, /NIMBUS-DISKS/, mark);
+  assert.equal(agent.qemuPid(uuid), pid2);
+  mark = agent.serial(uuid).length;
   await agent.ok('vm.stop', { vmUuid: uuid, force: false });
   assert.match(
     agent.serial(uuid).slice(mark),

@@ -298,9 +298,14 @@ export type AgentResponse<C extends AgentCommand> = AgentCommands[C]['response']
 export interface AgentPeerCommands {
   /**
    * start the VM's QEMU waiting for an incoming migration and answer the URI the source must
-   * migrate to (idempotent: a VM already waiting answers the same URI)
+   * migrate to (idempotent: a VM already waiting answers the same URI). `blockMigration`: the
+   * target did not have the VM's local disk files and made empty ones, so the source must copy
+   * the disks' contents along with the memory.
    */
-  'vm.prepare-migration': { request: { vm: VmSpec }; response: { uri: string } };
+  'vm.prepare-migration': {
+    request: { vm: VmSpec };
+    response: { uri: string; blockMigration?: boolean };
+  };
 }
 
 /** Commands to backup storage (where images live). */

@@ -7,6 +7,7 @@ import { parseRange } from '../backup-storage/routes.js';
 import { checkName } from './backend.js';
 import { checkSha256Field, parseImageSource } from './fetch-image.js';
 import { isPartOf, layoutOf, parseSnapshotRecord, partPath } from './layout.js';
+import { parseNfsUrl } from './nfs-client.js';
 import {
   convertArgs,
   createArgs,
@@ -17,6 +18,7 @@ import {
   resizeArgs,
   snapshotArgs,
 } from './qemu-img.js';
+import { clusterArgs, parseRbdUrl, rbdPath } from './rbd-backend.js';
 import { imageUrl } from './upload.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -187,4 +189,33 @@ test('Range: one range honoured and clipped, suffix ranges, unsatisfiable and ig
   assert.equal(parseRange('bytes=100-', 100), 'unsatisfiable');
   assert.equal(parseRange('bytes=5-2', 100), 'unsatisfiable');
   assert.equal(parseRange('bytes=0-1,5-6', 100), undefined, 'several ranges: the whole file');
+});
+
+test('ceph: storage URLs in QEMU syntax, image paths and cluster arguments', () => {
+  const p = parseRbdUrl('rbd:volumes:conf=/etc/ceph/ceph.conf:id=nimbus');
+  assert.deepEqual(p, { pool: 'volumes', conf: '/etc/ceph/ceph.conf', id: 'nimbus' });
+  assert.deepEqual(parseRbdUrl('rbd:rbd'), { pool: 'rbd' });
+  assert.equal(rbdPath(p, 'vol-1'), 'rbd:volumes/vol-1:conf=/etc/ceph/ceph.conf:id=nimbus');
+  assert.equal(rbdPath(p, 'img-1', 'base'), 'rbd:volumes/img-1@base:conf=/etc/ceph/ceph.conf:id=nimbus');
+  assert.deepEqual(clusterArgs(p), ['--conf', '/etc/ceph/ceph.conf', '--id', 'nimbus']);
+  assert.deepEqual(clusterArgs(parseRbdUrl('rbd:rbd')), []);
+  for (const bad of ['ceph://rbd', 'rbd:', 'rbd:pool/image', '/var/lib/x']) {
+    assert.equal(
+      codeOf(() => parseRbdUrl(bad)),
+      'STORAGE_URL_INVALID',
+      bad,
+    );
+  }
+});
+
+test('nfs: URLs name the server and the exported path', () => {
+  assert.deepEqual(parseNfsUrl('nfs://10.0.0.5/vol/'), { host: '10.0.0.5', exportPath: '/vol' });
+  assert.deepEqual(parseNfsUrl('nfs://fs1/srv/nfs/export'), { host: 'fs1', exportPath: '/srv/nfs/export' });
+  for (const bad of ['nfs://', 'nfs:///x', 'http://h/x', '/local']) {
+    assert.equal(
+      codeOf(() => parseNfsUrl(bad)),
+      'STORAGE_URL_INVALID',
+      bad,
+    );
+  }
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -204,7 +205,22 @@ test('PUT stores an upload (checked digest); a wrong digest or a backing file is
   });
   assert.equal(backed.status, 400);
   assert.equal(((await backed.json()) as { error: { code: string } }).error.code, 'IMAGE_HAS_BACKING_FILE');
-  for (const uuid of ['img-badsum', 'img-backed']) {
+  // a declared length beyond the free space is refused before anything is written
+  const huge = await new Promise<number>((resolve, reject) => {
+    const r = httpRequest(
+      `${server.url}/v1/images/img-huge`,
+      { method: 'PUT', headers: { ...auth(), 'content-length': String(2 ** 52) } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        r.destroy(); // the rest of the body is never sent
+      },
+    );
+    r.on('error', reject);
+    r.write(imageBytes.subarray(0, 4096));
+  });
+  assert.equal(huge, 409);
+  for (const uuid of ['img-badsum', 'img-backed', 'img-huge']) {
     assert.equal(existsSync(join(imagesDir(), `${uuid}.qcow2`)), false);
     assert.deepEqual(partsOf(uuid), []);
   }

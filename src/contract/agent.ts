@@ -299,12 +299,13 @@ export interface AgentPeerCommands {
   /**
    * start the VM's QEMU waiting for an incoming migration and answer the URI the source must
    * migrate to (idempotent: a VM already waiting answers the same URI). `blockMigration`: the
-   * target did not have the VM's local disk files and made empty ones, so the source must copy
-   * the disks' contents along with the memory.
+   * target did not have the VM's local disk files and made empty ones, exported (writable) by
+   * the NBD server at `nbd` (`tcp:host:port`, export name = the disk's block node name), so the
+   * source must mirror the disks there before migrating the memory.
    */
   'vm.prepare-migration': {
     request: { vm: VmSpec };
-    response: { uri: string; blockMigration?: boolean };
+    response: { uri: string; blockMigration?: { nbd: string } };
   };
 }
 

@@ -64,6 +64,8 @@ export class Agent {
     readonly lab: Lab,
     readonly port: number,
     readonly prefix: string,
+    /** a directory the agent (and its QEMUs) see as an empty tmpfs: a host without shared storage */
+    readonly privateDir?: string,
   ) {
     this.stateDir = join(lab.dir, `state-${prefix}`);
     this.log = join(lab.dir, `agent-${prefix}.log`);
@@ -76,27 +78,39 @@ export class Agent {
   async start(): Promise<void> {
     const from = existsSync(this.log) ? readFileSync(this.log, 'utf8').length : 0;
     const out = openSync(this.log, 'a');
-    const child = spawn(
+    const wrap =
+      this.privateDir === undefined
+        ? []
+        : [
+            'unshare',
+            '--mount',
+            '--propagation',
+            'private',
+            'sh',
+            '-c',
+            'mount -t tmpfs tmpfs "$0" && exec "$@"',
+            this.privateDir,
+          ];
+    const [cmd = 'nsenter', ...rest] = [
+      ...wrap,
       'nsenter',
-      [
-        `--net=/run/netns/${this.lab.ns}`,
-        process.execPath,
-        AGENT_BUNDLE,
-        '--listen',
-        this.address,
-        '--state-dir',
-        this.stateDir,
-        '--secret-file',
-        this.lab.secretFile,
-        '--name-prefix',
-        this.prefix,
-        '--accel',
-        'tcg',
-        '--stop-timeout',
-        '30',
-      ],
-      { stdio: ['ignore', out, out], detached: false },
-    );
+      `--net=/run/netns/${this.lab.ns}`,
+      process.execPath,
+      AGENT_BUNDLE,
+      '--listen',
+      this.address,
+      '--state-dir',
+      this.stateDir,
+      '--secret-file',
+      this.lab.secretFile,
+      '--name-prefix',
+      this.prefix,
+      '--accel',
+      'tcg',
+      '--stop-timeout',
+      '30',
+    ];
+    const child = spawn(cmd, rest, { stdio: ['ignore', out, out], detached: false });
     this.pid = child.pid ?? 0;
     child.unref();
     for (let i = 0; i < 100; i++) {
@@ -197,8 +211,8 @@ export class Lab {
     sh('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
   }
 
-  agent(port: number, prefix: string): Agent {
-    const a = new Agent(this, port, prefix);
+  agent(port: number, prefix: string, privateDir?: string): Agent {
+    const a = new Agent(this, port, prefix, privateDir);
     this.agents.push(a);
     return a;
   }

@@ -3,7 +3,7 @@
 // over TCP, quits and forgets the VM; the guest goes on running under the target's QEMU.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { VmSpec, VolumeSpec } from '../../src/contract/agent.js';
@@ -16,6 +16,7 @@ if (skip) console.log(`# skipping agent migration real test: ${skip}`);
 let lab: Lab;
 let source: Agent;
 let target: Agent;
+let lonely: Agent;
 let image: GuestImage;
 const MIB = 1024 * 1024;
 
@@ -26,8 +27,12 @@ before(async () => {
   const port = 18000 + Math.floor(Math.random() * 800);
   source = lab.agent(port, `s${lab.tag.slice(0, 4)}`);
   target = lab.agent(port + 1, `t${lab.tag.slice(0, 4)}`);
+  // a host that shares no storage: its view of <lab>/local is an empty tmpfs
+  mkdirSync(join(lab.dir, 'local'));
+  lonely = lab.agent(port + 2, `l${lab.tag.slice(0, 4)}`, join(lab.dir, 'local'));
   await source.start();
   await target.start();
+  await lonely.start();
 });
 
 after(() => {
@@ -67,4 +72,28 @@ test('vm.migrate moves a running guest to the target agent and the source forget
 
   await target.ok('vm.destroy', { vmUuid: uuid });
   assert.deepEqual((await target.ok('vm.list', {})).vms, []);
+});
+
+test('vm.migrate to a host without the disk files copies the disks too (block migration)', {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const root = join(lab.dir, 'local', 'root.qcow2');
+  sh('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.disk, '-F', 'qcow2', root]);
+  const uuid = randomUUID();
+  const volume: VolumeSpec = { uuid: randomUUID(), size: 64 * MIB, format: 'qcow2', deviceId: 0, path: root };
+  const vm: VmSpec = { uuid, name: 'walker', cpu: 1, memory: 256 * MIB, volumes: [volume], nics: [] };
+  await source.ok('vm.start', { vm });
+  await source.waitSerial(uuid, /NIMBUS-DISKS/);
+
+  await source.ok('vm.migrate', { vmUuid: uuid, target: lonely.address });
+  assert.deepEqual((await source.ok('vm.list', {})).vms, []);
+  assert.deepEqual((await lonely.ok('vm.list', {})).vms, [{ uuid, state: 'Running' }]);
+  assert.ok(existsSync(root), 'the source host keeps its disk file (storage owns it)');
+
+  // the guest reboots on the target from the disk copied there: its boot sector, kernel and initramfs came along
+  await lonely.ok('vm.reboot', { vmUuid: uuid });
+  await lonely.waitSerial(uuid, /NIMBUS-GUEST-BOOTED/);
+  await lonely.waitSerial(uuid, /NIMBUS-DISKS vda:131072/);
+  await lonely.ok('vm.destroy', { vmUuid: uuid });
 });

@@ -216,7 +216,11 @@ export class Hypervisor {
   destroy(uuid: string): Promise<void> {
     return this.serial(checkVmUuid(uuid), async () => {
       const spec = await this.readSpec(uuid);
+      // disks made for an incoming migration that never completed go with the VM
+      const incoming = await readFile(this.paths(uuid).incoming, 'utf8').catch(() => undefined);
       if (spec !== undefined) await this.stopUnqueued(spec, true);
+      const made = incoming === undefined ? [] : ((JSON.parse(incoming) as { made?: string[] }).made ?? []);
+      for (const path of made) await rm(path, { force: true });
       await rm(this.paths(uuid).dir, { recursive: true, force: true });
     });
   }

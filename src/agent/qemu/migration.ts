@@ -28,6 +28,11 @@ import { waitExit } from './process.js';
 const run = promisify(execFile);
 
 type Prepared = AgentPeerCommands['vm.prepare-migration']['response'];
+/** incoming.json: what the target answered, and the disk files it made for the migration */
+export interface IncomingRecord {
+  prepared: Prepared;
+  made: string[];
+}
 
 export const MIGRATION_TIMEOUT_MS = 30 * 60_000;
 const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]']);
@@ -51,7 +56,8 @@ export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string)
     if ((await hv.pid(vm.uuid)) !== undefined) {
       const saved = await readFile(paths.incoming, 'utf8').catch(() => undefined);
       const { status } = await (await hv.qmp(vm.uuid)).execute<{ status: string }>('query-status');
-      if (saved !== undefined && status === 'inmigrate') return JSON.parse(saved) as Prepared;
+      if (saved !== undefined && status === 'inmigrate')
+        return (JSON.parse(saved) as IncomingRecord).prepared;
       throw new CloudError(
         'Conflict',
         'AGENT_VM_ALREADY_RUNNING',
@@ -61,7 +67,29 @@ export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string)
         },
       );
     }
-    const blockMigration = await makeMissingDisks(vm);
+    const made = await makeMissingDisks(vm);
+    try {
+      return await startIncoming(hv, vm, listenHost, made);
+    } catch (err) {
+      // nothing of a failed preparation stays behind: neither QEMU nor the disks made for it
+      const spec = await hv.readSpec(vm.uuid);
+      if (spec !== undefined) await hv.stopUnqueued(spec, true).catch(() => undefined);
+      await rm(paths.dir, { recursive: true, force: true });
+      for (const path of made) await rm(path, { force: true });
+      throw err;
+    }
+  });
+}
+
+async function startIncoming(
+  hv: Hypervisor,
+  vm: VmSpec,
+  listenHost: string,
+  made: string[],
+): Promise<Prepared> {
+  const blockMigration = made.length > 0;
+  const paths = vmPaths(hv.opts.stateDir, vm.uuid);
+  {
     const host = WILDCARDS.has(listenHost) ? '0.0.0.0' : listenHost;
     const uri = `tcp:${host}:${await freePort(host)}`;
     await hv.startUnqueued(vm, uri);
@@ -81,23 +109,30 @@ export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string)
           writable: true,
         });
       }
-      // the NBD server is not needed once the guest runs here
-      qmp
-        .waitEvent('RESUME', MIGRATION_TIMEOUT_MS)
-        .then(() => qmp.execute('nbd-server-stop'))
-        .catch(() => undefined);
       answer.blockMigration = { nbd };
     }
-    await writeFile(paths.incoming, JSON.stringify(answer));
+    // Once the guest runs here the NBD server has served, and the disks made for the migration
+    // are the VM's (until then vm.destroy removes them: a failed migration leaves no empty disk
+    // that a retry would take for shared storage).
+    const qmp = await hv.qmp(vm.uuid);
+    qmp
+      .waitEvent('RESUME', MIGRATION_TIMEOUT_MS)
+      .then(async () => {
+        await rm(paths.incoming, { force: true });
+        if (blockMigration) await qmp.execute('nbd-server-stop');
+      })
+      .catch(() => undefined);
+    const record: IncomingRecord = { prepared: answer, made };
+    await writeFile(paths.incoming, JSON.stringify(record));
     return answer;
-  });
+  }
 }
 
-/** Makes the VM's missing local disk files; true when it made them all, false when all exist. */
-async function makeMissingDisks(vm: VmSpec): Promise<boolean> {
+/** Makes the VM's local disk files when this host has none of them; answers the paths it made. */
+async function makeMissingDisks(vm: VmSpec): Promise<string[]> {
   const local = vm.volumes.filter((v) => v.path.startsWith('/'));
   const missing = local.filter((v) => !existsSync(v.path));
-  if (missing.length === 0) return false;
+  if (missing.length === 0) return [];
   if (missing.length !== vm.volumes.length) {
     throw new CloudError(
       'Conflict',
@@ -106,11 +141,22 @@ async function makeMissingDisks(vm: VmSpec): Promise<boolean> {
       { details: { vmUuid: vm.uuid, missing: missing.map((v) => v.uuid) } },
     );
   }
-  for (const v of missing) {
-    await mkdir(dirname(v.path), { recursive: true });
-    await run('qemu-img', ['create', '-q', '-f', formatDriver(v.format), v.path, String(v.size)]);
+  const made: string[] = [];
+  try {
+    for (const v of missing) {
+      await mkdir(dirname(v.path), { recursive: true });
+      await run('qemu-img', ['create', '-q', '-f', formatDriver(v.format), v.path, String(v.size)]);
+      made.push(v.path);
+    }
+  } catch (err) {
+    for (const path of made) await rm(path, { force: true });
+    throw new CloudError(
+      'Internal',
+      'AGENT_MIGRATION_DISK_FAILED',
+      `cannot make disk files: ${(err as Error).message}`,
+    );
   }
-  return true;
+  return made;
 }
 
 async function callPeer(target: string, secret: string, command: string, body: unknown): Promise<unknown> {

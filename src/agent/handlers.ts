@@ -6,7 +6,14 @@
  * Besides the management node's commands an agent answers its peers' (AgentPeerCommands: the
  * target side of a live migration), kept in a map of their own.
  */
-import type { AgentCommand, AgentPeerCommands, AgentRequest, AgentResponse } from '../contract/agent.js';
+import type {
+  AgentCommand,
+  AgentPeerCommands,
+  AgentRequest,
+  AgentResponse,
+  BackupStorageCommand,
+  BackupStorageCommands,
+} from '../contract/agent.js';
 
 export type AgentHandler<C extends AgentCommand> = (request: AgentRequest<C>) => Promise<AgentResponse<C>>;
 
@@ -16,4 +23,11 @@ export type AgentPeerHandlers = {
   [C in keyof AgentPeerCommands]?: (
     request: AgentPeerCommands[C]['request'],
   ) => Promise<AgentPeerCommands[C]['response']>;
+};
+
+/** An agent that also keeps a backup storage (--backup-storage-dir) answers its bs.* commands. */
+export type BackupStorageCommandHandlers = {
+  [C in BackupStorageCommand]?: (
+    request: BackupStorageCommands[C]['request'],
+  ) => Promise<BackupStorageCommands[C]['response']>;
 };

@@ -9,6 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { backupStorageHandlers, backupStorageRoutes } from './backup-storage/index.js';
 import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
 import { createNetworkPart } from './network/index.js';
 import { createQemuPart } from './qemu/index.js';
@@ -23,6 +24,7 @@ const USAGE = `usage: nimbus-agent [options]
   --name-prefix p         prefix of every netns/tap/… name this agent makes: 1-5 of [a-z0-9],
                           starting with a letter, unique per agent on the machine (default nim)
   --vtep-ip addr          this host's VXLAN tunnel endpoint address (needed for vxlan L2s)
+  --backup-storage-dir d  also keep a backup storage in d: bs.* commands and GET/HEAD/PUT /v1/images/<uuid>
   --stop-timeout seconds  how long vm.stop waits for an ACPI shutdown before killing (default 60)
   --help                  this text`;
 
@@ -36,6 +38,7 @@ export interface AgentConfig {
   accel: AcceleratorChoice;
   namePrefix: string;
   vtepIp: string | undefined;
+  backupStorageDir: string | undefined;
   stopTimeoutMs: number;
 }
 
@@ -54,6 +57,7 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
       accel: { type: 'string', default: 'auto' },
       'name-prefix': { type: 'string', default: 'nim' },
       'vtep-ip': { type: 'string' },
+      'backup-storage-dir': { type: 'string' },
       'stop-timeout': { type: 'string', default: '60' },
       help: { type: 'boolean', default: false },
     },
@@ -90,7 +94,24 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
     accel,
     namePrefix: values['name-prefix'],
     vtepIp: values['vtep-ip'],
+    backupStorageDir:
+      values['backup-storage-dir'] === undefined ? undefined : resolve(values['backup-storage-dir']),
     stopTimeoutMs: stopTimeout * 1000,
+  };
+}
+
+/**
+ * The agents (and backup storages) of one cloud share the secret, so a host fetching an image
+ * from a backup storage's /v1/images/<uuid> (image.cache) or sending one there (image.upload)
+ * authenticates with it; any other URL gets no credential.
+ */
+function backupStorageCredential(secret: string): (url: string) => string | undefined {
+  return (url) => {
+    try {
+      return new URL(url).pathname.startsWith('/v1/images/') ? `Bearer ${secret}` : undefined;
+    } catch {
+      return undefined;
+    }
   };
 }
 
@@ -123,11 +144,16 @@ async function main(): Promise<void> {
   log.info({ running: recovered.running.length, stopped: recovered.stopped.length }, 'VMs found at start');
   const handlers = {
     ...hostHandlers({ accelerator, stateDir: config.stateDir }),
-    ...storageHandlers({ live: qemu.live }),
+    ...storageHandlers({ live: qemu.live, credentialFor: backupStorageCredential(config.secret) }),
+    ...(config.backupStorageDir === undefined ? {} : backupStorageHandlers({ dir: config.backupStorageDir })),
     ...network.handlers,
     ...qemu.handlers,
   };
-  const server = createAgentServer({ secret: config.secret, handlers, log });
+  const routes =
+    config.backupStorageDir === undefined
+      ? undefined
+      : backupStorageRoutes({ dir: config.backupStorageDir, secret: config.secret });
+  const server = createAgentServer({ secret: config.secret, handlers, log, ...(routes ? { routes } : {}) });
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

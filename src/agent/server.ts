@@ -10,14 +10,19 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { CloudError, STATUS_BY_REASON, toErrorBody } from '../kernel/errors.js';
-import type { AgentHandlers, AgentPeerHandlers } from './handlers.js';
+import type { AgentHandlers, AgentPeerHandlers, BackupStorageCommandHandlers } from './handlers.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const COMMAND_PATH = /^\/v1\/commands\/([a-z0-9.-]+)$/;
 
 export interface AgentServerOptions {
   secret: string;
-  handlers: AgentHandlers & AgentPeerHandlers;
+  handlers: AgentHandlers & AgentPeerHandlers & BackupStorageCommandHandlers;
+  /**
+   * other routes (the backup storage's /v1/images/…), tried after authentication and before the
+   * commands: true = the route took the request
+   */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   log: Logger;
 }
 
@@ -109,6 +114,10 @@ export function createAgentServer(opts: AgentServerOptions): Server {
         new CloudError('Unauthenticated', 'AGENT_UNAUTHENTICATED', 'missing or wrong bearer secret'),
       );
       req.resume();
+      return;
+    }
+    if (opts.routes?.(req, res)) {
+      opts.log.info({ requestId, method: req.method, url: req.url }, 'route');
       return;
     }
     const match = COMMAND_PATH.exec(req.url ?? '');

@@ -96,7 +96,7 @@ export function asCloudError(err: unknown): CloudError {
 
 export function notFound(kind: string, id: string): CloudError {
   const code = `${kind.replace(/-/g, '_').toUpperCase()}_NOT_FOUND`;
-  return new CloudError('NotFound', code, `${kind} ${id} not found`, { details: { kind, id } });
+  return new CloudError('NotFound', code, `${kind} ${id} not found`, { details: { kind, uuid: id } });
 }
 
 export function invalid(problems: FieldProblem[], code = 'INVALID_ARGUMENT'): CloudError {

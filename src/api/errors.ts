@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isForeignKeyViolation } from '../db/errors.js';
 import { CloudError, type FieldProblem, invalid } from '../kernel/errors.js';
+import { nulFields, printable } from './input-guard.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,7 +31,7 @@ interface AjvIssue {
 function fieldOf(issue: AjvIssue, context: string | undefined): string {
   const path = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
   const extra = (issue.params?.missingProperty ?? issue.params?.additionalProperty) as string | undefined;
-  const field = [path, extra].filter(Boolean).join('.');
+  const field = printable([path, extra].filter(Boolean).join('.'));
   return field || context || 'body';
 }
 
@@ -47,13 +48,19 @@ function problemOf(issue: AjvIssue): string {
   }
 }
 
-export function toCloudError(err: unknown): CloudError {
+/** `request`, when given, adds the NUL problems of the whole request to a validation error's list. */
+export function toCloudError(err: unknown, request?: FastifyRequest): CloudError {
   if (err instanceof CloudError) return err;
   const fe = err as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
   if (fe?.validation) {
     const problems: FieldProblem[] = fe.validation
       .filter((i) => i.keyword !== 'anyOf' && i.keyword !== 'if')
       .map((i) => ({ field: fieldOf(i, fe.validationContext), problem: problemOf(i) }));
+    // every bad field at once: the NUL check (a preHandler) would otherwise only run on a second try
+    if (request)
+      for (const part of [request.params, request.query, request.body])
+        for (const p of nulFields(part, ''))
+          if (!problems.some((q) => q.field === p.field && q.problem === p.problem)) problems.push(p);
     return invalid(
       problems.length > 0 ? problems : [{ field: fe.validationContext ?? 'body', problem: fe.message }],
       'INVALID_REQUEST',
@@ -117,7 +124,7 @@ export function errorBodyFor(ce: CloudError, request?: FastifyRequest): Record<s
 }
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  const ce = toCloudError(err);
+  const ce = toCloudError(err, request);
   if (ce.reason === 'Internal') request.log.error({ err }, 'request failed');
   else request.log.info({ code: ce.code }, ce.message);
   const retryAfter = ce.details?.retryAfterSeconds;

@@ -53,7 +53,7 @@ export function boundNumbers(node: unknown, seen = new Set<unknown>()): void {
 const NUL = '\u0000';
 
 /** A key as it may be printed: a NUL in it shows as \u0000. */
-const printable = (key: string) => key.replaceAll(NUL, '\\u0000');
+export const printable = (key: string) => key.replaceAll(NUL, '\\u0000');
 
 /** Every place in a parsed value where a string or an object key holds NUL, as field paths. */
 export function nulFields(value: unknown, path: string, out: FieldProblem[] = [], depth = 0): FieldProblem[] {

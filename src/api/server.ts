@@ -119,7 +119,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   });
 
   registerInputGuard(app);
-  registerAuth(app, d.sessions);
+  registerAuth(app, d.sessions, d.events);
 
   app.get(
     '/v1/health',

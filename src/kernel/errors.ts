@@ -11,6 +11,7 @@ export const REASONS = [
   'Invalid',
   'Forbidden',
   'Unauthenticated',
+  'Throttled',
   'Unavailable',
   'Timeout',
   'Internal',
@@ -24,6 +25,8 @@ export const STATUS_BY_REASON: Record<Reason, number> = {
   Invalid: 400,
   Forbidden: 403,
   Unauthenticated: 401,
+  /** too many attempts (failed logins): `details.retryAfterSeconds`, sent as Retry-After */
+  Throttled: 429,
   Unavailable: 503,
   Timeout: 504,
   Internal: 500,

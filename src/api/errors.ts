@@ -16,7 +16,7 @@ import { nulFields, printable } from './input-guard.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** the API kind a route serves (`vms`): names the resource of a 404/409 without details */
+    /** the kind a route serves, singular (`vm`): names the resource of a 404/409 without details */
     kind?: string;
   }
 }
@@ -107,19 +107,23 @@ const TRANSPORT_STATUS: Record<string, number> = {
 };
 
 /**
- * The wire body. `details` is always an object; a NotFound or Conflict on a route about one
- * resource names it (`kind`, `uuid`) when the error did not say more itself.
+ * The wire body. `details` is always an object. A NotFound or Conflict that says nothing more
+ * itself, on a route about one resource, names that resource (`kind`, `uuid`); a unique
+ * violation on a name constraint names the field.
  */
 export function errorBodyFor(ce: CloudError, request?: FastifyRequest): Record<string, unknown> {
   const body = ce.toBody();
   const details: Record<string, unknown> = { ...(body.details ?? {}) };
-  if (ce.reason === 'NotFound' || ce.reason === 'Conflict' || ce.reason === 'AlreadyExists') {
+  const subject = ce.reason === 'NotFound' || ce.reason === 'Conflict' || ce.reason === 'AlreadyExists';
+  if (subject && body.details === undefined) {
     const kind = request?.routeOptions.config?.kind;
     const uuid = (request?.params as { uuid?: unknown } | undefined)?.uuid;
-    if (kind && details.kind === undefined) details.kind = kind;
-    if (typeof uuid === 'string' && details.uuid === undefined && details.id === undefined)
-      details.uuid = uuid;
+    if (kind) details.kind = kind;
+    if (typeof uuid === 'string') details.uuid = uuid;
   }
+  // `<table>_name_key`, `users_account_name_key`: the name is what clashed
+  if (typeof details.constraint === 'string' && /_name_key$/.test(details.constraint) && !details.field)
+    details.field = 'name';
   return { error: { ...body, details, cause: undefined } };
 }
 

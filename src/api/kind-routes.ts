@@ -78,7 +78,7 @@ export function registerKindRoutes(
       if (caller.isAdmin || typeof uuid !== 'string' || !isUuid(uuid)) return;
       if (!(await getVisibleRow(deps.db, schema, uuid, caller))) throw notFound(contract.singular, uuid);
     };
-  const config = { kind: contract.kind };
+  const config = { kind: contract.singular };
 
   app.get(
     base,

@@ -1,13 +1,17 @@
 /**
  * Authentication: `POST /v1/auth/login` trades account (+ user) and password for a bearer token;
  * every other /v1 route needs `Authorization: Bearer <token>`. The resolved Caller is attached
- * to the request; services decide visibility from it alone.
+ * to the request; services decide visibility from it alone. Failed logins are throttled
+ * (login-throttle.ts). Revocations committed on this node (a password change, a deleted user or
+ * account) evict the cached validations of the sessions they revoked at once.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import type { EventBus } from '../engine/events.js';
 import type { Caller } from '../kernel/caller.js';
 import { CloudError } from '../kernel/errors.js';
 import type { Sessions } from '../resources/identity/session/sessions.js';
+import { LoginThrottle } from './login-throttle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -61,7 +65,36 @@ const LoginReply = Type.Object({
   userUuid: Type.String(),
 });
 
-export function registerAuth(app: FastifyInstance, sessions: Sessions): void {
+/** Events after which sessions are no longer valid: which sessions to evict from the cache. */
+function revokedBy(e: { type: string; resourceUuid: string; data: Record<string, unknown> }) {
+  switch (e.type) {
+    case 'account.deleted':
+      return { accountUuid: e.resourceUuid };
+    case 'user.deleted':
+      return { userUuid: e.resourceUuid };
+    case 'user.sessions.revoked':
+      return {
+        userUuid: e.resourceUuid,
+        ...(typeof e.data.except === 'string' ? { except: e.data.except } : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
+export function registerAuth(
+  app: FastifyInstance,
+  sessions: Sessions,
+  events?: EventBus,
+  throttle = new LoginThrottle(),
+): void {
+  if (events) {
+    const unsubscribe = events.subscribe((e) => {
+      const who = revokedBy(e);
+      if (who) sessions.evict(who);
+    });
+    app.addHook('onClose', async () => unsubscribe());
+  }
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (request) => {
     if (isPublic(request.url)) return;
@@ -78,6 +111,7 @@ export function registerAuth(app: FastifyInstance, sessions: Sessions): void {
       userUuid: info.userUuid,
       isAdmin: info.isAdmin,
       requestId: request.id,
+      sessionUuid: info.sessionUuid,
     };
   });
 
@@ -87,13 +121,24 @@ export function registerAuth(app: FastifyInstance, sessions: Sessions): void {
       schema: {
         tags: ['auth'],
         summary: 'log in: returns a bearer token',
+        description:
+          'After 5 failed logins within 60 s for one account/user, or 20 from one address, answers 429 LOGIN_THROTTLED with Retry-After.',
         body: LoginBody,
         response: { 200: LoginReply },
       },
     },
     async (request) => {
       const body = request.body as { account: string; user?: string; password: string };
-      return sessions.login(body.account, body.user, body.password);
+      const name = JSON.stringify([body.account, body.user ?? body.account]);
+      throttle.check(name, request.ip);
+      try {
+        const session = await sessions.login(body.account, body.user, body.password);
+        throttle.succeeded(name);
+        return session;
+      } catch (err) {
+        if (err instanceof CloudError && err.code === 'LOGIN_FAILED') throttle.failed(name, request.ip);
+        throw err;
+      }
     },
   );
 

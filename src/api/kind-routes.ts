@@ -9,6 +9,10 @@
  *   POST   /v1/<kind>/{uuid}/tags            set a tag         → 202 + job
  *   DELETE /v1/<kind>/{uuid}/tags/{key}      remove a tag      → 202 + job
  * `?wait=true` answers with the finished job (200), or the running one (202) after 60 s.
+ *
+ * Authorisation comes before validation: on a mutating route, a non-admin caller is refused an
+ * admin-only kind (403), and a resource it may not see is a 404, before its body or query is
+ * looked at, so a 400 never tells a tenant anything about another account's resource.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -18,6 +22,7 @@ import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { forbidden, notFound } from '../kernel/errors.js';
+import { isUuid } from '../kernel/ids.js';
 import { WAIT_LIMIT_MS } from '../resources/operations/job/service.js';
 import type { TagService } from '../resources/operations/tag/service.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
@@ -62,10 +67,23 @@ export function registerKindRoutes(
     if (contract.adminOnly && !callerOf(request).isAdmin)
       throw forbidden(`only the admin account may change ${contract.kind}`);
   };
+  // runs before schema validation (preValidation): see the module comment
+  const authorise =
+    (opts: { admin: boolean }) =>
+    async (request: FastifyRequest): Promise<void> => {
+      if (opts.admin) adminGuard(request);
+      const caller = callerOf(request);
+      const uuid = (request.params as { uuid?: unknown } | undefined)?.uuid;
+      // the admin sees every row; a malformed uuid names no resource and is refused by validation
+      if (caller.isAdmin || typeof uuid !== 'string' || !isUuid(uuid)) return;
+      if (!(await getVisibleRow(deps.db, schema, uuid, caller))) throw notFound(contract.singular, uuid);
+    };
+  const config = { kind: contract.singular };
 
   app.get(
     base,
     {
+      config,
       schema: {
         tags,
         summary: `list ${contract.kind}`,
@@ -91,6 +109,7 @@ export function registerKindRoutes(
   app.get(
     `${base}/:uuid`,
     {
+      config,
       schema: {
         tags,
         summary: `get one of ${contract.kind}`,
@@ -113,6 +132,8 @@ export function registerKindRoutes(
     app.post(
       base,
       {
+        config,
+        preValidation: async (request) => adminGuard(request),
         schema: {
           tags,
           summary: `create a ${contract.singular}`,
@@ -132,6 +153,8 @@ export function registerKindRoutes(
     app.patch(
       `${base}/:uuid`,
       {
+        config,
+        preValidation: authorise({ admin: true }),
         schema: {
           tags,
           summary: `update a ${contract.singular}`,
@@ -157,6 +180,8 @@ export function registerKindRoutes(
     app.delete(
       `${base}/:uuid`,
       {
+        config,
+        preValidation: authorise({ admin: true }),
         schema: { tags, summary: `delete a ${contract.singular}`, params: UuidParams, response: jobResponse },
       },
       async (request, reply) => {
@@ -172,6 +197,8 @@ export function registerKindRoutes(
     app.post(
       `${base}/:uuid/actions/${name}`,
       {
+        config,
+        preValidation: authorise({ admin: contract.kind !== 'jobs' }),
         schema: {
           tags,
           summary: `${name}: ${action.summary}`,
@@ -196,6 +223,8 @@ export function registerKindRoutes(
     app.post(
       `${base}/:uuid/tags`,
       {
+        config,
+        preValidation: authorise({ admin: false }),
         schema: {
           tags,
           summary: `set a tag on a ${contract.singular}`,
@@ -218,6 +247,8 @@ export function registerKindRoutes(
     app.delete(
       `${base}/:uuid/tags/:key`,
       {
+        config,
+        preValidation: authorise({ admin: false }),
         schema: {
           tags,
           summary: `remove a tag from a ${contract.singular}`,

@@ -19,8 +19,9 @@ import type { Sessions } from '../resources/identity/session/sessions.js';
 import type { TagService } from '../resources/operations/tag/service.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
 import { registerAuth } from './auth.js';
-import { errorHandler } from './errors.js';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './errors.js';
 import { registerEventStream } from './events-stream.js';
+import { registerInputGuard } from './input-guard.js';
 import { registerKindRoutes } from './kind-routes.js';
 import type { Metrics } from './metrics.js';
 import { registerSimulatorRoutes } from './simulator-routes.js';
@@ -48,6 +49,9 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     // one line per request, written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // refusals before routing (bad URL, over-long parameter, over-large headers) in the one shape
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     // event streams stay open indefinitely: a stopping node closes them instead of waiting
     forceCloseConnections: true,
     genReqId: (req) => {
@@ -61,6 +65,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
         coerceTypes: false,
         useDefaults: true,
         keywords: ['x-unit', 'x-cli-ref-alias'],
+        // NaN and ±Infinity (JSON's 1e400) are not numbers a column holds
+        strictNumbers: true,
       },
     },
   });
@@ -82,11 +88,13 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? request.url;
     void reply.code(404).send({
       error: {
         code: 'ROUTE_NOT_FOUND',
         reason: 'NotFound',
-        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+        message: `no route ${request.method} ${path}`,
+        details: { method: request.method, path },
       },
     });
   });
@@ -110,7 +118,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     );
   });
 
-  registerAuth(app, d.sessions);
+  registerInputGuard(app);
+  registerAuth(app, d.sessions, d.events);
 
   app.get(
     '/v1/health',

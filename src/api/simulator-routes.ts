@@ -42,9 +42,14 @@ export function registerSimulatorRoutes(
   const admin = (request: Parameters<typeof callerOf>[0]) => {
     if (!callerOf(request).isAdmin) throw forbidden('only the admin account may control the simulator');
   };
+  // authorisation before validation: a tenant learns nothing from a 400 here either
+  const adminFirst = async (request: Parameters<typeof callerOf>[0]) => admin(request);
   app.post(
     '/v1/simulator/faults',
-    { schema: { tags, summary: 'inject a fault (delay and/or failure)', body: FaultBody } },
+    {
+      preValidation: adminFirst,
+      schema: { tags, summary: 'inject a fault (delay and/or failure)', body: FaultBody },
+    },
     async (request, reply) => {
       admin(request);
       const body = request.body as Parameters<FaultRegistry['add']>[0];
@@ -56,13 +61,17 @@ export function registerSimulatorRoutes(
       return reply.code(201).send(fault);
     },
   );
-  app.get('/v1/simulator/faults', { schema: { tags, summary: 'list injected faults' } }, async (request) => {
-    admin(request);
-    return { items: faults.list() };
-  });
+  app.get(
+    '/v1/simulator/faults',
+    { preValidation: adminFirst, schema: { tags, summary: 'list injected faults' } },
+    async (request) => {
+      admin(request);
+      return { items: faults.list() };
+    },
+  );
   app.delete(
     '/v1/simulator/faults',
-    { schema: { tags, summary: 'clear every injected fault' } },
+    { preValidation: adminFirst, schema: { tags, summary: 'clear every injected fault' } },
     async (request, reply) => {
       admin(request);
       faults.clear();
@@ -72,6 +81,7 @@ export function registerSimulatorRoutes(
   app.delete(
     '/v1/simulator/faults/:uuid',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: 'remove one fault',
@@ -87,6 +97,7 @@ export function registerSimulatorRoutes(
   app.post(
     '/v1/simulator/hosts/:address/actions/:power',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: 'power a simulated machine off (it stops answering; its VMs are gone) or on',
@@ -108,6 +119,7 @@ export function registerSimulatorRoutes(
   app.post(
     '/v1/simulator/vms/:uuid/state',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: "change what the simulated hypervisor says about a VM, behind the platform's back",
@@ -135,6 +147,7 @@ export function registerSimulatorRoutes(
   app.get(
     '/v1/simulator/network/hosts/:address',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: 'what a simulated host’s network is configured with: bridges, DHCP, security-group rules',
@@ -157,6 +170,7 @@ export function registerSimulatorRoutes(
   app.get(
     '/v1/simulator/network/routers/:uuid',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: 'the configuration a simulated virtual router runs',
@@ -175,6 +189,7 @@ export function registerSimulatorRoutes(
   app.get(
     '/v1/simulator/network/commands',
     {
+      preValidation: adminFirst,
       schema: {
         tags,
         summary: 'network commands the simulated hosts received, oldest first',

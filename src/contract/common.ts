@@ -11,8 +11,19 @@ export const Name = Type.String({
 export const Description = Type.String({ maxLength: 2048 });
 export const Timestamp = Type.String({ format: 'date-time' });
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/**
+ * Bounds of integers on the wire. Sizes and counts live in bigint columns, but JSON numbers are
+ * exact only up to 2^53−1, so that is their bound; `int` columns (CPUs, ports, VLANs…) hold
+ * 2^31−1. A request schema's integer without a maximum gets MAX_JSON_INTEGER (api/input-guard.ts).
+ */
+export const MAX_JSON_INTEGER = Number.MAX_SAFE_INTEGER;
+export const MAX_INT32 = 2 ** 31 - 1;
 /** Sizes are integers in bytes on the wire; the CLI accepts suffixes (512M, 64G, 1T). */
-export const Bytes = (description: string) => Type.Integer({ minimum: 0, description, 'x-unit': 'bytes' });
+export const Bytes = (description: string, minimum = 0) =>
+  Type.Integer({ minimum, maximum: MAX_JSON_INTEGER, description, 'x-unit': 'bytes' });
+/** A count or limit stored in a bigint column. */
+export const BigCount = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: MAX_JSON_INTEGER, description });
 
 export const ErrorBody = Type.Object(
   {

@@ -24,8 +24,7 @@ const Strategy = Type.Enum(['spread', 'pack'], {
   description: 'placement: spread VMs over hosts or pack them onto few (default: the platform setting)',
 });
 const Cpu = (description: string) => Type.Integer({ minimum: 1, maximum: 1024, description });
-const MemoryBytes = (description: string) =>
-  Type.Integer({ minimum: 16 * 1024 ** 2, description, 'x-unit': 'bytes' });
+const MemoryBytes = (description: string) => Bytes(description, 16 * 1024 ** 2);
 /** `--offering <name>` in the CLI, besides `--instance-offering` (the name users type, as in the issue's examples) */
 const OfferingRef = (description: string) =>
   Type.String({ format: 'uuid', description, 'x-cli-ref-alias': 'offering' });
@@ -142,7 +141,7 @@ export const vms: KindContract = {
         }),
       ),
       dataDiskSizes: Type.Optional(
-        Type.Array(Type.Integer({ minimum: 1, 'x-unit': 'bytes' }), {
+        Type.Array(Bytes('size of a data volume', 1), {
           maxItems: 24,
           description: 'one data volume per size',
         }),

@@ -234,11 +234,7 @@ export const virtualRouterOfferings: KindContract = {
       description: Type.Optional(Description),
       zoneUuid: RefUuid('zone'),
       cpu: Type.Integer({ minimum: 1, maximum: 64, description: 'vCPUs of each router' }),
-      memory: Type.Integer({
-        minimum: 64 * 1024 ** 2,
-        description: 'memory of each router',
-        'x-unit': 'bytes',
-      }),
+      memory: Bytes('memory of each router', 64 * 1024 ** 2),
       imageUuid: RefUuid('the router appliance image'),
       managementL3NetworkUuid: RefUuid('L3 network the management node reaches routers on'),
       publicL3NetworkUuid: RefUuid('public L3 network: SNAT, EIP and port-forwarding addresses'),

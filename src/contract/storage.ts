@@ -20,7 +20,7 @@ import {
 import type { KindContract } from './kind-contract.js';
 
 /** a size that must be more than zero */
-const PositiveBytes = (description: string) => Type.Integer({ minimum: 1, description, 'x-unit': 'bytes' });
+const PositiveBytes = (description: string) => Bytes(description, 1);
 const ref = (description: string) => Type.String({ format: 'uuid', description });
 const nameAndDescription = { name: Type.Optional(Name), description: Type.Optional(Description) };
 

@@ -4,6 +4,7 @@
  */
 import { Type } from 'typebox';
 import {
+  BigCount,
   Bytes,
   base,
   Description,
@@ -70,9 +71,7 @@ export const volumes: KindContract = {
       name: Name,
       description: Type.Optional(Description),
       diskOfferingUuid: Type.Optional(RefUuid('take the size from this disk offering (or give size)')),
-      size: Type.Optional(
-        Type.Integer({ minimum: 1, description: 'size (or give diskOfferingUuid)', 'x-unit': 'bytes' }),
-      ),
+      size: Type.Optional(Bytes('size (or give diskOfferingUuid)', 1)),
       primaryStorageUuid: Type.Optional(RefUuid('primary storage to create it on (default: one with room)')),
       vmUuid: Type.Optional(RefUuid('attach it to this VM once created')),
       format: Type.Optional(Type.Enum(VOLUME_FORMATS, { description: 'disk format (default qcow2)' })),
@@ -96,10 +95,7 @@ export const volumes: KindContract = {
     detach: { summary: 'detach it from its VM (root volumes stay)', body: Empty },
     resize: {
       summary: 'grow it (never shrink)',
-      body: Type.Object(
-        { size: Type.Integer({ minimum: 1, description: 'the new size', 'x-unit': 'bytes' }) },
-        strict,
-      ),
+      body: Type.Object({ size: Bytes('the new size', 1) }, strict),
     },
     recover: { summary: 'undo a delete: Deleted → Ready', body: Empty },
     expunge: { summary: 'remove a Deleted volume for good, with its snapshots', body: Empty },
@@ -148,7 +144,7 @@ export const volumeSnapshots: KindContract = {
 };
 
 /** Quota names with their limit's schema; keep in step with QUOTA_NAMES (resources/quota). */
-const Count = (description: string) => Type.Integer({ minimum: 0, description });
+const Count = BigCount;
 export const QUOTA_LIMITS = {
   'vm.num': Count('VMs'),
   'vm.cpu': Count('vCPUs over all VMs'),

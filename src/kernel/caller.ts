@@ -4,4 +4,6 @@ export interface Caller {
   userUuid: string;
   isAdmin: boolean;
   requestId: string;
+  /** the session (token) the request came with; absent for work not started by a request */
+  sessionUuid?: string;
 }

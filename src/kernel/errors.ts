@@ -11,6 +11,7 @@ export const REASONS = [
   'Invalid',
   'Forbidden',
   'Unauthenticated',
+  'Throttled',
   'Unavailable',
   'Timeout',
   'Internal',
@@ -24,6 +25,8 @@ export const STATUS_BY_REASON: Record<Reason, number> = {
   Invalid: 400,
   Forbidden: 403,
   Unauthenticated: 401,
+  /** too many attempts (failed logins): `details.retryAfterSeconds`, sent as Retry-After */
+  Throttled: 429,
   Unavailable: 503,
   Timeout: 504,
   Internal: 500,
@@ -78,25 +81,43 @@ export class CloudError extends Error {
   }
 }
 
+/**
+ * An error PostgreSQL answered (the driver's DatabaseError: a SQLSTATE `code` and a `severity`).
+ * Its text names tables, columns and values: it must never reach a user, in an HTTP answer or in
+ * a failed job's `error`.
+ */
+export function isDatabaseError(err: unknown): err is Error & { code: string; severity: string } {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  return (
+    err instanceof Error &&
+    typeof e?.severity === 'string' &&
+    typeof e.code === 'string' &&
+    /^[0-9A-Z]{5}$/.test(e.code)
+  );
+}
+
+function internalMessage(err: unknown): string {
+  if (isDatabaseError(err))
+    return `internal error (database SQLSTATE ${err.code}); the job or request id identifies it in the server log`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Any thrown value as an ErrorBody; unknown errors become Internal without leaking stacks. */
 export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof CloudError) return err.toBody();
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: 'INTERNAL_ERROR', reason: 'Internal', message };
+  return { code: 'INTERNAL_ERROR', reason: 'Internal', message: internalMessage(err) };
 }
 
 export function asCloudError(err: unknown): CloudError {
   if (err instanceof CloudError) return err;
-  return new CloudError('Internal', 'INTERNAL_ERROR', err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
+  return new CloudError('Internal', 'INTERNAL_ERROR', internalMessage(err), { cause: err });
 }
 
 // Constructors for the common cases keep call sites short and codes consistent.
 
 export function notFound(kind: string, id: string): CloudError {
   const code = `${kind.replace(/-/g, '_').toUpperCase()}_NOT_FOUND`;
-  return new CloudError('NotFound', code, `${kind} ${id} not found`, { details: { kind, id } });
+  return new CloudError('NotFound', code, `${kind} ${id} not found`, { details: { kind, uuid: id } });
 }
 
 export function invalid(problems: FieldProblem[], code = 'INVALID_ARGUMENT'): CloudError {

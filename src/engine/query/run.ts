@@ -70,7 +70,10 @@ function fieldPredicate(c: Condition & { type: 'field' }, alias: string): Expres
   const ref = col(alias, c.field);
   // LIKE on a uuid column needs text; PostgreSQL has no uuid ~~ text operator
   const text = c.fieldType === 'uuid' ? eb.cast(ref, 'text') : ref;
-  const v = c.values[0];
+  // 'int' fields are int or bigint columns: a value beyond int (cpu>=2147483648) typed as the
+  // column would be an out-of-range error; as bigint it compares (int4 vs int8 keeps the index)
+  const values = c.fieldType === 'int' ? c.values.map((x) => sql`cast(${x} as bigint)`) : c.values;
+  const v = values[0];
   // Negations include NULL rows: `a=x` and `a!=x` together cover every row.
   switch (c.op) {
     case '=null':
@@ -91,9 +94,9 @@ function fieldPredicate(c: Condition & { type: 'field' }, alias: string): Expres
     case '!~=':
       return eb.or([eb(text, 'not like', v), eb(ref, 'is', null)]);
     case '?=':
-      return eb(ref, 'in', c.values);
+      return eb(ref, 'in', values);
     case '!?=':
-      return eb.or([eb(ref, 'not in', c.values), eb(ref, 'is', null)]);
+      return eb.or([eb(ref, 'not in', values), eb(ref, 'is', null)]);
   }
 }
 

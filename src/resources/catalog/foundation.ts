@@ -28,7 +28,7 @@ export function foundationServices(ctx: ServiceContext, tags: TagService): KindS
     new AccountService(ctx),
     new UserService(ctx),
     new JobService(ctx),
-    new EventService(),
+    new EventService(ctx.db),
     tags,
   ];
 }

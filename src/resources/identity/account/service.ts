@@ -1,12 +1,16 @@
 /**
  * Accounts (tenants) and users. Only the admin creates accounts; an account's users act for it.
- * Passwords are hashed at admission: no plaintext ever reaches a job row, an event or a log.
+ * Passwords are hashed at admission: no plaintext ever reaches a job row, an event or a log, and
+ * no hash reaches an event either. A password change revokes the user's other sessions in the
+ * transaction that changes it (the session making the change stays); deleting a user or an
+ * account (delete.ts) ends their sessions with them.
  */
 import { accounts as accountContract, users as userContract } from '../../../contract/foundation.js';
 import { mapUnique } from '../../../db/errors.js';
+import type { FlowDef } from '../../../engine/flow.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';
-import { CloudError, forbidden, invalidField } from '../../../kernel/errors.js';
+import { CloudError, forbidden, invalidField, notFound } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import {
   admitCreate,
@@ -16,10 +20,13 @@ import {
   type Family,
   loadVisible,
   readRow,
+  resourceEvent,
   submitFor,
 } from '../../common.js';
-import type { KindService, ServiceContext } from '../../service.js';
+import type { FlowDeps, KindService, ServiceContext } from '../../service.js';
+import { revokeSessions } from '../session/sessions.js';
 import { ADMIN_ACCOUNT } from './bootstrap.js';
+import { accountDeleteFlow, notEmpty, ownedResources } from './delete.js';
 import { hashPassword } from './password.js';
 
 const accountFamily: Family = { singular: 'account', kind: 'accounts', table: 'accounts' };
@@ -70,7 +77,7 @@ export class AccountService implements KindService {
       result: (c) => readRow(c.db, 'accounts', c.job.resourceUuid!),
     });
     ctx.engine.register(changeFlow(accountFamily, 'account.update', 'updated'));
-    ctx.engine.register(deleteFlow(accountFamily, []));
+    ctx.engine.register(accountDeleteFlow(ctx.registry));
   }
 
   async create(caller: Caller, body: Record<string, unknown>) {
@@ -118,7 +125,12 @@ export class AccountService implements KindService {
   async remove(caller: Caller, uuid: string) {
     const row = await loadVisible(this.ctx, this.schema, uuid, caller);
     if (row.name === ADMIN_ACCOUNT)
-      throw new CloudError('Conflict', 'ACCOUNT_IS_ADMIN', 'the admin account cannot be deleted');
+      throw new CloudError('Conflict', 'ACCOUNT_IS_ADMIN', 'the admin account cannot be deleted', {
+        details: { kind: 'account', uuid },
+      });
+    // answered at once; the flow checks again under the account's row lock
+    const owned = await ownedResources(this.ctx.db, this.ctx.registry, uuid);
+    if (Object.keys(owned).length > 0) throw notEmpty(uuid, owned);
     return submitFor(this.ctx, accountFamily, caller, { ...row, accountUuid: uuid }, 'account.delete');
   }
 }
@@ -134,10 +146,7 @@ export class UserService implements KindService {
       steps: [createRecordStep(userFamily)],
       result: (c) => readRow(c.db, 'users', c.job.resourceUuid!).then(stripSecret),
     });
-    ctx.engine.register({
-      ...changeFlow(userFamily, 'user.update', 'updated'),
-      result: (c) => readRow(c.db, 'users', c.job.resourceUuid!).then(stripSecret),
-    });
+    ctx.engine.register(userUpdateFlow);
     ctx.engine.register(deleteFlow(userFamily, []));
   }
 
@@ -175,7 +184,12 @@ export class UserService implements KindService {
     const { password, ...rest } = body;
     const changes: Record<string, unknown> = { ...rest };
     if (typeof password === 'string') changes.passwordHash = await hashPassword(password);
-    return submitFor(this.ctx, userFamily, caller, row, 'user.update', { changes });
+    // the session making the change stays; a change made for another user revokes all of theirs
+    const keepSession = caller.userUuid === uuid ? caller.sessionUuid : undefined;
+    return submitFor(this.ctx, userFamily, caller, row, 'user.update', {
+      changes,
+      ...(keepSession ? { keepSession } : {}),
+    });
   };
 
   async remove(caller: Caller, uuid: string) {
@@ -194,6 +208,56 @@ export class UserService implements KindService {
     return submitFor(this.ctx, userFamily, caller, row, 'user.delete');
   }
 }
+
+interface UserUpdateParams {
+  uuid: string;
+  changes: Record<string, unknown>;
+  keepSession?: string;
+}
+
+/** Sets the user's columns; with a new password, revokes the user's sessions but `keepSession`. */
+const userUpdateFlow: FlowDef<UserUpdateParams, FlowDeps> = {
+  kind: 'user.update',
+  recovery: 'resume',
+  steps: [
+    {
+      name: 'apply',
+      describe: 'user.update',
+      async run(ctx) {
+        const { uuid, changes, keepSession } = ctx.params;
+        await ctx.deps.events.inTransaction(ctx.db, async (tx, batch) => {
+          const row = await tx
+            .updateTable('users')
+            .set({ ...changes, updatedAt: new Date() })
+            .where('uuid', '=', uuid)
+            .returning(['uuid', 'accountUuid'])
+            .executeTakeFirst();
+          if (!row) throw notFound('user', uuid);
+          const { passwordHash, ...visible } = changes;
+          const passwordChanged = passwordHash !== undefined;
+          batch.add({
+            ...resourceEvent(userFamily, row, 'updated', {
+              ...visible,
+              ...(passwordChanged ? { passwordChanged } : {}),
+            }),
+            jobUuid: ctx.job.uuid,
+          });
+          if (!passwordChanged) return;
+          const revoked = await revokeSessions(tx, { userUuid: uuid }, keepSession);
+          batch.add({
+            ...resourceEvent(userFamily, row, 'sessions.revoked', {
+              count: revoked,
+              reason: 'password changed',
+              ...(keepSession ? { except: keepSession } : {}),
+            }),
+            jobUuid: ctx.job.uuid,
+          });
+        });
+      },
+    },
+  ],
+  result: (c) => readRow(c.db, 'users', c.params.uuid).then(stripSecret),
+};
 
 function stripSecret(row: Record<string, unknown> | undefined) {
   if (!row) return row;

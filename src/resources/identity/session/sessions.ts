@@ -1,15 +1,23 @@
 /**
  * Sessions: a login yields a random bearer token; only its SHA-256 is stored, so a database
  * leak reveals no usable token. Tokens expire and can be revoked. Validated tokens are cached
- * for a few seconds to keep the hot path off the database; logout evicts the local entry.
+ * for a few seconds to keep the hot path off the database; logout, and the revocations that
+ * follow a password change or the deletion of a user or account, evict this node's entries at
+ * once (`evict`); another node's cache honours them within CACHE_MS.
+ *
+ * A failed login costs the same whether or not the account and user exist: a missing user's
+ * password is still checked, against a hash of the same parameters made at start-up, so the
+ * answer's timing does not tell account names apart.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../../../db/pool.js';
+import type { Tx } from '../../../db/transaction.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
-import { verifyPassword } from '../account/password.js';
+import { hashPassword, verifyPassword } from '../account/password.js';
 
 export interface SessionInfo {
+  sessionUuid: string;
   accountUuid: string;
   userUuid: string;
   isAdmin: boolean;
@@ -22,13 +30,41 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/**
+ * Revokes the sessions of a user (or of every user of an account) inside `tx`, so a revocation
+ * commits with the change that calls for it; `except` keeps one (the session making a change).
+ * Returns how many were revoked.
+ */
+export async function revokeSessions(
+  tx: Tx | Db,
+  who: { userUuid: string } | { accountUuid: string },
+  except?: string,
+): Promise<number> {
+  let q = tx.updateTable('sessions').set({ revokedAt: new Date() }).where('revokedAt', 'is', null);
+  q =
+    'userUuid' in who ? q.where('userUuid', '=', who.userUuid) : q.where('accountUuid', '=', who.accountUuid);
+  if (except) q = q.where('uuid', '!=', except);
+  const rows = await q.returning('uuid').execute();
+  return rows.length;
+}
+
 export class Sessions {
   private readonly cache = new Map<string, { info: SessionInfo; until: number }>();
+  // the hash a missing user's password is checked against (same scrypt parameters as real ones)
+  private readonly dummyHash: Promise<string> = hashPassword(randomBytes(16).toString('base64url'));
 
   constructor(
     private readonly db: Db,
     private readonly ttlSeconds: number,
   ) {}
+
+  /** Forgets cached validations of a user's or an account's sessions (but `except`). */
+  evict(who: { userUuid?: string; accountUuid?: string; except?: string }): void {
+    for (const [hash, { info }] of this.cache) {
+      if (who.except !== undefined && info.sessionUuid === who.except) continue;
+      if (info.userUuid === who.userUuid || info.accountUuid === who.accountUuid) this.cache.delete(hash);
+    }
+  }
 
   async login(accountName: string, userName: string | undefined, password: string) {
     const row = await this.db
@@ -43,16 +79,18 @@ export class Sessions {
       .where('accounts.name', '=', accountName)
       .where('users.name', '=', userName ?? accountName)
       .executeTakeFirst();
-    // same error whether the account, the user or the password is wrong: no account probing
-    if (!row || !(await verifyPassword(password, row.passwordHash))) {
+    // same error, and the same work, whether the account, the user or the password is wrong
+    const ok = await verifyPassword(password, row?.passwordHash ?? (await this.dummyHash));
+    if (!row || !ok) {
       throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong account, user or password');
     }
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.ttlSeconds * 1000);
+    const sessionUuid = newId();
     await this.db
       .insertInto('sessions')
       .values({
-        uuid: newId(),
+        uuid: sessionUuid,
         tokenHash: hashToken(token),
         userUuid: row.userUuid,
         accountUuid: row.accountUuid,
@@ -76,6 +114,7 @@ export class Sessions {
       .selectFrom('sessions')
       .innerJoin('accounts', 'accounts.uuid', 'sessions.accountUuid')
       .select([
+        'sessions.uuid',
         'sessions.userUuid',
         'sessions.accountUuid',
         'sessions.expiresAt',
@@ -96,6 +135,7 @@ export class Sessions {
       throw new CloudError('Unauthenticated', 'TOKEN_EXPIRED', 'the token has expired; log in again');
     }
     const info = {
+      sessionUuid: row.uuid,
       accountUuid: row.accountUuid,
       userUuid: row.userUuid,
       isAdmin: row.type === 'admin',

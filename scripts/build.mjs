@@ -28,5 +28,19 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+// nimbus-agent ships to hypervisor hosts as one file that needs only node: bundle it (pino is CJS,
+// so the ESM bundle gets a `require`).
+await build({
+  entryPoints: ['src/agent/main.ts'],
+  outfile: 'dist/nimbus-agent.mjs',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  banner: {
+    js: "import { createRequire as __nimbusCreateRequire } from 'node:module'; const require = __nimbusCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
 const wanted = new Set(sources.map((s) => join('dist', s.replace(/\.ts$/, '.js'))));
 for (const out of walk('dist', '.js')) if (!wanted.has(out)) rmSync(out);

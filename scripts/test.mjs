@@ -14,8 +14,12 @@ function walk(dir) {
   return out;
 }
 
-const filter = process.argv.slice(2);
-let files = walk('dist').sort();
+// Real-host tests (*.real.test.js: QEMU guests, root) run only with --real (npm run test:real).
+const real = process.argv.includes('--real');
+const filter = process.argv.slice(2).filter((a) => a !== '--real');
+let files = walk('dist')
+  .filter((f) => f.endsWith('.real.test.js') === real)
+  .sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((p) => f.includes(p)));
 if (files.length === 0) {
   console.error('no test files matched');

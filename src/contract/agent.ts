@@ -10,6 +10,8 @@ export interface HostFacts {
   hypervisorVersion: string;
   hostname: string;
   cpuModel: string;
+  /** how the agent runs guests: hardware KVM, or TCG emulation where KVM cannot boot Linux */
+  accelerator?: 'kvm' | 'tcg';
 }
 
 export interface HostCapacity {
@@ -17,6 +19,8 @@ export interface HostCapacity {
   cpu: number;
   /** bytes */
   memory: number;
+  /** bytes: size of the filesystem holding the agent's state dir */
+  disk?: number;
 }
 
 /** Where a volume lives, as the host needs to know it. */
@@ -47,6 +51,11 @@ export interface BridgeSpec {
   vlan: number | null;
   vni: number | null;
   mtu: number;
+  /**
+   * vxlan only: the VTEP addresses of the other hosts that carry this L2 (unicast flooding, no
+   * multicast); the host's forwarding entries follow this list exactly. Absent = no peers yet.
+   */
+  peers?: string[];
 }
 
 /** A VM's network interface as the hypervisor plugs it. */
@@ -71,6 +80,10 @@ export interface VmSpec {
   memory: number;
   volumes: VolumeSpec[];
   nics: NicSpec[];
+  /** the guest's host name (config drive meta_data.json); defaults to `name` */
+  hostname?: string;
+  /** user-data handed to the guest on a config drive (cloud-init style) */
+  userData?: string;
 }
 
 /** One VM NIC's DHCP/DNS answer (flat networks: served on the NIC's host). */
@@ -95,6 +108,11 @@ export interface DhcpNetwork {
   mtu: number;
   hostRoutes: Array<{ destination: string; nexthop: string }>;
   entries: DhcpEntry[];
+  /**
+   * the DHCP/DNS server's own address on the L3 (a reserved IP of its range); absent = the host
+   * picks the last usable address of the subnet (docs/network.md)
+   */
+  serverIp?: string;
 }
 
 /** One allow rule, with a remote group already expanded to its members' addresses. */
@@ -121,8 +139,10 @@ export interface SgNic {
 /** The whole configuration of one virtual router (it applies it as a unit, replacing the old). */
 export interface RouterConfig {
   routerUuid: string;
-  guest: { l3NetworkUuid: string; ip: string; prefixLength: number; mtu: number };
-  public: { ip: string; prefixLength: number; gateway: string | null };
+  /** bridgeName: the host bridge of the guest L3's L2 (where the router's guest leg is plugged) */
+  guest: { l3NetworkUuid: string; ip: string; prefixLength: number; mtu: number; bridgeName?: string };
+  /** bridgeName: the host bridge of the public L3's L2 */
+  public: { ip: string; prefixLength: number; gateway: string | null; bridgeName?: string };
   dns: string[];
   domainName: string | null;
   dhcp: DhcpEntry[];
@@ -206,7 +226,14 @@ export interface AgentCommands {
 
   /** copy an image from backup storage into the primary storage's image cache */
   'image.cache': {
-    request: { imageUuid: string; url: string; size: number; storage: StorageRef };
+    request: {
+      imageUuid: string;
+      url: string;
+      size: number;
+      storage: StorageRef;
+      /** hex sha256 of the image file: the host refuses a copy that does not match */
+      sha256?: string;
+    };
     response: { path: string; size: number };
   };
   /**
@@ -263,6 +290,18 @@ export type AgentCommand = keyof AgentCommands;
 export type AgentRequest<C extends AgentCommand> = AgentCommands[C]['request'];
 export type AgentResponse<C extends AgentCommand> = AgentCommands[C]['response'];
 
+/**
+ * Commands one agent sends another, never the management node (so the simulator needs none):
+ * the target side of a live migration.
+ */
+export interface AgentPeerCommands {
+  /**
+   * start the VM's QEMU waiting for an incoming migration and answer the URI the source must
+   * migrate to (idempotent: a VM already waiting answers the same URI)
+   */
+  'vm.prepare-migration': { request: { vm: VmSpec }; response: { uri: string } };
+}
+
 /** Commands to backup storage (where images live). */
 export interface BackupStorageCommands {
   'bs.connect': {
@@ -272,7 +311,8 @@ export interface BackupStorageCommands {
   /** fetch an image from its URL onto the backup storage */
   'bs.download-image': {
     request: { imageUuid: string; url: string };
-    response: { size: number; actualSize: number };
+    /** sha256: hex digest of the stored file (a real backup storage computes it; optional) */
+    response: { size: number; actualSize: number; sha256?: string };
   };
   'bs.delete-image': { request: { imageUuid: string }; response: Record<string, never> };
 }

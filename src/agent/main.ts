@@ -1,0 +1,110 @@
+/**
+ * nimbus-agent: the program that runs as root on a hypervisor host and answers the management
+ * node's host commands (src/contract/agent.ts) over authenticated HTTP. This file only reads the
+ * flags, picks the parts and starts the server; each part owns its commands.
+ * It imports contract/ and kernel/ only, never the server code (DESIGN.md §5), so it bundles
+ * into one file (dist/nimbus-agent.mjs) that a host can run with nothing but node.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
+import { createAgentServer } from './server.js';
+
+const USAGE = `usage: nimbus-agent [options]
+  --listen host:port      address to serve on (default 0.0.0.0:7070)
+  --state-dir dir         pidfiles, QMP sockets, serial logs, VM specs (default /var/lib/nimbus-agent)
+  --secret-file file      the bearer secret (or env NIMBUS_AGENT_SECRET); required
+  --accel auto|kvm|tcg    how guests run (default auto: kvm only with usable /dev/kvm and vmx/svm)
+  --name-prefix p         prefix for every netns/bridge/tap name this agent creates (default none)
+  --stop-timeout seconds  how long vm.stop waits for an ACPI shutdown before killing (default 60)
+  --help                  this text`;
+
+export interface AgentConfig {
+  host: string;
+  port: number;
+  stateDir: string;
+  secret: string;
+  accel: AcceleratorChoice;
+  namePrefix: string;
+  stopTimeoutMs: number;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`nimbus-agent: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function readConfig(argv: string[]): Promise<AgentConfig> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string', default: '0.0.0.0:7070' },
+      'state-dir': { type: 'string', default: '/var/lib/nimbus-agent' },
+      'secret-file': { type: 'string' },
+      accel: { type: 'string', default: 'auto' },
+      'name-prefix': { type: 'string', default: '' },
+      'stop-timeout': { type: 'string', default: '60' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const listen = /^(.+):(\d{1,5})$/.exec(values.listen);
+  if (listen === null) fail(`--listen must be host:port, got ${values.listen}`);
+  const accel = values.accel;
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') fail(`--accel must be auto, kvm or tcg`);
+  if (!/^[a-z0-9-]{0,6}$/.test(values['name-prefix'])) {
+    fail('--name-prefix must be at most 6 of [a-z0-9-] (interface names are limited to 15 characters)');
+  }
+  const stopTimeout = Number(values['stop-timeout']);
+  if (!Number.isFinite(stopTimeout) || stopTimeout <= 0) fail('--stop-timeout must be a positive number');
+  let secret = process.env.NIMBUS_AGENT_SECRET ?? '';
+  if (values['secret-file'] !== undefined) {
+    secret = (await readFile(values['secret-file'], 'utf8').catch((err: Error) => fail(err.message))).trim();
+  }
+  if (secret.length === 0) fail('no secret: pass --secret-file or set NIMBUS_AGENT_SECRET');
+  return {
+    host: listen[1]!.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(listen[2]),
+    stateDir: values['state-dir'],
+    secret,
+    accel,
+    namePrefix: values['name-prefix'],
+    stopTimeoutMs: stopTimeout * 1000,
+  };
+}
+
+async function main(): Promise<void> {
+  let config: AgentConfig;
+  try {
+    config = await readConfig(process.argv.slice(2));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const log = pino({ name: 'nimbus-agent' });
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const accelerator = await detectAccelerator(config.accel);
+  const handlers = {
+    ...hostHandlers({ accelerator, stateDir: config.stateDir }),
+  };
+  const server = createAgentServer({ secret: config.secret, handlers, log });
+  server.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    log.info({ host: config.host, port, stateDir: config.stateDir, accelerator }, 'nimbus-agent listening');
+  });
+  const shutdown = (signal: string) => {
+    // Guests keep running: only the agent goes away (a restarted agent finds them again).
+    log.info({ signal }, 'nimbus-agent stopping; guests keep running');
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,127 @@
+/**
+ * The network part of nimbus-agent: realises on this host what the management side's host sync
+ * and router sync send (docs/network.md) — Linux bridges with VXLAN (unicast FDB) uplinks,
+ * per-host dnsmasq DHCP in namespaces, security groups in nftables, virtual routers as
+ * namespaces with nftables NAT — and the TAP plugger the QEMU part uses.
+ *
+ * Invariants:
+ * - acts on the network namespace the agent process runs in (the agent must share the
+ *   machine's mount namespace, see netns.ts);
+ * - everything it makes carries `namePrefix` (interfaces ≤ 15 characters, from UUID tails), or is
+ *   recorded in its state (bridges), so `cleanupAll` removes exactly its own things;
+ * - full-state commands are applied only when their version is newer than the last applied one
+ *   of that part (per router for routers), kept in memory and in `<stateDir>/network-state.json`
+ *   so a restarted agent keeps refusing stale states; a failed apply does not advance it;
+ * - one apply at a time per part.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentHandlers } from '../handlers.js';
+import { applyBridges, removeBridge } from './bridges.js';
+import type { NetworkLog, PartContext } from './context.js';
+import { applyDhcp, removeAllDhcp } from './dhcp.js';
+import { deleteLink, links, run } from './exec.js';
+import { namesFor } from './names.js';
+import { deleteNs, listNamespaces } from './netns.js';
+import { applyRouter, removeAllRouters, routerPresent } from './router.js';
+import { applySg, removeSgTables } from './security-groups.js';
+import { NetworkState } from './state.js';
+import { type TapPlugger, tapPlugger } from './tap.js';
+
+export type { NetworkLog } from './context.js';
+export { type Names, namesFor, uuidTail } from './names.js';
+export type { TapPlugger } from './tap.js';
+
+export interface NetworkPartOptions {
+  /** short (1–5 lowercase letters/digits), unique per agent on the machine */
+  namePrefix: string;
+  /** where the part keeps its state, dnsmasq files and pidfiles */
+  stateDir: string;
+  /** this host's VXLAN tunnel endpoint (an address of the underlay) */
+  vtepIp?: string;
+  log?: NetworkLog;
+}
+
+export interface NetworkPart {
+  handlers: AgentHandlers;
+  plugger: TapPlugger;
+  /** removes every namespace, bridge, VXLAN, TAP, dnsmasq and nft table this part made */
+  cleanupAll(): Promise<void>;
+}
+
+const silent: NetworkLog = { info() {}, warn() {} };
+
+export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
+  const names = namesFor(opts.namePrefix);
+  const state = new NetworkState(opts.stateDir);
+  const ctx: PartContext = {
+    names,
+    state,
+    stateDir: opts.stateDir,
+    vtepIp: opts.vtepIp,
+    log: opts.log ?? silent,
+    taps: new Map(),
+  };
+  let loaded: Promise<void> | undefined;
+  const ready = () => {
+    loaded ??= state.load();
+    return loaded;
+  };
+
+  /** applies a full state of one part when its version is newer */
+  const versioned = (part: 'bridges' | 'dhcp' | 'sg', version: number, apply: () => Promise<void>) =>
+    state.serial(part, async () => {
+      await ready();
+      if (version <= state.get().versions[part]) return { applied: false };
+      await apply();
+      state.get().versions[part] = version;
+      await state.save();
+      return { applied: true };
+    });
+
+  const handlers: AgentHandlers = {
+    'network.ensure-bridges': (r) => versioned('bridges', r.version, () => applyBridges(ctx, r.bridges)),
+    'dhcp.set-entries': (r) => versioned('dhcp', r.version, () => applyDhcp(ctx, r.networks)),
+    'sg.apply': (r) => versioned('sg', r.version, () => applySg(ctx, r.nics)),
+    'router.apply-config': (r) =>
+      state.serial(`router:${r.config.routerUuid}`, async () => {
+        await ready();
+        const uuid = r.config.routerUuid;
+        const have = (await routerPresent(ctx, uuid)) ? (state.get().routers[uuid] ?? 0) : 0;
+        if (r.version <= have) return { applied: false };
+        await applyRouter(ctx, r.config);
+        state.get().routers[uuid] = r.version;
+        await state.save();
+        return { applied: true };
+      }),
+    'router.status': async (r) => {
+      await ready();
+      const present = await routerPresent(ctx, r.routerUuid);
+      return { version: present ? (state.get().routers[r.routerUuid] ?? 0) : 0 };
+    },
+  };
+
+  const cleanupAll = async () => {
+    await ready();
+    await removeAllRouters(ctx);
+    await removeAllDhcp(ctx);
+    await removeSgTables(ctx);
+    await run(
+      'nft',
+      ['-f', '-'],
+      `table bridge ${names.dhcpTable}\ndelete table bridge ${names.dhcpTable}\n`,
+    );
+    for (const b of Object.keys(state.get().bridges)) await removeBridge(ctx, b);
+    for (const l of await links()) if (names.ownsLink(l.ifname)) await deleteLink(l.ifname);
+    for (const ns of await listNamespaces()) if (names.ownsNs(ns)) await deleteNs(ns);
+    ctx.taps.clear();
+    const s = state.get();
+    s.versions = { bridges: 0, dhcp: 0, sg: 0 };
+    s.routers = {};
+    s.bridges = {};
+    await rm(join(opts.stateDir, 'dhcp'), { recursive: true, force: true });
+    await state.save();
+  };
+
+  return { handlers, plugger: tapPlugger(ctx), cleanupAll };
+}

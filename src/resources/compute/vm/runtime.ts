@@ -44,8 +44,25 @@ export function vmSpec(
   vm: { uuid: string; name: string; cpu: number; memory: number },
   volumes: VolumeSpec[],
   nics: NicSpec[] = [],
+  /** the router whose appliance this VM is (a real host realises it as a namespace, not a guest) */
+  applianceOf?: string | null,
 ): VmSpec {
-  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics };
+  return {
+    uuid: vm.uuid,
+    name: vm.name,
+    cpu: vm.cpu,
+    memory: vm.memory,
+    volumes,
+    nics,
+    ...(applianceOf ? { appliance: { type: 'virtual-router' as const, routerUuid: applianceOf } } : {}),
+  };
+}
+
+/** The router a VM is the appliance of (recorded in its `placement` at admission), if any. */
+async function applianceOf(db: Db, vmUuid: string): Promise<string | null> {
+  const row = await db.selectFrom('vms').select('placement').where('uuid', '=', vmUuid).executeTakeFirst();
+  const of = (row?.placement as { applianceOf?: unknown } | undefined)?.applianceOf;
+  return typeof of === 'string' ? of : null;
 }
 
 /** What `vm.start` needs of an existing VM: its volumes and its NICs, read together. */
@@ -53,8 +70,12 @@ export async function startSpec(
   db: Db,
   vm: { uuid: string; name: string; cpu: number; memory: number },
 ): Promise<VmSpec> {
-  const [volumes, nics] = await Promise.all([attachedVolumes(db, vm.uuid), nicSpecs(db, vm.uuid)]);
-  return vmSpec(vm, volumes, nics);
+  const [volumes, nics, appliance] = await Promise.all([
+    attachedVolumes(db, vm.uuid),
+    nicSpecs(db, vm.uuid),
+    applianceOf(db, vm.uuid),
+  ]);
+  return vmSpec(vm, volumes, nics, appliance);
 }
 
 /**

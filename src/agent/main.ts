@@ -9,14 +9,19 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
+import { createNetworkPart } from './network/index.js';
+import { createQemuPart } from './qemu/index.js';
 import { createAgentServer } from './server.js';
+import { storageHandlers } from './storage/index.js';
 
 const USAGE = `usage: nimbus-agent [options]
   --listen host:port      address to serve on (default 0.0.0.0:7070)
   --state-dir dir         pidfiles, QMP sockets, serial logs, VM specs (default /var/lib/nimbus-agent)
   --secret-file file      the bearer secret (or env NIMBUS_AGENT_SECRET); required
   --accel auto|kvm|tcg    how guests run (default auto: kvm only with usable /dev/kvm and vmx/svm)
-  --name-prefix p         prefix for every netns/bridge/tap name this agent creates (default none)
+  --name-prefix p         prefix of every netns/tap/… name this agent makes: 1-5 of [a-z0-9],
+                          starting with a letter, unique per agent on the machine (default nim)
+  --vtep-ip addr          this host's VXLAN tunnel endpoint address (needed for vxlan L2s)
   --stop-timeout seconds  how long vm.stop waits for an ACPI shutdown before killing (default 60)
   --help                  this text`;
 
@@ -27,6 +32,7 @@ export interface AgentConfig {
   secret: string;
   accel: AcceleratorChoice;
   namePrefix: string;
+  vtepIp: string | undefined;
   stopTimeoutMs: number;
 }
 
@@ -43,7 +49,8 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
       'state-dir': { type: 'string', default: '/var/lib/nimbus-agent' },
       'secret-file': { type: 'string' },
       accel: { type: 'string', default: 'auto' },
-      'name-prefix': { type: 'string', default: '' },
+      'name-prefix': { type: 'string', default: 'nim' },
+      'vtep-ip': { type: 'string' },
       'stop-timeout': { type: 'string', default: '60' },
       help: { type: 'boolean', default: false },
     },
@@ -57,9 +64,10 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
   if (listen === null) fail(`--listen must be host:port, got ${values.listen}`);
   const accel = values.accel;
   if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') fail(`--accel must be auto, kvm or tcg`);
-  if (!/^[a-z0-9-]{0,6}$/.test(values['name-prefix'])) {
-    fail('--name-prefix must be at most 6 of [a-z0-9-] (interface names are limited to 15 characters)');
+  if (!/^[a-z][a-z0-9]{0,4}$/.test(values['name-prefix'])) {
+    fail('--name-prefix must be 1-5 of [a-z0-9] starting with a letter (interface names have 15 characters)');
   }
+  if (values['state-dir'].includes(',')) fail('--state-dir must not contain a comma (QEMU option syntax)');
   const stopTimeout = Number(values['stop-timeout']);
   if (!Number.isFinite(stopTimeout) || stopTimeout <= 0) fail('--stop-timeout must be a positive number');
   let secret = process.env.NIMBUS_AGENT_SECRET ?? '';
@@ -74,6 +82,7 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
     secret,
     accel,
     namePrefix: values['name-prefix'],
+    vtepIp: values['vtep-ip'],
     stopTimeoutMs: stopTimeout * 1000,
   };
 }
@@ -88,8 +97,28 @@ async function main(): Promise<void> {
   const log = pino({ name: 'nimbus-agent' });
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   const accelerator = await detectAccelerator(config.accel);
+  const network = createNetworkPart({
+    namePrefix: config.namePrefix,
+    stateDir: config.stateDir,
+    ...(config.vtepIp === undefined ? {} : { vtepIp: config.vtepIp }),
+    log: log.child({ part: 'network' }),
+  });
+  const qemu = createQemuPart({
+    stateDir: config.stateDir,
+    accelerator,
+    plugger: network.plugger,
+    stopTimeoutMs: config.stopTimeoutMs,
+    log: log.child({ part: 'qemu' }),
+    secret: config.secret,
+    listenHost: config.host,
+  });
+  const recovered = await qemu.recover();
+  log.info({ running: recovered.running.length, stopped: recovered.stopped.length }, 'VMs found at start');
   const handlers = {
     ...hostHandlers({ accelerator, stateDir: config.stateDir }),
+    ...storageHandlers({ live: qemu.live }),
+    ...network.handlers,
+    ...qemu.handlers,
   };
   const server = createAgentServer({ secret: config.secret, handlers, log });
   server.listen(config.port, config.host, () => {

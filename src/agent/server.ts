@@ -10,14 +10,14 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { CloudError, STATUS_BY_REASON, toErrorBody } from '../kernel/errors.js';
-import type { AgentHandlers } from './handlers.js';
+import type { AgentHandlers, AgentPeerHandlers } from './handlers.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const COMMAND_PATH = /^\/v1\/commands\/([a-z0-9.-]+)$/;
 
 export interface AgentServerOptions {
   secret: string;
-  handlers: AgentHandlers;
+  handlers: AgentHandlers & AgentPeerHandlers;
   log: Logger;
 }
 

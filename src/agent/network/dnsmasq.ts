@@ -7,7 +7,8 @@
  * classless routes): those two are re-read on SIGHUP, so entry changes never drop the server.
  * Only the entries with a gateway (the VM's default NIC) get option 3 and a default route in
  * option 121 (a client that gets 121 ignores 3, RFC 3442); the others get an empty router option,
- * since dnsmasq would otherwise offer itself as the router.
+ * since dnsmasq would otherwise offer itself as the router. Which MACs get a gateway is in
+ * dnsmasq.conf (`dhcp-mac` tags, see dnsmasqFiles): changing it restarts the daemon.
  * The daemon is found again by its pidfile, checked against /proc/<pid>/cmdline (a reused PID
  * of another program is not ours).
  */
@@ -42,6 +43,14 @@ function hostname(text: string): string {
 }
 
 export function dnsmasqFiles(spec: DnsmasqSpec): { conf: string; hosts: string; opts: string } {
+  // per-MAC tags live here, not in the hosts file: dnsmasq 2.90 dies on SIGHUP when hosts-file
+  // lines carry `set:` tags and a lease exists (measured), so a change of the default NICs restarts it
+  const withGateway = spec.entries.filter((e) => e.gateway).sort((a, b) => a.mac.localeCompare(b.mac));
+  const gateways = [...new Set(withGateway.map((e) => e.gateway as string))].sort();
+  const tags = withGateway.flatMap((e) => {
+    const mac = e.mac.toLowerCase();
+    return [`dhcp-mac=set:hasgw,${mac}`, `dhcp-mac=set:gw${gateways.indexOf(e.gateway as string)},${mac}`];
+  });
   const conf = [
     'port=0',
     'no-resolv',
@@ -60,26 +69,23 @@ export function dnsmasqFiles(spec: DnsmasqSpec): { conf: string; hosts: string; 
     'dhcp-authoritative',
     'user=root',
     'group=root',
+    ...tags,
     '',
   ].join('\n');
-  const hosts: string[] = [];
+  const hosts = spec.entries.map((e) => {
+    const name = hostname(e.hostname);
+    return `${e.mac.toLowerCase()},${e.ip}${name ? `,${name}` : ''}`;
+  });
   const opts: string[] = ['tag:!hasgw,option:router'];
   const routes = spec.hostRoutes.map((r) => `${r.destination},${r.nexthop}`);
   if (routes.length > 0) opts.push(`tag:!hasgw,option:classless-static-route,${routes.join(',')}`);
   if (spec.dns.length > 0) opts.push(`option:dns-server,${spec.dns.join(',')}`);
   if (spec.domainName) opts.push(`option:domain-name,${spec.domainName}`);
   opts.push(`option:mtu,${spec.mtu}`);
-  spec.entries.forEach((e, i) => {
-    const name = hostname(e.hostname);
-    const tags = e.gateway ? `set:hasgw,set:gw${i},` : '';
-    hosts.push(`${e.mac.toLowerCase()},${tags}${e.ip}${name ? `,${name}` : ''}`);
-    if (e.gateway) {
-      opts.push(`tag:gw${i},option:router,${e.gateway}`);
-      if (routes.length > 0)
-        opts.push(
-          `tag:gw${i},option:classless-static-route,${[...routes, `0.0.0.0/0,${e.gateway}`].join(',')}`,
-        );
-    }
+  gateways.forEach((gw, g) => {
+    opts.push(`tag:gw${g},option:router,${gw}`);
+    if (routes.length > 0)
+      opts.push(`tag:gw${g},option:classless-static-route,${[...routes, `0.0.0.0/0,${gw}`].join(',')}`);
   });
   return { conf, hosts: `${hosts.join('\n')}\n`, opts: `${opts.join('\n')}\n` };
 }

@@ -1,0 +1,48 @@
+/**
+ * Where a VM's files live: `<state-dir>/vms/<uuid>/`. The directory is the VM's definition on
+ * this host (spec.json) and the handle on its QEMU (qemu.pid, qmp.sock); it outlives the agent
+ * process, so a restarted agent finds its guests again. vm.destroy removes it.
+ */
+import { join } from 'node:path';
+import { CloudError } from '../../kernel/errors.js';
+
+const UUID_RE = /^[0-9a-fA-F-]{8,64}$/;
+
+export interface VmPaths {
+  dir: string;
+  spec: string;
+  pid: string;
+  qmp: string;
+  serial: string;
+  vnc: string;
+  configDrive: string;
+  /** present while the VM waits for (or received) an incoming live migration */
+  incoming: string;
+}
+
+export function checkVmUuid(uuid: unknown, field = 'vmUuid'): string {
+  if (typeof uuid !== 'string' || !UUID_RE.test(uuid)) {
+    throw new CloudError('Invalid', 'AGENT_VM_UUID_INVALID', `${field} must be a uuid`, {
+      details: { field, value: typeof uuid === 'string' ? uuid.slice(0, 80) : typeof uuid },
+    });
+  }
+  return uuid;
+}
+
+export function vmsDir(stateDir: string): string {
+  return join(stateDir, 'vms');
+}
+
+export function vmPaths(stateDir: string, uuid: string): VmPaths {
+  const dir = join(vmsDir(stateDir), checkVmUuid(uuid));
+  return {
+    dir,
+    spec: join(dir, 'spec.json'),
+    pid: join(dir, 'qemu.pid'),
+    qmp: join(dir, 'qmp.sock'),
+    serial: join(dir, 'serial.log'),
+    vnc: join(dir, 'vnc.sock'),
+    configDrive: join(dir, 'config-drive.img'),
+    incoming: join(dir, 'incoming.json'),
+  };
+}

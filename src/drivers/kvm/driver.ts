@@ -27,7 +27,12 @@ export class KvmHostDriver implements HostDriver {
       // the source agent asks the target's agent to get ready (vm.prepare-migration): it needs
       // where that agent is and its secret, which only the management side holds
       const target = await this.credentials.hostEndpointByIp((request as AgentRequest<'vm.migrate'>).target);
-      body = { ...request, targetAgent: { url: target.baseUrl, authorization: `Bearer ${target.secret}` } };
+      // (the agent takes `target` as host:port or a URL: the target's base URL carries its port)
+      body = {
+        ...request,
+        target: target.baseUrl,
+        targetAgent: { url: target.baseUrl, authorization: `Bearer ${target.secret}` },
+      };
     }
     try {
       return (await this.client.command(endpoint, command, body, {

@@ -18,7 +18,14 @@ import type { VmOpParams } from './model.js';
 import { leaveHostNetworkStep, nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
 import { place } from './placement.js';
-import { hostAddress, restartOnHost, startSpec, type VmCtx, type VmRuntime } from './runtime.js';
+import {
+  dropStaleDefinition,
+  hostAddress,
+  restartOnHost,
+  startSpec,
+  type VmCtx,
+  type VmRuntime,
+} from './runtime.js';
 import { finishOperation, markState, vmResult, vmRow } from './transitions.js';
 
 type Step<P = VmOpParams> = FlowStep<P, FlowDeps>;
@@ -146,6 +153,7 @@ export function vmStartFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
           await ctx.deps.drivers.send(host, 'vm.start', {
             vm: await startSpec(ctx.db, vm),
           });
+          await dropStaleDefinition(rt, ctx, vm, vm.hostUuid);
         },
         async (ctx, { vm, host }) => {
           await ctx.deps.drivers.send(host, 'vm.stop', { vmUuid: vm.uuid, force: true });

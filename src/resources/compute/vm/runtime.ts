@@ -93,3 +93,26 @@ export async function restartOnHost(
   await ctx.deps.drivers.send(host, 'vm.start', { vm: await startSpec(ctx.db, vm) });
   if (ctx.params.fromState === 'Paused') await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
 }
+
+/**
+ * A host keeps the definition only of the VMs placed on it. A VM that stopped on one host (or
+ * whose guest died there) and then starts on another, or is destroyed while on none, leaves its
+ * old definition (on a real host: its spec, serial log, TAPs) on the host it last ran on: that
+ * host is told to forget it. Best effort: a host that does not answer keeps it until the
+ * reconciler finds it (a Destroyed or unknown VM it reports is destroyed there).
+ */
+export async function dropStaleDefinition(
+  rt: VmRuntime,
+  ctx: VmCtx<unknown>,
+  vm: { uuid: string; lastHostUuid: string | null },
+  current: string | null,
+): Promise<void> {
+  if (!vm.lastHostUuid || vm.lastHostUuid === current) return;
+  try {
+    await ctx.deps.drivers.send(await hostAddress(rt, ctx.db, vm.lastHostUuid), 'vm.destroy', {
+      vmUuid: vm.uuid,
+    });
+  } catch (err) {
+    ctx.deps.log.warn({ err, vm: vm.uuid, host: vm.lastHostUuid }, 'could not drop a stale VM definition');
+  }
+}

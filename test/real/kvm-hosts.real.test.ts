@@ -15,13 +15,15 @@ import {
   type Cloud,
   flatVxlanL3,
   guestImageUrl,
+  MiB,
   nicOf,
   ok,
   vmOf,
   waitSerial,
   waitVmState,
 } from './support/cloud.js';
-import { KvmLab, type LabHost, sh, skipReason, waitFor } from './support/kvm-lab.js';
+import { KvmLab, type LabHost, skipReason, waitFor } from './support/kvm-lab.js';
+import { attachProbe, curl, detachProbe, leftovers, pingFor, pingOk } from './support/probe.js';
 
 const skip = skipReason();
 const VNI = 5000 + Math.floor(Math.random() * 4000) * 10;
@@ -35,6 +37,8 @@ describe('kvm hosts end to end', { skip }, () => {
   let net: Awaited<ReturnType<typeof flatVxlanL3>>;
   let closeImage: () => void = () => {};
   let vm1 = '';
+  let vm2 = '';
+  let probe = '';
 
   before(async () => {
     // the reconciler runs often so that drift (a killed QEMU, a killed agent) shows within seconds
@@ -119,6 +123,138 @@ describe('kvm hosts end to end', { skip }, () => {
     assert.equal(lease[1], nic.ip, `the guest's lease is the address Nimbus allocated (${nic.ip})`);
     assert.ok(h1.qemuPid(vm1), 'its QEMU runs on host 1');
   });
-});
 
-export { sh, vmOf, waitFor, waitVmState };
+  test('a second VM on the other host; the first answers across the VXLAN', async () => {
+    const job = await ok(t.admin, 'POST', '/v1/vms', {
+      name: `vm2-${lab.tag}`,
+      imageUuid: cloud.image,
+      instanceOfferingUuid: cloud.offering,
+      l3NetworkUuids: [net.l3],
+      hostUuid: cloud.hosts.get(h2),
+    });
+    vm2 = job.resourceUuid;
+    const nic2 = await nicOf(t.admin, vm2);
+    const lease = await waitSerial(h2, vm2, /NIMBUS-DHCP-OK ip=(\S+)/);
+    assert.equal(lease[1], nic2.ip);
+    // a probe on host 2's bridge of the L2 (no route of its own: only the VXLAN leads to host 1)
+    probe = attachProbe(lab, h2, `br_vx_${VNI}`, `${net.subnet}.200/24`);
+    const ip1 = (await nicOf(t.admin, vm1)).ip;
+    await waitFor('ping of vm1 from host 2', () => (pingOk(probe, ip1) ? true : undefined), 60_000);
+    assert.match(
+      await waitFor('http of vm1', () => curl(probe, ip1) ?? undefined, 30_000),
+      /nimbus|NIMBUS|vm1/i,
+    );
+    assert.ok(pingOk(probe, nic2.ip), 'vm2 answers on its own host too');
+  });
+
+  test('a security group first drops, then allows, TCP port 80 of vm1', async () => {
+    const ip1 = (await nicOf(t.admin, vm1)).ip;
+    const sg = (await ok(t.admin, 'POST', '/v1/security-groups', { name: `sg-${lab.tag}` })).resourceUuid;
+    await ok(t.admin, 'POST', '/v1/security-group-rules', {
+      securityGroupUuid: sg,
+      direction: 'ingress',
+      protocol: 'icmp',
+    });
+    await ok(t.admin, 'POST', `/v1/security-groups/${sg}/actions/add-nics`, {
+      vmNicUuids: [(await nicOf(t.admin, vm1)).uuid],
+    });
+    assert.ok(pingOk(probe, ip1), 'icmp is allowed');
+    assert.equal(curl(probe, ip1), undefined, 'tcp 80 is dropped: no rule allows it');
+    await ok(t.admin, 'POST', '/v1/security-group-rules', {
+      securityGroupUuid: sg,
+      direction: 'ingress',
+      protocol: 'tcp',
+      portStart: 80,
+    });
+    assert.ok(await waitFor('http of vm1 once allowed', () => curl(probe, ip1) ?? undefined, 20_000));
+  });
+
+  test('vm1 live-migrates to host 2 and keeps answering', async () => {
+    const ip1 = (await nicOf(t.admin, vm1)).ip;
+    const before = h1.qemuPid(vm1);
+    assert.ok(before);
+    const pinging = pingFor(probe, ip1, 120);
+    await ok(t.admin, 'POST', `/v1/vms/${vm1}/actions/migrate`, { hostUuid: cloud.hosts.get(h2) });
+    const vm = await vmOf(t.admin, vm1);
+    assert.equal(vm.hostUuid, cloud.hosts.get(h2));
+    assert.equal(vm.state, 'Running');
+    assert.ok(h2.qemuPid(vm1), 'its QEMU runs on host 2');
+    assert.equal(h1.qemuPid(vm1), undefined, 'and no longer on host 1');
+    assert.ok(
+      await waitFor('http of vm1 on host 2', () => curl(probe, ip1) ?? undefined, 30_000),
+      'the SG rule moved with it',
+    );
+    const pings = await pinging.stop();
+    assert.ok(
+      pings.received > 0 && pings.received >= pings.sent - 10,
+      `pings during the migration: ${JSON.stringify(pings)}`,
+    );
+  });
+
+  test('a volume attached live: the guest sees a new disk', async () => {
+    const from = h2.serial(vm1).length;
+    await ok(t.admin, 'POST', '/v1/volumes', {
+      name: `data-${lab.tag}`,
+      size: 64 * MiB,
+      primaryStorageUuid: cloud.ps,
+      vmUuid: vm1,
+      deleteWithVm: true,
+    });
+    await waitSerial(h2, vm1, /NIMBUS-DISKS[^\n]*vdb:131072/, from, 60_000);
+  });
+
+  test('SIGKILL of the agent leaves its guests running; it comes back Connected', async () => {
+    const pids = [h2.qemuPid(vm1), h2.qemuPid(vm2)];
+    assert.ok(pids.every(Boolean));
+    await h2.killAgent();
+    const ip1 = (await nicOf(t.admin, vm1)).ip;
+    assert.ok(curl(probe, ip1), 'the guest answers while its agent is gone');
+    await h2.startAgent();
+    assert.deepEqual([h2.qemuPid(vm1), h2.qemuPid(vm2)], pids, 'the same QEMU processes');
+    const host = await waitFor('host 2 Connected', async () => {
+      const h = (await t.admin.get(`/v1/hosts/${cloud.hosts.get(h2)}`)).body;
+      return h.status === 'Connected' ? h : undefined;
+    });
+    assert.equal(host.status, 'Connected');
+    for (const uuid of [vm1, vm2]) assert.equal((await vmOf(t.admin, uuid)).state, 'Running');
+    assert.ok(curl(probe, ip1));
+  });
+
+  test("a guest's QEMU killed behind Nimbus's back: the reconciler marks its VM Stopped", async () => {
+    const pid = h2.qemuPid(vm2);
+    assert.ok(pid);
+    process.kill(pid, 'SIGKILL');
+    const vm = await waitVmState(t.admin, vm2, 'Stopped', 60_000);
+    assert.equal(vm.hostUuid, null);
+  });
+
+  test('stop, start, destroy and expunge leave no QEMU, TAP, namespace, nft rule or file behind', async () => {
+    await ok(t.admin, 'POST', `/v1/vms/${vm1}/actions/stop`, {});
+    assert.equal(h2.qemuPid(vm1), undefined, 'stopped: no QEMU');
+    await ok(t.admin, 'POST', `/v1/vms/${vm1}/actions/start`, {});
+    const again = await vmOf(t.admin, vm1);
+    const host = again.hostUuid === cloud.hosts.get(h1) ? h1 : h2;
+    await waitSerial(host, vm1, /NIMBUS-DHCP-OK ip=/, 0, 240_000);
+    const nics = [await nicOf(t.admin, vm1), await nicOf(t.admin, vm2)];
+    const volumes = (await t.admin.get(`/v1/volumes?q=vmUuid=${vm1}`)).body.items.concat(
+      (await t.admin.get(`/v1/volumes?q=vmUuid=${vm2}`)).body.items,
+    );
+    detachProbe(lab, h2, probe);
+    for (const uuid of [vm1, vm2]) {
+      await ok(t.admin, 'DELETE', `/v1/vms/${uuid}`);
+      await ok(t.admin, 'POST', `/v1/vms/${uuid}/actions/expunge`, {});
+    }
+    // what is left on the hosts, listed
+    const left = leftovers(
+      lab,
+      [vm1, vm2],
+      nics,
+      volumes.map((v: { uuid: string }) => v.uuid),
+    );
+    assert.deepEqual(
+      left,
+      { qemu: [], taps: [], namespaces: [], nftRules: [], files: [] },
+      JSON.stringify(left),
+    );
+  });
+});

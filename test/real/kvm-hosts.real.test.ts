@@ -257,4 +257,109 @@ describe('kvm hosts end to end', { skip }, () => {
       JSON.stringify(left),
     );
   });
+
+  test('an EIP on a virtual-router L3 reaches a VM from the public network', async () => {
+    const api = t.admin;
+    const publicL2 = (
+      await ok(api, 'POST', '/v1/l2-networks', {
+        name: `pub-${lab.tag}`,
+        zoneUuid: cloud.zone,
+        type: 'no-vlan',
+        physicalInterface: 'pub0',
+      })
+    ).resourceUuid;
+    await ok(api, 'POST', `/v1/l2-networks/${publicL2}/actions/attach-cluster`, {
+      clusterUuid: cloud.cluster,
+    });
+    const pub = `100.65.${lab.n}`;
+    const publicL3 = (
+      await ok(api, 'POST', '/v1/l3-networks', {
+        name: `public-${lab.tag}`,
+        l2NetworkUuid: publicL2,
+        category: 'public',
+        shared: true,
+      })
+    ).resourceUuid;
+    await ok(api, 'POST', '/v1/ip-ranges', {
+      name: `public-range-${lab.tag}`,
+      l3NetworkUuid: publicL3,
+      startIp: `${pub}.10`,
+      endIp: `${pub}.100`,
+      prefixLength: 24,
+      gateway: `${pub}.250`,
+    });
+    const managementL3 = (
+      await ok(api, 'POST', '/v1/l3-networks', {
+        name: `mgmt-${lab.tag}`,
+        l2NetworkUuid: publicL2,
+        category: 'system',
+      })
+    ).resourceUuid;
+    await ok(api, 'POST', '/v1/ip-ranges', {
+      name: `mgmt-range-${lab.tag}`,
+      l3NetworkUuid: managementL3,
+      startIp: `${pub}.110`,
+      endIp: `${pub}.200`,
+      prefixLength: 24,
+    });
+    await ok(api, 'POST', '/v1/virtual-router-offerings', {
+      name: `vr-${lab.tag}`,
+      zoneUuid: cloud.zone,
+      cpu: 1,
+      memory: 256 * MiB,
+      imageUuid: cloud.image,
+      managementL3NetworkUuid: managementL3,
+      publicL3NetworkUuid: publicL3,
+      isDefault: true,
+    });
+    const vrL2 = (
+      await ok(api, 'POST', '/v1/l2-networks', {
+        name: `vx-vr-${lab.tag}`,
+        zoneUuid: cloud.zone,
+        type: 'vxlan',
+        vxlanPoolUuid: net.pool,
+        vni: VNI + 1,
+      })
+    ).resourceUuid;
+    await ok(api, 'POST', `/v1/l2-networks/${vrL2}/actions/attach-cluster`, { clusterUuid: cloud.cluster });
+    const vrL3 = (
+      await ok(api, 'POST', '/v1/l3-networks', {
+        name: `vr-net-${lab.tag}`,
+        l2NetworkUuid: vrL2,
+        category: 'private',
+        provider: 'virtual-router',
+        mtu: 1400,
+      })
+    ).resourceUuid;
+    await ok(api, 'POST', '/v1/ip-ranges', {
+      name: `vr-range-${lab.tag}`,
+      l3NetworkUuid: vrL3,
+      cidr: '192.168.77.0/24',
+    });
+    const job = await ok(api, 'POST', '/v1/vms', {
+      name: `vm3-${lab.tag}`,
+      imageUuid: cloud.image,
+      instanceOfferingUuid: cloud.offering,
+      l3NetworkUuids: [vrL3],
+    });
+    const vm3 = job.resourceUuid as string;
+    const vm = await vmOf(api, vm3);
+    const host = vm.hostUuid === cloud.hosts.get(h1) ? h1 : h2;
+    const nic = await nicOf(api, vm3);
+    const lease = await waitSerial(host, vm3, /NIMBUS-DHCP-OK ip=(\S+)/);
+    assert.equal(lease[1], nic.ip, "the router's dnsmasq gives the allocated address");
+    const vip = await ok(api, 'POST', '/v1/vips', { name: `vip-${lab.tag}`, l3NetworkUuid: publicL3 });
+    const vipIp = (await api.get(`/v1/vips/${vip.resourceUuid}`)).body.ip as string;
+    await ok(api, 'POST', '/v1/eips', {
+      name: `eip-${lab.tag}`,
+      vipUuid: vip.resourceUuid,
+      vmNicUuid: nic.uuid,
+    });
+    const page = await waitFor(
+      'http of vm3 through its EIP',
+      () => curl(lab.publicNs, vipIp) ?? undefined,
+      60_000,
+    );
+    assert.ok(page.length > 0);
+  });
 });

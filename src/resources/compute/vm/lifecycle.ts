@@ -83,6 +83,8 @@ function allocateForStart(rt: VmRuntime): Step {
     async run(ctx) {
       const vm = await vmRow(ctx.db, ctx.params.uuid);
       if (vm.hostUuid) return; // already holds one (a retried step)
+      // where it last ran (placing it overwrites that): its old definition is dropped there
+      ctx.data.previousHost = vm.lastHostUuid;
       const root = vm.rootVolumeUuid
         ? await ctx.db
             .selectFrom('volumes as v')
@@ -153,7 +155,8 @@ export function vmStartFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
           await ctx.deps.drivers.send(host, 'vm.start', {
             vm: await startSpec(ctx.db, vm),
           });
-          await dropStaleDefinition(rt, ctx, vm, vm.hostUuid);
+          const previous = (ctx.data.previousHost as string | null | undefined) ?? null;
+          await dropStaleDefinition(rt, ctx, { uuid: vm.uuid, lastHostUuid: previous }, vm.hostUuid);
         },
         async (ctx, { vm, host }) => {
           await ctx.deps.drivers.send(host, 'vm.stop', { vmUuid: vm.uuid, force: true });

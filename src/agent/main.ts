@@ -6,6 +6,7 @@
  * into one file (dist/nimbus-agent.mjs) that a host can run with nothing but node.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
@@ -24,6 +25,8 @@ const USAGE = `usage: nimbus-agent [options]
   --vtep-ip addr          this host's VXLAN tunnel endpoint address (needed for vxlan L2s)
   --stop-timeout seconds  how long vm.stop waits for an ACPI shutdown before killing (default 60)
   --help                  this text`;
+
+const MAX_STATE_DIR = 107 - '/vms/'.length - 36 - '/qmp.sock'.length;
 
 export interface AgentConfig {
   host: string;
@@ -67,7 +70,11 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
   if (!/^[a-z][a-z0-9]{0,4}$/.test(values['name-prefix'])) {
     fail('--name-prefix must be 1-5 of [a-z0-9] starting with a letter (interface names have 15 characters)');
   }
-  if (values['state-dir'].includes(',')) fail('--state-dir must not contain a comma (QEMU option syntax)');
+  const stateDir = resolve(values['state-dir']);
+  if (stateDir.includes(',')) fail('--state-dir must not contain a comma (QEMU option syntax)');
+  // <state-dir>/vms/<uuid>/qmp.sock must fit a unix socket path (107 bytes)
+  if (Buffer.byteLength(stateDir) > MAX_STATE_DIR)
+    fail(`--state-dir must be at most ${MAX_STATE_DIR} bytes long`);
   const stopTimeout = Number(values['stop-timeout']);
   if (!Number.isFinite(stopTimeout) || stopTimeout <= 0) fail('--stop-timeout must be a positive number');
   let secret = process.env.NIMBUS_AGENT_SECRET ?? '';
@@ -78,7 +85,7 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
   return {
     host: listen[1]!.replace(/^\[(.*)\]$/, '$1'),
     port: Number(listen[2]),
-    stateDir: values['state-dir'],
+    stateDir,
     secret,
     accel,
     namePrefix: values['name-prefix'],

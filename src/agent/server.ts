@@ -60,7 +60,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
             details: { limit: MAX_BODY_BYTES },
           }),
         );
-        req.destroy();
+        // stop buffering but keep reading, so the refusal still reaches the client
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(chunk);

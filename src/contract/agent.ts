@@ -117,8 +117,9 @@ export interface DhcpNetwork {
   hostRoutes: Array<{ destination: string; nexthop: string }>;
   entries: DhcpEntry[];
   /**
-   * the DHCP/DNS server's own address on the L3 (a reserved IP of its range); absent = the host
-   * picks the last usable address of the subnet (docs/network.md)
+   * the DHCP server's own address on the L3 (a reserved IP of its range; every host of the L3
+   * may use the same one, each server is kept to its host); absent = the host picks the last
+   * usable address of the subnet (src/agent/network/dhcp.ts), which IPAM may hand out: send it
    */
   serverIp?: string;
 }
@@ -323,9 +324,15 @@ export type AgentResponse<C extends AgentCommand> = AgentCommands[C]['response']
 export interface AgentPeerCommands {
   /**
    * start the VM's QEMU waiting for an incoming migration and answer the URI the source must
-   * migrate to (idempotent: a VM already waiting answers the same URI)
+   * migrate to (idempotent: a VM already waiting answers the same URI). `blockMigration`: the
+   * target did not have the VM's local disk files and made empty ones, exported (writable) by
+   * the NBD server at `nbd` (`tcp:host:port`, export name = the disk's block node name), so the
+   * source must mirror the disks there before migrating the memory.
    */
-  'vm.prepare-migration': { request: { vm: VmSpec }; response: { uri: string } };
+  'vm.prepare-migration': {
+    request: { vm: VmSpec };
+    response: { uri: string; blockMigration?: { nbd: string } };
+  };
 }
 
 /** Commands to backup storage (where images live). */

@@ -11,6 +11,7 @@
  *   NIMBUS-USERDATA-RAN rc=…              after running user_data that starts with #!
  *   NIMBUS-DHCP-OK ip=… mac=… iface=…     per NIC, when udhcpc got a lease (it keeps renewing)
  *   NIMBUS-DISKS vda:<sectors> vdb:…      at start and whenever a disk appears, goes or changes size
+ *   NIMBUS-NICS eth0:<mac> …              at start and whenever a NIC appears or goes (new ones get DHCP)
  *   NIMBUS-ACPI-POWERDOWN                 on the ACPI power button, then poweroff -f
  * and serves http on port 80 (a page naming its hostname and addresses); it answers ping.
  * apt packages: busybox-static, cpio, dosfstools, mtools, syslinux, syslinux-common, qemu-utils
@@ -84,16 +85,31 @@ hostname "$HOSTNAME"
 echo "$HOSTNAME" > /etc/hostname
 echo "<html><body>nimbus-guest $HOSTNAME</body></html>" > /www/index.html
 httpd -p 80 -h /www
-for i in /sys/class/net/eth*; do
-  [ -e "$i" ] || continue
-  n=$(basename $i); ip link set $n up
-  udhcpc -i $n -b -t 10 -T 1 -A 2 -x hostname:$HOSTNAME -s /usr/share/udhcpc/default.script >/dev/null 2>&1
-done
+# DHCP on every NIC, hot-plugged ones too (checked every second with the disks)
+started=" "
+dhcp_all() {
+  keep=" "
+  for n in $started; do [ -e /sys/class/net/$n ] && keep="$keep$n "; done
+  started="$keep"
+  for i in /sys/class/net/eth*; do
+    [ -e "$i" ] || continue
+    n=$(basename $i)
+    case "$started" in *" $n "*) continue ;; esac
+    started="$started$n "
+    ip link set $n up
+    udhcpc -i $n -b -t 10 -T 1 -A 2 -x hostname:$HOSTNAME -s /usr/share/udhcpc/default.script >/dev/null 2>&1
+  done
+}
+dhcp_all
 if [ -n "$USERDATA" ]; then (/tmp/user-data > /dev/console 2>&1; say "NIMBUS-USERDATA-RAN rc=$?") & fi
 last=""
+lastnics=""
 while true; do
   now="$(for d in /sys/block/vd*; do [ -e $d ] && echo -n "$(basename $d):$(cat $d/size) "; done)"
   if [ "$now" != "$last" ]; then say "NIMBUS-DISKS $now"; last="$now"; fi
+  nics="$(for i in /sys/class/net/eth*; do [ -e $i ] && echo -n "$(basename $i):$(cat $i/address) "; done)"
+  if [ "$nics" != "$lastnics" ]; then say "NIMBUS-NICS $nics"; lastnics="$nics"; fi
+  dhcp_all
   sleep 1
 done
 `;

@@ -13,7 +13,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -113,6 +113,22 @@ async function receive(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  const length = Number(req.headers['content-length']);
+  if (Number.isSafeInteger(length) && length > 0) {
+    // refused before a byte is written, rather than filling the disk and failing half-way
+    await store.ensureDir();
+    const fs = await statfs(store.dir);
+    if (length > fs.bavail * fs.bsize) {
+      throw new CloudError(
+        'Conflict',
+        'BACKUP_STORAGE_FULL',
+        `upload of ${uuid}: ${length} bytes do not fit`,
+        {
+          details: { needed: length, available: fs.bavail * fs.bsize },
+        },
+      );
+    }
+  }
   const header = req.headers[SHA256_HEADER];
   const expected = checkSha256Field(typeof header === 'string' ? header : undefined, SHA256_HEADER);
   const part = await store.part(uuid);

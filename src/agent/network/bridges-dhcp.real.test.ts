@@ -51,7 +51,7 @@ test('two hosts: VXLAN L2 with unicast peers, per-host DHCP, cleanup', { skip },
   const h2 = lab.ns('h2');
   lab.wire(h1, 'eth0', '10.250.7.1/24', h2, 'eth0', '10.250.7.2/24');
   let a = lab.agent(h1, '10.250.7.1');
-  const b = lab.agent(h2, '10.250.7.2');
+  let b = lab.agent(h2, '10.250.7.2');
   const vni = 3000 + Math.floor(Math.random() * 60000);
   const br = `br_vx_${vni}`;
   const l2 = randomUUID();
@@ -250,7 +250,11 @@ test('two hosts: VXLAN L2 with unicast peers, per-host DHCP, cleanup', { skip },
     assert.equal(info?.master, br);
     assert.equal(info?.mtu, 1400);
     assert.equal(await b.ensureTap(nic), tap, 'idempotent');
-    // the bridge goes and comes back: the TAP is put back into it
+    // the agent restarts, then the bridge goes and comes back: the TAP is put back into it
+    await b.stop();
+    const again = new TestAgent(h2, b.opts);
+    lab.agents[lab.agents.indexOf(b)] = again;
+    b = again;
     await b.send('network.ensure-bridges', { version: 11, bridges: [] });
     assert.equal(linkInfo(h2, tap)?.master, undefined);
     await b.send('network.ensure-bridges', { version: 12, bridges: [bridge(['10.250.7.1'])] });
@@ -303,13 +307,19 @@ test('no-vlan bridge: the uplink is enslaved and its address moves to the bridge
     }),
     { code: 'HOST_INTERFACE_MISSING' },
   );
-  await a.send('network.ensure-bridges', { version: 3, bridges: [] });
+  // the L2's bridge renamed: the interface and its address move to the new one in one apply
+  await a.send('network.ensure-bridges', { version: 3, bridges: [{ ...spec, bridgeName: 'br_up0b' }] });
+  assert.equal(linkInfo(h, 'up0')?.master, 'br_up0b');
   assert.equal(linkInfo(h, 'br_up0'), undefined);
+  assert.match(sh('ip', ['-n', h, 'addr', 'show', 'dev', 'br_up0b']), /10\.251\.3\.1\/24/);
+  assert.ok(lab.ping(h, '10.251.3.2'));
+  await a.send('network.ensure-bridges', { version: 4, bridges: [] });
+  assert.equal(linkInfo(h, 'br_up0b'), undefined);
   assert.equal(linkInfo(h, 'up0')?.master, undefined);
   assert.match(sh('ip', ['-n', h, 'addr', 'show', 'dev', 'up0']), /10\.251\.3\.1\/24/);
   assert.ok(lab.ping(h, '10.251.3.2'));
   await a.cleanupAll();
-  assert.deepEqual(leftovers(a, ['br_up0', 'br_x']), []);
+  assert.deepEqual(leftovers(a, ['br_up0', 'br_up0b', 'br_x']), []);
 });
 
 /** whether this kernel makes 802.1Q sub-interfaces */

@@ -22,6 +22,11 @@ const VXLAN_PORT = 4789;
 const ZERO_MAC = '00:00:00:00:00:00';
 
 export function validateBridges(bridges: BridgeSpec[]): void {
+  if (!Array.isArray(bridges)) {
+    throw new CloudError('Invalid', 'HOST_BRIDGE_SPEC_INVALID', 'bridges: a list is required', {
+      details: { field: 'bridges' },
+    });
+  }
   const problems: string[] = [];
   const seen = new Set<string>();
   bridges.forEach((b, i) => {
@@ -47,15 +52,15 @@ export function validateBridges(bridges: BridgeSpec[]): void {
 
 export async function applyBridges(ctx: PartContext, bridges: BridgeSpec[]): Promise<void> {
   validateBridges(bridges);
-  const made = ctx.state.get().bridges;
+  // wanted first: a refused bridge (e.g. a VLAN on a kernel without 802.1Q) leaves the others up
   const wanted = new Set(bridges.map((b) => b.bridgeName));
-  for (const name of Object.keys(made)) {
+  for (const spec of bridges) await ensureBridge(ctx, spec, wanted);
+  for (const name of Object.keys(ctx.state.get().bridges)) {
     if (!wanted.has(name)) await removeBridge(ctx, name);
   }
-  for (const spec of bridges) await ensureBridge(ctx, spec);
 }
 
-async function ensureBridge(ctx: PartContext, spec: BridgeSpec): Promise<void> {
+async function ensureBridge(ctx: PartContext, spec: BridgeSpec, wanted: Set<string>): Promise<void> {
   const name = spec.bridgeName;
   const existing = await link(name);
   if (existing && existing.linkinfo?.info_kind !== 'bridge') {
@@ -94,7 +99,15 @@ async function ensureBridge(ctx: PartContext, spec: BridgeSpec): Promise<void> {
   // a different uplink than before (the spec changed): let the old one go
   if (record.uplink && record.uplink !== uplink)
     await releaseUplink(ctx, name, record.uplink, record.uplinkMade);
-  const up = await link(uplink);
+  let up = await link(uplink);
+  const oldMaster = up?.master;
+  // the interface moves from a bridge of ours that is going away (the L2's bridge was renamed)
+  if (oldMaster && oldMaster !== name && !wanted.has(oldMaster) && ctx.state.get().bridges[oldMaster]) {
+    await releaseUplink(ctx, oldMaster, uplink, false);
+    const rec = ctx.state.get().bridges[oldMaster];
+    if (rec) rec.uplink = null;
+    up = await link(uplink);
+  }
   if (up?.master !== name) {
     if (up?.master) {
       throw new CloudError('Conflict', 'HOST_INTERFACE_BUSY', `${uplink} is already a port of ${up.master}`, {
@@ -110,7 +123,7 @@ async function ensureBridge(ctx: PartContext, spec: BridgeSpec): Promise<void> {
   ctx.state.get().bridges[name] = { uplink, uplinkMade };
   await ctx.state.save();
   // TAPs this agent plugged into the bridge before it was (re)made
-  for (const [tap, bridge] of ctx.taps) {
+  for (const [tap, bridge] of Object.entries(ctx.state.get().taps)) {
     if (bridge !== name) continue;
     const t = await link(tap);
     if (t && t.master !== name) await ip(['link', 'set', 'dev', tap, 'master', name, 'up']);

@@ -15,6 +15,6 @@ export interface PartContext {
   /** this host's VXLAN tunnel endpoint address (required once a vxlan bridge is asked for) */
   vtepIp: string | undefined;
   log: NetworkLog;
-  /** TAPs plugged by this agent process: TAP name → its bridge (re-attached when a bridge is remade) */
-  taps: Map<string, string>;
+  /** loads the persisted state once (every entry point awaits it) */
+  ready(): Promise<void>;
 }

@@ -27,6 +27,21 @@ function v4(text: string | null | undefined): boolean {
 }
 
 export function validateDhcp(networks: DhcpNetwork[]): void {
+  if (
+    !Array.isArray(networks) ||
+    networks.some(
+      (n) => !Array.isArray(n?.entries) || !Array.isArray(n?.dns) || !Array.isArray(n?.hostRoutes),
+    )
+  ) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_DHCP_SPEC_INVALID',
+      'networks: a list of networks with entries, dns and hostRoutes lists',
+      {
+        details: { field: 'networks' },
+      },
+    );
+  }
   const problems: string[] = [];
   networks.forEach((n, i) => {
     const f = `networks[${i}]`;
@@ -182,7 +197,10 @@ async function removeServer(ctx: PartContext, ns: string, l3NetworkUuid: string 
   ctx.log.info({ ns }, 'dhcp server removed');
 }
 
-/** replaces the part's bridge table: DHCP server ports talk to this agent's TAPs only */
+/**
+ * replaces the part's bridge table: DHCP server ports talk to this agent's TAPs only (no server:
+ * no table, so a host without flat networks carries nothing of this part)
+ */
 async function applyIsolation(ctx: PartContext, veths: string[]): Promise<void> {
   const table = ctx.names.dhcpTable;
   const taps = `"${ctx.names.prefix}t*"`;
@@ -190,18 +208,21 @@ async function applyIsolation(ctx: PartContext, veths: string[]): Promise<void> 
     `    iifname "${v}" oifname != ${taps} drop`,
     `    oifname "${v}" iifname != ${taps} drop`,
   ]);
-  const script = [
-    `table bridge ${table}`,
-    `delete table bridge ${table}`,
+  const define = [
     `table bridge ${table} {`,
     '  chain forward {',
     '    type filter hook forward priority -150; policy accept;',
     ...rules,
     '  }',
     '}',
+  ];
+  const script = [
+    `table bridge ${table}`,
+    `delete table bridge ${table}`,
+    ...(veths.length > 0 ? define : []),
     '',
-  ].join('\n');
-  await run('nft', ['-f', '-'], script);
+  ];
+  await run('nft', ['-f', '-'], script.join('\n'));
 }
 
 export async function removeAllDhcp(ctx: PartContext): Promise<void> {

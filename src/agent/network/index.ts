@@ -16,6 +16,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CloudError } from '../../kernel/errors.js';
 import type { AgentHandlers } from '../handlers.js';
 import { applyBridges, removeBridge } from './bridges.js';
 import type { NetworkLog, PartContext } from './context.js';
@@ -51,26 +52,40 @@ export interface NetworkPart {
 
 const silent: NetworkLog = { info() {}, warn() {} };
 
+function checkVersion(version: unknown): void {
+  if (!Number.isSafeInteger(version) || (version as number) < 1) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_NETWORK_VERSION_INVALID',
+      `version must be a positive integer, got ${version}`,
+      {
+        details: { field: 'version' },
+      },
+    );
+  }
+}
+
 export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
   const names = namesFor(opts.namePrefix);
   const state = new NetworkState(opts.stateDir);
+  let loaded: Promise<void> | undefined;
   const ctx: PartContext = {
     names,
     state,
     stateDir: opts.stateDir,
     vtepIp: opts.vtepIp,
     log: opts.log ?? silent,
-    taps: new Map(),
+    ready: () => {
+      loaded ??= state.load();
+      return loaded;
+    },
   };
-  let loaded: Promise<void> | undefined;
-  const ready = () => {
-    loaded ??= state.load();
-    return loaded;
-  };
+  const ready = ctx.ready;
 
   /** applies a full state of one part when its version is newer */
   const versioned = (part: 'bridges' | 'dhcp' | 'sg', version: number, apply: () => Promise<void>) =>
     state.serial(part, async () => {
+      checkVersion(version);
       await ready();
       if (version <= state.get().versions[part]) return { applied: false };
       await apply();
@@ -85,6 +100,7 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     'sg.apply': (r) => versioned('sg', r.version, () => applySg(ctx, r.nics)),
     'router.apply-config': (r) =>
       state.serial(`router:${r.config.routerUuid}`, async () => {
+        checkVersion(r.version);
         await ready();
         const uuid = r.config.routerUuid;
         const have = (await routerPresent(ctx, uuid)) ? (state.get().routers[uuid] ?? 0) : 0;
@@ -114,8 +130,8 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     for (const b of Object.keys(state.get().bridges)) await removeBridge(ctx, b);
     for (const l of await links()) if (names.ownsLink(l.ifname)) await deleteLink(l.ifname);
     for (const ns of await listNamespaces()) if (names.ownsNs(ns)) await deleteNs(ns);
-    ctx.taps.clear();
     const s = state.get();
+    s.taps = {};
     s.versions = { bridges: 0, dhcp: 0, sg: 0 };
     s.routers = {};
     s.bridges = {};

@@ -33,6 +33,16 @@ function v4(text: string | null | undefined): boolean {
 }
 
 export function validateRouter(c: RouterConfig): void {
+  if (!c || ![c.eips, c.portForwardings, c.dhcp, c.dns].every(Array.isArray)) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_ROUTER_CONFIG_INVALID',
+      'config: eips, portForwardings, dhcp and dns lists are required',
+      {
+        details: { field: 'config' },
+      },
+    );
+  }
   const p: string[] = [];
   if (!c.routerUuid) p.push('config.routerUuid: required');
   if (!v4(c.guest?.ip)) p.push('config.guest.ip: an IPv4 address');

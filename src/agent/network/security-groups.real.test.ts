@@ -185,6 +185,28 @@ test('security groups: default deny, rules as accepts, stateful, anti-spoofing, 
     sh('ip', ['-n', g1.ns, 'addr', 'del', '10.61.0.99/24', 'dev', 'eth0']);
   });
 
+  await t.test(
+    'IPv6: neighbour discovery passes default deny, a v6 rule opens a port to v6 only',
+    async () => {
+      sh('ip', ['-n', g1.ns, 'addr', 'add', 'fd00:61::11/64', 'dev', 'eth0', 'nodad']);
+      sh('ip', ['-n', probe, 'addr', 'add', 'fd00:61::100/64', 'dev', 'eth0', 'nodad']);
+      lab.httpd(g1.ns, 8081, true);
+      const v6 = rule({
+        direction: 'ingress',
+        protocol: 'tcp',
+        portStart: 8081,
+        portEnd: 8081,
+        ipVersion: 6,
+        remoteCidrs: ['fd00:61::100/128'],
+      });
+      await apply([nic(g1, '10.61.0.11', [v6])]);
+      assert.equal(lab.fetchWho(probe, 'fd00:61::11', 8081), 'fd00:61::100');
+      assert.equal(lab.fetchWho(probe, '10.61.0.11', 8081), undefined, 'the v6 rule does not open IPv4');
+      await apply([nic(g1, '10.61.0.11', [])]);
+      assert.equal(lab.fetchWho(probe, 'fd00:61::11', 8081), undefined);
+    },
+  );
+
   await t.test('NICs not listed lose their rules; stale versions are refused', async () => {
     assert.deepEqual(await a.send('sg.apply', { version, nics: [] }), { applied: false });
     assert.ok(!probeReachesG1());

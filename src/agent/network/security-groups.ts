@@ -35,6 +35,19 @@ function validAddrOrCidr(text: string): boolean {
 }
 
 export function validateSg(nics: SgNic[]): void {
+  if (
+    !Array.isArray(nics) ||
+    nics.some((n) => !Array.isArray(n?.rules) || !Array.isArray(n?.securityGroupUuids))
+  ) {
+    throw new CloudError(
+      'Invalid',
+      'HOST_SG_SPEC_INVALID',
+      'nics: a list of NICs with rules and securityGroupUuids lists',
+      {
+        details: { field: 'nics' },
+      },
+    );
+  }
   const problems: string[] = [];
   nics.forEach((n, i) => {
     const f = `nics[${i}]`;
@@ -164,7 +177,9 @@ export function sgScript(ctx: PartContext, nics: SgNic[]): string {
 
 export async function applySg(ctx: PartContext, nics: SgNic[]): Promise<void> {
   validateSg(nics);
-  if (nics.some((n) => n.securityGroupUuids.length > 0)) await enableBridgeNetfilter();
+  // no filtered NIC: no tables (br_netfilter stays as it is: other bridges may rely on it)
+  if (!nics.some((n) => n.securityGroupUuids.length > 0)) return removeSgTables(ctx);
+  await enableBridgeNetfilter();
   await run('nft', ['-f', '-'], sgScript(ctx, nics));
 }
 

@@ -18,6 +18,7 @@ export interface TapPlugger {
 export function tapPlugger(ctx: PartContext): TapPlugger {
   return {
     async ensureTap(nic) {
+      await ctx.ready();
       const name = ctx.names.tap(nic.uuid);
       const bridge = await link(nic.bridgeName);
       if (bridge?.linkinfo?.info_kind !== 'bridge') {
@@ -37,13 +38,20 @@ export function tapPlugger(ctx: PartContext): TapPlugger {
       await ip(['link', 'set', 'dev', name, 'mtu', String(nic.mtu)]);
       if (cur?.master !== nic.bridgeName) await ip(['link', 'set', 'dev', name, 'master', nic.bridgeName]);
       await ip(['link', 'set', 'dev', name, 'up']);
-      ctx.taps.set(name, nic.bridgeName);
+      if (ctx.state.get().taps[name] !== nic.bridgeName) {
+        ctx.state.get().taps[name] = nic.bridgeName;
+        await ctx.state.save();
+      }
       return name;
     },
     async removeTap(nicUuid) {
+      await ctx.ready();
       const name = ctx.names.tap(nicUuid);
       await deleteLink(name);
-      ctx.taps.delete(name);
+      if (ctx.state.get().taps[name] !== undefined) {
+        delete ctx.state.get().taps[name];
+        await ctx.state.save();
+      }
     },
   };
 }

@@ -11,7 +11,7 @@ import type { AgentHandlers, AgentPeerHandlers } from '../handlers.js';
 import type { Accelerator } from '../host/facts.js';
 import { attachNic, attachVolume, detachNic, detachVolume, resizeVolume } from './devices.js';
 import { type AgentLog, Hypervisor } from './hypervisor.js';
-import { checkVmUuid } from './layout.js';
+import { checkObject, checkString, checkVmUuid } from './layout.js';
 import { liveDiskHooks } from './live-disks.js';
 import { migrate, prepareMigration } from './migration.js';
 import type { NicPlugger } from './nic-plugger.js';
@@ -47,7 +47,7 @@ export function createQemuPart(opts: QemuPartOptions): QemuPart {
     return done;
   };
   const handlers: AgentHandlers & AgentPeerHandlers = {
-    'vm.start': async ({ vm }) => ({ powerState: await hv.start(vm) }),
+    'vm.start': async ({ vm }) => ({ powerState: await hv.start(checkObject(vm, 'vm')) }),
     'vm.stop': async ({ vmUuid, force }) => {
       await hv.stop(vmUuid, force === true);
       return done;
@@ -61,31 +61,31 @@ export function createQemuPart(opts: QemuPartOptions): QemuPart {
     },
     'vm.list': async () => ({ vms: await hv.list() }),
     'vm.attach-volume': async ({ vmUuid, volume }) => {
-      await attachVolume(hv, checkVmUuid(vmUuid), volume);
+      await attachVolume(hv, checkVmUuid(vmUuid), checkObject(volume, 'volume'));
       return done;
     },
     'vm.detach-volume': async ({ vmUuid, volumeUuid }) => {
-      await detachVolume(hv, checkVmUuid(vmUuid), volumeUuid);
+      await detachVolume(hv, checkVmUuid(vmUuid), checkString(volumeUuid, 'volumeUuid'));
       return done;
     },
     'vm.resize-volume': async ({ vmUuid, volumeUuid, size }) => {
-      await resizeVolume(hv, checkVmUuid(vmUuid), volumeUuid, size);
+      await resizeVolume(hv, checkVmUuid(vmUuid), checkString(volumeUuid, 'volumeUuid'), size);
       return done;
     },
     'vm.attach-nic': async ({ vmUuid, nic }) => {
-      await attachNic(hv, checkVmUuid(vmUuid), nic);
+      await attachNic(hv, checkVmUuid(vmUuid), checkObject(nic, 'nic'));
       return done;
     },
     'vm.detach-nic': async ({ vmUuid, nicUuid }) => {
-      await detachNic(hv, checkVmUuid(vmUuid), nicUuid);
+      await detachNic(hv, checkVmUuid(vmUuid), checkString(nicUuid, 'nicUuid'));
       return done;
     },
     'vm.migrate': async ({ vmUuid, target }) => {
-      await migrate(hv, checkVmUuid(vmUuid), target, opts.secret);
+      await migrate(hv, checkVmUuid(vmUuid), checkString(target, 'target'), opts.secret);
       return done;
     },
     'vm.prepare-migration': ({ vm }) => {
-      checkVmUuid(vm?.uuid, 'vm.uuid');
+      checkVmUuid(checkObject(vm, 'vm').uuid, 'vm.uuid');
       return prepareMigration(hv, vm, opts.listenHost);
     },
   };

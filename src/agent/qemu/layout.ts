@@ -46,3 +46,22 @@ export function vmPaths(stateDir: string, uuid: string): VmPaths {
     incoming: join(dir, 'incoming.json'),
   };
 }
+
+/** A request field that must be a JSON object (a spec), refused by name otherwise. */
+export function checkObject<T>(value: T, field: string): T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CloudError('Invalid', 'AGENT_REQUEST_INVALID', `${field} must be an object`, {
+      details: { field },
+    });
+  }
+  return value;
+}
+
+export function checkString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 512) {
+    throw new CloudError('Invalid', 'AGENT_REQUEST_INVALID', `${field} must be a non-empty string`, {
+      details: { field },
+    });
+  }
+  return value;
+}

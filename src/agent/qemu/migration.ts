@@ -1,6 +1,10 @@
 /**
- * Live migration between two agents, shared storage only (both hosts open the same volume
- * paths; QEMU keeps the target's images inactive until the switch-over). The source agent asks
+ * Live migration between two agents. Shared storage: both hosts open the same volume paths
+ * (QEMU keeps the target's images inactive until the switch-over). Local storage: the target
+ * finds none of the VM's local disk files, makes empty ones of the same format and size, and
+ * the source copies the disks along with the memory (QEMU block migration); a VM with some
+ * disks shared and some not is refused (block migration copies every disk, and copying a shared
+ * disk onto itself would corrupt it). The source agent asks
  * the target agent (`vm.prepare-migration`, authenticated with this agent's own secret: the
  * agents of one cloud share it) to start the same machine waiting on a TCP port, then runs QMP
  * `migrate` and polls `query-migrate` to completion, then quits its QEMU and forgets the VM: it
@@ -8,13 +12,22 @@
  * running.
  */
 
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import type { VmSpec } from '../../contract/agent.js';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import type { AgentPeerCommands, VmSpec } from '../../contract/agent.js';
 import { CloudError, type ErrorBody } from '../../kernel/errors.js';
+import { formatDriver, volumeNodeName } from './blockdev.js';
 import type { Hypervisor } from './hypervisor.js';
 import { vmPaths } from './layout.js';
 import { waitExit } from './process.js';
+
+const run = promisify(execFile);
+
+type Prepared = AgentPeerCommands['vm.prepare-migration']['response'];
 
 export const MIGRATION_TIMEOUT_MS = 30 * 60_000;
 const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]']);
@@ -32,13 +45,13 @@ function freePort(host: string): Promise<number> {
 }
 
 /** Target side: start the VM waiting for the incoming migration (idempotent). */
-export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string): Promise<{ uri: string }> {
+export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string): Promise<Prepared> {
   return hv.serial(vm.uuid, async () => {
     const paths = vmPaths(hv.opts.stateDir, vm.uuid);
     if ((await hv.pid(vm.uuid)) !== undefined) {
       const saved = await readFile(paths.incoming, 'utf8').catch(() => undefined);
       const { status } = await (await hv.qmp(vm.uuid)).execute<{ status: string }>('query-status');
-      if (saved !== undefined && status === 'inmigrate') return JSON.parse(saved) as { uri: string };
+      if (saved !== undefined && status === 'inmigrate') return JSON.parse(saved) as Prepared;
       throw new CloudError(
         'Conflict',
         'AGENT_VM_ALREADY_RUNNING',
@@ -48,12 +61,56 @@ export function prepareMigration(hv: Hypervisor, vm: VmSpec, listenHost: string)
         },
       );
     }
+    const blockMigration = await makeMissingDisks(vm);
     const host = WILDCARDS.has(listenHost) ? '0.0.0.0' : listenHost;
     const uri = `tcp:${host}:${await freePort(host)}`;
     await hv.startUnqueued(vm, uri);
-    await writeFile(paths.incoming, JSON.stringify({ uri }));
-    return { uri };
+    const answer: Prepared = { uri };
+    if (blockMigration) {
+      // the empty disks, exported writable over NBD for the source's mirror jobs
+      const qmp = await hv.qmp(vm.uuid);
+      const nbd = `tcp:${host}:${await freePort(host)}`;
+      const [, , nbdPort = ''] = /^tcp:(.*):(\d+)$/.exec(nbd) ?? [];
+      await qmp.execute('nbd-server-start', { addr: { type: 'inet', data: { host, port: nbdPort } } });
+      for (const v of vm.volumes) {
+        const node = volumeNodeName(v.uuid);
+        await qmp.execute('block-export-add', {
+          type: 'nbd',
+          id: `exp-${node}`,
+          'node-name': node,
+          writable: true,
+        });
+      }
+      // the NBD server is not needed once the guest runs here
+      qmp
+        .waitEvent('RESUME', MIGRATION_TIMEOUT_MS)
+        .then(() => qmp.execute('nbd-server-stop'))
+        .catch(() => undefined);
+      answer.blockMigration = { nbd };
+    }
+    await writeFile(paths.incoming, JSON.stringify(answer));
+    return answer;
   });
+}
+
+/** Makes the VM's missing local disk files; true when it made them all, false when all exist. */
+async function makeMissingDisks(vm: VmSpec): Promise<boolean> {
+  const local = vm.volumes.filter((v) => v.path.startsWith('/'));
+  const missing = local.filter((v) => !existsSync(v.path));
+  if (missing.length === 0) return false;
+  if (missing.length !== vm.volumes.length) {
+    throw new CloudError(
+      'Conflict',
+      'AGENT_MIGRATION_STORAGE_MIXED',
+      `VM ${vm.uuid} has disks this host shares with the source and disks it lacks; it cannot be migrated`,
+      { details: { vmUuid: vm.uuid, missing: missing.map((v) => v.uuid) } },
+    );
+  }
+  for (const v of missing) {
+    await mkdir(dirname(v.path), { recursive: true });
+    await run('qemu-img', ['create', '-q', '-f', formatDriver(v.format), v.path, String(v.size)]);
+  }
+  return true;
 }
 
 async function callPeer(target: string, secret: string, command: string, body: unknown): Promise<unknown> {
@@ -95,13 +152,34 @@ export function migrate(hv: Hypervisor, uuid: string, target: string, secret: st
     const spec = await hv.specOf(uuid);
     const qmp = await hv.qmp(uuid);
     const pid = (await hv.pid(uuid))!;
-    const { uri: offered } = (await callPeer(target, secret, 'vm.prepare-migration', { vm: spec })) as {
-      uri: string;
-    };
-    const [, host = '', port = ''] = /^tcp:(.*):(\d+)$/.exec(offered) ?? [];
+    const prepared = (await callPeer(target, secret, 'vm.prepare-migration', { vm: spec })) as Prepared;
     const targetHost = new URL(target.includes('://') ? target : `http://${target}`).hostname;
-    const uri = `tcp:${WILDCARDS.has(host) ? targetHost : host}:${port}`;
+    const reachable = (offered: string) => {
+      const [, host = '', port = ''] = /^tcp:(.*):(\d+)$/.exec(offered) ?? [];
+      return { host: WILDCARDS.has(host) ? targetHost : host, port };
+    };
+    const mem = reachable(prepared.uri);
+    const uri = `tcp:${mem.host}:${mem.port}`;
+    const jobs: string[] = [];
     try {
+      if (prepared.blockMigration !== undefined) {
+        const nbd = reachable(prepared.blockMigration.nbd);
+        for (const v of spec.volumes) {
+          const node = volumeNodeName(v.uuid);
+          const mirror = `m${node.slice(1)}`;
+          const job = `mirror-${node}`;
+          await qmp.execute('blockdev-add', {
+            driver: 'nbd',
+            'node-name': mirror,
+            server: { type: 'inet', host: nbd.host, port: nbd.port },
+            export: node,
+          });
+          const ready = qmp.waitEvent('BLOCK_JOB_READY', MIGRATION_TIMEOUT_MS, (e) => e.data?.device === job);
+          await qmp.execute('blockdev-mirror', { 'job-id': job, device: node, target: mirror, sync: 'full' });
+          jobs.push(job);
+          await ready;
+        }
+      }
       await qmp.execute('migrate-set-capabilities', {
         capabilities: [{ capability: 'events', state: true }],
       });
@@ -124,9 +202,13 @@ export function migrate(hv: Hypervisor, uuid: string, target: string, secret: st
         await new Promise((r) => setTimeout(r, 250));
       }
     } catch (err) {
+      for (const job of jobs)
+        await qmp.execute('block-job-cancel', { device: job, force: true }).catch(() => undefined);
       await callPeer(target, secret, 'vm.destroy', { vmUuid: uuid }).catch(() => undefined);
       throw err;
     }
+    // the guest is paused here and runs there: the mirrors stop without switching over
+    for (const job of jobs) await qmp.execute('block-job-cancel', { device: job }).catch(() => undefined);
     await qmp.execute('quit').catch(() => undefined);
     await waitExit(pid, hv.paths(uuid), 10_000);
     await hv.stopUnqueued(spec, true);

@@ -1,6 +1,8 @@
 /**
- * Primary storage in a directory of this host (`local`, and `shared-mount`: the same layout on a
- * filesystem every host of the cluster mounts at the same path). Layout in layout.ts.
+ * Primary storage as qcow2 files in a directory tree (layout.ts), on any StorageFs (storage-fs.ts):
+ * a directory of this host (`local`; `shared-mount`: the same layout on a filesystem every host of
+ * the cluster mounts at the same path) or an NFS export (`nfs`: qemu-img and QEMU open the files as
+ * `nfs://` URLs through libnfs; directory work goes through the agent's NFS client).
  *
  * Invariants: a final name (cache, volume, record) only ever holds a complete, checked file — work
  * happens under a `.part` name and is published by rename; a failed command leaves no part behind.
@@ -15,8 +17,8 @@
  * can do the same live through QMP (blockdev-snapshot-internal-sync). The cost: a snapshot cannot
  * be moved off the volume's file, and its bytes are only freed when it is deleted.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { AgentRequest, StorageRef } from '../../contract/agent.js';
 import { CloudError } from '../../kernel/errors.js';
 import {
@@ -39,47 +41,16 @@ import {
   snapshotArgs,
   snapshotNames,
 } from './qemu-img.js';
+import { localFs, type StorageFs } from './storage-fs.js';
 import { headImage, imageUrl, putImage } from './upload.js';
 
-async function statOrUndefined(path: string) {
-  try {
-    return await stat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-/** Bytes the file really occupies (sparse and thin files use less than their length). */
+/** Bytes a local file really occupies (sparse and thin files use less than their length). */
 export async function allocatedBytes(path: string): Promise<number> {
-  const s = await stat(path);
-  return s.blocks * 512;
+  return (await localFs.stat(path))?.allocated ?? 0;
 }
 
-function layoutFor(storage: StorageRef): Layout {
-  if (!storage.url.startsWith('/')) {
-    throw new CloudError(
-      'Invalid',
-      'STORAGE_URL_INVALID',
-      `${storage.type} primary storage ${storage.uuid}: url must be an absolute directory, got ${storage.url}`,
-      { details: { field: 'storage.url', value: storage.url } },
-    );
-  }
-  return layoutOf(storage.url);
-}
-
-/** Removes leftovers of earlier attempts at `finalPath` (a crash mid-copy leaves a `.part`). */
-async function removeParts(finalPath: string): Promise<void> {
-  const dir = finalPath.slice(0, finalPath.lastIndexOf('/'));
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(
-    names.filter((n) => isPartOf(finalPath, n)).map((n) => rm(join(dir, n), { force: true })),
-  );
-}
-
-/** Checks a freshly fetched image and publishes it at `finalPath` as a standalone qcow2. */
-export async function publishImage(part: string, finalPath: string, url: string): Promise<ImageInfo> {
-  const info = await imageInfo(part);
+/** Refuses an image with a backing file: it could point anywhere on the host that reads it. */
+function checkStandalone(info: ImageInfo, url: string): void {
   if (info.backingFilename !== undefined) {
     throw new CloudError(
       'Invalid',
@@ -88,6 +59,12 @@ export async function publishImage(part: string, finalPath: string, url: string)
       { details: { url, backingFilename: info.backingFilename } },
     );
   }
+}
+
+/** Checks a freshly fetched local image and publishes it at local `finalPath` as a standalone qcow2. */
+export async function publishImage(part: string, finalPath: string, url: string): Promise<ImageInfo> {
+  const info = await imageInfo(part);
+  checkStandalone(info, url);
   if (info.format === 'qcow2') {
     await rename(part, finalPath);
     return info;
@@ -102,6 +79,13 @@ export async function publishImage(part: string, finalPath: string, url: string)
   return { ...info, format: 'qcow2' };
 }
 
+/** Removes leftovers of earlier attempts at `finalPath` (a crash mid-copy leaves a `.part`). */
+async function removeParts(fs: StorageFs, finalPath: string): Promise<void> {
+  const dir = finalPath.slice(0, finalPath.lastIndexOf('/'));
+  const names = await fs.list(dir);
+  for (const n of names.filter((name) => isPartOf(finalPath, name))) await fs.remove(`${dir}/${n}`);
+}
+
 function volumeFormat(format: string, storage: StorageRef): DiskFormat {
   if (format === 'qcow2' || format === 'raw') return format;
   throw unsupportedFormat(format, storage);
@@ -109,12 +93,13 @@ function volumeFormat(format: string, storage: StorageRef): DiskFormat {
 
 /** The volume's file and format (a volume is one of the two names); undefined when absent. */
 async function findVolume(
+  fs: StorageFs,
   layout: Layout,
   volumeUuid: string,
 ): Promise<{ path: string; format: DiskFormat } | undefined> {
   for (const format of ['qcow2', 'raw'] as const) {
     const path = layout.volume(volumeUuid, format);
-    if (await statOrUndefined(path)) return { path, format };
+    if (await fs.stat(path)) return { path, format };
   }
   return undefined;
 }
@@ -130,52 +115,78 @@ function inUse(what: string, path: string): CloudError {
 
 const isInUse = (e: unknown) => e instanceof CloudError && e.code === 'STORAGE_VOLUME_IN_USE';
 
-async function readRecord(layout: Layout, snapshotUuid: string) {
-  const text = await readFile(layout.snapshotRecord(snapshotUuid), 'utf8').catch(
-    (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return undefined;
-      throw e;
-    },
-  );
+async function readRecord(fs: StorageFs, layout: Layout, snapshotUuid: string) {
+  const text = await fs.readText(layout.snapshotRecord(snapshotUuid));
   return text === undefined ? undefined : parseSnapshotRecord(text);
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const part = partPath(path);
-  try {
-    await writeFile(part, text);
-    await rename(part, path);
-  } finally {
-    await rm(part, { force: true });
+/** How a storage type's root is reached: its layout and a filesystem session for one command. */
+export type StorageAccess = (storage: StorageRef) => { layout: Layout; fs: StorageFs };
+
+/** `local` and `shared-mount`: the url is an absolute directory of this host. */
+export const localAccess: StorageAccess = (storage) => {
+  if (!storage.url.startsWith('/')) {
+    throw new CloudError(
+      'Invalid',
+      'STORAGE_URL_INVALID',
+      `${storage.type} primary storage ${storage.uuid}: url must be an absolute directory, got ${storage.url}`,
+      { details: { field: 'storage.url', value: storage.url } },
+    );
   }
-}
+  return { layout: layoutOf(storage.url), fs: localFs };
+};
 
-export function fileBackend(opts: StorageOptions): StorageBackend {
+export function fileBackend(opts: StorageOptions, access: StorageAccess): StorageBackend {
   const credential = (url: string) => opts.credentialFor?.(url);
+  const scratchDir = opts.scratchDir ?? tmpdir();
 
-  async function cache(req: AgentRequest<'image.cache'>) {
-    const layout = layoutFor(req.storage);
+  /** Runs one command with its storage's filesystem session, closed afterwards. */
+  const using =
+    <R, Q extends { storage: StorageRef }>(fn: (req: Q, layout: Layout, fs: StorageFs) => Promise<R>) =>
+    async (req: Q): Promise<R> => {
+      const { layout, fs } = access(req.storage);
+      try {
+        return await fn(req, layout, fs);
+      } finally {
+        fs.close();
+      }
+    };
+
+  /** A local file for work on a storage that is not a local directory (removed by the caller). */
+  async function scratch(name: string): Promise<string> {
+    await mkdir(scratchDir, { recursive: true });
+    return partPath(`${scratchDir}/${name}`);
+  }
+
+  async function cache(req: AgentRequest<'image.cache'>, layout: Layout, fs: StorageFs) {
     const path = layout.cache(checkName(req.imageUuid, 'imageUuid'));
     const sha256 = checkSha256Field(req.sha256, 'sha256');
-    if (await statOrUndefined(path)) return { path, size: (await imageInfo(path, 'qcow2')).virtualSize };
-    await mkdir(layout.imageCacheDir, { recursive: true });
-    await removeParts(path);
-    const part = partPath(path);
+    if (await fs.stat(path)) return { path, size: (await imageInfo(path, 'qcow2')).virtualSize };
+    await fs.mkdirs(layout.imageCacheDir);
+    await removeParts(fs, path);
+    // a local directory takes the download in place; elsewhere it lands here and is copied over
+    const download = fs.localDir ? partPath(path) : await scratch(`${req.imageUuid}.qcow2`);
+    const part = partPath(path, '.qcow2');
     try {
       const auth = credential(req.url);
-      await fetchToFile(req.url, part, {
+      await fetchToFile(req.url, download, {
         ...(auth ? { authorization: auth } : {}),
         ...(sha256 ? { sha256 } : {}),
       });
-      const info = await publishImage(part, path, req.url);
+      if (fs.localDir) return { path, size: (await publishImage(download, path, req.url)).virtualSize };
+      const info = await imageInfo(download);
+      checkStandalone(info, req.url);
+      await runTool('qemu-img', convertArgs(download, info.format === 'raw' ? 'raw' : undefined, part));
+      await fs.rename(part, path);
       return { path, size: info.virtualSize };
     } finally {
-      await rm(part, { force: true });
+      await rm(download, { force: true });
+      if (fs.localDir) await rm(`${download}.qcow2`, { force: true });
+      else await fs.remove(part);
     }
   }
 
-  async function createVolume(req: AgentRequest<'volume.create'>) {
-    const layout = layoutFor(req.storage);
+  async function createVolume(req: AgentRequest<'volume.create'>, layout: Layout, fs: StorageFs) {
     const format = volumeFormat(req.format, req.storage);
     const path = layout.volume(checkName(req.volumeUuid, 'volumeUuid'), format);
     const backing = req.fromImageCachePath;
@@ -190,7 +201,8 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
         );
       }
     }
-    if (await statOrUndefined(path)) {
+    const existing = await fs.stat(path);
+    if (existing) {
       const info = await imageInfo(path, format);
       if (info.virtualSize !== req.size || info.backingFilename !== backing) {
         throw new CloudError(
@@ -200,7 +212,7 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
           { details: { path, size: info.virtualSize, backing: info.backingFilename ?? null } },
         );
       }
-      return { path, actualSize: await allocatedBytes(path) };
+      return { path, actualSize: existing.allocated };
     }
     if (backing !== undefined) {
       const base = await imageInfo(backing, 'qcow2').catch((e: unknown) => {
@@ -218,34 +230,31 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
         );
       }
     }
-    await mkdir(layout.volumesDir, { recursive: true });
-    await removeParts(path);
+    await fs.mkdirs(layout.volumesDir);
+    await removeParts(fs, path);
     const part = partPath(path);
     try {
       await runTool('qemu-img', createArgs(part, format, req.size, backing));
-      await rename(part, path);
+      await fs.rename(part, path);
     } finally {
-      await rm(part, { force: true });
+      await fs.remove(part);
     }
-    return { path, actualSize: await allocatedBytes(path) };
+    return { path, actualSize: (await fs.stat(path))?.allocated ?? 0 };
   }
 
-  async function deleteVolume(req: AgentRequest<'volume.delete'>) {
-    const layout = layoutFor(req.storage);
+  async function deleteVolume(req: AgentRequest<'volume.delete'>, layout: Layout, fs: StorageFs) {
     const uuid = checkName(req.volumeUuid, 'volumeUuid');
     // its snapshots live inside its file: their records go with it
-    const records = await readdir(layout.snapshotsDir).catch(() => [] as string[]);
-    for (const name of records.filter((n) => n.endsWith('.json'))) {
-      const rec = await readRecord(layout, name.slice(0, -'.json'.length)).catch(() => undefined);
-      if (rec?.volumeUuid === uuid) await rm(join(layout.snapshotsDir, name), { force: true });
+    for (const name of (await fs.list(layout.snapshotsDir)).filter((n) => n.endsWith('.json'))) {
+      const rec = await readRecord(fs, layout, name.slice(0, -'.json'.length)).catch(() => undefined);
+      if (rec?.volumeUuid === uuid) await fs.remove(`${layout.snapshotsDir}/${name}`);
     }
-    for (const format of ['qcow2', 'raw'] as const) await rm(layout.volume(uuid, format), { force: true });
+    for (const format of ['qcow2', 'raw'] as const) await fs.remove(layout.volume(uuid, format));
     return {};
   }
 
-  async function resizeVolume(req: AgentRequest<'volume.resize'>) {
-    const layout = layoutFor(req.storage);
-    const found = await findVolume(layout, checkName(req.volumeUuid, 'volumeUuid'));
+  async function resizeVolume(req: AgentRequest<'volume.resize'>, layout: Layout, fs: StorageFs) {
+    const found = await findVolume(fs, layout, checkName(req.volumeUuid, 'volumeUuid'));
     if (!found) throw volumeNotFound(req.volumeUuid, req.storage);
     const info = await imageInfo(found.path, found.format);
     if (req.size === info.virtualSize) return {};
@@ -254,9 +263,7 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
         'Invalid',
         'VOLUME_SHRINK_REFUSED',
         `volume ${req.volumeUuid} is ${info.virtualSize} bytes: it can only grow`,
-        {
-          details: { field: 'size', size: req.size, current: info.virtualSize },
-        },
+        { details: { field: 'size', size: req.size, current: info.virtualSize } },
       );
     }
     try {
@@ -270,17 +277,16 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
     return {};
   }
 
-  async function createSnapshot(req: AgentRequest<'snapshot.create'>) {
-    const layout = layoutFor(req.storage);
+  async function createSnapshot(req: AgentRequest<'snapshot.create'>, layout: Layout, fs: StorageFs) {
     const name = checkName(req.snapshotUuid, 'snapshotUuid');
-    const found = await findVolume(layout, checkName(req.volumeUuid, 'volumeUuid'));
+    const found = await findVolume(fs, layout, checkName(req.volumeUuid, 'volumeUuid'));
     if (!found) throw volumeNotFound(req.volumeUuid, req.storage);
     if (found.format !== 'qcow2') throw unsupportedFormat('snapshots of a raw', req.storage);
     const record = layout.snapshotRecord(name);
     // the record first: a crash after it leaves a record snapshot.delete can clean, never an
     // internal snapshot nobody can find
-    await mkdir(layout.snapshotsDir, { recursive: true });
-    await writeAtomically(record, JSON.stringify({ volumeUuid: req.volumeUuid, volumePath: found.path }));
+    await fs.mkdirs(layout.snapshotsDir);
+    await fs.writeText(record, JSON.stringify({ volumeUuid: req.volumeUuid, volumePath: found.path }));
     if (!(await snapshotNames(found.path)).includes(name)) {
       try {
         await runTool('qemu-img', snapshotArgs('create', found.path, name));
@@ -290,34 +296,29 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
       }
     }
     // what the snapshot pins: the volume's allocated data when it was taken
-    return { size: await allocatedBytes(found.path), path: record };
+    return { size: (await fs.stat(found.path))?.allocated ?? 0, path: record };
   }
 
-  async function deleteSnapshot(req: AgentRequest<'snapshot.delete'>) {
-    const layout = layoutFor(req.storage);
+  async function deleteSnapshot(req: AgentRequest<'snapshot.delete'>, layout: Layout, fs: StorageFs) {
     const name = checkName(req.snapshotUuid, 'snapshotUuid');
-    const rec = await readRecord(layout, name);
-    if (
-      rec &&
-      (await statOrUndefined(rec.volumePath)) &&
-      (await snapshotNames(rec.volumePath)).includes(name)
-    ) {
+    const rec = await readRecord(fs, layout, name);
+    if (rec && (await fs.stat(rec.volumePath)) && (await snapshotNames(rec.volumePath)).includes(name)) {
       try {
         await runTool('qemu-img', snapshotArgs('delete', rec.volumePath, name));
       } catch (e) {
         if (!isInUse(e)) throw e;
-        if (!(await opts.live?.snapshotDelete(rec.volumePath, name)))
+        if (!(await opts.live?.snapshotDelete(rec.volumePath, name))) {
           throw inUse('snapshot.delete', rec.volumePath);
+        }
       }
     }
-    await rm(layout.snapshotRecord(name), { force: true });
+    await fs.remove(layout.snapshotRecord(name));
     return {};
   }
 
-  async function revertSnapshot(req: AgentRequest<'snapshot.revert'>) {
-    const layout = layoutFor(req.storage);
+  async function revertSnapshot(req: AgentRequest<'snapshot.revert'>, layout: Layout, fs: StorageFs) {
     const name = checkName(req.snapshotUuid, 'snapshotUuid');
-    const found = await findVolume(layout, checkName(req.volumeUuid, 'volumeUuid'));
+    const found = await findVolume(fs, layout, checkName(req.volumeUuid, 'volumeUuid'));
     if (!found) throw volumeNotFound(req.volumeUuid, req.storage);
     if (found.format !== 'qcow2' || !(await snapshotNames(found.path)).includes(name)) {
       throw new CloudError(
@@ -332,17 +333,20 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
     return {};
   }
 
-  async function upload(req: AgentRequest<'image.upload'>) {
-    const layout = layoutFor(req.storage);
+  async function upload(req: AgentRequest<'image.upload'>, layout: Layout, fs: StorageFs) {
     const imageUuid = checkName(req.imageUuid, 'imageUuid');
     const target = imageUrl(req.backupStorageUrl, imageUuid);
     const auth = credential(target.href);
     const there = await headImage(target, auth);
     if (there) return { size: there.size, actualSize: there.actualSize };
-    const source = await uploadSource(layout, req.sourcePath);
-    const scratch = `${layout.root}/.upload`;
-    await mkdir(scratch, { recursive: true });
-    const flat = partPath(`${scratch}/${imageUuid}.qcow2`);
+    const source = await uploadSource(fs, layout, req.sourcePath);
+    let flat: string;
+    if (fs.localDir) {
+      await mkdir(`${layout.root}/.upload`, { recursive: true });
+      flat = partPath(`${layout.root}/.upload/${imageUuid}.qcow2`);
+    } else {
+      flat = await scratch(`${imageUuid}.qcow2`);
+    }
     try {
       await runTool('qemu-img', convertArgs(source.path, source.format, flat, source.snapshot));
       const stored = await putImage(target, flat, await sha256OfFile(flat), auth);
@@ -353,24 +357,25 @@ export function fileBackend(opts: StorageOptions): StorageBackend {
   }
 
   return {
-    'image.cache': cache,
-    'image.uncache': async (req) => {
+    'image.cache': using(cache),
+    'image.uncache': using(async (req: AgentRequest<'image.uncache'>, layout, fs) => {
       // a volume cloned from it still reads through it: the platform uncaches only unused images
-      await rm(layoutFor(req.storage).cache(checkName(req.imageUuid, 'imageUuid')), { force: true });
+      await fs.remove(layout.cache(checkName(req.imageUuid, 'imageUuid')));
       return {};
-    },
-    'image.upload': upload,
-    'volume.create': createVolume,
-    'volume.delete': deleteVolume,
-    'volume.resize': resizeVolume,
-    'snapshot.create': createSnapshot,
-    'snapshot.delete': deleteSnapshot,
-    'snapshot.revert': revertSnapshot,
+    }),
+    'image.upload': using(upload),
+    'volume.create': using(createVolume),
+    'volume.delete': using(deleteVolume),
+    'volume.resize': using(resizeVolume),
+    'snapshot.create': using(createSnapshot),
+    'snapshot.delete': using(deleteSnapshot),
+    'snapshot.revert': using(revertSnapshot),
   };
 }
 
 /** What image.upload reads: a volume's file, or (a snapshot record's path) one internal snapshot. */
 async function uploadSource(
+  fs: StorageFs,
   layout: Layout,
   sourcePath: string,
 ): Promise<{ path: string; format: DiskFormat; snapshot?: string }> {
@@ -378,7 +383,7 @@ async function uploadSource(
     sourcePath.startsWith(`${dir}/`) && !sourcePath.slice(dir.length + 1).includes('/');
   if (inside(layout.snapshotsDir) && sourcePath.endsWith('.json')) {
     const name = sourcePath.slice(layout.snapshotsDir.length + 1, -'.json'.length);
-    const rec = await readRecord(layout, name);
+    const rec = await readRecord(fs, layout, name);
     if (!rec) {
       throw new CloudError('NotFound', 'SNAPSHOT_NOT_FOUND_ON_STORAGE', `no snapshot at ${sourcePath}`, {
         details: { sourcePath },
@@ -386,7 +391,7 @@ async function uploadSource(
     }
     return { path: rec.volumePath, format: 'qcow2', snapshot: name };
   }
-  if (inside(layout.volumesDir) && (await statOrUndefined(sourcePath))) {
+  if (inside(layout.volumesDir) && (await fs.stat(sourcePath))) {
     return { path: sourcePath, format: sourcePath.endsWith('.raw') ? 'raw' : 'qcow2' };
   }
   throw new CloudError(

@@ -1,9 +1,9 @@
 /**
  * The agent's primary-storage part: the storage commands of contract/agent.ts (image.cache/
  * uncache/upload, volume.*, snapshot.*), each dispatched on `request.storage.type` to that type's
- * backend (a typed map; one file per backend). Backends: local and shared-mount (a directory on
- * this host, file-backend.ts). nfs and ceph are refused with STORAGE_TYPE_UNSUPPORTED until their
- * backends exist.
+ * backend (a typed map). Backends: local and shared-mount (a directory on this host) and nfs (an
+ * export reached by nfs:// URLs), all qcow2 files in one layout (file-backend.ts over
+ * storage-fs.ts); and ceph (RBD images, clones and snapshots: rbd-backend.ts).
  *
  * Invariant: concurrent image.cache commands for one image on one storage share a single copy
  * (the second waits for the first's answer); the backend makes a finished copy idempotent too.
@@ -17,15 +17,19 @@ import {
   type StorageCommand,
   type StorageOptions,
 } from './backend.js';
-import { fileBackend } from './file-backend.js';
+import { fileBackend, localAccess } from './file-backend.js';
+import { layoutOf } from './layout.js';
+import { rbdBackend } from './rbd-backend.js';
+import { nfsFs } from './storage-fs.js';
 
 export type { LiveDiskHooks, StorageOptions } from './backend.js';
 
 type Backends = { [T in StorageRef['type']]: StorageBackend | undefined };
 
 export function storageHandlers(opts: StorageOptions = {}): AgentHandlers {
-  const files = fileBackend(opts);
-  const backends: Backends = { local: files, 'shared-mount': files, nfs: undefined, ceph: undefined };
+  const files = fileBackend(opts, localAccess);
+  const nfs = fileBackend(opts, (storage) => ({ layout: layoutOf(storage.url), fs: nfsFs(storage) }));
+  const backends: Backends = { local: files, 'shared-mount': files, nfs, ceph: rbdBackend(opts) };
   const backendOf = (storage: StorageRef | undefined): StorageBackend => {
     const backend = storage ? backends[storage.type] : undefined;
     if (!backend) {

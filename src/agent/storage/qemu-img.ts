@@ -92,9 +92,10 @@ const SNAPSHOT_FLAG: Record<Exclude<SnapshotOp, 'list'>, string> = {
 
 /** Internal qcow2 snapshots; listing reads with -U (a running VM may hold the disk). */
 export function snapshotArgs(op: SnapshotOp, path: string, name?: string): string[] {
-  if (op === 'list') return ['snapshot', '-U', '-f', 'qcow2', '-l', path];
+  // (qemu-img 7.2's snapshot takes no -f: the format is probed; only qcow2 volumes get here)
+  if (op === 'list') return ['snapshot', '-U', '-l', path];
   if (name === undefined) throw new Error(`snapshot ${op} needs a name`);
-  return ['snapshot', '-q', '-f', 'qcow2', SNAPSHOT_FLAG[op], name, path];
+  return ['snapshot', '-q', SNAPSHOT_FLAG[op], name, path];
 }
 
 /**

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { namesFor } from '../names.js';
+import { type Names, namesFor } from '../names.js';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), 'runner.js');
 
@@ -162,7 +162,7 @@ export class Lab {
   }
 
   /** a guest namespace plugged into `bridge` of `agent`'s host as the NIC's TAP would be */
-  guest(agent: TestAgent, suffix: string, bridge: string, mac = randomMac()): Guest {
+  guest(agent: { hostNs: string; names: Names }, suffix: string, bridge: string, mac = randomMac()): Guest {
     const ns = this.ns(suffix);
     const nicUuid = randomUUID();
     const tap = agent.names.tap(nicUuid);
@@ -253,7 +253,7 @@ export class Lab {
   }
 
   /** busybox httpd in a namespace answering GET /cgi-bin/who with the client's address */
-  httpd(ns: string, port: number): void {
+  httpd(ns: string, port: number, dualStack = false): void {
     const www = join(this.dir, `www-${ns}-${port}`);
     sh('mkdir', ['-p', join(www, 'cgi-bin')]);
     writeFileSync(
@@ -265,7 +265,18 @@ export class Lab {
     );
     const child = spawn(
       'ip',
-      ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', `0.0.0.0:${port}`, '-h', www],
+      [
+        'netns',
+        'exec',
+        ns,
+        'busybox',
+        'httpd',
+        '-f',
+        '-p',
+        dualStack ? `${port}` : `0.0.0.0:${port}`,
+        '-h',
+        www,
+      ],
       {
         stdio: 'ignore',
       },
@@ -300,7 +311,7 @@ export class Lab {
       '-s',
       '-m',
       '3',
-      `http://${addr}:${port}/cgi-bin/who`,
+      `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}/cgi-bin/who`,
     ]);
     return r.ok ? (r.out.trim().split('\n')[0] ?? '').replace(/^\[(::ffff:)?|\]$/g, '') : undefined;
   }
@@ -315,7 +326,7 @@ export class Lab {
       '-s',
       '-m',
       '3',
-      `http://${addr}:${port}/cgi-bin/who`,
+      `http://${addr.includes(':') ? `[${addr}]` : addr}:${port}/cgi-bin/who`,
     ]);
     return r.ok ? Number(r.out.trim().split('\n')[1]) : undefined;
   }
@@ -364,8 +375,8 @@ export function randomMac(): string {
 }
 
 /** what of an agent's is still on the machine (its prefix, its bridges) */
-export function leftovers(agent: TestAgent, bridges: string[]): string[] {
-  const p = agent.opts.namePrefix;
+export function leftovers(agent: { hostNs: string; names: Names }, bridges: string[]): string[] {
+  const p = agent.names.prefix;
   const found: string[] = [];
   for (const ns of trySh('ip', ['netns', 'list']).out.split('\n')) {
     const name = ns.trim().split(/\s+/)[0] ?? '';

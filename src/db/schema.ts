@@ -2,7 +2,7 @@
  * Row types of every table, in camelCase (the CamelCasePlugin maps them to snake_case columns).
  * Migrations are the truth for the physical schema; this file mirrors them for the type checker.
  */
-import type { ColumnType, Generated } from 'kysely';
+import type { Generated } from 'kysely';
 import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 import type {
   EipTable,

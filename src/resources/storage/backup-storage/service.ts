@@ -131,7 +131,8 @@ export class BackupStorageService implements KindService {
       accountUuid: caller.accountUuid,
     };
     const params = { capacity: body.capacity };
-    if (secret === undefined) return admitCreate(this.ctx, family, caller, row, params, { mapError: nameTaken });
+    if (secret === undefined)
+      return admitCreate(this.ctx, family, caller, row, params, { mapError: nameTaken });
     // the secret is kept apart (backup_storage_secrets), written with the record, never in params
     return admitCreate(this.ctx, family, caller, row, params, {
       skipInsert: true,

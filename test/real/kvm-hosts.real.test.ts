@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { cpus } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { startTestNode, type TestNode } from '../support/node.js';
+import { cliRunner } from '../support/cli.js';
+import { ADMIN_PASSWORD, startTestNode, type TestNode } from '../support/node.js';
 import {
   addHost,
   buildCloud,
@@ -83,10 +84,43 @@ describe('kvm hosts end to end', { skip }, () => {
   });
 
   test('two kvm hosts are added: real capacity, accelerator and QEMU version; the secret is never shown', async () => {
+    // host 1 through the API, host 2 through the CLI with the line the installer prints
+    const job1 = await addHost(t, cloud, h1, lab.secret);
+    assert.equal(job1.state, 'Succeeded', JSON.stringify(job1.error));
+    const cli = cliRunner();
+    const login = await cli.run([
+      'login',
+      '--url',
+      t.url,
+      '--account',
+      'admin',
+      '--password',
+      ADMIN_PASSWORD,
+    ]);
+    assert.equal(login.code, 0, login.stderr);
+    const created = await cli.run([
+      'host',
+      'create',
+      '--name',
+      `kvm-${h2.prefix}`,
+      '--cluster',
+      `kvm-cluster-${lab.tag}`,
+      '--management-ip',
+      h2.ip,
+      '--agent-secret',
+      lab.secret,
+      '--wait',
+    ]);
+    assert.equal(created.code, 0, `${created.stdout}${created.stderr}`);
+    const listed = (await t.admin.get(`/v1/hosts?q=managementIp=${h2.ip}`)).body.items[0];
+    cloud.hosts.set(h2, listed.uuid);
+    const shown = await cli.run(['host', 'get', listed.uuid, '-o', 'json']);
+    assert.equal(JSON.parse(shown.stdout).accelerator, 'tcg');
+    assert.ok(!shown.stdout.includes(lab.secret));
     for (const h of [h1, h2]) {
-      const job = await addHost(t, cloud, h, lab.secret);
-      assert.equal(job.state, 'Succeeded', JSON.stringify(job.error));
-      const host = (await t.admin.get(`/v1/hosts/${job.resourceUuid}`)).body;
+      const uuid = cloud.hosts.get(h)!;
+      const job = (await t.admin.get(`/v1/jobs?q=resourceUuid=${uuid}`)).body.items[0];
+      const host = (await t.admin.get(`/v1/hosts/${uuid}`)).body;
       assert.equal(host.status, 'Connected');
       assert.equal(host.hypervisorType, 'kvm');
       assert.equal(host.accelerator, 'tcg');

@@ -237,12 +237,24 @@ describe('kvm hosts end to end', { skip }, () => {
     await waitSerial(h2, vm1, /NIMBUS-DISKS[^\n]*vdb:131072/, from, 60_000);
   });
 
-  test('SIGKILL of the agent leaves its guests running; it comes back Connected', async () => {
+  test('SIGKILL of the agent: host Disconnected and VMs Unknown, guests untouched; restarted, Connected and Running again', async () => {
     const pids = [h2.qemuPid(vm1), h2.qemuPid(vm2)];
     assert.ok(pids.every(Boolean));
     await h2.killAgent();
     const ip1 = (await nicOf(t.admin, vm1)).ip;
     assert.ok(curl(probe, ip1), 'the guest answers while its agent is gone');
+    // the silent agent is HOST_UNREACHABLE like a powered-off simulated host: the reconciler
+    // marks the host Disconnected and its VMs Unknown (3 failed passes, 2 s apart here)
+    await waitFor(
+      'host 2 Disconnected',
+      async () => {
+        const h = (await t.admin.get(`/v1/hosts/${cloud.hosts.get(h2)}`)).body;
+        return h.status === 'Disconnected' ? h : undefined;
+      },
+      60_000,
+    );
+    for (const uuid of [vm1, vm2]) assert.equal((await vmOf(t.admin, uuid)).state, 'Unknown');
+    assert.deepEqual([h2.qemuPid(vm1), h2.qemuPid(vm2)], pids, 'nobody touched the guests');
     await h2.startAgent();
     assert.deepEqual([h2.qemuPid(vm1), h2.qemuPid(vm2)], pids, 'the same QEMU processes');
     const host = await waitFor('host 2 Connected', async () => {
@@ -250,7 +262,7 @@ describe('kvm hosts end to end', { skip }, () => {
       return h.status === 'Connected' ? h : undefined;
     });
     assert.equal(host.status, 'Connected');
-    for (const uuid of [vm1, vm2]) assert.equal((await vmOf(t.admin, uuid)).state, 'Running');
+    for (const uuid of [vm1, vm2]) await waitVmState(t.admin, uuid, 'Running', 30_000);
     assert.ok(curl(probe, ip1));
   });
 

@@ -14,6 +14,10 @@ import { type EmbeddedDatabase, startEmbeddedDatabase } from './db/embedded.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DbHandle, openDb } from './db/pool.js';
 import { BackupStorageDriverRegistry } from './drivers/backup-storage.js';
+import { AgentClient } from './drivers/kvm/agent-client.js';
+import { AgentBackupStorage } from './drivers/kvm/backup-storage.js';
+import { DbAgentCredentials } from './drivers/kvm/credentials.js';
+import { KvmHostDriver } from './drivers/kvm/driver.js';
 import { DriverRegistry } from './drivers/port.js';
 import { SimulatedBackupStorage } from './drivers/simulator/backup-storage.js';
 import { Simulator } from './drivers/simulator/simulator.js';
@@ -104,7 +108,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     const events = new EventBus();
     const queues = new QueueSet(parallelismByKind(QUEUE_PARALLELISM));
     const simulator = new Simulator({ db: db.db, faults, latencyMs: o.simulatorLatencyMs ?? 0 });
-    const drivers = new DriverRegistry({ simulator });
+    // real hosts and storages: nimbus-agents over HTTP, one keep-alive client for all of them
+    const agentClient = new AgentClient();
+    const agentCredentials = new DbAgentCredentials(db.db);
+    const drivers = new DriverRegistry({ simulator, kvm: new KvmHostDriver(agentClient, agentCredentials) });
     const address = `http://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${o.port}`;
     const membership = new Membership({
       db: db.db,
@@ -127,6 +134,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       drivers,
       backupStorages: new BackupStorageDriverRegistry({
         simulator: new SimulatedBackupStorage({ db: db.db, faults, latencyMs: o.simulatorLatencyMs ?? 0 }),
+        agent: new AgentBackupStorage(agentClient, agentCredentials),
       }),
       simulator,
       events,
@@ -204,6 +212,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         await app.close();
         await engine.drain(10_000);
         await membership.leave().catch(() => {});
+        agentClient.close();
         await db.close();
         if (embedded) await embedded.stop();
       },

@@ -84,6 +84,14 @@ export interface VmSpec {
   hostname?: string;
   /** user-data handed to the guest on a config drive (cloud-init style) */
   userData?: string;
+  /**
+   * set when the VM is a network appliance the host realises itself, not as a guest: a real
+   * agent runs a virtual router as a network namespace (router.apply-config configures it), so
+   * `vm.start` of such a VM boots no QEMU — it makes sure the router's namespace exists and
+   * reports the VM Running while it does; `vm.stop`/`vm.destroy` remove the namespace. The
+   * simulator treats it as any VM.
+   */
+  appliance?: { type: 'virtual-router'; routerUuid: string };
 }
 
 /** One VM NIC's DHCP/DNS answer (flat networks: served on the NIC's host). */
@@ -198,7 +206,18 @@ export interface AgentCommands {
   /** remove the VM's definition from the hypervisor (idempotent: a missing VM is success) */
   'vm.destroy': { request: { vmUuid: string }; response: Record<string, never> };
   /** live-migrate a running VM from this host to `target` (sent to the source host) */
-  'vm.migrate': { request: { vmUuid: string; target: string }; response: Record<string, never> };
+  'vm.migrate': {
+    request: {
+      vmUuid: string;
+      target: string;
+      /**
+       * real hosts: how the source agent reaches the target's agent for `vm.prepare-migration`
+       * (its base URL and the Authorization header value; filled by the KVM driver, a secret)
+       */
+      targetAgent?: { url: string; authorization: string };
+    };
+    response: Record<string, never>;
+  };
   'vm.attach-volume': { request: { vmUuid: string; volume: VolumeSpec }; response: Record<string, never> };
   'vm.detach-volume': { request: { vmUuid: string; volumeUuid: string }; response: Record<string, never> };
   /** every VM the hypervisor knows, with its power state (for reconciliation) */
@@ -234,6 +253,11 @@ export interface AgentCommands {
       storage: StorageRef;
       /** hex sha256 of the image file: the host refuses a copy that does not match */
       sha256?: string;
+      /**
+       * the Authorization header value to send when fetching `url` (an agent backup storage's
+       * `Bearer <secret>`); a secret: the agent never logs it. Absent = send none.
+       */
+      authorization?: string;
     };
     response: { path: string; size: number };
   };
@@ -248,6 +272,8 @@ export interface AgentCommands {
       size: number;
       storage: StorageRef;
       backupStorageUrl: string;
+      /** the Authorization header value for the backup storage (as in image.cache) */
+      authorization?: string;
     };
     response: { size: number; actualSize: number };
   };

@@ -22,9 +22,12 @@ import {
 
 import type { KindContract } from './kind-contract.js';
 
-// kvm joins when its agent driver exists (a later issue); until then only simulated hosts can be added
-export const HYPERVISOR_TYPES = ['simulator'] as const;
-const HypervisorType = Type.Enum(HYPERVISOR_TYPES, { description: 'hypervisor type (simulator)' });
+// simulator: hosts answered in-process; kvm: a nimbus-agent on a real machine (docs/hosts.md)
+export const HYPERVISOR_TYPES = ['simulator', 'kvm'] as const;
+const HypervisorType = Type.Enum(HYPERVISOR_TYPES, { description: 'hypervisor type (simulator | kvm)' });
+
+/** the port nimbus-agent listens on unless a host says otherwise */
+export const DEFAULT_AGENT_PORT = 7070;
 
 export const zones: KindContract = {
   kind: 'zones',
@@ -81,6 +84,17 @@ export const hosts: KindContract = {
     cpuUsed: Type.Integer({ description: 'CPUs allocated to VMs' }),
     memoryTotal: Bytes('memory of the host'),
     memoryUsed: Bytes('memory allocated to VMs'),
+    agentPort: Nullable(Type.Integer({ description: 'kvm: the port of its nimbus-agent' })),
+    accelerator: Nullable(
+      Type.String({
+        description: 'kvm: how the agent runs guests (kvm, or tcg emulation); from its last connect',
+      }),
+    ),
+    hypervisorVersion: Nullable(
+      Type.String({
+        description: 'what the host runs guests with (e.g. QEMU 7.2.22); from its last connect',
+      }),
+    ),
   }),
   create: Type.Object(
     {
@@ -91,6 +105,22 @@ export const hosts: KindContract = {
         format: 'ipv4',
         description: 'address the management node reaches the host at',
       }),
+      agentSecret: Type.Optional(
+        Type.String({
+          minLength: 16,
+          maxLength: 512,
+          pattern: '^[\\x21-\\x7e]+$',
+          description:
+            "kvm only, required there: the bearer secret of the host's nimbus-agent (/etc/nimbus-agent/secret); write-only, never returned",
+        }),
+      ),
+      agentPort: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 65535,
+          description: `kvm only: the agent's port (default ${DEFAULT_AGENT_PORT})`,
+        }),
+      ),
       simulatorCpu: Type.Optional(
         Type.Integer({
           minimum: 1,

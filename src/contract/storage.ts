@@ -41,7 +41,8 @@ export const diskOfferings: KindContract = {
   adminOnly: true,
 };
 
-export const BACKUP_STORAGE_TYPES = ['simulator'] as const;
+// agent: a nimbus-agent with a backup-storage directory (docs/hosts.md); url = its http://ip:port
+export const BACKUP_STORAGE_TYPES = ['simulator', 'agent'] as const;
 export const STORAGE_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
 
 const zoneBody = Type.Object({ zoneUuid: ref('the zone') }, strict);
@@ -65,12 +66,20 @@ export const backupStorages: KindContract = {
     {
       name: Name,
       description: Type.Optional(Description),
-      type: Type.Enum(BACKUP_STORAGE_TYPES, { description: 'storage type (simulator)' }),
+      type: Type.Enum(BACKUP_STORAGE_TYPES, { description: 'storage type (simulator | agent)' }),
       url: Type.String({
         minLength: 1,
         maxLength: 2048,
-        description: 'where the storage is, e.g. sim://bs-1',
+        description: 'where the storage is, e.g. sim://bs-1, or http://192.0.2.5:7070 (agent)',
       }),
+      agentSecret: Type.Optional(
+        Type.String({
+          minLength: 16,
+          maxLength: 512,
+          pattern: '^[\\x21-\\x7e]+$',
+          description: "agent only, required there: the agent's bearer secret; write-only, never returned",
+        }),
+      ),
       capacity: Type.Optional(PositiveBytes('simulator only: size of the simulated storage (default 1T)')),
     },
     strict,

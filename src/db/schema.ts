@@ -168,6 +168,11 @@ export interface HostTable {
   memoryUsed: WithDefault<number>;
   vmCount: WithDefault<number>;
   lastSeenAt: Date | null;
+  /** kvm: the agent's port (null = DEFAULT_AGENT_PORT) */
+  agentPort: WithDefault<number | null>;
+  /** kvm: kvm | tcg, as the agent said at its last connect */
+  accelerator: WithDefault<string | null>;
+  hypervisorVersion: WithDefault<string | null>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -392,6 +397,8 @@ export interface Database {
   zones: ZoneTable;
   clusters: ClusterTable;
   hosts: HostTable;
+  hostSecrets: { hostUuid: string; secret: string };
+  backupStorageSecrets: { backupStorageUuid: string; secret: string };
   simulatorHosts: SimulatorHostTable;
   instanceOfferings: InstanceOfferingTable;
   diskOfferings: DiskOfferingTable;

@@ -193,11 +193,11 @@ describe('validation reports every bad field at once', () => {
   });
 
   test('an unsupported hypervisor type is refused with the field named', async () => {
-    // only simulated hosts exist until the KVM agent driver lands (contract HYPERVISOR_TYPES)
+    // simulator and kvm are the types with a driver (contract HYPERVISOR_TYPES)
     const res = await t.admin.post('/v1/clusters', {
-      name: 'kvm',
+      name: 'xen',
       zoneUuid: infra.zone,
-      hypervisorType: 'kvm',
+      hypervisorType: 'xen',
     });
     assert.equal(res.status, 400);
     assert.deepEqual(fieldsOf(res.body), ['hypervisorType']);

@@ -334,8 +334,15 @@ const FAMILIES = ['zone.', 'cluster.', 'host.', 'account.', 'user.', 'tag.'];
 
 /** Steps of each chain, written out: the rows of the table (checked against the registered ones). */
 const STEPS: Record<string, string[]> = {
-  'host.create': ['create-record', 'provision', 'connect', 'read-capacity', 'mark-connected'],
-  'host.reconnect': ['mark-connecting', 'connect', 'read-capacity', 'sync-network', 'mark-connected'],
+  'host.create': ['create-record', 'provision', 'connect', 'read-capacity', 'mark-connected', 'sync-peers'],
+  'host.reconnect': [
+    'mark-connecting',
+    'connect',
+    'read-capacity',
+    'sync-network',
+    'mark-connected',
+    'sync-peers',
+  ],
   'tag.set': ['set-tag'],
   'tag.remove': ['remove-tag'],
 };

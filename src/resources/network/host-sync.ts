@@ -141,10 +141,56 @@ export class HostNetworkSync {
     const sg = nics.some((n) => n.inGroup) ? await sgNicsForHost(this.db, hostUuid) : [];
     const driver = this.drivers.for(host.hypervisorType);
     const address = { uuid: host.uuid, managementIp: host.managementIp, hypervisorType: host.hypervisorType };
-    await driver.send(address, 'network.ensure-bridges', { version, bridges: bridgesOf(nics) });
+    const bridges = await withPeers(this.db, hostUuid, bridgesOf(nics));
+    await driver.send(address, 'network.ensure-bridges', { version, bridges });
     await driver.send(address, 'dhcp.set-entries', { version, networks: dhcpOf(nics) });
     await driver.send(address, 'sg.apply', { version, nics: sg });
   }
+}
+
+/**
+ * VXLAN bridges get `peers`: the addresses (management IPs, which are the VTEPs) of the other
+ * Connected hosts in the clusters the L2 is attached to. Unicast flooding to exactly these: a
+ * host that leaves drops out at the next sync; one that joins is pushed to the others by the
+ * host chains (`vxlanPeerHosts`).
+ */
+async function withPeers(db: Db, hostUuid: string, bridges: BridgeSpec[]): Promise<BridgeSpec[]> {
+  const vxlan = bridges.filter((b) => b.type === 'vxlan').map((b) => b.l2NetworkUuid);
+  if (vxlan.length === 0) return bridges;
+  const rows = await db
+    .selectFrom('l2NetworkClusters as c')
+    .innerJoin('hosts as h', 'h.clusterUuid', 'c.clusterUuid')
+    .select(['c.l2NetworkUuid', 'h.managementIp'])
+    .where('c.l2NetworkUuid', 'in', vxlan)
+    .where('h.uuid', '<>', hostUuid)
+    .where('h.status', '=', 'Connected')
+    .orderBy('h.managementIp')
+    .execute();
+  const byL2 = new Map<string, string[]>();
+  for (const r of rows) {
+    const list = byL2.get(r.l2NetworkUuid) ?? [];
+    if (!list.includes(r.managementIp)) list.push(r.managementIp);
+    byL2.set(r.l2NetworkUuid, list);
+  }
+  return bridges.map((b) => (b.type === 'vxlan' ? { ...b, peers: byL2.get(b.l2NetworkUuid) ?? [] } : b));
+}
+
+/** The other Connected hosts that carry a VXLAN L2 with `hostUuid` (their peer lists name it). */
+export async function vxlanPeerHosts(db: Db, hostUuid: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('hosts as me')
+    .innerJoin('l2NetworkClusters as mine', 'mine.clusterUuid', 'me.clusterUuid')
+    .innerJoin('l2Networks as l2', 'l2.uuid', 'mine.l2NetworkUuid')
+    .innerJoin('l2NetworkClusters as theirs', 'theirs.l2NetworkUuid', 'l2.uuid')
+    .innerJoin('hosts as h', 'h.clusterUuid', 'theirs.clusterUuid')
+    .select('h.uuid')
+    .distinct()
+    .where('me.uuid', '=', hostUuid)
+    .where('l2.type', '=', 'vxlan')
+    .where('h.uuid', '<>', hostUuid)
+    .where('h.status', '=', 'Connected')
+    .execute();
+  return rows.map((r) => r.uuid);
 }
 
 async function placedNics(db: Db, hostUuid: string): Promise<PlacedNic[]> {

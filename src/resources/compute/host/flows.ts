@@ -1,7 +1,10 @@
 /**
- * Host chains. Adding a host: record (at admission) → provision the simulated machine
- * (simulator only) → connect → read capacity → mark Connected. Reconnecting: mark Connecting →
- * connect → read capacity → mark Connected; on failure the host ends Disconnected.
+ * Host chains. Adding a host: record (at admission; a kvm host's agent secret with it, in
+ * host_secrets) → provision the simulated machine (simulator only) → connect (records the
+ * accelerator and hypervisor version the host reports) → read capacity → mark Connected → re-sync
+ * the hosts sharing its VXLAN networks (their peer lists). Reconnecting: mark Connecting →
+ * connect → read capacity → sync its network → mark Connected → re-sync the peers; on failure
+ * the host ends Disconnected.
  * Status moves only by conditional UPDATEs, so concurrent chains on one host cannot interleave
  * their transitions (the host queue allows 10 operations at once).
  */
@@ -9,6 +12,7 @@ import type { HostCapacity } from '../../../contract/agent.js';
 import type { FlowDef, FlowStep, StepContext } from '../../../engine/flow.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { createRecordStep, type Family, readRow, resourceEvent } from '../../common.js';
+import { vxlanPeerHosts } from '../../network/host-sync.js';
 import type { FlowDeps } from '../../service.js';
 import { ensureLocalStorageShares } from '../../storage/primary-storage/shares.js';
 
@@ -58,7 +62,27 @@ const connect: FlowStep<unknown, FlowDeps> = {
   describe: 'connect to the host',
   async run(ctx) {
     const host = await hostOf(ctx);
-    ctx.data.facts = await ctx.deps.drivers.send(host, 'host.connect', {});
+    const facts = await ctx.deps.drivers.send(host, 'host.connect', {});
+    ctx.data.facts = facts;
+    // what the host runs guests with, as it says: shown on the host (kvm: KVM or TCG, QEMU version)
+    await ctx.db
+      .updateTable('hosts')
+      .set({ accelerator: facts.accelerator ?? null, hypervisorVersion: facts.hypervisorVersion || null })
+      .where('uuid', '=', host.uuid)
+      .execute();
+  },
+};
+
+/**
+ * A host that (re)joins changes the VXLAN peer lists of the other hosts on its L2s (host-sync.ts
+ * `peers`): they are re-synced, best effort (a peer that is away gets its list on reconnect).
+ */
+const syncPeers: FlowStep<unknown, FlowDeps> = {
+  name: 'sync-peers',
+  describe: 'give the hosts sharing its VXLAN networks their new peer list',
+  async run(ctx) {
+    const peers = await vxlanPeerHosts(ctx.db, ctx.job.resourceUuid!);
+    if (peers.length > 0) await ctx.deps.network.sync(peers, { bestEffort: true });
   },
 };
 
@@ -122,6 +146,7 @@ export const hostCreateFlow: FlowDef<HostCreateParams, FlowDeps> = {
     connect as FlowStep<HostCreateParams, FlowDeps>,
     readCapacity as FlowStep<HostCreateParams, FlowDeps>,
     markConnected as FlowStep<HostCreateParams, FlowDeps>,
+    syncPeers as FlowStep<HostCreateParams, FlowDeps>,
   ],
   result: (ctx) => readRow(ctx.db, 'hosts', ctx.job.resourceUuid!),
 };
@@ -160,6 +185,7 @@ export const hostReconnectFlow: FlowDef<unknown, FlowDeps> = {
       },
     },
     markConnected,
+    syncPeers,
   ],
   result: (ctx) => readRow(ctx.db, 'hosts', ctx.job.resourceUuid!),
 };

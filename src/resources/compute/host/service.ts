@@ -29,6 +29,9 @@ export const hostSchema: KindSchema = {
     cpuUsed: 'int',
     memoryTotal: 'int',
     memoryUsed: 'int',
+    agentPort: 'int',
+    accelerator: 'string',
+    hypervisorVersion: 'string',
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',
@@ -39,6 +42,26 @@ export const hostSchema: KindSchema = {
   },
   defaultSort: 'createdAt',
 };
+
+/** What a hypervisor type requires of a host create body and what it refuses. */
+function hypervisorProblems(type: string, body: Record<string, unknown>): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const only = (field: string, forType: string) => {
+    if (body[field] !== undefined && type !== forType)
+      problems.push({ field, problem: `only for ${forType} clusters; this cluster is ${type}` });
+  };
+  only('simulatorCpu', 'simulator');
+  only('simulatorMemory', 'simulator');
+  only('agentSecret', 'kvm');
+  only('agentPort', 'kvm');
+  if (type === 'kvm' && body.agentSecret === undefined)
+    problems.push({
+      field: 'agentSecret',
+      problem:
+        'required for a kvm host: the secret its nimbus-agent was installed with (/etc/nimbus-agent/secret)',
+    });
+  return problems;
+}
 
 const addressTaken = (err: unknown) =>
   mapUnique(err, 'HOST_ADDRESS_IN_USE', 'another host already has this management IP');
@@ -103,16 +126,7 @@ export class HostService implements KindService {
       .executeTakeFirst();
     const problems: FieldProblem[] = [];
     if (!cluster) problems.push({ field: 'clusterUuid', problem: `no cluster ${clusterUuid}` });
-    if (
-      cluster &&
-      cluster.hypervisorType !== 'simulator' &&
-      (body.simulatorCpu !== undefined || body.simulatorMemory !== undefined)
-    ) {
-      problems.push({
-        field: 'simulatorCpu',
-        problem: `only for simulator clusters; this cluster is ${cluster.hypervisorType}`,
-      });
-    }
+    if (cluster) problems.push(...hypervisorProblems(cluster.hypervisorType, body));
     if (problems.length > 0 || !cluster)
       throw invalid(problems, cluster ? 'INVALID_ARGUMENT' : 'CLUSTER_NOT_FOUND');
     const row = {
@@ -123,10 +137,23 @@ export class HostService implements KindService {
       clusterUuid,
       hypervisorType: cluster.hypervisorType,
       managementIp: body.managementIp as string,
+      agentPort: (body.agentPort as number | undefined) ?? null,
       status: 'Connecting' as const,
       accountUuid: caller.accountUuid,
     };
     const params = { simulatorCpu: body.simulatorCpu, simulatorMemory: body.simulatorMemory };
-    return admitCreate(this.ctx, family, caller, row, params, { mapError: addressTaken });
+    const secret = body.agentSecret as string | undefined;
+    if (secret === undefined)
+      return admitCreate(this.ctx, family, caller, row, params, { mapError: addressTaken });
+    // the secret is stored apart from the host (host_secrets) in the creating transaction: never in
+    // the job's params, an event, or any row a query of hosts can return
+    return admitCreate(this.ctx, family, caller, row, params, {
+      skipInsert: true,
+      mapError: addressTaken,
+      check: async (tx) => {
+        await tx.insertInto('hosts').values(row).execute();
+        await tx.insertInto('hostSecrets').values({ hostUuid: row.uuid, secret }).execute();
+      },
+    });
   }
 }

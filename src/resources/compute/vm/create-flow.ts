@@ -276,7 +276,12 @@ function startOnHost(rt: VmRuntime): Step {
       if (nicsOf(ctx).length > 0)
         await syncNetwork(ctx.db, ctx.deps, { hosts: [p.hostUuid], routed: routedOf(ctx) });
       await ctx.deps.drivers.send(host, 'vm.start', {
-        vm: vmSpec(vm, (ctx.data.volumes as VolumeSpec[]) ?? [], (ctx.data.nics as NicSpec[]) ?? []),
+        vm: vmSpec(
+          vm,
+          (ctx.data.volumes as VolumeSpec[]) ?? [],
+          (ctx.data.nics as NicSpec[]) ?? [],
+          ctx.params.applianceOf,
+        ),
       });
     },
     async rollback(ctx) {

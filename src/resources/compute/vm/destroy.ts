@@ -25,7 +25,7 @@ import { releaseHost } from './host-capacity.js';
 import { type VmOpParams, vmFamily, vmQuota } from './model.js';
 import { leaveHostNetworkStep } from './network-steps.js';
 import { admitStep } from './operations.js';
-import { hostAddress, restartOnHost, type VmRuntime } from './runtime.js';
+import { dropStaleDefinition, hostAddress, restartOnHost, type VmRuntime } from './runtime.js';
 import { finishOperation, vmResult, vmRow } from './transitions.js';
 
 const UNREACHABLE = 'HOST_UNREACHABLE';
@@ -41,7 +41,10 @@ export function vmDestroyFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
         describe: 'remove the vm from its host',
         async run(ctx) {
           const vm = await vmRow(ctx.db, ctx.params.uuid);
-          if (!vm.hostUuid) return;
+          if (!vm.hostUuid) {
+            await dropStaleDefinition(rt, ctx, vm, null);
+            return;
+          }
           try {
             await ctx.deps.drivers.send(await hostAddress(rt, ctx.db, vm.hostUuid), 'vm.destroy', {
               vmUuid: vm.uuid,

@@ -18,7 +18,14 @@ import type { VmOpParams } from './model.js';
 import { leaveHostNetworkStep, nicsStep } from './network-steps.js';
 import { admitStep } from './operations.js';
 import { place } from './placement.js';
-import { hostAddress, restartOnHost, startSpec, type VmCtx, type VmRuntime } from './runtime.js';
+import {
+  dropStaleDefinition,
+  hostAddress,
+  restartOnHost,
+  startSpec,
+  type VmCtx,
+  type VmRuntime,
+} from './runtime.js';
 import { finishOperation, markState, vmResult, vmRow } from './transitions.js';
 
 type Step<P = VmOpParams> = FlowStep<P, FlowDeps>;
@@ -76,6 +83,8 @@ function allocateForStart(rt: VmRuntime): Step {
     async run(ctx) {
       const vm = await vmRow(ctx.db, ctx.params.uuid);
       if (vm.hostUuid) return; // already holds one (a retried step)
+      // where it last ran (placing it overwrites that): its old definition is dropped there
+      ctx.data.previousHost = vm.lastHostUuid;
       const root = vm.rootVolumeUuid
         ? await ctx.db
             .selectFrom('volumes as v')
@@ -146,6 +155,8 @@ export function vmStartFlow(rt: VmRuntime): FlowDef<VmOpParams, FlowDeps> {
           await ctx.deps.drivers.send(host, 'vm.start', {
             vm: await startSpec(ctx.db, vm),
           });
+          const previous = (ctx.data.previousHost as string | null | undefined) ?? null;
+          await dropStaleDefinition(rt, ctx, { uuid: vm.uuid, lastHostUuid: previous }, vm.hostUuid);
         },
         async (ctx, { vm, host }) => {
           await ctx.deps.drivers.send(host, 'vm.stop', { vmUuid: vm.uuid, force: true });

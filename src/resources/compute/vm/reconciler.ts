@@ -7,7 +7,8 @@
  * - Host runs (or pauses) a VM the platform has Stopped → Running/Paused, capacity taken on this
  *   host whatever the room (in both repairs the VM's NICs move with it and the hosts re-sync) (it runs there: counting it is the truth, even over-committed).
  * - Host runs or pauses a VM the platform has as the other one → that state.
- * - Host still has a VM the platform Destroyed (destroyed while the host was away) → vm.destroy.
+ * - Host still has a VM the platform Destroyed (destroyed while the host was away) → vm.destroy;
+ *   likewise a Stopped definition of a VM the platform no longer has at all (expunged).
  * - A host that fails `vm.list` `failuresBeforeDisconnect` times in a row → Disconnected, and
  *   its Running/Paused VMs → Unknown (they keep their capacity: they may still run). When it
  *   answers again → Connected, and its VMs take the states it reports.
@@ -117,6 +118,18 @@ export class Reconciler {
       const actual = reported.get(vm.uuid);
       const repaired = await this.repair(host, vm, actual);
       if (repaired) report.repaired++;
+    }
+    // a stopped definition of a VM the platform no longer has (expunged while its host was away):
+    // forgotten there. A running one is left alone: nothing here decides to kill a guest.
+    const known = new Set(vms.map((v) => v.uuid));
+    for (const [uuid, state] of reported) {
+      if (known.has(uuid) || state !== 'Stopped') continue;
+      await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: uuid }).catch((err: unknown) => {
+        this.deps.log.warn(
+          { err, host: host.uuid, vm: uuid },
+          'could not drop the definition of an unknown VM',
+        );
+      });
     }
     return true;
   }

@@ -44,8 +44,25 @@ export function vmSpec(
   vm: { uuid: string; name: string; cpu: number; memory: number },
   volumes: VolumeSpec[],
   nics: NicSpec[] = [],
+  /** the router whose appliance this VM is (a real host realises it as a namespace, not a guest) */
+  applianceOf?: string | null,
 ): VmSpec {
-  return { uuid: vm.uuid, name: vm.name, cpu: vm.cpu, memory: vm.memory, volumes, nics };
+  return {
+    uuid: vm.uuid,
+    name: vm.name,
+    cpu: vm.cpu,
+    memory: vm.memory,
+    volumes,
+    nics,
+    ...(applianceOf ? { appliance: { type: 'virtual-router' as const, routerUuid: applianceOf } } : {}),
+  };
+}
+
+/** The router a VM is the appliance of (recorded in its `placement` at admission), if any. */
+async function applianceOf(db: Db, vmUuid: string): Promise<string | null> {
+  const row = await db.selectFrom('vms').select('placement').where('uuid', '=', vmUuid).executeTakeFirst();
+  const of = (row?.placement as { applianceOf?: unknown } | undefined)?.applianceOf;
+  return typeof of === 'string' ? of : null;
 }
 
 /** What `vm.start` needs of an existing VM: its volumes and its NICs, read together. */
@@ -53,8 +70,12 @@ export async function startSpec(
   db: Db,
   vm: { uuid: string; name: string; cpu: number; memory: number },
 ): Promise<VmSpec> {
-  const [volumes, nics] = await Promise.all([attachedVolumes(db, vm.uuid), nicSpecs(db, vm.uuid)]);
-  return vmSpec(vm, volumes, nics);
+  const [volumes, nics, appliance] = await Promise.all([
+    attachedVolumes(db, vm.uuid),
+    nicSpecs(db, vm.uuid),
+    applianceOf(db, vm.uuid),
+  ]);
+  return vmSpec(vm, volumes, nics, appliance);
 }
 
 /**
@@ -71,4 +92,27 @@ export async function restartOnHost(
   const host = await hostAddress(rt, ctx.db, vm.hostUuid);
   await ctx.deps.drivers.send(host, 'vm.start', { vm: await startSpec(ctx.db, vm) });
   if (ctx.params.fromState === 'Paused') await ctx.deps.drivers.send(host, 'vm.pause', { vmUuid: vm.uuid });
+}
+
+/**
+ * A host keeps the definition only of the VMs placed on it. A VM that stopped on one host (or
+ * whose guest died there) and then starts on another, or is destroyed while on none, leaves its
+ * old definition (on a real host: its spec, serial log, TAPs) on the host it last ran on: that
+ * host is told to forget it. Best effort: a host that does not answer keeps it until the
+ * reconciler finds it (a Destroyed or unknown VM it reports is destroyed there).
+ */
+export async function dropStaleDefinition(
+  rt: VmRuntime,
+  ctx: VmCtx<unknown>,
+  vm: { uuid: string; lastHostUuid: string | null },
+  current: string | null,
+): Promise<void> {
+  if (!vm.lastHostUuid || vm.lastHostUuid === current) return;
+  try {
+    await ctx.deps.drivers.send(await hostAddress(rt, ctx.db, vm.lastHostUuid), 'vm.destroy', {
+      vmUuid: vm.uuid,
+    });
+  } catch (err) {
+    ctx.deps.log.warn({ err, vm: vm.uuid, host: vm.lastHostUuid }, 'could not drop a stale VM definition');
+  }
 }

@@ -3,12 +3,13 @@
  * database: its guest network (the L3 it serves: its address there is the gateway), its public
  * address, DNS, the DHCP entries of every NIC on the guest L3 but its own, source NAT of the
  * guest subnet through the public address, and the EIPs and port-forwarding rules whose NIC is
- * on the guest L3. The router replaces its configuration with this one as a unit, so nothing
+ * on the guest L3, and the host bridges its two legs plug into. The router replaces its configuration with this one as a unit, so nothing
  * here is a delta: what is not listed is removed.
  */
 import type { DhcpEntry, RouterConfig } from '../../../contract/agent.js';
 import type { Executor } from '../../../db/transaction.js';
 import { formatIp, networkOf, parseIp } from '../../../kernel/ip.js';
+import { bridgeName } from '../host-sync.js';
 
 export interface RouterRow {
   uuid: string;
@@ -109,6 +110,17 @@ export async function buildRouterConfig(db: Executor, router: RouterRow): Promis
       .orderBy('f.uuid')
       .execute(),
   ]);
+  // the host bridges of both legs (a real host plugs the router's legs into them)
+  const legs = await db
+    .selectFrom('l3Networks as l3')
+    .innerJoin('l2Networks as l2', 'l2.uuid', 'l3.l2NetworkUuid')
+    .select(['l3.uuid', 'l2.type', 'l2.physicalInterface', 'l2.vlan', 'l2.vni'])
+    .where('l3.uuid', 'in', [guestL3, offering.publicL3NetworkUuid])
+    .execute();
+  const bridgeOf = (l3Uuid: string) => {
+    const leg = legs.find((l) => l.uuid === l3Uuid);
+    return leg ? { bridgeName: bridgeName(leg) } : {};
+  };
   const guestIp = router.guestIp ?? '';
   const publicIp = router.publicIp ?? '';
   const [guestRange, publicRange] = await Promise.all([
@@ -128,11 +140,18 @@ export async function buildRouterConfig(db: Executor, router: RouterRow): Promis
   }));
   return {
     routerUuid: router.uuid,
-    guest: { l3NetworkUuid: guestL3, ip: guestIp, prefixLength: guestPrefix, mtu: l3.mtu },
+    guest: {
+      l3NetworkUuid: guestL3,
+      ip: guestIp,
+      prefixLength: guestPrefix,
+      mtu: l3.mtu,
+      ...bridgeOf(guestL3),
+    },
     public: {
       ip: publicIp,
       prefixLength: publicRange?.prefixLength ?? 24,
       gateway: publicRange?.gateway ?? null,
+      ...bridgeOf(offering.publicL3NetworkUuid),
     },
     dns: l3.dns,
     domainName: l3.domainName,

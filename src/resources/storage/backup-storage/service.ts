@@ -33,7 +33,7 @@ export const backupStorageSchema: KindSchema = {
     uuid: 'uuid',
     name: 'string',
     description: 'string',
-    type: { enum: ['simulator'] },
+    type: { enum: ['simulator', 'agent'] },
     url: 'string',
     capacityTotal: 'int',
     capacityUsed: 'int',
@@ -113,6 +113,14 @@ export class BackupStorageService implements KindService {
   }
 
   create(caller: Caller, body: Record<string, unknown>) {
+    const type = body.type as string;
+    const secret = body.agentSecret as string | undefined;
+    if (type === 'agent' && secret === undefined)
+      throw invalidField('agentSecret', "required for an agent backup storage: the agent's secret");
+    if (type !== 'agent' && secret !== undefined)
+      throw invalidField('agentSecret', `only for agent backup storages; this one is ${type}`);
+    if (type === 'agent' && !/^https?:\/\/[^/]+\/?$/.test(body.url as string))
+      throw invalidField('url', "an agent backup storage's url is its agent's address: http://<ip>:<port>");
     const row = {
       uuid: newId(),
       name: body.name as string,
@@ -122,7 +130,18 @@ export class BackupStorageService implements KindService {
       status: 'Connecting' as const,
       accountUuid: caller.accountUuid,
     };
-    return admitCreate(this.ctx, family, caller, row, { capacity: body.capacity }, { mapError: nameTaken });
+    const params = { capacity: body.capacity };
+    if (secret === undefined)
+      return admitCreate(this.ctx, family, caller, row, params, { mapError: nameTaken });
+    // the secret is kept apart (backup_storage_secrets), written with the record, never in params
+    return admitCreate(this.ctx, family, caller, row, params, {
+      skipInsert: true,
+      mapError: nameTaken,
+      check: async (tx) => {
+        await tx.insertInto('backupStorages').values(row).execute();
+        await tx.insertInto('backupStorageSecrets').values({ backupStorageUuid: row.uuid, secret }).execute();
+      },
+    });
   }
 
   /** One storage, with the zones it is attached to. */

@@ -19,6 +19,7 @@ import type { Executor } from '../../../db/transaction.js';
 import type { DriverRegistry, HostAddress } from '../../../drivers/port.js';
 import { CloudError, notFound } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
+import { imageSourceOf } from '../backup-storage/image-source.js';
 import { isLocal, releaseStorage, reserveStorage, storageRef } from '../primary-storage/capacity.js';
 
 export interface CacheTarget {
@@ -173,11 +174,14 @@ async function copy(
   cacheUuid: string,
 ): Promise<string> {
   try {
+    // from the backup storage that holds it (an agent storage serves the file itself)
+    const source = await imageSourceOf(db, image);
     const res = await drivers.send(target.host, 'image.cache', {
       imageUuid: image.uuid,
-      url: image.url,
+      url: source.url,
       size: image.size,
       storage,
+      ...(source.authorization ? { authorization: source.authorization } : {}),
     });
     const done = await db
       .updateTable('imageCache')

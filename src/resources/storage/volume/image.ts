@@ -14,6 +14,7 @@ import { CloudError } from '../../../kernel/errors.js';
 import { accountOf, releaseQuota, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps } from '../../service.js';
 import { backupStorageOf } from '../backup-storage/flows.js';
+import { backupStorageAuthorization } from '../backup-storage/image-source.js';
 import { storageRef } from '../primary-storage/capacity.js';
 import type { VolumeRow } from './model.js';
 import { storageHost } from './placement.js';
@@ -139,12 +140,14 @@ export function uploadImageStep<P extends ImageParams>(
       if (!image?.backupStorageUuid) return; // no backup storage in the zone: nothing to copy to
       const bs = await backupStorageOf(ctx, image.backupStorageUuid);
       const { volume, path } = await source(ctx);
+      const authorization = await backupStorageAuthorization(ctx.db, bs.uuid);
       await ctx.deps.drivers.send(await storageHost(ctx.db, volume), 'image.upload', {
         imageUuid: image.uuid,
         sourcePath: path,
         size: image.size,
         storage: await storageRef(ctx.db, volume.primaryStorageUuid!),
         backupStorageUrl: bs.url,
+        ...(authorization ? { authorization } : {}),
       });
     },
     async rollback(ctx) {

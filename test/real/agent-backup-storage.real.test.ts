@@ -114,9 +114,7 @@ describe('agent backup storage', { skip }, () => {
     assert.equal(sha256(join(stored.parentPath ?? stored.path, stored.name)), sha256(guest.disk));
   });
 
-  test('a VM boots from it: the host copies the image from the storage with its secret', {
-    todo: 'needs the agent to send image.cache’s `authorization` (contract field) when it fetches',
-  }, async () => {
+  test('a VM boots from it: the host copies the image from the storage with its secret', async () => {
     const net = await flatVxlanL3(t, lab, cloud, 7000 + Math.floor(Math.random() * 2000) * 10);
     const job = await ok(t.admin, 'POST', '/v1/vms', {
       name: `bs-vm-${lab.tag}`,

@@ -168,7 +168,8 @@ export function fileBackend(opts: StorageOptions, access: StorageAccess): Storag
     const download = fs.localDir ? partPath(path) : await scratch(`${req.imageUuid}.qcow2`);
     const part = partPath(path, '.qcow2');
     try {
-      const auth = credential(req.url);
+      // the management node sends the backup storage's credential; the agent's own is the fallback
+      const auth = req.authorization ?? credential(req.url);
       await fetchToFile(req.url, download, {
         ...(auth ? { authorization: auth } : {}),
         ...(sha256 ? { sha256 } : {}),
@@ -336,7 +337,7 @@ export function fileBackend(opts: StorageOptions, access: StorageAccess): Storag
   async function upload(req: AgentRequest<'image.upload'>, layout: Layout, fs: StorageFs) {
     const imageUuid = checkName(req.imageUuid, 'imageUuid');
     const target = imageUrl(req.backupStorageUrl, imageUuid);
-    const auth = credential(target.href);
+    const auth = req.authorization ?? credential(target.href);
     const there = await headImage(target, auth);
     if (there) return { size: there.size, actualSize: there.actualSize };
     const source = await uploadSource(fs, layout, req.sourcePath);

@@ -164,7 +164,7 @@ export function rbdBackend(opts: StorageOptions): StorageBackend {
         const part = `${image}.part-${randomBytes(4).toString('hex')}`;
         try {
           await removeParts(p, image);
-          const auth = opts.credentialFor?.(req.url);
+          const auth = req.authorization ?? opts.credentialFor?.(req.url);
           await fetchToFile(req.url, download, {
             ...(auth ? { authorization: auth } : {}),
             ...(sha256 ? { sha256 } : {}),
@@ -352,7 +352,7 @@ export function rbdBackend(opts: StorageOptions): StorageBackend {
       const p = parseRbdUrl(req.storage.url);
       const imageUuid = checkName(req.imageUuid, 'imageUuid');
       const target = imageUrl(req.backupStorageUrl, imageUuid);
-      const auth = opts.credentialFor?.(target.href);
+      const auth = req.authorization ?? opts.credentialFor?.(target.href);
       const there = await headImage(target, auth);
       if (there) return { size: there.size, actualSize: there.actualSize };
       const m = /^rbd:([^/]+)\/(vol-[A-Za-z0-9_-]+)(?:@([A-Za-z0-9_-]+))?(?::|$)/.exec(req.sourcePath);

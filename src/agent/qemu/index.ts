@@ -80,8 +80,10 @@ export function createQemuPart(opts: QemuPartOptions): QemuPart {
       await detachNic(hv, checkVmUuid(vmUuid), checkString(nicUuid, 'nicUuid'));
       return done;
     },
-    'vm.migrate': async ({ vmUuid, target }) => {
-      await migrate(hv, checkVmUuid(vmUuid), checkString(target, 'target'), opts.secret);
+    'vm.migrate': async ({ vmUuid, target, targetAgent }) => {
+      // the target's own credential when the management node sends it (hosts need not share a secret)
+      const authorization = targetAgent?.authorization ?? `Bearer ${opts.secret}`;
+      await migrate(hv, checkVmUuid(vmUuid), checkString(target, 'target'), authorization);
       return done;
     },
     'vm.prepare-migration': ({ vm }) => {

@@ -5,8 +5,8 @@
  * the source copies the disks along with the memory (QEMU block migration); a VM with some
  * disks shared and some not is refused (block migration copies every disk, and copying a shared
  * disk onto itself would corrupt it). The source agent asks
- * the target agent (`vm.prepare-migration`, authenticated with this agent's own secret: the
- * agents of one cloud share it) to start the same machine waiting on a TCP port, then runs QMP
+ * the target agent (`vm.prepare-migration`, authenticated with the target's credential that the
+ * management node sends in `targetAgent`; without it, with this agent's own secret) to start the same machine waiting on a TCP port, then runs QMP
  * `migrate` and polls `query-migrate` to completion, then quits its QEMU and forgets the VM: it
  * now runs on the target. On failure the target's waiting QEMU is destroyed and the source keeps
  * running.
@@ -159,13 +159,18 @@ async function makeMissingDisks(vm: VmSpec): Promise<string[]> {
   return made;
 }
 
-async function callPeer(target: string, secret: string, command: string, body: unknown): Promise<unknown> {
+async function callPeer(
+  target: string,
+  authorization: string,
+  command: string,
+  body: unknown,
+): Promise<unknown> {
   const base = target.includes('://') ? target : `http://${target}`;
   let res: Response;
   try {
     res = await fetch(new URL(`/v1/commands/${command}`, base), {
       method: 'POST',
-      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      headers: { authorization, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
   } catch (err) {
@@ -193,12 +198,14 @@ async function callPeer(target: string, secret: string, command: string, body: u
 }
 
 /** Source side: migrate the running VM to the agent at `target` (host:port or http://host:port). */
-export function migrate(hv: Hypervisor, uuid: string, target: string, secret: string): Promise<void> {
+export function migrate(hv: Hypervisor, uuid: string, target: string, authorization: string): Promise<void> {
   return hv.serial(uuid, async () => {
     const spec = await hv.specOf(uuid);
     const qmp = await hv.qmp(uuid);
     const pid = (await hv.pid(uuid))!;
-    const prepared = (await callPeer(target, secret, 'vm.prepare-migration', { vm: spec })) as Prepared;
+    const prepared = (await callPeer(target, authorization, 'vm.prepare-migration', {
+      vm: spec,
+    })) as Prepared;
     const targetHost = new URL(target.includes('://') ? target : `http://${target}`).hostname;
     const reachable = (offered: string) => {
       const [, host = '', port = ''] = /^tcp:(.*):(\d+)$/.exec(offered) ?? [];
@@ -250,7 +257,7 @@ export function migrate(hv: Hypervisor, uuid: string, target: string, secret: st
     } catch (err) {
       for (const job of jobs)
         await qmp.execute('block-job-cancel', { device: job, force: true }).catch(() => undefined);
-      await callPeer(target, secret, 'vm.destroy', { vmUuid: uuid }).catch(() => undefined);
+      await callPeer(target, authorization, 'vm.destroy', { vmUuid: uuid }).catch(() => undefined);
       throw err;
     }
     // the guest is paused here and runs there: the mirrors stop without switching over

@@ -2,7 +2,7 @@
  * Row types of every table, in camelCase (the CamelCasePlugin maps them to snake_case columns).
  * Migrations are the truth for the physical schema; this file mirrors them for the type checker.
  */
-import type { ColumnType, Generated } from 'kysely';
+import type { Generated } from 'kysely';
 import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 import type {
   EipTable,
@@ -24,9 +24,11 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
 export type * from './schema-network.js';
+export type * from './schema-self-service.js';
 
 export interface AccountTable {
   uuid: string;
@@ -430,4 +432,8 @@ export interface Database {
   portForwardingRules: PortForwardingRuleTable;
   virtualRouterOfferings: VirtualRouterOfferingTable;
   virtualRouters: VirtualRouterTable;
+  pools: PoolTable;
+  poolsWithStock: PoolWithStockView;
+  poolVms: PoolVmTable;
+  leases: LeaseTable;
 }

@@ -79,7 +79,7 @@ export function poolService(ctx: ServiceContext): KindService {
       {
         table: 'poolVms',
         column: 'poolUuid',
-        what: 'pool VMs',
+        what: 'vms',
         remedy: 'set its warmTarget to 0, wait for its ready VMs to go, and let its leases end',
       },
     ],

@@ -72,51 +72,56 @@ export async function admitAllocate(
     holderIsAdmin: caller.isAdmin,
     waitUntil: Date.now() + (pool.waitSeconds as number) * 1000,
   };
-  return ctx.engine.submitAndStart(
-    {
-      kind: 'lease.allocate',
-      params: params as unknown as Record<string, unknown>,
-      accountUuid: caller.accountUuid,
-      userUuid: caller.userUuid,
-      resourceKind: leaseFamily.kind,
-      resourceUuid: lease.uuid,
-      queueKey: queueKey(leaseFamily, lease.uuid),
-      requestId: caller.requestId,
-      done: ['admit'],
-    },
-    async (tx, batch) => {
-      await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(
-        tx,
+  const spec = {
+    kind: 'lease.allocate',
+    params: params as unknown as Record<string, unknown>,
+    accountUuid: caller.accountUuid,
+    userUuid: caller.userUuid,
+    resourceKind: leaseFamily.kind,
+    resourceUuid: lease.uuid,
+    queueKey: queueKey(leaseFamily, lease.uuid),
+    requestId: caller.requestId,
+    done: ['admit'],
+  };
+  const { job, queued } = await ctx.events.inTransaction(ctx.db, async (tx, batch) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(tx);
+    const held = await tx
+      .selectFrom('leases')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('poolUuid', '=', poolUuid)
+      .where('userUuid', '=', caller.userUuid)
+      .where('state', '<>', 'Ended')
+      .executeTakeFirstOrThrow();
+    if (Number(held.n) >= (pool.perUserLimit as number))
+      throw conflict(
+        'POOL_USER_LIMIT',
+        `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
+        { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
       );
-      const held = await tx
-        .selectFrom('leases')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('poolUuid', '=', poolUuid)
-        .where('userUuid', '=', caller.userUuid)
-        .where('state', '<>', 'Ended')
-        .executeTakeFirstOrThrow();
-      if (Number(held.n) >= (pool.perUserLimit as number))
-        throw conflict(
-          'POOL_USER_LIMIT',
-          `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
-          { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
-        );
-      const vm = await claimReadyVm(tx, poolUuid, { uuid: caller.accountUuid, isAdmin: caller.isAdmin });
-      if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
-      await tx
-        .insertInto('leases')
-        .values({
-          ...lease,
-          name: vm?.name ?? lease.name,
-          vmUuid: vm?.uuid ?? null,
-          state: vm ? 'Active' : 'Pending',
-        })
-        .execute();
-      batch.add(
-        resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
-      );
-    },
-  );
+    const vm = await claimReadyVm(tx, poolUuid, { uuid: caller.accountUuid, isAdmin: caller.isAdmin });
+    if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
+    await tx
+      .insertInto('leases')
+      .values({
+        ...lease,
+        name: vm?.name ?? lease.name,
+        vmUuid: vm?.uuid ?? null,
+        state: vm ? 'Active' : 'Pending',
+      })
+      .execute();
+    batch.add(
+      resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
+    );
+    // served at once: the job is only the record of it, finished in this same transaction
+    if (vm)
+      return {
+        job: await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch),
+        queued: false,
+      };
+    return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+  });
+  if (queued) ctx.engine.start(job.uuid, job.queueKey);
+  return job;
 }
 
 /** Claims a VM for a Pending lease, or does nothing (lease already served, or none ready). */

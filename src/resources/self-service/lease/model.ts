@@ -4,6 +4,7 @@
  */
 import type { Selectable } from 'kysely';
 import type { LeaseTable } from '../../../db/schema.js';
+import type { Executor } from '../../../db/transaction.js';
 import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Family } from '../../common.js';
 
@@ -41,7 +42,7 @@ export const leaseSchema: KindSchema = {
 };
 
 /** What a hand-out returns: the lease and the VM with its addresses. */
-export async function leaseWithVm(db: import('../../../db/pool.js').Db, leaseUuid: string) {
+export async function leaseWithVm(db: Executor, leaseUuid: string) {
   const lease = await db
     .selectFrom('leases')
     .selectAll()

@@ -15,6 +15,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, queueKey, resourceEvent } from '../../common.js';
+import { reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
 import { claimReadyVm } from './claim.js';
@@ -72,6 +73,7 @@ export async function admitAllocate(
     holderIsAdmin: caller.isAdmin,
     waitUntil: Date.now() + (pool.waitSeconds as number) * 1000,
   };
+  const holder = { uuid: caller.accountUuid, isAdmin: caller.isAdmin };
   const spec = {
     kind: 'lease.allocate',
     params: params as unknown as Record<string, unknown>,
@@ -98,7 +100,7 @@ export async function admitAllocate(
         `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
         { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
       );
-    const vm = await claimReadyVm(tx, poolUuid, { uuid: caller.accountUuid, isAdmin: caller.isAdmin });
+    const vm = await claimReadyVm(tx, poolUuid, holder);
     if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
     await tx
       .insertInto('leases')
@@ -112,13 +114,12 @@ export async function admitAllocate(
     batch.add(
       resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
     );
-    // served at once: the job is only the record of it, finished in this same transaction
-    if (vm)
-      return {
-        job: await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch),
-        queued: false,
-      };
-    return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+    if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+    // served at once: the job is only the record of it, finished in this same transaction; the
+    // quota is charged last (claim.ts says why)
+    const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
+    await reserveQuota(tx, holder, vm.usage);
+    return { job, queued: false };
   });
   if (queued) ctx.engine.start(job.uuid, job.queueKey);
   return job;
@@ -134,7 +135,8 @@ async function serve(ctx: ServiceContext, leaseUuid: string, p: AllocateParams):
       .forUpdate()
       .executeTakeFirstOrThrow();
     if (lease.state !== 'Pending') return true;
-    const vm = await claimReadyVm(tx, p.poolUuid, { uuid: p.holderAccountUuid, isAdmin: p.holderIsAdmin });
+    const holder = { uuid: p.holderAccountUuid, isAdmin: p.holderIsAdmin };
+    const vm = await claimReadyVm(tx, p.poolUuid, holder);
     if (!vm) return false;
     await tx
       .updateTable('leases')
@@ -148,6 +150,7 @@ async function serve(ctx: ServiceContext, leaseUuid: string, p: AllocateParams):
       .where('uuid', '=', leaseUuid)
       .execute();
     batch.add(resourceEvent(leaseFamily, lease, 'created', { vmUuid: vm.uuid }));
+    await reserveQuota(tx, holder, vm.usage);
     return true;
   });
 }

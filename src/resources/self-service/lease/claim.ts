@@ -2,14 +2,16 @@
  * Handing one Ready VM of a pool to a holder, inside the caller's transaction: the oldest Ready
  * row not locked by a concurrent hand-out (`FOR UPDATE SKIP LOCKED`: callers take different VMs
  * and never queue behind each other), the VM row locked so no operation starts on it meanwhile,
- * the holder's quota charged (a refusal rolls everything back), and the VM with its volumes and
- * NICs moved to the holder's account. A Ready VM found not running is set aside (Discarding) and
+ * and the VM with its volumes and NICs moved to the holder's account. The holder's quota is NOT
+ * charged here: the caller charges `usage` as the last write of its transaction (the account's
+ * quota rows are shared by all its admissions: lock them last, for the shortest time), and a
+ * refusal there rolls everything back. A Ready VM found not running is set aside (Discarding) and
  * the next one tried.
  */
 import { sql } from 'kysely';
 import type { Tx } from '../../../db/transaction.js';
 import { vmQuota } from '../../compute/vm/model.js';
-import { reserveQuota } from '../../identity/quota/quota.js';
+import type { QuotaUsage } from '../../identity/quota/quota.js';
 
 export interface Holder {
   uuid: string;
@@ -22,7 +24,7 @@ export async function claimReadyVm(
   tx: Tx,
   poolUuid: string,
   holder: Holder,
-): Promise<{ uuid: string; name: string } | undefined> {
+): Promise<{ uuid: string; name: string; usage: QuotaUsage } | undefined> {
   for (let i = 0; i < TRIES; i++) {
     const { rows } = await sql<{ vmUuid: string }>`
       select vm_uuid from pool_vms where pool_uuid = ${poolUuid} and state = 'Ready'
@@ -46,10 +48,6 @@ export async function claimReadyVm(
     const root = vm.rootVolumeUuid
       ? await tx.selectFrom('volumes').select('size').where('uuid', '=', vm.rootVolumeUuid).executeTakeFirst()
       : undefined;
-    await reserveQuota(tx, holder, {
-      ...vmQuota(vm.cpu, vm.memory),
-      'volume.capacity': Number(root?.size ?? 0),
-    });
     const now = new Date();
     await tx.updateTable('poolVms').set({ state: 'Allocated' }).where('vmUuid', '=', vm.uuid).execute();
     await tx
@@ -67,7 +65,11 @@ export async function claimReadyVm(
       .set({ accountUuid: holder.uuid, updatedAt: now })
       .where('vmUuid', '=', vm.uuid)
       .execute();
-    return { uuid: vm.uuid, name: vm.name };
+    return {
+      uuid: vm.uuid,
+      name: vm.name,
+      usage: { ...vmQuota(vm.cpu, vm.memory), 'volume.capacity': Number(root?.size ?? 0) },
+    };
   }
   return undefined;
 }

@@ -1,4 +1,4 @@
-/** Row types of the self-service tables (migration 0009-self-service). */
+/** Row types of the self-service tables (migration 0010-self-service). */
 import type { ColumnType } from 'kysely';
 import type { Timestamp, WithDefault } from './columns.js';
 

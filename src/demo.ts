@@ -2,7 +2,8 @@
  * The demo environment `npm start` creates on an empty database: one zone, one simulator
  * cluster, four simulated hosts; a simulated backup storage, local primary storage, a public
  * image and a disk offering; instance offerings `small` and `medium`; a shared flat public
- * network with addresses — so a VM with an IP can be created at once. Built through the same services and chains as any API call.
+ * network with addresses — so a VM with an IP can be created at once; and the shared self-service
+ * pool `dev-small` (2 warm VMs), so a developer gets one with `nimbus pool allocate dev-small`. Built through the same services and chains as any API call.
  */
 import type { Logger } from 'pino';
 import type { Db } from './db/pool.js';
@@ -73,8 +74,20 @@ export async function createDemoEnvironment(
     cluster,
     storage.backupStorage,
   );
+  const pool = await done(
+    svc('pools').create!(caller, {
+      name: 'dev-small',
+      description: 'small Linux boxes for development and tests (1 vCPU, 1 GiB, on public)',
+      imageUuid: storage.image,
+      instanceOfferingUuid: offerings.instanceOfferings[0],
+      l3NetworkUuids: [network.l3Network],
+      warmTarget: 2,
+      cap: 10,
+      shared: true,
+    }),
+  );
   log.info(
-    { zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings, ...network },
+    { zone, cluster, hosts: DEMO_HOSTS, ...storage, ...offerings, ...network, pool },
     'demo environment created',
   );
   return true;

@@ -30,6 +30,7 @@ import { forgetOnEvents } from './resources/admission-cache.js';
 import { computeServices } from './resources/catalog/compute.js';
 import { foundationServices } from './resources/catalog/foundation.js';
 import { networkServices } from './resources/catalog/network.js';
+import { selfServiceServices } from './resources/catalog/self-service.js';
 import { storageServices } from './resources/catalog/storage.js';
 import { volumesServices } from './resources/catalog/volumes.js';
 import { ensureAdmin } from './resources/identity/account/bootstrap.js';
@@ -164,6 +165,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       ...computeServices(ctx),
       ...volumesServices(ctx),
       ...networkServices(ctx),
+      ...selfServiceServices(ctx),
     ];
     // the router chains reach the VM family through these (virtual-router/appliance.ts)
     Object.assign(deps, applianceHooks(ctx, services));

@@ -208,7 +208,8 @@ export function registerKindRoutes(
         },
       },
       async (request, reply) => {
-        if (contract.kind !== 'jobs') adminGuard(request);
+        // an action marked `tenant` (a pool's allocate) is open to every account that sees the resource
+        if (contract.kind !== 'jobs' && action.tenant !== true) adminGuard(request);
         const { uuid } = request.params as { uuid: string };
         return replyWithJob(
           deps.engine,

@@ -15,6 +15,7 @@ import {
   parseBytes,
   parseFieldValue,
   parseInteger,
+  parseSeconds,
 } from './flags.js';
 
 const CLUSTER_UUID = '0190a0b0-0000-7000-8000-00000000000c';
@@ -188,6 +189,25 @@ describe('lists of references', () => {
 });
 
 describe('value parsing', () => {
+  test('durations take s/m/h/d/w suffixes, or plain seconds; a duration field’s flag drops its unit', () => {
+    assert.equal(parseSeconds('90s'), 90);
+    assert.equal(parseSeconds('30m'), 1800);
+    assert.equal(parseSeconds('12h'), 43200);
+    assert.equal(parseSeconds('7d'), 604800);
+    assert.equal(parseSeconds('2w'), 1209600);
+    assert.equal(parseSeconds('3600'), 3600);
+    assert.equal(parseSeconds('1.5h'), 5400);
+    for (const bad of ['', 'soon', '7y', '-1d', '1.5', 'd', '1 2h']) {
+      assert.throws(() => parseSeconds(bad), InvalidArgumentError, bad);
+    }
+    const pools = KINDS.find((k) => k.kind === 'pools');
+    const lease = fieldSpecs(pools?.actions?.allocate?.body, KINDS, ['wait', 'output']).find(
+      (s) => s.field === 'leaseSeconds',
+    );
+    assert.equal(lease?.flag, 'lease');
+    assert.equal(lease && parseFieldValue(lease, '7d'), 604800);
+  });
+
   test('sizes take K/M/G/T suffixes in powers of 1024, or plain bytes', () => {
     assert.equal(parseBytes('512M'), 512 * 1024 ** 2);
     assert.equal(parseBytes('64G'), 64 * 1024 ** 3);

@@ -31,7 +31,16 @@ export function asJsonSchema(schema: unknown): JsonSchema {
   return (typeof schema === 'object' && schema !== null ? schema : {}) as JsonSchema;
 }
 
-export type ValueKind = 'string' | 'integer' | 'number' | 'boolean' | 'bytes' | 'enum' | 'list' | 'json';
+export type ValueKind =
+  | 'string'
+  | 'integer'
+  | 'number'
+  | 'boolean'
+  | 'bytes'
+  | 'seconds'
+  | 'enum'
+  | 'list'
+  | 'json';
 
 export interface FieldSpec {
   /** body property, camelCase */
@@ -92,7 +101,10 @@ function shapeOf(s: JsonSchema): Shape {
   const type = types.find((t) => t !== 'null');
   switch (type) {
     case 'integer':
-      return { kind: s['x-unit'] === 'bytes' ? 'bytes' : 'integer', nullable };
+      return {
+        kind: s['x-unit'] === 'bytes' ? 'bytes' : s['x-unit'] === 'seconds' ? 'seconds' : 'integer',
+        nullable,
+      };
     case 'number':
       return { kind: 'number', nullable };
     case 'boolean':
@@ -114,7 +126,8 @@ function specOf(field: string, s: JsonSchema, required: boolean): FieldSpec {
   const shape = shapeOf(s);
   const spec: FieldSpec = {
     field,
-    flag: kebab(field),
+    // a duration reads best without its unit: `--lease 7d` for leaseSeconds
+    flag: shape.kind === 'seconds' ? kebab(field.replace(/Seconds$/, '')) : kebab(field),
     kind: shape.kind,
     description: s.description ?? humanize(field),
     required,
@@ -176,6 +189,19 @@ export function parseBytes(raw: string): number {
   return bytes;
 }
 
+const SECONDS_PER: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** `90s`, `30m`, `12h`, `7d`, `2w` or plain seconds. */
+export function parseSeconds(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/i.exec(raw);
+  if (!m)
+    throw new InvalidArgumentError('expected a duration such as 90s, 30m, 12h, 7d or a number of seconds.');
+  const seconds = Number(m[1]) * (SECONDS_PER[(m[2] ?? '').toLowerCase()] ?? 1);
+  if (!Number.isSafeInteger(seconds))
+    throw new InvalidArgumentError(`${raw} is not a whole number of seconds.`);
+  return seconds;
+}
+
 export function parseInteger(raw: string): number {
   if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw new InvalidArgumentError('expected an integer.');
   const n = Number(raw);
@@ -201,6 +227,8 @@ export function parseFieldValue(spec: FieldSpec, raw: string): unknown {
       return checkRange(spec, parseInteger(raw));
     case 'bytes':
       return checkRange(spec, parseBytes(raw));
+    case 'seconds':
+      return checkRange(spec, parseSeconds(raw));
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
@@ -236,6 +264,7 @@ function placeholder(spec: FieldSpec): string {
     return joined.length <= 40 ? joined : 'choice';
   }
   if (spec.kind === 'bytes') return 'size';
+  if (spec.kind === 'seconds') return 'duration';
   if (spec.kind === 'integer' || spec.kind === 'number') return 'n';
   if (spec.kind === 'list') return 'a,b';
   if (spec.kind === 'json') return 'json';
@@ -247,6 +276,7 @@ function helpOf(spec: FieldSpec, requiredMarks: boolean): string {
   const parts = [spec.description];
   if (spec.kind === 'enum') parts.push(`(one of: ${(spec.choices ?? []).map(String).join(', ')})`);
   if (spec.kind === 'bytes') parts.push('(bytes, or with a K/M/G/T suffix: 512M, 64G, 1.5T)');
+  if (spec.kind === 'seconds') parts.push('(seconds, or 90s, 30m, 12h, 7d)');
   if (
     (spec.kind === 'integer' || spec.kind === 'bytes') &&
     spec.minimum !== undefined &&

@@ -14,11 +14,11 @@ export interface KindContract {
   create?: TObject;
   update?: TObject;
   /** POST /v1/<kind>/{uuid}/actions/<name> */
-  actions?: Record<string, { summary: string; body: TObject }>;
+  actions?: Record<string, { summary: string; body: TObject; tenant?: boolean }>;
   deletable: boolean;
   taggable: boolean;
   /** columns of the CLI's table output */
   columns: string[];
-  /** only the admin account may create, change or delete these */
+  /** only the admin account may create, change or delete these (and run actions not marked `tenant`) */
   adminOnly: boolean;
 }

@@ -10,6 +10,7 @@ import { COMPUTE_KINDS } from './compute.js';
 import { accounts, clusters, events, hosts, jobs, tags, users, zones } from './foundation.js';
 import type { KindContract } from './kind-contract.js';
 import { NETWORK_KINDS } from './network.js';
+import { SELF_SERVICE_KINDS } from './self-service.js';
 import { STORAGE_KINDS } from './storage.js';
 import { VOLUMES_KINDS } from './volumes.js';
 
@@ -28,6 +29,7 @@ export const KINDS: KindContract[] = [
   ...COMPUTE_KINDS,
   ...VOLUMES_KINDS,
   ...NETWORK_KINDS,
+  ...SELF_SERVICE_KINDS,
 ];
 
 export function kindBySingular(singular: string): KindContract | undefined {

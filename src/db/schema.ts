@@ -24,9 +24,11 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
 export type * from './schema-network.js';
+export type * from './schema-self-service.js';
 
 export interface AccountTable {
   uuid: string;
@@ -437,4 +439,8 @@ export interface Database {
   portForwardingRules: PortForwardingRuleTable;
   virtualRouterOfferings: VirtualRouterOfferingTable;
   virtualRouters: VirtualRouterTable;
+  pools: PoolTable;
+  poolsWithStock: PoolWithStockView;
+  poolVms: PoolVmTable;
+  leases: LeaseTable;
 }

@@ -35,6 +35,14 @@ export interface Settings {
    * throughput.
    */
   maxRunningJobs: number;
+  /** how often each node tops up (and trims) the warm stock of the pools it owns, seconds */
+  poolStockIntervalSeconds: number;
+  /** how often leases are checked for expiry, seconds */
+  leaseScanIntervalSeconds: number;
+  /** a holder is told this long before the lease ends, seconds (1 day) */
+  leaseNoticeSeconds: number;
+  /** an important VM whose lease ended stays stopped this long before it is deleted, seconds (3 days) */
+  leaseGraceSeconds: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -49,6 +57,10 @@ export const DEFAULT_SETTINGS: Settings = {
   reconcileIntervalSeconds: 30,
   maxPlacementAttempts: 5,
   maxRunningJobs: 64,
+  poolStockIntervalSeconds: 2,
+  leaseScanIntervalSeconds: 30,
+  leaseNoticeSeconds: 24 * 3600,
+  leaseGraceSeconds: 3 * 24 * 3600,
 };
 
 /** Defaults overlaid with a JSON object (unknown keys and wrong types are refused, naming the key). */

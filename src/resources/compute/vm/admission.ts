@@ -197,6 +197,20 @@ export async function admitVmCreate(ctx: ServiceContext, caller: Caller, b: VmCr
 }
 
 /**
+ * A VM made for a self-service pool's warm stock: an ordinary create, by the pool's owner, with
+ * `alsoInTx` run in the admitting transaction (it records the VM as the pool's), so a pool never
+ * holds a VM it does not know of, even across a crash.
+ */
+export async function admitPoolVmCreate(
+  ctx: ServiceContext,
+  caller: Caller,
+  b: VmCreateBody,
+  alsoInTx: (tx: Tx, vmUuid: string) => Promise<void>,
+): Promise<JobRow> {
+  return admitResolved(ctx, caller, b, await resolveCreate(ctx.db, caller, b), alsoInTx);
+}
+
+/**
  * A router's appliance VM: created like any VM, by the admin account (no quota), marked as the
  * appliance of its router (params and the row's `placement`), so its create chain makes no
  * router for its own NICs.
@@ -231,6 +245,7 @@ async function admitResolved(
   caller: Caller,
   b: VmCreateBody,
   params: VmCreateParams,
+  alsoInTx?: (tx: Tx, vmUuid: string) => Promise<void>,
 ): Promise<JobRow> {
   const row = {
     uuid: newId(),
@@ -253,12 +268,18 @@ async function admitResolved(
     }),
   };
   // the admin has no quota (reserveQuota does nothing for it): admission is then one statement
+  const quota = caller.isAdmin
+    ? undefined
+    : (tx: Tx) =>
+        reserveQuota(tx, { uuid: caller.accountUuid, isAdmin: caller.isAdmin }, createQuota(params));
+  const check =
+    quota || alsoInTx
+      ? async (tx: Tx) => {
+          await quota?.(tx);
+          await alsoInTx?.(tx, row.uuid);
+        }
+      : undefined;
   return admitCreate(ctx, vmFamily, caller, row, params as unknown as Record<string, unknown>, {
-    ...(caller.isAdmin
-      ? {}
-      : {
-          check: (tx: Tx) =>
-            reserveQuota(tx, { uuid: caller.accountUuid, isAdmin: caller.isAdmin }, createQuota(params)),
-        }),
+    ...(check ? { check } : {}),
   });
 }

@@ -44,7 +44,11 @@ async function ensureRows(exec: Executor, accountUuid: string, names: QuotaName[
 
 /**
  * Reserves every amount or none: call it inside the admitting transaction, so a refusal rolls
- * back the amounts already reserved together with everything else.
+ * back the amounts already reserved together with everything else. All amounts in ONE
+ * conditional UPDATE: an account's quota rows are the one row set all its admissions share, so
+ * the fewer statements run while they are locked, the less concurrent admissions of one account
+ * wait for each other (call it late in the transaction, for the same reason). Rows are made on
+ * first use with the default limit.
  */
 export async function reserveQuota(
   exec: Executor,
@@ -53,33 +57,42 @@ export async function reserveQuota(
 ): Promise<void> {
   if (account.isAdmin) return;
   const wanted = (Object.entries(usage) as Array<[QuotaName, number]>).filter(([, n]) => n > 0);
-  await ensureRows(
-    exec,
-    account.uuid,
-    wanted.map(([name]) => name),
-  );
-  for (const [name, amount] of wanted) {
-    const res = await exec
-      .updateTable('quotas')
-      .set({ used: sql`used + ${amount}`, updatedAt: new Date() })
+  if (wanted.length === 0) return;
+  const apply = async (items: Array<[QuotaName, number]>) => {
+    const values = sql.join(items.map(([name, amount]) => sql`(${name}::text, ${amount}::bigint)`));
+    const { rows } = await sql<{ name: QuotaName }>`
+      update quotas q set used = q.used + v.amount, updated_at = now()
+      from (values ${values}) as v(name, amount)
+      where q.account_uuid = ${account.uuid} and q.name = v.name and q.used + v.amount <= q.limit_value
+      returning q.name`.execute(exec);
+    const done = new Set(rows.map((r) => r.name));
+    return items.filter(([name]) => !done.has(name));
+  };
+  let left = await apply(wanted);
+  if (left.length > 0) {
+    // a row missing (first use) or a limit reached: make the missing rows, try those again
+    await ensureRows(
+      exec,
+      account.uuid,
+      left.map(([name]) => name),
+    );
+    left = await apply(left);
+  }
+  const refused = left[0];
+  if (refused) {
+    const [name, amount] = refused;
+    const row = await exec
+      .selectFrom('quotas')
+      .select(['limitValue', 'used'])
       .where('accountUuid', '=', account.uuid)
       .where('name', '=', name)
-      .where(sql<boolean>`used + ${amount} <= limit_value`)
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) {
-      const row = await exec
-        .selectFrom('quotas')
-        .select(['limitValue', 'used'])
-        .where('accountUuid', '=', account.uuid)
-        .where('name', '=', name)
-        .executeTakeFirst();
-      throw new CloudError(
-        'Conflict',
-        'QUOTA_EXCEEDED',
-        `quota ${name} exceeded: ${row?.used ?? 0} used of ${row?.limitValue ?? QUOTA_DEFAULTS[name]}, ${amount} more requested`,
-        { details: { quota: name, limit: row?.limitValue, used: row?.used, requested: amount } },
-      );
-    }
+    throw new CloudError(
+      'Conflict',
+      'QUOTA_EXCEEDED',
+      `quota ${name} exceeded: ${row?.used ?? 0} used of ${row?.limitValue ?? QUOTA_DEFAULTS[name]}, ${amount} more requested`,
+      { details: { quota: name, limit: row?.limitValue, used: row?.used, requested: amount } },
+    );
   }
 }
 

@@ -1,0 +1,67 @@
+/** Row types of the self-service tables (migration 0010-self-service). */
+import type { ColumnType } from 'kysely';
+import type { Timestamp, WithDefault } from './columns.js';
+
+type JsonList = ColumnType<string[], string, string>;
+
+export interface PoolTable {
+  uuid: string;
+  name: string;
+  description: string | null;
+  accountUuid: string;
+  state: WithDefault<'Enabled' | 'Disabled'>;
+  imageUuid: string;
+  instanceOfferingUuid: string;
+  l3NetworkUuids: JsonList;
+  securityGroupUuids: WithDefault<string[]> | JsonList;
+  userData: string | null;
+  warmTarget: number;
+  cap: number;
+  defaultLeaseSeconds: number;
+  maxLeaseSeconds: number;
+  maxRenewals: number;
+  perUserLimit: number;
+  shared: WithDefault<boolean>;
+  emptyPolicy: WithDefault<'fail' | 'wait'>;
+  waitSeconds: WithDefault<number>;
+  createdAt: WithDefault<Date>;
+  updatedAt: WithDefault<Date>;
+}
+
+export interface PoolWithStockView extends PoolTable {
+  ready: number;
+  provisioning: number;
+  allocated: number;
+}
+
+export type PoolVmState = 'Provisioning' | 'Ready' | 'Allocated' | 'Discarding';
+
+export interface PoolVmTable {
+  vmUuid: string;
+  poolUuid: string;
+  state: PoolVmState;
+  createdAt: WithDefault<Date>;
+  readyAt: Date | null;
+}
+
+export type LeaseState = 'Pending' | 'Active' | 'Stopped' | 'Ended';
+
+export interface LeaseTable {
+  uuid: string;
+  name: string;
+  description: string | null;
+  accountUuid: string;
+  userUuid: string;
+  poolUuid: string;
+  vmUuid: string | null;
+  importance: 'normal' | 'high';
+  state: LeaseState;
+  expiresAt: Timestamp;
+  deleteAfter: Date | null;
+  notifiedAt: Date | null;
+  renewals: WithDefault<number>;
+  endedAt: Date | null;
+  endReason: string | null;
+  createdAt: WithDefault<Date>;
+  updatedAt: WithDefault<Date>;
+}

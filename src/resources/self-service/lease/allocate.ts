@@ -1,0 +1,208 @@
+/**
+ * `POST /v1/pools/{uuid}/actions/allocate`: a Ready VM for the caller, on a lease, in the
+ * admitting transaction when the pool has one (the job then only reports it). When it has none,
+ * the pool's policy decides: `fail` refuses at once (POOL_EMPTY, retryable); `wait` admits a
+ * Pending lease whose job waits, outside the node's running slots, for the stock pass to make
+ * a VM ready, up to the pool's waitSeconds from the request, then fails with POOL_EMPTY (the
+ * lease ends; nothing else changed).
+ * The holder's limit is counted under a transaction-scoped advisory lock on (pool, user): one
+ * user's concurrent requests queue on it, different users never do.
+ */
+import { sql } from 'kysely';
+import type { FlowDef } from '../../../engine/flow.js';
+import type { JobRow } from '../../../engine/jobs.js';
+import type { Caller } from '../../../kernel/caller.js';
+import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
+import { newId } from '../../../kernel/ids.js';
+import { loadVisible, queueKey, resourceEvent } from '../../common.js';
+import { reserveQuota } from '../../identity/quota/quota.js';
+import type { FlowDeps, ServiceContext } from '../../service.js';
+import { poolSchema } from '../pool/model.js';
+import { claimReadyVm } from './claim.js';
+import { leaseFamily, leaseWithVm } from './model.js';
+
+interface AllocateParams {
+  poolUuid: string;
+  leaseSeconds: number;
+  holderAccountUuid: string;
+  holderIsAdmin: boolean;
+  /** epoch ms: a Pending lease's job gives up then (the request's time + the pool's waitSeconds) */
+  waitUntil: number;
+}
+
+const POLL_MS = 250;
+
+const poolEmpty = (poolName: string) =>
+  new CloudError('Conflict', 'POOL_EMPTY', `pool ${poolName} has no ready VM; try again shortly`, {
+    retryable: true,
+    details: { pool: poolName },
+  });
+
+export async function admitAllocate(
+  ctx: ServiceContext,
+  caller: Caller,
+  poolUuid: string,
+  body: Record<string, unknown>,
+): Promise<JobRow> {
+  const pool = await loadVisible(ctx, poolSchema, poolUuid, caller);
+  if (pool.state !== 'Enabled')
+    throw conflict('POOL_DISABLED', `pool ${pool.name} is Disabled: it hands out no VMs`, {
+      pool: pool.uuid,
+    });
+  const maxLease = pool.maxLeaseSeconds as number;
+  const leaseSeconds = (body.leaseSeconds as number | undefined) ?? (pool.defaultLeaseSeconds as number);
+  if (leaseSeconds > maxLease)
+    throw invalid(
+      [{ field: 'leaseSeconds', problem: `at most ${maxLease} s (the pool's longest lease)` }],
+      'LEASE_TOO_LONG',
+    );
+  const lease = {
+    uuid: newId(),
+    name: pool.name as string,
+    description: (body.description as string | undefined) ?? null,
+    accountUuid: caller.accountUuid,
+    userUuid: caller.userUuid,
+    poolUuid,
+    importance: (body.importance as 'normal' | 'high' | undefined) ?? 'normal',
+    expiresAt: new Date(Date.now() + leaseSeconds * 1000),
+  };
+  const params: AllocateParams = {
+    poolUuid,
+    leaseSeconds,
+    holderAccountUuid: caller.accountUuid,
+    holderIsAdmin: caller.isAdmin,
+    waitUntil: Date.now() + (pool.waitSeconds as number) * 1000,
+  };
+  const holder = { uuid: caller.accountUuid, isAdmin: caller.isAdmin };
+  const spec = {
+    kind: 'lease.allocate',
+    params: params as unknown as Record<string, unknown>,
+    accountUuid: caller.accountUuid,
+    userUuid: caller.userUuid,
+    resourceKind: leaseFamily.kind,
+    resourceUuid: lease.uuid,
+    queueKey: queueKey(leaseFamily, lease.uuid),
+    requestId: caller.requestId,
+    done: ['admit'],
+  };
+  const { job, queued } = await ctx.events.inTransaction(ctx.db, async (tx, batch) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(tx);
+    const held = await tx
+      .selectFrom('leases')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('poolUuid', '=', poolUuid)
+      .where('userUuid', '=', caller.userUuid)
+      .where('state', '<>', 'Ended')
+      .executeTakeFirstOrThrow();
+    if (Number(held.n) >= (pool.perUserLimit as number))
+      throw conflict(
+        'POOL_USER_LIMIT',
+        `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
+        { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
+      );
+    const vm = await claimReadyVm(tx, poolUuid, holder);
+    if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
+    await tx
+      .insertInto('leases')
+      .values({
+        ...lease,
+        name: vm?.name ?? lease.name,
+        vmUuid: vm?.uuid ?? null,
+        state: vm ? 'Active' : 'Pending',
+      })
+      .execute();
+    batch.add(
+      resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
+    );
+    if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+    // served at once: the job is only the record of it, finished in this same transaction; the
+    // quota is charged last (claim.ts says why)
+    const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
+    await reserveQuota(tx, holder, vm.usage);
+    return { job, queued: false };
+  });
+  if (queued) ctx.engine.start(job.uuid, job.queueKey);
+  return job;
+}
+
+/** Claims a VM for a Pending lease, or does nothing (lease already served, or none ready). */
+async function serve(ctx: ServiceContext, leaseUuid: string, p: AllocateParams): Promise<boolean> {
+  return ctx.events.inTransaction(ctx.db, async (tx, batch) => {
+    const lease = await tx
+      .selectFrom('leases')
+      .select(['uuid', 'accountUuid', 'state', 'vmUuid'])
+      .where('uuid', '=', leaseUuid)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    if (lease.state !== 'Pending') return true;
+    const holder = { uuid: p.holderAccountUuid, isAdmin: p.holderIsAdmin };
+    const vm = await claimReadyVm(tx, p.poolUuid, holder);
+    if (!vm) return false;
+    await tx
+      .updateTable('leases')
+      .set({
+        state: 'Active',
+        vmUuid: vm.uuid,
+        name: vm.name,
+        expiresAt: new Date(Date.now() + p.leaseSeconds * 1000),
+        updatedAt: new Date(),
+      })
+      .where('uuid', '=', leaseUuid)
+      .execute();
+    batch.add(resourceEvent(leaseFamily, lease, 'created', { vmUuid: vm.uuid }));
+    await reserveQuota(tx, holder, vm.usage);
+    return true;
+  });
+}
+
+export function leaseAllocateFlow(ctx: ServiceContext): FlowDef<AllocateParams, FlowDeps> {
+  return {
+    kind: 'lease.allocate',
+    recovery: 'resume',
+    steps: [
+      {
+        name: 'admit',
+        describe: 'claim a ready VM',
+        async run() {},
+        async rollback(c) {
+          // only a lease that never got a VM can be here: it ends, nothing else to give back
+          await ctx.events.inTransaction(ctx.db, async (tx, batch) => {
+            const ended = await tx
+              .updateTable('leases')
+              .set({ state: 'Ended', endedAt: new Date(), endReason: 'no-vm', updatedAt: new Date() })
+              .where('uuid', '=', c.job.resourceUuid!)
+              .where('state', '=', 'Pending')
+              .returning(['uuid', 'accountUuid'])
+              .executeTakeFirst();
+            if (ended) batch.add(resourceEvent(leaseFamily, ended, 'ended', { reason: 'no-vm' }));
+          });
+        },
+      },
+      {
+        name: 'wait-for-vm',
+        describe: 'wait for a ready VM',
+        async run(c) {
+          const leaseUuid = c.job.resourceUuid!;
+          const deadline = c.params.waitUntil;
+          const wait = async () => {
+            while (!(await serve(ctx, leaseUuid, c.params))) {
+              if (Date.now() >= deadline) {
+                const pool = await ctx.db
+                  .selectFrom('pools')
+                  .select('name')
+                  .where('uuid', '=', c.params.poolUuid)
+                  .executeTakeFirst();
+                throw poolEmpty(pool?.name ?? c.params.poolUuid);
+              }
+              await new Promise((r) => setTimeout(r, POLL_MS));
+            }
+          };
+          if (await serve(ctx, leaseUuid, c.params)) return;
+          await c.progress(50, 'waiting for the pool to make a VM ready');
+          await (c.idle ? c.idle(wait) : wait());
+        },
+      },
+    ],
+    result: (c) => leaseWithVm(ctx.db, c.job.resourceUuid!),
+  };
+}

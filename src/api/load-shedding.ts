@@ -79,19 +79,30 @@ export function registerLoadShedding(
   state: LoadState = new LoadState(),
 ): LoadState {
   const retryAfter = String(Math.max(1, Math.ceil(limits.overloadRetryAfterSeconds)));
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    const cls = classify(request.method, request.url);
-    const limit = limitOf(limits, cls);
-    if (state.inFlight[cls] >= limit) {
-      state.refused[cls]++;
+  // one body per class, made once: a refusal must cost next to nothing (no Error, no stack trace)
+  const refusal = new Map(
+    LOAD_CLASSES.map((cls) => {
+      const limit = limitOf(limits, cls);
       const err = new CloudError(
         'Unavailable',
         'OVERLOADED',
         `the node is at its limit of ${limit} ${cls === 'write' ? 'mutation' : cls} requests in flight; retry after ${retryAfter} s`,
         { retryable: true, details: { class: cls, limit, retryAfterSeconds: Number(retryAfter) } },
       );
+      return [cls, { status: err.status, body: JSON.stringify({ error: err.toBody() }) }];
+    }),
+  );
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const cls = classify(request.method, request.url);
+    if (state.inFlight[cls] >= limitOf(limits, cls)) {
+      state.refused[cls]++;
+      const r = refusal.get(cls) as { status: number; body: string };
       // answered here, before the body is read: the request did nothing
-      return reply.code(err.status).header('retry-after', retryAfter).send({ error: err.toBody() });
+      return reply
+        .code(r.status)
+        .header('retry-after', retryAfter)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send(r.body);
     }
     state.inFlight[cls]++;
     let released = false;

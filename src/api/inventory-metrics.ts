@@ -99,12 +99,11 @@ export function registerInventoryGauges(registry: Registry, inventory: Inventory
 
   new Gauge({
     name: 'nimbus_inventory_age_seconds',
-    help: 'age of the inventory snapshot the inventory gauges show (absent: none read yet)',
+    help: 'age of the inventory snapshot the inventory gauges show (-1: none read yet)',
     registers,
     async collect() {
       const snap = await inventory.read();
-      this.reset();
-      if (snap) this.set(snap.ageSeconds);
+      this.set(snap ? snap.ageSeconds : -1);
     },
   });
   gauge('nimbus_vms', 'VMs by state (all nodes)', ['state'], (g, s) => {

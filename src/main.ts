@@ -25,6 +25,7 @@ Options:
   --token-ttl <seconds>     lifetime of login tokens                                     [default 43200]
   --simulator-latency <ms>  base latency of every simulated host command                 [default 0]
   --db-pool-size <n>        connections to PostgreSQL                                    [env NIMBUS_DB_POOL_SIZE, default 8]
+  --metrics-token <token>   require Authorization: Bearer <token> on /metrics            [env NIMBUS_METRICS_TOKEN, default: open]
   -h, --help                show this help
 
 Environment:
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     'token-ttl': { type: 'string' },
     'simulator-latency': { type: 'string' },
     'db-pool-size': { type: 'string' },
+    'metrics-token': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
   );
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+  const metricsToken = values['metrics-token'] ?? process.env.NIMBUS_METRICS_TOKEN;
 
   console.log(
     `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
     port,
     log,
     ...(databaseUrl ? { databaseUrl } : {}),
+    ...(metricsToken ? { metricsToken } : {}),
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(process.env.NIMBUS_ADMIN_PASSWORD ? { adminPassword: process.env.NIMBUS_ADMIN_PASSWORD } : {}),
     tokenTtlSeconds: intOption('token-ttl', values['token-ttl'], 43_200),

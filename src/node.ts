@@ -7,6 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { DbProbe } from './api/db-probe.js';
+import { INVENTORY_SQL, Inventory, inventoryFromRows } from './api/inventory-metrics.js';
 import { Metrics } from './api/metrics.js';
 import { buildServer } from './api/server.js';
 import { DEFAULT_DEAD_AFTER_MS, defaultNodeName, Membership } from './cluster/membership.js';
@@ -72,6 +74,8 @@ export interface NodeOptions {
   deadAfterMs?: number;
   /** tunables (default: DEFAULT_SETTINGS overlaid with NIMBUS_SETTINGS) */
   settings?: Settings;
+  /** when set, /metrics requires `Authorization: Bearer <metricsToken>` */
+  metricsToken?: string;
 }
 
 export interface RunningNode {
@@ -100,6 +104,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log.info('embedded PostgreSQL started');
   }
   const db = openDb(url, { max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE, applicationName: 'nimbus' });
+  const probe = new DbProbe(url); // health and metrics never queue behind user work
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
@@ -123,14 +128,6 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
       onTakeOver: (deadAfterMs) => engine.recover(deadAfterMs),
     });
-    const metrics = new Metrics(db.pool, queues, async () =>
-      db.db
-        .selectFrom('jobs')
-        .select(['kind', 'state', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('state', 'in', ['Pending', 'Running'])
-        .groupBy(['kind', 'state'])
-        .execute(),
-    );
     const deps: FlowDeps = {
       drivers,
       backupStorages: new BackupStorageDriverRegistry({
@@ -143,6 +140,11 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       settings: o.settings ?? loadSettings(process.env.NIMBUS_SETTINGS),
       network: new HostNetworkSync(db.db, drivers, log),
     };
+    const inventory = new Inventory(
+      async () => inventoryFromRows(await probe.rows(INVENTORY_SQL)),
+      deps.settings.metricsCacheSeconds,
+    );
+    const metrics = new Metrics(db.pool, queues, inventory);
     const engine = new Engine<FlowDeps>({
       db: db.db,
       deps,
@@ -184,6 +186,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       services,
       tags,
       version: VERSION,
+      limits: deps.settings,
+      probe,
+      ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}),
     });
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
     await app.listen({ host: o.host, port: o.port });
@@ -216,11 +221,13 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         await membership.leave().catch(() => {});
         agentClient.close();
         await db.close();
+        await probe.close().catch(() => {});
         if (embedded) await embedded.stop();
       },
     };
   } catch (err) {
     await db.close().catch(() => {});
+    await probe.close().catch(() => {});
     if (embedded) await embedded.stop().catch(() => {});
     throw err;
   }

@@ -1,8 +1,26 @@
-/** Prometheus metrics at /metrics: HTTP, jobs, queues, workflow rollbacks, database pool. */
+/**
+ * Prometheus metrics at /metrics: HTTP (requests, latency, in flight, refused), jobs, queues,
+ * workflow rollbacks, database pool, process, and the inventory (inventory-metrics.ts).
+ * Invariant: names follow Prometheus's rules (promtool check metrics): counters and only counters
+ * end in `_total`, units are base units named in the suffix (`_seconds`, `_bytes`).
+ */
 import type { Pool } from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineMetrics } from '../engine/engine.js';
 import type { QueueSet } from '../engine/queues.js';
+import { type Inventory, registerInventoryGauges } from './inventory-metrics.js';
+import { LOAD_CLASSES, LoadState } from './load-shedding.js';
+
+/**
+ * prom-client's defaults include three gauges named `…_total` (sums of the per-type gauges
+ * `nodejs_active_handles` etc., which stay): Prometheus tooling rejects a gauge with that suffix.
+ */
+const NOT_A_COUNTER = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+const PREFIX = 'nimbus_';
 
 export class Metrics implements EngineMetrics {
   readonly registry = new Registry();
@@ -39,13 +57,34 @@ export class Metrics implements EngineMetrics {
     registers: [this.registry],
   });
 
-  constructor(
-    pool: Pool,
-    queues: QueueSet,
-    jobsByState: () => Promise<Array<{ kind: string; state: string; n: number }>>,
-  ) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'nimbus_process_' });
+  /** what the load-shedding hook counts (api/load-shedding.ts) */
+  readonly load = new LoadState();
+
+  constructor(pool: Pool, queues: QueueSet, inventory?: Inventory) {
+    // the defaults are named process_… and nodejs_… already: the prefix only says whose they are
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    for (const name of NOT_A_COUNTER) this.registry.removeSingleMetric(PREFIX + name);
     const registers = [this.registry];
+    const load = this.load;
+    new Gauge({
+      name: 'nimbus_http_requests_in_flight',
+      help: 'HTTP requests being served, by load class (exempt, wait, read, write)',
+      labelNames: ['class'] as const,
+      registers,
+      collect() {
+        for (const c of LOAD_CLASSES) this.set({ class: c }, load.inFlight[c]);
+      },
+    });
+    new Counter({
+      name: 'nimbus_http_requests_refused_total',
+      help: 'HTTP requests answered 503 OVERLOADED because their class was at its limit',
+      labelNames: ['class'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of LOAD_CLASSES) this.inc({ class: c }, load.refused[c]);
+      },
+    });
     new Gauge({
       name: 'nimbus_queue_tasks',
       help: 'per-resource queue tasks, running or waiting',
@@ -76,16 +115,7 @@ export class Metrics implements EngineMetrics {
         this.set({ status: 'waiting' }, pool.waitingCount);
       },
     });
-    new Gauge({
-      name: 'nimbus_jobs_unfinished',
-      help: 'jobs not yet finished, by kind and state (from the database)',
-      labelNames: ['kind', 'state'] as const,
-      registers,
-      async collect() {
-        this.reset();
-        for (const r of await jobsByState()) this.set({ kind: r.kind, state: r.state }, r.n);
-      },
-    });
+    if (inventory) registerInventoryGauges(this.registry, inventory);
   }
 
   jobFinished(kind: string, state: string, seconds: number): void {

@@ -23,7 +23,9 @@ import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './error
 import { registerEventStream } from './events-stream.js';
 import { registerInputGuard } from './input-guard.js';
 import { registerKindRoutes } from './kind-routes.js';
+import { type LoadLimits, registerLoadShedding } from './load-shedding.js';
 import type { Metrics } from './metrics.js';
+import { checkMetricsToken } from './metrics-token.js';
 import { registerSimulatorRoutes } from './simulator-routes.js';
 
 export interface ServerDeps {
@@ -39,6 +41,12 @@ export interface ServerDeps {
   services: KindService[];
   tags: TagService;
   version: string;
+  /** in-flight limits (settings); beyond them 503 OVERLOADED */
+  limits: LoadLimits;
+  /** when set, /metrics wants `Authorization: Bearer <metricsToken>` */
+  metricsToken?: string;
+  /** a connection of its own for health and metrics (db-probe.ts); the main pool otherwise */
+  probe?: { ping(): Promise<void> };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -102,6 +110,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  // before auth, which reads the database: a refused request costs next to nothing
+  registerLoadShedding(app, d.limits, d.metrics.load);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route, status: String(reply.statusCode) };
@@ -126,7 +136,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     { schema: { tags: ['health'], summary: 'liveness and database reachability' } },
     async (_request, reply) => {
       try {
-        await sql`select 1`.execute(d.db);
+        await (d.probe ? d.probe.ping() : sql`select 1`.execute(d.db));
         return { status: 'ok', database: 'ok', version: d.version, node: d.engine.nodeId };
       } catch (err) {
         return reply.code(503).send({
@@ -139,7 +149,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     },
   );
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    checkMetricsToken(request, d.metricsToken);
     const body = await d.metrics.registry.metrics();
     return reply.header('content-type', d.metrics.registry.contentType).send(body);
   });

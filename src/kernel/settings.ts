@@ -43,6 +43,21 @@ export interface Settings {
   leaseNoticeSeconds: number;
   /** an important VM whose lease ended stays stopped this long before it is deleted, seconds (3 days) */
   leaseGraceSeconds: number;
+  /**
+   * HTTP requests one node has in flight, by class (api/load-shedding.ts); beyond a limit a request
+   * is answered at once with 503 OVERLOADED and Retry-After. Writes: 1024, twice the 500-in-flight
+   * burst of the 10,000-VM benchmark, which must be fully accepted. Reads: 256; a read holds a
+   * page (≤ 1000 rows) only between its query and its response, so memory follows the database
+   * pool, not this number, and a deeper queue only adds latency. Long-polls (`?wait=true`) hold
+   * their slot up to 60 s but cost almost nothing while they wait: 1024.
+   */
+  maxInFlightReads: number;
+  maxInFlightWrites: number;
+  maxInFlightWaits: number;
+  /** the Retry-After given with a 503 OVERLOADED, seconds */
+  overloadRetryAfterSeconds: number;
+  /** /metrics reads the inventory (VMs, capacity, IPs, jobs) from the database at most this often, seconds */
+  metricsCacheSeconds: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -61,6 +76,11 @@ export const DEFAULT_SETTINGS: Settings = {
   leaseScanIntervalSeconds: 30,
   leaseNoticeSeconds: 24 * 3600,
   leaseGraceSeconds: 3 * 24 * 3600,
+  maxInFlightReads: 256,
+  maxInFlightWrites: 1024,
+  maxInFlightWaits: 1024,
+  overloadRetryAfterSeconds: 1,
+  metricsCacheSeconds: 5,
 };
 
 /** Defaults overlaid with a JSON object (unknown keys and wrong types are refused, naming the key). */

@@ -72,9 +72,7 @@ async function users(n: number, prefix: string): Promise<Api[]> {
 }
 
 before(async () => {
-  process.env.NIMBUS_SETTINGS = JSON.stringify({ poolStockIntervalSeconds: 1 });
-  t = await startTestNode();
-  delete process.env.NIMBUS_SETTINGS;
+  t = await startTestNode({ settings: { poolStockIntervalSeconds: 1 } });
   env = await buildNetEnv(t, { hosts: 4, hostCpu: 64, hostMemory: 512 * GiB, prefix: 'pool' });
   tenant = (await ok(t, 'POST', '/v1/accounts', { name: 'dev', password: 'dev-password' })).resourceUuid;
   const quota = await t.admin.patch(`/v1/quotas/${tenant}`, {

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { loadSettings, type Settings } from '../../src/kernel/settings.js';
 import { type RunningNode, startNode } from '../../src/node.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -91,7 +92,13 @@ export interface TestNode {
 
 /** Starts a node on a new database; `stop()` stops it and drops the database. */
 export async function startTestNode(
-  opts: { database?: TestDatabase; nodeName?: string } = {},
+  opts: {
+    database?: TestDatabase;
+    nodeName?: string;
+    /** tunables over the defaults (and NIMBUS_SETTINGS) */
+    settings?: Partial<Settings>;
+    metricsToken?: string;
+  } = {},
 ): Promise<TestNode> {
   const db = opts.database ?? (await createTestDatabase({ max: 5 }));
   const node = await startNode({
@@ -103,6 +110,8 @@ export async function startTestNode(
     log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     nodeName: opts.nodeName ?? `test-${Math.random().toString(36).slice(2)}`,
     heartbeatMs: 500,
+    ...(opts.settings ? { settings: loadSettings(process.env.NIMBUS_SETTINGS, opts.settings) } : {}),
+    ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
   });
   const anon = new Api(node.url);
   const admin = await anon.login('admin', ADMIN_PASSWORD);

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER, FakeServer, PASSWORD } from './fake-server.js';
+import { CLUSTER, FakeServer, PASSWORD, ZONE } from './fake-server.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+// the bundle, as `nimbus` runs (bin/nimbus.js imports it)
+const MAIN = fileURLToPath(new URL('../../cli/nimbus.mjs', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -162,8 +163,10 @@ describe('nimbus CLI end to end (fake server)', () => {
 
     const table = await cli(['cluster', 'list', '--q', 'state=Enabled']);
     assert.equal(table.code, 0);
-    assert.match(table.stdout, /uuid.*name.*hypervisorType.*state.*zoneUuid/);
-    assert.match(table.stdout, new RegExp(`${CLUSTER}.*c1.*simulator.*Enabled`));
+    // the zone by name, looked up once for the whole page
+    assert.match(table.stdout, /uuid.*name.*hypervisorType.*state.*zone /);
+    assert.match(table.stdout, new RegExp(`${CLUSTER}.*c1.*simulator.*Enabled.*z1`));
+    assert.deepEqual(server.find('GET', '/v1/zones').at(-1)?.query.getAll('q'), [`uuid?=${ZONE}`]);
 
     const yaml = await cli(['zone', 'list', '-o', 'yaml']);
     assert.match(yaml.stdout, /^items:\n {2}- uuid: /);

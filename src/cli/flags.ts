@@ -6,7 +6,7 @@
  * (patterns, lengths, formats), so the two never disagree about what is valid.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { KindContract } from '../contract/kinds.js';
+import type { KindContract } from './catalog.js';
 import { UsageError } from './errors.js';
 
 /** The subset of JSON Schema the contract uses. */

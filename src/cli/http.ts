@@ -62,6 +62,25 @@ export class ApiClient {
     return { status: res.status, body, location: res.headers.get('location') };
   }
 
+  /**
+   * A long-lived GET whose body is read as it arrives (the event stream). No timeout: it lasts
+   * until the server ends it or `signal` aborts it.
+   */
+  async stream(path: string, query: Query, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const qs = query.length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}${qs}`, { headers, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw new ConnectionError(this.baseUrl, fetchFailureReason(err));
+    }
+    if (res.status >= 400) throw new ApiError(res.status, errorInfoOf(res, await readBody(res)));
+    if (!res.body) throw new ConnectionError(this.baseUrl, 'the stream ended before it began');
+    return res.body;
+  }
+
   get(path: string, query?: Query): Promise<ApiResponse> {
     return this.request('GET', path, query ? { query } : {});
   }

@@ -12,6 +12,7 @@ const ctx: Ctx = {
   err: () => {},
   interactive: false,
   color: false,
+  colorOut: false,
   client: () => {
     throw new Error('no server in this test');
   },

@@ -4,8 +4,10 @@
  * kind or a field (`job wait` aside): the contract's KINDS table decides what exists.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { KINDS, type KindContract } from '../contract/kinds.js';
+import { withArticle } from '../contract/wording.js';
+import { KINDS, type KindContract } from './catalog.js';
 import type { Ctx } from './context.js';
+import { type DisplayOptions, displayOne, displayRows } from './display.js';
 import { UsageError } from './errors.js';
 import {
   addFieldOptions,
@@ -18,11 +20,30 @@ import {
 import type { Query } from './http.js';
 import { jobOf, reportFinished, runJobCommand, waitForJob } from './jobs.js';
 import { FORMATS, type Format, parseFormat, renderPage, renderResource } from './output.js';
-import { hasName, resolveId } from './resolve.js';
+import { readProfile } from './profile.js';
+import { hasName, itemsOf, resolveId } from './resolve.js';
 
 const BUILTIN = ['list', 'get', 'create', 'update', 'delete', 'tag', 'untag', 'wait', 'help'];
 /** flags the generated commands own; a body field with one of these names is renamed field-<name> */
-const RESERVED_FLAGS = ['wait', 'output', 'help', 'q', 'sort', 'limit', 'offset', 'count', 'fields'];
+const RESERVED_FLAGS = [
+  'wait',
+  'timeout',
+  'output',
+  'format',
+  'column',
+  'help',
+  'q',
+  'sort',
+  'limit',
+  'offset',
+  'count',
+  'fields',
+  'all',
+  'account',
+  'appliances',
+];
+/** the server's largest page: --all pages through with it */
+const MAX_PAGE = 1000;
 
 export interface ListOptions {
   q?: string[];
@@ -49,10 +70,37 @@ function nonNegative(raw: string): number {
   return n;
 }
 
-const outputOption = () =>
-  new Option('-o, --output <format>', 'output format').choices([...FORMATS]).default('table');
-const waitOption = () =>
-  new Option('--wait', 'wait for the job to finish, showing its progress; fail if the job fails');
+function positive(raw: string): number {
+  const n = parseInteger(raw);
+  if (n < 1) throw new InvalidArgumentError('must be 1 or more.');
+  return n;
+}
+
+const repeatable = (c: string, prev: string[] | undefined) => [...(prev ?? []), c];
+
+/** `-f table|value|csv|json|yaml` (openstack's spelling), `-o` the same, `-c` picks columns. */
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-f, --format <format>', 'output format').choices([...FORMATS]))
+    .addOption(new Option('-o, --output <format>', 'same as --format').choices([...FORMATS]))
+    .addOption(
+      new Option('-c, --column <field>', 'show only this column or field (repeatable, in order)').argParser(
+        repeatable,
+      ),
+    );
+}
+
+const waitOptions = (cmd: Command) =>
+  cmd
+    .addOption(
+      new Option('--wait', 'wait for the job to finish, showing its progress; fail if the job fails'),
+    )
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        'with --wait: give up waiting after this long (exit 1; the job goes on)',
+      ).argParser(positive),
+    );
 
 const idArg = (kind: KindContract) => (hasName(kind) ? '<uuid-or-name>' : '<uuid>');
 const itemPath = (kind: KindContract, id: string) => `/v1/${kind.kind}/${encodeURIComponent(id)}`;
@@ -62,53 +110,164 @@ Conditions (--q, repeatable, all must hold):
   field=value  field!=value  field>=n  field<n  field~=pattern% (like)  field!~=pattern%
   field?=a,b (one of)  field!?=a,b  field=null  field!=null
   nested fields follow relations: cluster.zone.name=z1; tags: tag=env=prod, tag=env
-Sort: --sort -name,createdAt (a leading - sorts descending)`;
+Sort: --sort -name,createdAt (a leading - sorts descending)
+Output: -f table|value|csv|json|yaml, -c name -c state (columns, in order); tables show
+related resources by name and sizes in KiB…TiB, JSON and YAML what the server sent (bytes, uuids).`;
 
 function opts(cmd: Command): Record<string, unknown> {
   return cmd.opts();
 }
 
-function formatOf(cmd: Command): Format {
-  return parseFormat(String(opts(cmd).output ?? 'table'));
+export function formatOf(cmd: Command): Format {
+  const o = opts(cmd);
+  if (o.format !== undefined && o.output !== undefined && o.format !== o.output)
+    throw new UsageError('give either -f/--format or -o/--output, not both');
+  return parseFormat(String(o.format ?? o.output ?? 'table'));
 }
 
-function addList(parent: Command, kind: KindContract, ctx: Ctx): void {
-  parent
+/** The columns asked for with -c (repeatable) or --fields a,b. */
+function columnsOf(cmd: Command): string[] | undefined {
+  const o = opts(cmd);
+  const cols = [
+    ...((o.column as string[] | undefined) ?? []),
+    ...(typeof o.fields === 'string' ? o.fields.split(',').map((f) => f.trim()) : []),
+  ].filter((c) => c !== '');
+  return cols.length > 0 ? cols : undefined;
+}
+
+export function displayOptions(ctx: Ctx): DisplayOptions {
+  let self: string | undefined;
+  try {
+    self = ctx.env.NIMBUS_TOKEN ? undefined : readProfile(ctx.env)?.accountUuid;
+  } catch {
+    self = undefined;
+  }
+  return { client: ctx.client(), kinds: KINDS, selfAccountUuid: self };
+}
+
+/** Sizes in a quota row depend on what it limits: `vm.memory` is bytes, `vm.num` is not. */
+function rowBytes(kind: KindContract): ((row: Record<string, unknown>) => Set<string>) | undefined {
+  if (kind.kind !== 'quotas') return undefined;
+  const props = (kind.update as { properties?: Record<string, { 'x-unit'?: string }> }).properties ?? {};
+  const sized = new Set(Object.keys(props).filter((k) => props[k]?.['x-unit'] === 'bytes'));
+  return (row) => (sized.has(String(row.name)) ? new Set(['limit', 'used']) : new Set());
+}
+
+/** Appliance VMs (virtual routers) are the platform's, not the tenant's work: hidden unless asked for. */
+async function applianceFilter(ctx: Ctx): Promise<Query> {
+  try {
+    const res = await ctx.client().get('/v1/virtual-routers', [
+      ['fields', 'vmUuid'],
+      ['limit', String(MAX_PAGE)],
+    ]);
+    const uuids = itemsOf(res.body)
+      .map((r) => r.vmUuid)
+      .filter((u): u is string => typeof u === 'string');
+    const out: Query = [];
+    for (let i = 0; i < uuids.length; i += 500)
+      out.push(['q', `uuid!?=${uuids.slice(i, i + 500).join(',')}`]);
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+function addList(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefResolver): void {
+  const owned = (kind.resource as { properties?: Record<string, unknown> }).properties?.accountUuid;
+  const cmd = parent
     .command('list')
-    .description(`list ${kind.kind}, a page at a time`)
+    .description(`list ${kind.kind}, a page at a time (--all: every page)`)
     .addOption(
-      new Option('-q, --q <condition>', "filter, e.g. 'state=Enabled' (repeatable)").argParser(
-        (c: string, prev: string[] | undefined) => [...(prev ?? []), c],
-      ),
+      new Option('-q, --q <condition>', "filter, e.g. 'state=Enabled' (repeatable)").argParser(repeatable),
     )
     .option('--sort <fields>', 'sort by these fields, e.g. -createdAt,name')
     .addOption(new Option('--limit <n>', 'page size').argParser(nonNegative))
     .addOption(new Option('--offset <n>', 'skip this many items').argParser(nonNegative))
+    .option('--all', 'every match, paging through them all')
     .option('--count', 'also report the total number of matches')
-    .option('--fields <a,b>', 'only these fields (and table columns)')
-    .addOption(outputOption())
+    .option('--fields <a,b>', 'only these fields (and table columns)');
+  if (owned) cmd.option('--account <name-or-uuid>', 'admin: only the resources of this account');
+  if (kind.kind === 'vms') cmd.option('--appliances', 'also list appliance VMs (virtual routers)');
+  addOutputOptions(cmd)
     .addHelpText(
       'after',
-      `${LIST_HELP}\nExample:\n  nimbus ${kind.singular} list --q 'name~=web%' --sort -createdAt -o json`,
+      `${LIST_HELP}\nExample:\n  nimbus ${kind.singular} list --q 'name~=web%' --sort -createdAt -f json`,
     )
-    .action(async (_o: unknown, cmd: Command) => {
-      const o = opts(cmd) as ListOptions;
-      const res = await ctx.client().get(`/v1/${kind.kind}`, listQuery(o));
-      const fields = o.fields ? o.fields.split(',').map((f) => f.trim()) : undefined;
-      ctx.out(renderPage(kind, res.body, formatOf(cmd), { color: ctx.color, ...(fields ? { fields } : {}) }));
+    .action(async (_o: unknown, c: Command) => {
+      const o = opts(c) as ListOptions & { all?: boolean; account?: string; appliances?: boolean };
+      if (o.all && (o.limit !== undefined || o.offset !== undefined))
+        throw new UsageError('--all pages through everything: give it without --limit and --offset');
+      const query = listQuery(o);
+      if (o.account) {
+        const account = KINDS.find((k) => k.kind === 'accounts');
+        if (account) query.push(['q', `accountUuid=${await resolve(account, o.account)}`]);
+      }
+      if (kind.kind === 'vms' && !o.appliances) query.push(...(await applianceFilter(ctx)));
+      const page = o.all
+        ? await allPages(ctx, kind, query)
+        : (await ctx.client().get(`/v1/${kind.kind}`, query)).body;
+      const format = formatOf(c);
+      const columns = columnsOf(c);
+      const items = itemsOf(page);
+      const shown =
+        format === 'json' || format === 'yaml'
+          ? { rows: items, columns: columns ?? [] }
+          : await displayRows(kind, items, displayOptions(ctx), columns);
+      const bytes = rowBytes(kind);
+      ctx.out(
+        await renderPage(kind, page, format, {
+          color: ctx.colorOut,
+          rows: shown.rows,
+          columns: shown.columns,
+          ...(columns ? { fields: columns } : {}),
+          ...(bytes ? { bytes } : {}),
+        }),
+      );
     });
 }
 
+/** Every page of a list, fetched one after another, as one page object. */
+async function allPages(ctx: Ctx, kind: KindContract, query: Query): Promise<unknown> {
+  const items: Array<Record<string, unknown>> = [];
+  for (let offset = 0; ; offset += MAX_PAGE) {
+    const res = await ctx
+      .client()
+      .get(`/v1/${kind.kind}`, [...query, ['limit', String(MAX_PAGE)], ['offset', String(offset)]]);
+    const page = itemsOf(res.body);
+    items.push(...page);
+    if (page.length < MAX_PAGE) break;
+  }
+  return { items, offset: 0, total: items.length };
+}
+
+/** `get`, and what `--wait` shows at the end: the same fetch, the same shape, the same order. */
+export async function showResource(
+  ctx: Ctx,
+  kind: KindContract,
+  uuid: string,
+  format: Format,
+  fields?: string[],
+): Promise<void> {
+  const res = await ctx.client().get(itemPath(kind, uuid));
+  const body = res.body as Record<string, unknown>;
+  const display =
+    format === 'json' || format === 'yaml' || typeof body !== 'object' || body === null
+      ? {}
+      : await displayOne(kind, body, displayOptions(ctx));
+  ctx.out(
+    await renderResource(kind, body, format, { color: ctx.colorOut, display, ...(fields ? { fields } : {}) }),
+  );
+}
+
 function addGet(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefResolver): void {
-  parent
+  const cmd = parent
     .command('get')
-    .description(`show one ${kind.singular}`)
+    .description(`show ${withArticle(kind.singular)}`)
     .argument(idArg(kind), `the ${kind.singular}`)
-    .addOption(outputOption())
-    .action(async (id: string, _o: unknown, cmd: Command) => {
-      const res = await ctx.client().get(itemPath(kind, await resolve(kind, id)));
-      ctx.out(renderResource(kind, res.body, formatOf(cmd), { color: ctx.color }));
-    });
+    .option('--fields <a,b>', 'only these fields, in this order');
+  addOutputOptions(cmd).action(async (id: string, _o: unknown, c: Command) => {
+    await showResource(ctx, kind, await resolve(kind, id), formatOf(c), columnsOf(c));
+  });
 }
 
 interface JobSpec {
@@ -135,7 +294,7 @@ interface JobSpec {
 
 /**
  * A command that answers with a job: the shared shape of create/update/delete/actions/tags.
- * Body flags come first in its help, --wait and --output after them.
+ * Body flags come first in its help, --wait and the output options after them.
  */
 function addJobCommand(
   parent: Command,
@@ -150,15 +309,29 @@ function addJobCommand(
   for (const [arg, help] of spec.args ?? []) cmd.argument(arg, help);
   const specs = spec.specs ?? [];
   addFieldOptions(cmd, specs, spec.requiredMarks ?? true);
-  cmd.addOption(waitOption()).addOption(outputOption());
+  addOutputOptions(waitOptions(cmd));
   cmd.action(async (...params: unknown[]) => {
     const c = params.at(-1) as Command;
     const positionals = c.args;
-    const body = await collectBody(specs, opts(c), resolve, spec.requiredMarks ?? true);
+    const o = opts(c);
+    if (o.timeout !== undefined && o.wait !== true) throw new UsageError('--timeout goes with --wait');
+    const format = formatOf(c);
+    const body = await collectBody(specs, o, resolve, spec.requiredMarks ?? true);
     spec.check?.(body);
     const uuid = onResource ? await resolve(kind, positionals[0] ?? '') : undefined;
     const req = spec.request(uuid, positionals.slice(onResource ? 1 : 0), body);
-    await runJobCommand(ctx, { ...req, wait: opts(c).wait === true, format: formatOf(c), kind });
+    const fields = columnsOf(c);
+    await runJobCommand(ctx, {
+      ...req,
+      wait: o.wait === true,
+      format,
+      kind,
+      ...(typeof o.timeout === 'number' ? { timeoutMs: o.timeout * 1000 } : {}),
+      // the finished resource is shown exactly as `get` shows it (a delete has none to show)
+      ...(spec.name === 'delete'
+        ? {}
+        : { show: (k: KindContract, id: string) => showResource(ctx, k, id, format, fields) }),
+    });
   });
 }
 
@@ -172,10 +345,11 @@ export function parseTag(raw: string): { key: string; value?: string } {
 function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefResolver): void {
   const add = (spec: JobSpec) => addJobCommand(parent, kind, ctx, resolve, spec);
   const at = (uuid: string | undefined) => itemPath(kind, uuid ?? '');
+  const a = withArticle(kind.singular);
   if (kind.create) {
     add({
       name: 'create',
-      description: `create a ${kind.singular}: ${kind.summary}`,
+      description: `create ${a}: ${kind.summary}`,
       specs: fieldSpecs(kind.create, KINDS, RESERVED_FLAGS),
       request: (_u, _a, body) => ({ method: 'POST', path: `/v1/${kind.kind}`, body }),
     });
@@ -184,7 +358,7 @@ function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefRe
     const specs = fieldSpecs(kind.update, KINDS, RESERVED_FLAGS);
     add({
       name: 'update',
-      description: `change a ${kind.singular}`,
+      description: `change ${a}`,
       specs,
       requiredMarks: false,
       check: (body) => {
@@ -200,7 +374,7 @@ function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefRe
   if (kind.deletable) {
     add({
       name: 'delete',
-      description: `delete a ${kind.singular}`,
+      description: `delete ${a}`,
       request: (u) => ({ method: 'DELETE', path: at(u) }),
     });
   }
@@ -219,13 +393,13 @@ function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefRe
   if (kind.taggable) {
     add({
       name: 'tag',
-      description: `set a user tag on a ${kind.singular} (e.g. nimbus ${kind.singular} tag <id> env=prod)`,
+      description: `set a user tag on ${a} (e.g. nimbus ${kind.singular} tag <id> env=prod)`,
       args: [['<key[=value]>', 'tag key, optionally with a value']],
       request: (uuid, [tag]) => ({ method: 'POST', path: `${at(uuid)}/tags`, body: parseTag(tag ?? '') }),
     });
     add({
       name: 'untag',
-      description: `remove a user tag from a ${kind.singular}`,
+      description: `remove a user tag from ${a}`,
       args: [['<key>', 'tag key']],
       request: (uuid, [key]) => ({
         method: 'DELETE',
@@ -236,23 +410,35 @@ function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefRe
 }
 
 function addJobWait(parent: Command, kind: KindContract, ctx: Ctx): void {
-  parent
+  const cmd = parent
     .command('wait')
     .description('follow a job until it ends; print its result, fail if it failed')
     .argument('<uuid>', 'the job')
-    .addOption(outputOption())
-    .action(async (uuid: string, _o: unknown, c: Command) => {
-      const res = await ctx.client().get(itemPath(kind, uuid));
-      const job = jobOf(res.body);
-      if (!job) throw new UsageError(`${uuid} is not a job`);
-      reportFinished(ctx, await waitForJob(ctx, job), formatOf(c));
-    });
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        'give up waiting after this long (exit 1; the job goes on)',
+      ).argParser(positive),
+    );
+  addOutputOptions(cmd).action(async (uuid: string, _o: unknown, c: Command) => {
+    const o = opts(c);
+    const res = await ctx.client().get(itemPath(kind, uuid));
+    const job = jobOf(res.body);
+    if (!job) throw new UsageError(`${uuid} is not a job`);
+    const timeoutMs = typeof o.timeout === 'number' ? o.timeout * 1000 : undefined;
+    await reportFinished(ctx, await waitForJob(ctx, job, timeoutMs), formatOf(c));
+  });
 }
 
-export function addKindCommand(program: Command, kind: KindContract, ctx: Ctx): Command {
+/**
+ * `nimbus <kind> …`. With `full` false only the noun and its summary are made: enough for
+ * `nimbus --help`, and the cheap path for every command that names another kind (start-up time).
+ */
+export function addKindCommand(program: Command, kind: KindContract, ctx: Ctx, full = true): Command {
   const resolve: RefResolver = (k, id) => resolveId(ctx.client(), k, id);
   const cmd = program.command(kind.singular).description(kind.summary);
-  addList(cmd, kind, ctx);
+  if (!full) return cmd;
+  addList(cmd, kind, ctx, resolve);
   addGet(cmd, kind, ctx, resolve);
   addWrites(cmd, kind, ctx, resolve);
   if (kind.kind === 'jobs') addJobWait(cmd, kind, ctx);

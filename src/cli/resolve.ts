@@ -4,7 +4,7 @@
  * account and kind, so an admin may see several, and guessing would act on the wrong one.
  * Kinds without a `name` (jobs, events, tags) take their id verbatim.
  */
-import type { KindContract } from '../contract/kinds.js';
+import type { KindContract } from './catalog.js';
 import { LocalError } from './errors.js';
 import { asJsonSchema } from './flags.js';
 import type { ApiClient } from './http.js';

@@ -10,9 +10,11 @@
  *   DELETE /v1/<kind>/{uuid}/tags/{key}      remove a tag      → 202 + job
  * `?wait=true` answers with the finished job (200), or the running one (202) after 60 s.
  */
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Job, Page, TagBody } from '../contract/common.js';
+import { noun, withArticle } from '../contract/wording.js';
 import type { Engine } from '../engine/engine.js';
 import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
@@ -68,7 +70,7 @@ export function registerKindRoutes(
     {
       schema: {
         tags,
-        summary: `list ${contract.kind}`,
+        summary: `list ${noun(contract.kind)}`,
         description: `${contract.summary}. Query: q=<field><op><value> (repeatable; ops = != > >= < <= ~= !~= ?= !?= =null !=null; nested fields like cluster.zone.name; tag=key[=value]), sort=[-]field, limit (≤1000), offset, count=true, fields=a,b`,
         querystring: ListQuery,
         response: { 200: Page(Type.Partial(contract.resource)) },
@@ -93,7 +95,7 @@ export function registerKindRoutes(
     {
       schema: {
         tags,
-        summary: `get one of ${contract.kind}`,
+        summary: `get ${withArticle(contract.singular)}`,
         params: UuidParams,
         response: { 200: contract.resource },
       },
@@ -115,7 +117,7 @@ export function registerKindRoutes(
       {
         schema: {
           tags,
-          summary: `create a ${contract.singular}`,
+          summary: `create ${withArticle(contract.singular)}`,
           body: contract.create,
           response: jobResponse,
         },
@@ -134,7 +136,7 @@ export function registerKindRoutes(
       {
         schema: {
           tags,
-          summary: `update a ${contract.singular}`,
+          summary: `update ${withArticle(contract.singular)}`,
           params: UuidParams,
           body: contract.update,
           response: jobResponse,
@@ -157,7 +159,12 @@ export function registerKindRoutes(
     app.delete(
       `${base}/:uuid`,
       {
-        schema: { tags, summary: `delete a ${contract.singular}`, params: UuidParams, response: jobResponse },
+        schema: {
+          tags,
+          summary: `delete ${withArticle(contract.singular)}`,
+          params: UuidParams,
+          response: jobResponse,
+        },
       },
       async (request, reply) => {
         adminGuard(request);
@@ -174,7 +181,7 @@ export function registerKindRoutes(
       {
         schema: {
           tags,
-          summary: `${name}: ${action.summary}`,
+          summary: action.summary,
           params: UuidParams,
           body: action.body,
           response: jobResponse,
@@ -198,7 +205,7 @@ export function registerKindRoutes(
       {
         schema: {
           tags,
-          summary: `set a tag on a ${contract.singular}`,
+          summary: `set a tag on ${withArticle(contract.singular)}`,
           params: UuidParams,
           body: TagBody,
           response: jobResponse,
@@ -220,7 +227,7 @@ export function registerKindRoutes(
       {
         schema: {
           tags,
-          summary: `remove a tag from a ${contract.singular}`,
+          summary: `remove a tag from ${withArticle(contract.singular)}`,
           params: Type.Object({ uuid: Type.String({ format: 'uuid' }), key: Type.String({ minLength: 1 }) }),
           response: jobResponse,
         },

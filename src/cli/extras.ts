@@ -123,32 +123,47 @@ export function addEventTail(parent: Command, ctx: Ctx): void {
     .option('--resource <uuid>', 'only events of this resource')
     .option('--after <id>', 'first replay the stored events after this id')
     .addOption(
-      new Option('-f, --format <format>', 'a line per event, or one JSON object per line')
+      new Option('--max-events <n>', 'stop after this many events').argParser((raw: string) => {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be 1 or more.');
+        return n;
+      }),
+    )
+    .addOption(
+      new Option('-f, --output <format>', 'a line per event, or one JSON object per line')
         .choices(['table', 'json'])
         .default('table'),
     )
     .addHelpText('after', '\nExample:\n  nimbus event tail --type vm')
-    .action(async (o: { type?: string; resource?: string; after?: string; format: string }) => {
-      const query: Array<[string, string]> = [];
-      if (o.type) query.push(['type', o.type]);
-      if (o.resource) query.push(['resourceUuid', o.resource]);
-      if (o.after) query.push(['after', o.after]);
-      const stream = await ctx.client().stream('/v1/events/stream', query);
-      const names = new Map<string, string>();
-      for await (const data of sseData(stream)) {
-        if (o.format === 'json') {
-          ctx.out(data);
-          continue;
-        }
-        let e: StreamEvent;
+    .action(
+      async (o: { type?: string; resource?: string; after?: string; maxEvents?: number; output: string }) => {
+        const query: Array<[string, string]> = [];
+        if (o.type) query.push(['type', o.type]);
+        if (o.resource) query.push(['resourceUuid', o.resource]);
+        if (o.after) query.push(['after', o.after]);
+        const stop = new AbortController();
+        const stream = await ctx.client().stream('/v1/events/stream', query, stop.signal);
+        const names = new Map<string, string>();
+        let seen = 0;
         try {
-          e = JSON.parse(data) as StreamEvent;
-        } catch {
-          continue;
+          for await (const data of sseData(stream)) {
+            if (o.output === 'json') ctx.out(data);
+            else {
+              let e: StreamEvent;
+              try {
+                e = JSON.parse(data) as StreamEvent;
+              } catch {
+                continue;
+              }
+              ctx.out(await eventLine(ctx, e, names));
+            }
+            if (o.maxEvents !== undefined && ++seen >= o.maxEvents) break;
+          }
+        } finally {
+          stop.abort();
         }
-        ctx.out(await eventLine(ctx, e, names));
-      }
-    });
+      },
+    );
 }
 
 /** `12:01:02 vm.state.changed vm web1 Running` — the resource by name where it has one. */

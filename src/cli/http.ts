@@ -3,7 +3,7 @@
  * `{ error: {...} }` error bodies) and turns every failure into an ApiError or a ConnectionError,
  * so commands only deal with successful answers.
  */
-import { ApiError, ConnectionError, toErrorInfo } from './errors.js';
+import { ApiError, ConnectionError, toErrorInfo, UsageError } from './errors.js';
 
 /** Repeated keys matter (`q=a&q=b`), so a query is a list of pairs rather than a record. */
 export type Query = Array<[string, string]>;
@@ -40,6 +40,9 @@ export class ApiClient {
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
     const qs = opts.query && opts.query.length > 0 ? `?${new URLSearchParams(opts.query).toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/json' };
+    // no token (logged out): say so here rather than send a request the server must refuse
+    if (opts.auth !== false && !this.token)
+      throw new UsageError('not logged in (no session): run `nimbus login`');
     if (opts.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
     let payload: string | undefined;
     if (opts.body !== undefined) {

@@ -29,7 +29,6 @@ const RESERVED_FLAGS = [
   'wait',
   'timeout',
   'output',
-  'format',
   'column',
   'help',
   'q',
@@ -38,9 +37,6 @@ const RESERVED_FLAGS = [
   'offset',
   'count',
   'fields',
-  'all',
-  'account',
-  'appliances',
 ];
 /** the server's largest page: --all pages through with it */
 const MAX_PAGE = 1000;
@@ -80,9 +76,11 @@ const repeatable = (c: string, prev: string[] | undefined) => [...(prev ?? []), 
 
 /** `-f table|value|csv|json|yaml` (openstack's spelling), `-o` the same, `-c` picks columns. */
 export function addOutputOptions(cmd: Command): Command {
+  // `-f` as in the openstack CLI; the long name is --output, because `--format` is a body field
+  // of some kinds (image create --format qcow2)
   return cmd
-    .addOption(new Option('-f, --format <format>', 'output format').choices([...FORMATS]))
-    .addOption(new Option('-o, --output <format>', 'same as --format').choices([...FORMATS]))
+    .addOption(new Option('-f, --output <format>', 'output format').choices([...FORMATS]))
+    .addOption(new Option('-o <format>', 'same as -f').choices([...FORMATS]))
     .addOption(
       new Option('-c, --column <field>', 'show only this column or field (repeatable, in order)').argParser(
         repeatable,
@@ -111,7 +109,7 @@ Conditions (--q, repeatable, all must hold):
   field?=a,b (one of)  field!?=a,b  field=null  field!=null
   nested fields follow relations: cluster.zone.name=z1; tags: tag=env=prod, tag=env
 Sort: --sort -name,createdAt (a leading - sorts descending)
-Output: -f table|value|csv|json|yaml, -c name -c state (columns, in order); tables show
+Output: -f table|value|csv|json|yaml (or -o), -c name -c state (columns, in order); tables show
 related resources by name and sizes in KiB…TiB, JSON and YAML what the server sent (bytes, uuids).`;
 
 function opts(cmd: Command): Record<string, unknown> {
@@ -120,9 +118,9 @@ function opts(cmd: Command): Record<string, unknown> {
 
 export function formatOf(cmd: Command): Format {
   const o = opts(cmd);
-  if (o.format !== undefined && o.output !== undefined && o.format !== o.output)
-    throw new UsageError('give either -f/--format or -o/--output, not both');
-  return parseFormat(String(o.format ?? o.output ?? 'table'));
+  if (o.o !== undefined && o.output !== undefined && o.o !== o.output)
+    throw new UsageError('give either -f or -o, not both');
+  return parseFormat(String(o.output ?? o.o ?? 'table'));
 }
 
 /** The columns asked for with -c (repeatable) or --fields a,b. */

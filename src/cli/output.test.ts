@@ -139,6 +139,27 @@ describe('error messages', () => {
     );
   });
 
+  test('a 401 speaks of sessions, not of HTTP headers, and gives its hint once', async () => {
+    const api = describeError(
+      new ApiError(401, {
+        code: 'UNAUTHENTICATED',
+        message: 'send Authorization: Bearer <token> (get one from POST /v1/auth/login)',
+      }),
+    ).text;
+    assert.doesNotMatch(api, /Authorization|Bearer|\/v1\//);
+    assert.equal(api.match(/nimbus login/g)?.length, 1);
+    const revoked = describeError(
+      new ApiError(401, {
+        code: 'TOKEN_INVALID',
+        message: 'the token is unknown or was revoked; log in again',
+      }),
+    ).text;
+    assert.equal(revoked, 'error TOKEN_INVALID: the token is unknown or was revoked; log in again');
+    const login = new ApiError(401, { code: 'LOGIN_FAILED', message: 'wrong account, user or password' });
+    login.duringLogin = true;
+    assert.equal(describeError(login).text, 'error LOGIN_FAILED: wrong account, user or password');
+  });
+
   test('failed jobs show the cause chain', async () => {
     const err = new JobFailedError('j1', 'Failed', {
       code: 'A',

@@ -6,7 +6,7 @@
  * (a tenant reading hosts) leaves the uuid showing: display never fails a command.
  */
 import type { KindContract } from './catalog.js';
-import { kebab } from './flags.js';
+import { kebab, refKind } from './flags.js';
 import type { ApiClient } from './http.js';
 import { hasName, itemsOf } from './resolve.js';
 
@@ -23,11 +23,11 @@ export interface RefColumn {
   kind: KindContract;
 }
 
-/** `hostUuid` → the host kind, when that kind has names to show. */
+/** `hostUuid` → the host kind, `lastHostUuid` too, when that kind has names to show. */
 export function refColumn(field: string, kinds: KindContract[]): RefColumn | undefined {
   const m = /^(.+)Uuid$/.exec(field);
   if (!m?.[1]) return undefined;
-  const kind = kinds.find((k) => k.singular === kebab(m[1] ?? ''));
+  const kind = refKind(kebab(m[1]), kinds)?.kind;
   return kind && hasName(kind) ? { field, column: m[1], kind } : undefined;
 }
 

@@ -10,8 +10,8 @@ import { namesOf } from './display.js';
 import { LocalError, UsageError } from './errors.js';
 import { fieldSpecs, parseFieldValue } from './flags.js';
 import { runJobCommand } from './jobs.js';
-import { addOutputOptions, displayOptions, formatOf } from './kinds.js';
 import { renderPage } from './output.js';
+import { addOutputOptions, displayOptions, formatOf } from './reads.js';
 import { resolveId } from './resolve.js';
 
 const kindNamed = (kind: string): KindContract => {

@@ -166,7 +166,10 @@ export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: str
  * a qualified prefix names the kind of its last words and keeps its own flag:
  * `data-disk-offering` → disk offerings, `--data-disk-offering`; `default-l3-network` → L3s.
  */
-function refKind(prefix: string, kinds: KindContract[]): { kind: KindContract; flag: string } | undefined {
+export function refKind(
+  prefix: string,
+  kinds: KindContract[],
+): { kind: KindContract; flag: string } | undefined {
   const words = prefix.split('-');
   for (let i = 0; i < words.length; i++) {
     const kind = kinds.find((k) => k.singular === words.slice(i).join('-'));

@@ -3,8 +3,9 @@ import { describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { KINDS } from '../contract/kinds.js';
 import type { Ctx } from './context.js';
-import { listQuery, parseTag } from './kinds.js';
+import { parseTag } from './kinds.js';
 import { buildProgram } from './program.js';
+import { listQuery } from './reads.js';
 
 const ctx: Ctx = {
   env: {},

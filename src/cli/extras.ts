@@ -97,10 +97,10 @@ interface StreamEvent {
 }
 
 /** Splits a Server-Sent Events byte stream into the `data:` payloads of its events. */
-export async function* sseData(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* sseData(stream: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream) {
     buffer += decoder.decode(chunk, { stream: true });
     for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
       const block = buffer.slice(0, end);

@@ -25,6 +25,7 @@ const f = flags({
 const RUNS = Number(f.runs);
 const VMS = Number(f.vms);
 const CLI = join(process.cwd(), 'bin', 'nimbus.js');
+const UNBUNDLED = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const TIME = '/usr/bin/time';
 
 interface Sample {
@@ -124,6 +125,8 @@ async function main(): Promise<void> {
     const cases: Array<[string, string[]]> = [
       ['node -e 0 (reference)', ['-e', '0']],
       ['nimbus --version', [CLI, '--version']],
+      // the same CLI from the transpiled tree (no bundle, no serialized catalog): what bundling buys
+      ['unbundled dist/src/cli --version', [UNBUNDLED, '--version']],
       ['nimbus --help', [CLI, '--help']],
       ['nimbus vm list --help', [CLI, 'vm', 'list', '--help']],
       [`nimbus vm list (${VMS} VMs, round trip)`, [CLI, 'vm', 'list']],

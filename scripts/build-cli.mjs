@@ -47,6 +47,22 @@ const result = await build({
         b.onLoad({ filter: /.*/, namespace: 'cli-catalog' }, () => ({ contents: catalog, loader: 'js' }));
       },
     },
+    {
+      // commander requires child_process at load time for executable subcommands, which the CLI
+      // never uses; loading it costs every command. Loaded on first use instead.
+      name: 'lazy-child-process',
+      setup(b) {
+        b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+          args.importer.includes('commander')
+            ? { path: 'child_process', namespace: 'lazy-builtin' }
+            : undefined,
+        );
+        b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
+          contents: "module.exports = new Proxy({}, { get: (_t, k) => require('node:child_process')[k] });",
+          loader: 'js',
+        }));
+      },
+    },
   ],
 });
 const wanted = new Set(Object.keys(result.metafile.outputs).map((p) => basename(p)));

@@ -6,8 +6,7 @@
  * implementation costs a CLI process about a quarter of a second of CPU, more than everything
  * else a `vm list` does (bench/cli.ts). One keep-alive agent carries a command's several requests.
  */
-import type { Agent, IncomingMessage } from 'node:http';
-import * as http from 'node:http';
+import type { Agent, request as httpRequest, IncomingMessage } from 'node:http';
 import { ApiError, ConnectionError, toErrorInfo, UsageError } from './errors.js';
 
 /** Repeated keys matter (`q=a&q=b`), so a query is a list of pairs rather than a record. */
@@ -33,16 +32,19 @@ export function normalizeUrl(url: string): string {
 }
 
 interface Transport {
-  request: typeof http.request;
+  request: typeof httpRequest;
   agent: Agent;
 }
 
 const transports: Record<string, Promise<Transport>> = {};
 
-/** http or https, each loaded on first use; idle sockets never keep the process alive. */
+/**
+ * http or https, each loaded on first use (`--help` and `--version` load neither); idle sockets
+ * of the keep-alive agent never keep the process alive.
+ */
 function transport(protocol: string): Promise<Transport> {
   transports[protocol] ??= (async () => {
-    const mod = protocol === 'https:' ? await import('node:https') : http;
+    const mod = protocol === 'https:' ? await import('node:https') : await import('node:http');
     return { request: mod.request, agent: new mod.Agent({ keepAlive: true }) };
   })();
   return transports[protocol] as Promise<Transport>;

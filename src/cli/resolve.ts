@@ -6,7 +6,6 @@
  * default NIC) optionally with its L3 (`app2:private-1`). Other kinds without a `name` (jobs,
  * events, tags) take their id verbatim.
  */
-import { isIP } from 'node:net';
 import { noun } from '../contract/wording.js';
 import type { KindContract } from './catalog.js';
 import { LocalError } from './errors.js';
@@ -54,7 +53,8 @@ export function itemsOf(page: unknown): Array<Record<string, unknown>> {
 /** A NIC by address, by VM name (its default NIC) or by `vm:l3` (its NIC on that L3). */
 export async function resolveVmNic(client: ApiClient, ref: string): Promise<string> {
   const colon = ref.indexOf(':');
-  const byIp = isIP(ref) !== 0;
+  // node:net loads only here: most commands never name a NIC (start-up time)
+  const byIp = (await import('node:net')).isIP(ref) !== 0;
   const vm = byIp ? '' : colon < 0 ? ref : ref.slice(0, colon);
   const l3 = byIp || colon < 0 ? '' : ref.slice(colon + 1);
   const query: Array<[string, string]> = byIp ? [['q', `ip=${ref}`]] : [['q', `vm.name=${vm}`]];

@@ -119,7 +119,7 @@ function addWrites(parent: Command, kind: KindContract, ctx: Ctx, resolve: RefRe
   if (kind.create) {
     add({
       name: 'create',
-      description: `create ${a}: ${kind.summary}`,
+      description: `create ${a} (${kind.summary})`,
       specs: fieldSpecs(kind.create, KINDS, RESERVED_FLAGS),
       request: (_u, _a, body) => ({ method: 'POST', path: `/v1/${kind.kind}`, body }),
     });

@@ -4,7 +4,7 @@
  * kind or a field (`job wait` aside): the contract's KINDS table decides what exists.
  */
 import { type Command, Option } from 'commander';
-import { withArticle } from '../contract/wording.js';
+import { noun, withArticle } from '../contract/wording.js';
 import { KINDS, type KindContract } from './catalog.js';
 import type { Ctx } from './context.js';
 import { UsageError } from './errors.js';
@@ -75,7 +75,7 @@ function addJobCommand(
 ): void {
   const onResource = spec.name !== 'create';
   const cmd = parent.command(spec.name).description(spec.description);
-  if (onResource) cmd.argument(idArg(kind), `the ${kind.singular}`);
+  if (onResource) cmd.argument(idArg(kind), `the ${noun(kind.singular)}`);
   for (const [arg, help] of spec.args ?? []) cmd.argument(arg, help);
   const specs = spec.specs ?? [];
   addFieldOptions(cmd, specs, spec.requiredMarks ?? true);

@@ -7,6 +7,7 @@
  * states coloured when a terminal is watching. The YAML and table libraries load only when used.
  */
 import pc from 'picocolors';
+import { noun } from '../contract/wording.js';
 import type { KindContract } from './catalog.js';
 import { UsageError } from './errors.js';
 import { asJsonSchema } from './flags.js';
@@ -143,7 +144,7 @@ export async function renderPage(
       .map((r) => r.map(csvCell).join(','))
       .join('\n');
   }
-  if (items.length === 0) return `no ${kind.kind} found`;
+  if (items.length === 0) return `no ${noun(kind.kind)} found`;
   const table = await newTable(columns, opts.color ?? false);
   for (const row of items) table.push(columns.map((c) => cell(row, c)));
   return [table.toString(), pageFooter(page, items.length)].filter((l) => l !== '').join('\n');

@@ -4,7 +4,7 @@
  * `showResource`, which is also how `--wait` shows what a job made: one fetch, one shape.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { withArticle } from '../contract/wording.js';
+import { noun, withArticle } from '../contract/wording.js';
 import { KINDS, type KindContract } from './catalog.js';
 import type { Ctx } from './context.js';
 import { type DisplayOptions, displayOne, displayRows } from './display.js';
@@ -151,7 +151,7 @@ export function addList(parent: Command, kind: KindContract, ctx: Ctx, resolve: 
   const owned = (kind.resource as { properties?: Record<string, unknown> }).properties?.accountUuid;
   const cmd = parent
     .command('list')
-    .description(`list ${kind.kind}, a page at a time (--all: every page)`)
+    .description(`list ${noun(kind.kind)}, a page at a time (--all: every page)`)
     .addOption(
       new Option('-q, --q <condition>', "filter, e.g. 'state=Enabled' (repeatable)").argParser(repeatable),
     )
@@ -238,7 +238,7 @@ export function addGet(parent: Command, kind: KindContract, ctx: Ctx, resolve: R
   const cmd = parent
     .command('get')
     .description(`show ${withArticle(kind.singular)}`)
-    .argument(idArg(kind), `the ${kind.singular}`)
+    .argument(idArg(kind), `the ${noun(kind.singular)}`)
     .option('--fields <a,b>', 'only these fields, in this order');
   addOutputOptions(cmd).action(async (id: string, _o: unknown, c: Command) => {
     await showResource(ctx, kind, await resolve(kind, id), formatOf(c), columnsOf(c));

@@ -44,3 +44,5 @@ await build({
 });
 const wanted = new Set(sources.map((s) => join('dist', s.replace(/\.ts$/, '.js'))));
 for (const out of walk('dist', '.js')) if (!wanted.has(out)) rmSync(out);
+// The CLI runs as a bundle (start-up time): see build-cli.mjs.
+await import('./build-cli.mjs');

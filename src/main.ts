@@ -26,6 +26,8 @@ Options:
   --simulator-latency <ms>  base latency of every simulated host command                 [default 0]
   --db-pool-size <n>        connections to PostgreSQL                                    [env NIMBUS_DB_POOL_SIZE, default 8]
   --metrics-token <token>   require Authorization: Bearer <token> on /metrics            [env NIMBUS_METRICS_TOKEN, default: open]
+  --reset-admin-password    set a new admin password (NIMBUS_ADMIN_PASSWORD or a generated one), revoke the
+                            admin's sessions, and exit; the node must be stopped (embedded database)
   -h, --help                show this help
 
 Environment:
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     'simulator-latency': { type: 'string' },
     'db-pool-size': { type: 'string' },
     'metrics-token': { type: 'string' },
+    'reset-admin-password': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -76,6 +79,17 @@ async function main(): Promise<void> {
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
   const metricsToken = values['metrics-token'] ?? process.env.NIMBUS_METRICS_TOKEN;
+  if (values['reset-admin-password']) {
+    const { resetAdminPasswordCommand } = await import('./reset-admin-password.js');
+    const given = process.env.NIMBUS_ADMIN_PASSWORD;
+    const password = await resetAdminPasswordCommand({ dataDir, databaseUrl, password: given });
+    console.log(
+      given
+        ? 'the admin password is now $NIMBUS_ADMIN_PASSWORD; every admin session was revoked'
+        : `the admin password is now ${password}\n(shown only this once; every admin session was revoked)`,
+    );
+    return;
+  }
 
   console.log(
     `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
@@ -143,7 +157,7 @@ async function main(): Promise<void> {
 Nimbus is running at ${node.url}   (API docs: ${node.url}/v1/docs, metrics: ${node.url}/metrics)
 ${node.adminPassword ? `\nThe admin account was created with the password ${node.adminPassword}\n(shown only this once: keep it, or set NIMBUS_ADMIN_PASSWORD on first start)\n` : ''}
 Log in with the CLI:
-  npx nimbus login --url ${node.url} --account admin --password '${password}'
+  npx nimbus login --url ${node.url} --account admin --password ${process.env.NIMBUS_ADMIN_PASSWORD && !node.adminPassword ? '"$NIMBUS_ADMIN_PASSWORD"' : `'${password}'`}
   npx nimbus zone list
   npx nimbus host list -o json
 

@@ -14,9 +14,11 @@
  * admin-only kind (403), and a resource it may not see is a 404, before its body or query is
  * looked at, so a 400 never tells a tenant anything about another account's resource.
  */
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Job, Page, TagBody } from '../contract/common.js';
+import { noun, withArticle } from '../contract/wording.js';
 import type { Engine } from '../engine/engine.js';
 import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
@@ -86,7 +88,7 @@ export function registerKindRoutes(
       config,
       schema: {
         tags,
-        summary: `list ${contract.kind}`,
+        summary: `list ${noun(contract.kind)}`,
         description: `${contract.summary}. Query: q=<field><op><value> (repeatable; ops = != > >= < <= ~= !~= ?= !?= =null !=null; nested fields like cluster.zone.name; tag=key[=value]), sort=[-]field, limit (≤1000), offset, count=true, fields=a,b`,
         querystring: ListQuery,
         response: { 200: Page(Type.Partial(contract.resource)) },
@@ -112,7 +114,7 @@ export function registerKindRoutes(
       config,
       schema: {
         tags,
-        summary: `get one of ${contract.kind}`,
+        summary: `get ${withArticle(contract.singular)}`,
         params: UuidParams,
         response: { 200: contract.resource },
       },
@@ -136,7 +138,7 @@ export function registerKindRoutes(
         preValidation: async (request) => adminGuard(request),
         schema: {
           tags,
-          summary: `create a ${contract.singular}`,
+          summary: `create ${withArticle(contract.singular)}`,
           body: contract.create,
           response: jobResponse,
         },
@@ -157,7 +159,7 @@ export function registerKindRoutes(
         preValidation: authorise({ admin: true }),
         schema: {
           tags,
-          summary: `update a ${contract.singular}`,
+          summary: `update ${withArticle(contract.singular)}`,
           params: UuidParams,
           body: contract.update,
           response: jobResponse,
@@ -182,7 +184,12 @@ export function registerKindRoutes(
       {
         config,
         preValidation: authorise({ admin: true }),
-        schema: { tags, summary: `delete a ${contract.singular}`, params: UuidParams, response: jobResponse },
+        schema: {
+          tags,
+          summary: `delete ${withArticle(contract.singular)}`,
+          params: UuidParams,
+          response: jobResponse,
+        },
       },
       async (request, reply) => {
         adminGuard(request);
@@ -201,7 +208,7 @@ export function registerKindRoutes(
         preValidation: authorise({ admin: contract.kind !== 'jobs' }),
         schema: {
           tags,
-          summary: `${name}: ${action.summary}`,
+          summary: action.summary,
           params: UuidParams,
           body: action.body,
           response: jobResponse,
@@ -228,7 +235,7 @@ export function registerKindRoutes(
         preValidation: authorise({ admin: false }),
         schema: {
           tags,
-          summary: `set a tag on a ${contract.singular}`,
+          summary: `set a tag on ${withArticle(contract.singular)}`,
           params: UuidParams,
           body: TagBody,
           response: jobResponse,
@@ -252,7 +259,7 @@ export function registerKindRoutes(
         preValidation: authorise({ admin: false }),
         schema: {
           tags,
-          summary: `remove a tag from a ${contract.singular}`,
+          summary: `remove a tag from ${withArticle(contract.singular)}`,
           params: Type.Object({ uuid: Type.String({ format: 'uuid' }), key: Type.String({ minLength: 1 }) }),
           response: jobResponse,
         },

@@ -101,10 +101,12 @@ function addLogin(program: Command, ctx: Ctx): void {
       }
       const body: Record<string, string> = { account, password };
       if (o.user) body.user = o.user;
-      const res = await new ApiClient(url, undefined).request('POST', '/v1/auth/login', {
-        body,
-        auth: false,
-      });
+      const res = await new ApiClient(url, undefined)
+        .request('POST', '/v1/auth/login', { body, auth: false })
+        .catch((err: unknown) => {
+          if (err instanceof ApiError) err.duringLogin = true;
+          throw err;
+        });
       const answer = loginAnswer(res.body);
       const profile: Profile = { url, token: answer.token, account };
       if (answer.expiresAt) profile.expiresAt = answer.expiresAt;

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER, FakeServer, PASSWORD } from './fake-server.js';
+import { CLUSTER, FakeServer, PASSWORD, ZONE } from './fake-server.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+// the bundle, as `nimbus` runs (bin/nimbus.js imports it)
+const MAIN = fileURLToPath(new URL('../../cli/nimbus.mjs', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -115,7 +116,8 @@ describe('nimbus CLI end to end (fake server)', () => {
   test('login: wrong password is refused, the right one writes a 0600 profile', async () => {
     const bad = await cli(['login', '--url', server.url, '--account', 'admin', '--password', 'nope']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^error BAD_CREDENTIALS: wrong account, user or password/m);
+    // said once, and no advice to run the very command that just failed
+    assert.equal(bad.stderr, 'error BAD_CREDENTIALS: wrong account, user or password\n');
     const noPassword = await cli(['login', '--url', server.url, '--account', 'admin']);
     assert.equal(noPassword.code, 2);
     assert.match(noPassword.stderr, /NIMBUS_PASSWORD/);
@@ -162,8 +164,10 @@ describe('nimbus CLI end to end (fake server)', () => {
 
     const table = await cli(['cluster', 'list', '--q', 'state=Enabled']);
     assert.equal(table.code, 0);
-    assert.match(table.stdout, /uuid.*name.*hypervisorType.*state.*zoneUuid/);
-    assert.match(table.stdout, new RegExp(`${CLUSTER}.*c1.*simulator.*Enabled`));
+    // the zone by name, looked up once for the whole page
+    assert.match(table.stdout, /uuid.*name.*hypervisorType.*state.*zone /);
+    assert.match(table.stdout, new RegExp(`${CLUSTER}.*c1.*simulator.*Enabled.*z1`));
+    assert.deepEqual(server.find('GET', '/v1/zones').at(-1)?.query.getAll('q'), [`uuid?=${ZONE}`]);
 
     const yaml = await cli(['zone', 'list', '-o', 'yaml']);
     assert.match(yaml.stdout, /^items:\n {2}- uuid: /);
@@ -325,8 +329,10 @@ describe('nimbus CLI end to end (fake server)', () => {
     assert.equal(saved.token, undefined);
     assert.equal(saved.url, server.url);
     assert.equal(statSync(profile).mode & 0o777, 0o600);
+    const before = server.requests.length;
     const after = await cli(['host', 'list']);
-    assert.equal(after.code, 1);
-    assert.match(after.stderr, /UNAUTHENTICATED/);
+    assert.equal(after.code, 2);
+    assert.match(after.stderr, /^error: not logged in \(no session\): run `nimbus login`$/m);
+    assert.equal(server.requests.length, before, 'nothing is sent without a session');
   });
 });

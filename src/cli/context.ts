@@ -12,7 +12,10 @@ export interface Ctx {
   err(text: string): void;
   /** a person is watching a terminal: spinners and colors are welcome */
   interactive: boolean;
+  /** colours on stderr (error labels) */
   color: boolean;
+  /** colours on stdout (states in tables): only when stdout itself is a terminal */
+  colorOut: boolean;
   /** built on first use, so `--help` and usage errors never need a profile */
   client(): ApiClient;
 }
@@ -26,6 +29,7 @@ export function processCtx(): Ctx {
     // ora loops forever clearing lines on a terminal that reports 0 columns (some CI pseudo-ttys).
     interactive: Boolean(process.stdout.isTTY && process.stderr.isTTY && (process.stderr.columns ?? 0) > 0),
     color: pc.isColorSupported && Boolean(process.stderr.isTTY),
+    colorOut: pc.isColorSupported && Boolean(process.stdout.isTTY),
     client() {
       if (!client) {
         const conn = resolveConnection(process.env);

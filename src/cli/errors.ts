@@ -35,6 +35,8 @@ export class UsageError extends CliFailure {
 /** The server answered with its error body (or something that is not one: status only). */
 export class ApiError extends CliFailure {
   readonly exitCode = EXIT_FAILURE;
+  /** a refused login: the hint to log in again would only repeat what just failed */
+  duringLogin = false;
   constructor(
     readonly status: number,
     readonly info: ErrorInfo,
@@ -42,8 +44,15 @@ export class ApiError extends CliFailure {
     super(info.message);
   }
   lines(color: boolean): string[] {
-    const lines = errorLines(this.info, color);
-    if (this.status === 401) lines.push('  (session missing, expired or revoked: run `nimbus login`)');
+    if (this.status !== 401 || this.duringLogin) return errorLines(this.info, color);
+    // The server speaks HTTP to API clients ("send Authorization: Bearer …"); a CLI user only
+    // needs to know the session is not valid and what to do about it, said once.
+    const message = /authorization|bearer|\/v1\//i.test(this.info.message)
+      ? 'no valid session'
+      : this.info.message;
+    const lines = errorLines({ ...this.info, message }, color);
+    if (!/log ?in/i.test(message))
+      lines.push('  (the session is missing, expired or revoked: run `nimbus login`)');
     return lines;
   }
 }

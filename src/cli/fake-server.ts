@@ -136,12 +136,15 @@ export class FakeServer {
   }
 
   private list(res: ServerResponse, rows: Row[], params: URLSearchParams): void {
-    // Only exact `field=value` conditions: enough for name resolution and filters in the tests.
+    // Only `field=value` and `field?=a,b` conditions: enough for name resolution, the CLI's
+    // batched name lookups for display, and filters in the tests.
     let items = rows;
     for (const q of params.getAll('q')) {
       const eq = q.indexOf('=');
-      const field = q.slice(0, eq);
-      items = items.filter((r) => String(r[field]) === q.slice(eq + 1));
+      const oneOf = q.charAt(eq - 1) === '?';
+      const field = q.slice(0, oneOf ? eq - 1 : eq);
+      const values = oneOf ? q.slice(eq + 1).split(',') : [q.slice(eq + 1)];
+      items = items.filter((r) => values.includes(String(r[field])));
     }
     const limit = Number(params.get('limit') ?? 100);
     const offset = Number(params.get('offset') ?? 0);

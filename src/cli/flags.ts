@@ -6,7 +6,8 @@
  * (patterns, lengths, formats), so the two never disagree about what is valid.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { KindContract } from '../contract/kinds.js';
+import { noun, withArticle } from '../contract/wording.js';
+import type { KindContract } from './catalog.js';
 import { UsageError } from './errors.js';
 
 /** The subset of JSON Schema the contract uses. */
@@ -159,10 +160,10 @@ export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: str
     // a uuid (`clusterUuid`), or a list of uuids whose items are strings (`l3NetworkUuids`)
     const list = spec.kind === 'list' && spec.item?.kind === 'string';
     const m = (list ? /^(.+)Uuids$/ : /^(.+)Uuid$/).exec(spec.field);
-    const kind = m?.[1] ? kinds.find((k) => k.singular === kebab(m[1] ?? '')) : undefined;
-    if (kind && (spec.kind === 'string' || list) && !taken.has(kind.singular)) {
-      spec.ref = { kind, flag: kind.singular, ...(list ? { list: true } : {}) };
-      taken.add(kind.singular);
+    const ref = m?.[1] ? refKind(kebab(m[1]), kinds) : undefined;
+    if (ref && (spec.kind === 'string' || list) && !taken.has(ref.flag)) {
+      spec.ref = { kind: ref.kind, flag: ref.flag, ...(list ? { list: true } : {}) };
+      taken.add(ref.flag);
       const alias = asJsonSchema(s.properties?.[spec.field])['x-cli-ref-alias'];
       if (alias && !taken.has(alias)) {
         spec.ref.alias = alias;
@@ -171,6 +172,23 @@ export function fieldSpecs(schema: unknown, kinds: KindContract[], reserved: str
     }
   }
   return specs;
+}
+
+/**
+ * The kind a reference prefix names, and its flag: `cluster` → the cluster kind, `--cluster`;
+ * a qualified prefix names the kind of its last words and keeps its own flag:
+ * `data-disk-offering` → disk offerings, `--data-disk-offering`; `default-l3-network` → L3s.
+ */
+export function refKind(
+  prefix: string,
+  kinds: KindContract[],
+): { kind: KindContract; flag: string } | undefined {
+  const words = prefix.split('-');
+  for (let i = 0; i < words.length; i++) {
+    const kind = kinds.find((k) => k.singular === words.slice(i).join('-'));
+    if (kind) return { kind, flag: prefix };
+  }
+  return undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 0, K: 1, M: 2, G: 3, T: 4, P: 5 };
@@ -309,9 +327,11 @@ export function addFieldOptions(cmd: Command, specs: FieldSpec[], requiredMarks:
     });
     cmd.addOption(opt);
     if (spec.ref) {
+      const how =
+        spec.ref.kind.kind === 'vm-nics' ? 'by address, VM name (vm or vm:l3) or uuid' : 'by name or uuid';
       const refHelp = spec.ref.list
-        ? `a ${spec.ref.kind.singular} by name or uuid (repeatable, in order), instead of --${spec.flag}`
-        : `${spec.ref.kind.singular} by name or uuid, instead of --${spec.flag}`;
+        ? `${withArticle(spec.ref.kind.singular)} ${how} (repeatable, in order), instead of --${spec.flag}`
+        : `${noun(spec.ref.kind.singular)} ${how}, instead of --${spec.flag}`;
       // a list's reference flag adds up: `--l3 a --l3 b` (names may hold no comma to split on)
       const refOption = (flag: string, help: string) => {
         const o = new Option(`--${flag} <name-or-uuid>`, help);

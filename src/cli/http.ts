@@ -2,8 +2,12 @@
  * The CLI's HTTP client. It knows the server's fixed conventions (bearer token, JSON bodies,
  * `{ error: {...} }` error bodies) and turns every failure into an ApiError or a ConnectionError,
  * so commands only deal with successful answers.
+ * It speaks through node:http (node:https for https URLs), not fetch: loading fetch's
+ * implementation costs a CLI process about a quarter of a second of CPU, more than everything
+ * else a `vm list` does (bench/cli.ts). One keep-alive agent carries a command's several requests.
  */
-import { ApiError, ConnectionError, toErrorInfo } from './errors.js';
+import type { Agent, request as httpRequest, IncomingMessage } from 'node:http';
+import { ApiError, ConnectionError, toErrorInfo, UsageError } from './errors.js';
 
 /** Repeated keys matter (`q=a&q=b`), so a query is a list of pairs rather than a record. */
 export type Query = Array<[string, string]>;
@@ -27,6 +31,25 @@ export function normalizeUrl(url: string): string {
   return url.trim().replace(/\/+$/, '');
 }
 
+interface Transport {
+  request: typeof httpRequest;
+  agent: Agent;
+}
+
+const transports: Record<string, Promise<Transport>> = {};
+
+/**
+ * http or https, each loaded on first use (`--help` and `--version` load neither); idle sockets
+ * of the keep-alive agent never keep the process alive.
+ */
+function transport(protocol: string): Promise<Transport> {
+  transports[protocol] ??= (async () => {
+    const mod = protocol === 'https:' ? await import('node:https') : await import('node:http');
+    return { request: mod.request, agent: new mod.Agent({ keepAlive: true }) };
+  })();
+  return transports[protocol] as Promise<Transport>;
+}
+
 export class ApiClient {
   readonly baseUrl: string;
 
@@ -37,29 +60,73 @@ export class ApiClient {
     this.baseUrl = normalizeUrl(baseUrl);
   }
 
-  async request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
-    const qs = opts.query && opts.query.length > 0 ? `?${new URLSearchParams(opts.query).toString()}` : '';
-    const headers: Record<string, string> = { accept: 'application/json' };
+  private headers(opts: RequestOptions, accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept };
+    // no token (logged out): say so here rather than send a request the server must refuse
+    if (opts.auth !== false && !this.token)
+      throw new UsageError('not logged in (no session): run `nimbus login`');
     if (opts.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
-    let payload: string | undefined;
-    if (opts.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = JSON.stringify(opts.body);
-    }
-    let res: Response;
+    return headers;
+  }
+
+  /** Sends one request and hands back the response head and its body stream. */
+  private async send(
+    method: string,
+    path: string,
+    query: Query,
+    headers: Record<string, string>,
+    payload: string | undefined,
+    timeout: boolean,
+  ): Promise<IncomingMessage> {
+    const qs = query.length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
+    let url: URL;
     try {
-      res = await fetch(`${this.baseUrl}${path}${qs}`, {
-        method,
-        headers,
-        body: payload,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (err) {
-      throw new ConnectionError(this.baseUrl, fetchFailureReason(err));
+      url = new URL(`${this.baseUrl}${path}${qs}`);
+    } catch {
+      throw new ConnectionError(this.baseUrl, 'not a valid URL');
     }
-    const body = await readBody(res);
-    if (res.status >= 400) throw new ApiError(res.status, errorInfoOf(res, body));
-    return { status: res.status, body, location: res.headers.get('location') };
+    const t = await transport(url.protocol);
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    return new Promise((resolve, reject) => {
+      const req = t.request(url, { method, headers, agent: t.agent }, resolve);
+      req.on('error', (err) => reject(new ConnectionError(this.baseUrl, socketReason(err))));
+      if (timeout) {
+        req.setTimeout(TIMEOUT_MS, () =>
+          req.destroy(Object.assign(new Error('timeout'), { code: 'CLI_TIMEOUT' })),
+        );
+      }
+      req.end(payload);
+    });
+  }
+
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
+    const headers = this.headers(opts, 'application/json');
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const res = await this.send(method, path, opts.query ?? [], headers, payload, true);
+    const text = await readText(res, this.baseUrl);
+    const body = parseBody(text);
+    const status = res.statusCode ?? 0;
+    if (status >= 400) throw new ApiError(status, errorInfoOf(status, res.statusMessage, body));
+    const location = res.headers.location;
+    return { status, body, location: typeof location === 'string' ? location : null };
+  }
+
+  /**
+   * A long-lived GET whose body is read as it arrives (the event stream). No timeout: it lasts
+   * until the server ends it or `signal` aborts it.
+   */
+  async stream(path: string, query: Query, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const res = await this.send('GET', path, query, this.headers({}, 'text/event-stream'), undefined, false);
+    const status = res.statusCode ?? 0;
+    if (status >= 400) {
+      const body = parseBody(await readText(res, this.baseUrl));
+      throw new ApiError(status, errorInfoOf(status, res.statusMessage, body));
+    }
+    signal?.addEventListener('abort', () => res.destroy(), { once: true });
+    return res;
   }
 
   get(path: string, query?: Query): Promise<ApiResponse> {
@@ -67,8 +134,16 @@ export class ApiClient {
   }
 }
 
-async function readBody(res: Response): Promise<unknown> {
-  const text = await res.text();
+function readText(res: IncomingMessage, baseUrl: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', (err) => reject(new ConnectionError(baseUrl, socketReason(err))));
+  });
+}
+
+function parseBody(text: string): unknown {
   if (text === '') return undefined;
   try {
     return JSON.parse(text);
@@ -78,12 +153,12 @@ async function readBody(res: Response): Promise<unknown> {
   }
 }
 
-function errorInfoOf(res: Response, body: unknown) {
+function errorInfoOf(status: number, statusText: string | undefined, body: unknown) {
   const fromBody =
     typeof body === 'object' && body !== null && 'error' in body ? toErrorInfo(body.error) : undefined;
   if (fromBody) return fromBody;
   const text = typeof body === 'string' ? body.trim().slice(0, 200) : '';
-  return { code: `HTTP_${res.status}`, message: text || res.statusText || `HTTP status ${res.status}` };
+  return { code: `HTTP_${status}`, message: text || statusText || `HTTP status ${status}` };
 }
 
 const SOCKET_ERRORS: Record<string, string> = {
@@ -92,18 +167,11 @@ const SOCKET_ERRORS: Record<string, string> = {
   ENOTFOUND: 'unknown host',
   EHOSTUNREACH: 'host unreachable',
   ETIMEDOUT: 'connection timed out',
+  CLI_TIMEOUT: `no answer within ${TIMEOUT_MS / 1000} s`,
 };
 
-/** fetch hides the socket error (ECONNREFUSED, ENOTFOUND…) in `cause`. */
-function fetchFailureReason(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError') return `no answer within ${TIMEOUT_MS / 1000} s`;
-    const cause: unknown = err.cause;
-    if (typeof cause === 'object' && cause !== null) {
-      if ('code' in cause && typeof cause.code === 'string') return SOCKET_ERRORS[cause.code] ?? cause.code;
-      if ('message' in cause && typeof cause.message === 'string') return cause.message;
-    }
-    return err.message;
-  }
-  return String(err);
+function socketReason(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
+    return SOCKET_ERRORS[err.code] ?? err.code;
+  return err instanceof Error ? err.message : String(err);
 }

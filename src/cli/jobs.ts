@@ -3,11 +3,9 @@
  * end. Following polls GET /v1/jobs/{uuid} rather than using `?wait=true`, so progress can be shown
  * and a long job never hits the server's 60 s wait limit. A job that fails makes the command fail.
  */
-import ora from 'ora';
-import { JOB_STATES } from '../contract/common.js';
-import { KINDS, type KindContract } from '../contract/kinds.js';
+import { JOB_STATES, KINDS, type KindContract } from './catalog.js';
 import type { Ctx } from './context.js';
-import { ApiError, ConnectionError, JobFailedError, toErrorInfo } from './errors.js';
+import { ApiError, ConnectionError, JobFailedError, LocalError, toErrorInfo } from './errors.js';
 import type { ApiClient } from './http.js';
 import { type Format, type JobView, renderJobAccepted, renderResource } from './output.js';
 
@@ -61,10 +59,16 @@ async function poll(client: ApiClient, uuid: string): Promise<JobLike> {
 }
 
 /** Follows a job to a terminal state, showing progress: a spinner for people, lines for logs. */
-export async function waitForJob(ctx: Ctx, first: JobLike, intervalMs = POLL_MS): Promise<JobLike> {
+export async function waitForJob(
+  ctx: Ctx,
+  first: JobLike,
+  timeoutMs?: number,
+  intervalMs = POLL_MS,
+): Promise<JobLike> {
   if (isTerminal(first)) return first;
+  // the spinner's library loads only when a person is watching (start-up time)
   const spinner = ctx.interactive
-    ? ora({ text: progressText(first), stream: process.stderr }).start()
+    ? (await import('ora')).default({ text: progressText(first), stream: process.stderr }).start()
     : undefined;
   let last = '';
   const show = (job: JobLike) => {
@@ -80,11 +84,19 @@ export async function waitForJob(ctx: Ctx, first: JobLike, intervalMs = POLL_MS)
     process.exit(130);
   };
   process.once('SIGINT', onInterrupt);
+  const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
   try {
     show(first);
     let job = first;
     while (!isTerminal(job)) {
-      await sleep(intervalMs);
+      if (Date.now() >= deadline) {
+        spinner?.stop();
+        throw new LocalError(
+          'WAIT_TIMEOUT',
+          `job ${first.uuid} still ${job.state} after ${Math.round((timeoutMs ?? 0) / 1000)} s; it goes on: nimbus job wait ${first.uuid}`,
+        );
+      }
+      await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
       job = await poll(ctx.client(), first.uuid);
       show(job);
     }
@@ -103,16 +115,44 @@ function kindOfJob(job: JobLike, fallback: KindContract | undefined): KindContra
   return fallback ?? KINDS.find((k) => k.kind === job.resourceKind || k.singular === job.resourceKind);
 }
 
-/** Prints a finished job's outcome, or throws so the command exits non-zero. */
-export function reportFinished(ctx: Ctx, job: JobLike, format: Format, kind?: KindContract): void {
+/**
+ * Prints a finished job's outcome, or throws so the command exits non-zero. `show` prints the
+ * resource the way `get` does (fetched again, so the shape and order are get's, not the job's).
+ */
+export async function reportFinished(
+  ctx: Ctx,
+  job: JobLike,
+  format: Format,
+  kind?: KindContract,
+  show?: (kind: KindContract, resourceUuid: string) => Promise<void>,
+): Promise<void> {
   if (job.state !== 'Succeeded') throw new JobFailedError(job.uuid, job.state, toErrorInfo(job.error));
   const result = job.result;
+  const resourceUuid =
+    typeof job.resourceUuid === 'string'
+      ? job.resourceUuid
+      : typeof result === 'object' && result !== null && 'uuid' in result && typeof result.uuid === 'string'
+        ? result.uuid
+        : undefined;
+  const resultKind =
+    KINDS.find((k) => k.kind === job.resourceKind || k.singular === job.resourceKind) ?? kind;
+  if (show && resultKind && resourceUuid && typeof result === 'object' && result !== null) {
+    try {
+      await show(resultKind, resourceUuid);
+      return;
+    } catch (err) {
+      // gone already (an expunge, a delete that ended it): the job's own result is all there is
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+  }
   if (typeof result === 'object' && result !== null) {
-    ctx.out(renderResource(kindOfJob(job, kind), result, format, { color: ctx.color }));
+    ctx.out(await renderResource(kindOfJob(job, kind), result, format, { color: ctx.colorOut }));
   } else if (format === 'table') {
     ctx.out(`job ${job.uuid} Succeeded${job.kind ? ` (${job.kind})` : ''}`);
+  } else if (format === 'value' || format === 'csv') {
+    ctx.out(job.uuid);
   } else {
-    ctx.out(renderResource(undefined, job, format));
+    ctx.out(await renderResource(undefined, job, format));
   }
 }
 
@@ -123,6 +163,8 @@ export interface JobCommand {
   wait: boolean;
   format: Format;
   kind?: KindContract;
+  timeoutMs?: number;
+  show?: (kind: KindContract, resourceUuid: string) => Promise<void>;
 }
 
 export async function runJobCommand(ctx: Ctx, cmd: JobCommand): Promise<void> {
@@ -133,14 +175,16 @@ export async function runJobCommand(ctx: Ctx, cmd: JobCommand): Promise<void> {
   if (!job) {
     // Not every server answer is a job (a 204, say); show whatever came back.
     ctx.out(
-      res.body === undefined ? 'done' : renderResource(cmd.kind, res.body, cmd.format, { color: ctx.color }),
+      res.body === undefined
+        ? 'done'
+        : await renderResource(cmd.kind, res.body, cmd.format, { color: ctx.colorOut }),
     );
     return;
   }
   // A job that already ended (a fast server, or one honouring ?wait) is reported like a waited one.
   if (!cmd.wait && !isTerminal(job)) {
-    ctx.out(renderJobAccepted(job, res.body, cmd.format));
+    ctx.out(await renderJobAccepted(job, res.body, cmd.format));
     return;
   }
-  reportFinished(ctx, await waitForJob(ctx, job), cmd.format, cmd.kind);
+  await reportFinished(ctx, await waitForJob(ctx, job, cmd.timeoutMs), cmd.format, cmd.kind, cmd.show);
 }

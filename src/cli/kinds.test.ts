@@ -3,8 +3,9 @@ import { describe, test } from 'node:test';
 import type { Command } from 'commander';
 import { KINDS } from '../contract/kinds.js';
 import type { Ctx } from './context.js';
-import { listQuery, parseTag } from './kinds.js';
+import { parseTag } from './kinds.js';
 import { buildProgram } from './program.js';
+import { listQuery } from './reads.js';
 
 const ctx: Ctx = {
   env: {},
@@ -12,6 +13,7 @@ const ctx: Ctx = {
   err: () => {},
   interactive: false,
   color: false,
+  colorOut: false,
   client: () => {
     throw new Error('no server in this test');
   },

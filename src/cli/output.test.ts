@@ -56,7 +56,7 @@ const cells = (line: string) =>
     .map((c) => c.trim());
 
 describe('output', () => {
-  test('sizes read as binary units', () => {
+  test('sizes read as binary units', async () => {
     assert.equal(formatBytes(0), '0 B');
     assert.equal(formatBytes(1023), '1023 B');
     assert.equal(formatBytes(1536), '1.5 KiB');
@@ -64,12 +64,12 @@ describe('output', () => {
     assert.equal(formatBytes(1.25 * 1024 ** 4), '1.3 TiB');
   });
 
-  test('byte fields come from x-unit in the resource and its bodies', () => {
+  test('byte fields come from x-unit in the resource and its bodies', async () => {
     assert.deepEqual([...bytesFields(disks)].sort(), ['cache', 'size']);
   });
 
-  test('a table shows the contract columns, friendly sizes, blanks for null', () => {
-    const text = renderPage(disks, page, 'table');
+  test('a table shows the contract columns, friendly sizes, blanks for null', async () => {
+    const text = await renderPage(disks, page, 'table');
     const [head, first, second] = rows(text).map(cells);
     assert.deepEqual(head, ['name', 'size', 'state']);
     assert.deepEqual(first, ['d1', '64 GiB', 'Ready']);
@@ -77,8 +77,10 @@ describe('output', () => {
     assert.match(text, /more may follow: --offset 2/);
   });
 
-  test('--fields picks columns, nested paths included; totals are shown', () => {
-    const text = renderPage(disks, { ...page, total: 7 }, 'table', { fields: ['uuid', 'meta.zone.name'] });
+  test('--fields picks columns, nested paths included; totals are shown', async () => {
+    const text = await renderPage(disks, { ...page, total: 7 }, 'table', {
+      fields: ['uuid', 'meta.zone.name'],
+    });
     assert.deepEqual(rows(text).map(cells), [
       ['uuid', 'meta.zone.name'],
       ['u1', 'z1'],
@@ -89,34 +91,34 @@ describe('output', () => {
     assert.equal(valueAt({ a: null }, 'a.b'), undefined);
   });
 
-  test('json and yaml print the whole page unchanged (sizes stay bytes)', () => {
-    assert.deepEqual(JSON.parse(renderPage(disks, page, 'json')), page);
-    assert.deepEqual(YAML.parse(renderPage(disks, page, 'yaml')), page);
-    assert.equal(renderPage(disks, { items: [], limit: 100, offset: 0 }, 'table'), 'no disks found');
+  test('json and yaml print the whole page unchanged (sizes stay bytes)', async () => {
+    assert.deepEqual(JSON.parse(await renderPage(disks, page, 'json')), page);
+    assert.deepEqual(YAML.parse(await renderPage(disks, page, 'yaml')), page);
+    assert.equal(await renderPage(disks, { items: [], limit: 100, offset: 0 }, 'table'), 'no disks found');
   });
 
-  test('get shows a field/value table', () => {
-    const text = renderResource(disks, page.items[0], 'table');
+  test('get shows a field/value table', async () => {
+    const text = await renderResource(disks, page.items[0], 'table');
     const table = rows(text).map(cells);
     assert.deepEqual(table[0], ['field', 'value']);
     assert.deepEqual(table[3], ['size', '64 GiB']);
     assert.deepEqual(table[5], ['meta', '{"zone":{"name":"z1"}}']);
-    assert.deepEqual(JSON.parse(renderResource(disks, page.items[0], 'json')), page.items[0]);
+    assert.deepEqual(JSON.parse(await renderResource(disks, page.items[0], 'json')), page.items[0]);
     assert.equal(cellText(true, false), 'true');
   });
 
-  test('an accepted job shows how to follow it', () => {
+  test('an accepted job shows how to follow it', async () => {
     const job = { uuid: 'j1', state: 'Pending', kind: 'disk.create', resourceUuid: 'u9' };
     assert.equal(
-      renderJobAccepted(job, job, 'table'),
+      await renderJobAccepted(job, job, 'table'),
       'job j1 Pending (disk.create u9)\nfollow it with: nimbus job wait j1',
     );
-    assert.deepEqual(JSON.parse(renderJobAccepted(job, job, 'json')), job);
+    assert.deepEqual(JSON.parse(await renderJobAccepted(job, job, 'json')), job);
   });
 });
 
 describe('error messages', () => {
-  test('API errors: code, message, every bad field; exit 1', () => {
+  test('API errors: code, message, every bad field; exit 1', async () => {
     const err = new ApiError(400, {
       code: 'INVALID_REQUEST',
       message: '2 invalid fields',
@@ -137,7 +139,28 @@ describe('error messages', () => {
     );
   });
 
-  test('failed jobs show the cause chain', () => {
+  test('a 401 speaks of sessions, not of HTTP headers, and gives its hint once', async () => {
+    const api = describeError(
+      new ApiError(401, {
+        code: 'UNAUTHENTICATED',
+        message: 'send Authorization: Bearer <token> (get one from POST /v1/auth/login)',
+      }),
+    ).text;
+    assert.doesNotMatch(api, /Authorization|Bearer|\/v1\//);
+    assert.equal(api.match(/nimbus login/g)?.length, 1);
+    const revoked = describeError(
+      new ApiError(401, {
+        code: 'TOKEN_INVALID',
+        message: 'the token is unknown or was revoked; log in again',
+      }),
+    ).text;
+    assert.equal(revoked, 'error TOKEN_INVALID: the token is unknown or was revoked; log in again');
+    const login = new ApiError(401, { code: 'LOGIN_FAILED', message: 'wrong account, user or password' });
+    login.duringLogin = true;
+    assert.equal(describeError(login).text, 'error LOGIN_FAILED: wrong account, user or password');
+  });
+
+  test('failed jobs show the cause chain', async () => {
     const err = new JobFailedError('j1', 'Failed', {
       code: 'A',
       message: 'outer',
@@ -153,7 +176,7 @@ describe('error messages', () => {
     );
   });
 
-  test('usage errors exit 2; others exit 1 and never show a stack', () => {
+  test('usage errors exit 2; others exit 1 and never show a stack', async () => {
     assert.deepEqual(describeError(new UsageError('bad')), { text: 'error: bad', exitCode: 2 });
     assert.equal(describeError(new LocalError('NOT_FOUND', 'no x')).text, 'error NOT_FOUND: no x');
     const down = describeError(new ConnectionError('http://h:1', 'connection refused')).text;

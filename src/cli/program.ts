@@ -4,20 +4,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { KINDS } from '../contract/kinds.js';
 import { addSessionCommands } from './auth.js';
+import { KINDS } from './catalog.js';
+import { addCompletion, completionWords } from './completion.js';
 import { type Ctx, processCtx } from './context.js';
 import { describeError, EXIT_USAGE } from './errors.js';
+import { addEventTail, addQuotaSet } from './extras.js';
 import { addKindCommand } from './kinds.js';
 
 const EXAMPLES = `
 Examples:
   nimbus login --url http://127.0.0.1:8080 --account admin      (password: prompt or NIMBUS_PASSWORD)
+  nimbus vm list                                                 (appliance VMs: --appliances)
   nimbus host list --q state=Enabled --q 'cpuTotal>=8' --sort -name
-  nimbus cluster list --q 'zone.name=z1' -o json
-  nimbus host create --name h1 --cluster c1 --management-ip 10.0.0.11 --simulator-memory 64G --wait
-  nimbus host enable h1 --wait
-  nimbus job wait <job-uuid>
+  nimbus vm list -f value -c name -c ips                         (-f table|value|csv|json|yaml)
+  nimbus cluster list --q 'zone.name=z1' -f json --all
+  nimbus vm create --name web1 --image ubuntu-22.04 --offering small --l3 public --wait
+  nimbus job wait <job-uuid> --timeout 60
+  nimbus event tail                                              (follow events as they happen)
+  nimbus quota set <account> vm.num=50 vm.memory=64G
+  source <(nimbus completion bash)                               (or: nimbus completion zsh)
 
 Objects are named by uuid or by name (a name must match exactly one).
 Async commands print their job and return; --wait follows the job and fails if it fails.
@@ -58,19 +64,40 @@ function configure(cmd: Command): void {
   for (const sub of cmd.commands) configure(sub);
 }
 
-export function buildProgram(ctx: Ctx): Command {
+/**
+ * The whole command tree, or (`only`) the tree of one noun in full and the others by name:
+ * building every kind's flags costs more than a command's start-up should (bench/cli.ts).
+ */
+export function buildProgram(ctx: Ctx, only?: string): Command {
   const program = new Command('nimbus')
-    .description('Nimbus cloud command line: manage zones, clusters, hosts, accounts and jobs')
+    .description('Nimbus cloud command line: compute, storage, networks, accounts, jobs and events')
     .version(version(), '-V, --version')
     .addHelpText('after', EXAMPLES);
   addSessionCommands(program, ctx);
-  for (const kind of KINDS) addKindCommand(program, kind, ctx);
+  for (const kind of KINDS) {
+    const cmd = addKindCommand(program, kind, ctx, only === undefined || only === kind.singular);
+    if (kind.kind === 'quotas' && (only === undefined || only === kind.singular)) addQuotaSet(cmd, kind, ctx);
+    if (kind.kind === 'events' && (only === undefined || only === kind.singular)) addEventTail(cmd, ctx);
+  }
+  addCompletion(program, ctx);
   configure(program);
   return program;
 }
 
+/** The noun a command line names (its first word that is not an option), if it is a kind. */
+function nounOf(argv: string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const first = words[0] === 'help' ? words[1] : words[0];
+  return KINDS.some((k) => k.singular === first) ? first : undefined;
+}
+
 export async function run(argv: string[], ctx: Ctx = processCtx()): Promise<number> {
-  const program = buildProgram(ctx);
+  if (argv[0] === '__complete') {
+    ctx.out(completionWords(buildProgram(ctx, nounOf(argv.slice(1))), argv.slice(1)).join('\n'));
+    return 0;
+  }
+  // a noun builds only its own tree; anything else (help, login, --version) needs no kind's flags
+  const program = buildProgram(ctx, nounOf(argv) ?? '');
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

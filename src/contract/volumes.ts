@@ -158,8 +158,7 @@ export const QUOTA_LIMITS = {
 export const quotas: KindContract = {
   kind: 'quotas',
   singular: 'quota',
-  summary:
-    'per-account limits and their usage; PATCH /v1/quotas/{accountUuid} (admin) sets limits, e.g. {"vm.num": 50}',
+  summary: 'per-account limits and their usage; the admin changes an account’s limits',
   resource: Type.Object({
     uuid: Uuid,
     accountUuid: Uuid,

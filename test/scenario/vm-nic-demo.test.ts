@@ -115,6 +115,6 @@ describe('the demo network through the CLI', () => {
       'nowhere',
     ]);
     assert.notEqual(unknown.code, 0);
-    assert.match(unknown.stderr, /no l3-network named 'nowhere'/);
+    assert.match(unknown.stderr, /no L3 network named 'nowhere'/);
   });
 });

@@ -46,3 +46,31 @@ export async function ensureAdmin(
   }
   return generated ? { created: true, password: generated, accountUuid } : { created: true, accountUuid };
 }
+
+/**
+ * Recovery of a lost admin password (`node dist/src/main.js --reset-admin-password`): gives the
+ * admin account's `admin` user a new password (the one given, or a generated one, returned so
+ * the caller prints it once) and revokes every session of that user, in one transaction.
+ */
+export async function resetAdminPassword(db: Db, password: string | undefined): Promise<string> {
+  const next = password ?? randomBytes(12).toString('base64url');
+  const passwordHash = await hashPassword(next);
+  await db.transaction().execute(async (tx) => {
+    const user = await tx
+      .selectFrom('users')
+      .innerJoin('accounts', 'accounts.uuid', 'users.accountUuid')
+      .select('users.uuid')
+      .where('accounts.name', '=', ADMIN_ACCOUNT)
+      .where('users.name', '=', ADMIN_ACCOUNT)
+      .executeTakeFirst();
+    if (!user) throw new Error('there is no admin account yet: start the node once to create it');
+    await tx.updateTable('users').set({ passwordHash }).where('uuid', '=', user.uuid).execute();
+    await tx
+      .updateTable('sessions')
+      .set({ revokedAt: new Date() })
+      .where('userUuid', '=', user.uuid)
+      .where('revokedAt', 'is', null)
+      .execute();
+  });
+  return next;
+}

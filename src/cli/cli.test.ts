@@ -87,7 +87,7 @@ describe('nimbus CLI end to end (fake server)', () => {
     assert.match(create.stdout, /--simulator-cpu <n>/);
     assert.match(
       (await cli(['cluster', 'create', '--help'])).stdout,
-      /--hypervisor-type .*one of: simulator/s,
+      /--hypervisor-type .*one of:\s+simulator/s,
     );
     assert.match((await cli(['host', 'list', '--help'])).stdout, /Conditions/);
     assert.match((await cli(['job', '--help'])).stdout, /wait \[options\] <uuid>/);

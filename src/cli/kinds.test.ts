@@ -83,7 +83,12 @@ describe('command tree generated from the contract', () => {
       const create = sub(sub(program, kind.singular) as Command, 'create') as Command;
       const schema = kind.create as unknown as { properties: Record<string, unknown>; required?: string[] };
       for (const field of Object.keys(schema.properties)) {
-        const flag = `--${field.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`;
+        // a duration drops its unit from the flag (`--lease 7d` for leaseSeconds; flags.ts)
+        const named =
+          (schema.properties[field] as { 'x-unit'?: string })['x-unit'] === 'seconds'
+            ? field.replace(/Seconds$/, '')
+            : field;
+        const flag = `--${named.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`;
         const option = create.options.find((o) => o.long === flag || o.long === `--field-${flag.slice(2)}`);
         assert.ok(option, `${kind.singular} create ${flag}`);
         assert.equal(

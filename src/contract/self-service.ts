@@ -133,6 +133,7 @@ export const leases: KindContract = {
     ...base,
     poolUuid: Uuid,
     vmUuid: Nullable(Uuid),
+    ips: Type.Array(Type.String(), { description: 'the VM’s addresses' }),
     userUuid: Uuid,
     importance: Importance,
     state: Type.Enum(LEASE_STATES, {
@@ -157,7 +158,7 @@ export const leases: KindContract = {
   },
   deletable: false,
   taggable: false,
-  columns: ['uuid', 'name', 'state', 'importance', 'expiresAt', 'renewals', 'vmUuid'],
+  columns: ['uuid', 'name', 'state', 'ips', 'importance', 'expiresAt', 'renewals'],
   adminOnly: false,
 };
 

@@ -54,6 +54,7 @@ export interface LeaseTable {
   userUuid: string;
   poolUuid: string;
   vmUuid: string | null;
+  ips: WithDefault<string[]> | JsonList;
   importance: 'normal' | 'high';
   state: LeaseState;
   expiresAt: Timestamp;

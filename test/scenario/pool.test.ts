@@ -109,6 +109,7 @@ describe('warm stock and instant allocation', () => {
       assert.equal(j.result.state, 'Active');
       assert.equal(j.result.vm.state, 'Running');
       assert.equal(j.result.vm.ips.length, 1, 'the VM comes with its address');
+      assert.deepEqual(j.result.ips, j.result.vm.ips, 'and the lease shows it');
     }
     const owners = await t.db.db.selectFrom('vms').select('accountUuid').where('uuid', 'in', vms).execute();
     assert.ok(

@@ -63,6 +63,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       user_uuid uuid not null,
       pool_uuid uuid not null references pools (uuid) on delete cascade,
       vm_uuid uuid references vms (uuid) on delete set null,
+      -- the VM's addresses when it was handed out, so a holder reads them with the lease
+      ips jsonb not null default '[]',
       importance text not null check (importance in ('normal', 'high')),
       state text not null check (state in ('Pending', 'Active', 'Stopped', 'Ended')),
       expires_at timestamptz not null,

@@ -108,6 +108,7 @@ export async function admitAllocate(
         ...lease,
         name: vm?.name ?? lease.name,
         vmUuid: vm?.uuid ?? null,
+        ips: JSON.stringify(vm?.ips ?? []),
         state: vm ? 'Active' : 'Pending',
       })
       .execute();
@@ -144,6 +145,7 @@ async function serve(ctx: ServiceContext, leaseUuid: string, p: AllocateParams):
         state: 'Active',
         vmUuid: vm.uuid,
         name: vm.name,
+        ips: JSON.stringify(vm.ips),
         expiresAt: new Date(Date.now() + p.leaseSeconds * 1000),
         updatedAt: new Date(),
       })

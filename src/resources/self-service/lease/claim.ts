@@ -24,7 +24,7 @@ export async function claimReadyVm(
   tx: Tx,
   poolUuid: string,
   holder: Holder,
-): Promise<{ uuid: string; name: string; usage: QuotaUsage } | undefined> {
+): Promise<{ uuid: string; name: string; ips: string[]; usage: QuotaUsage } | undefined> {
   for (let i = 0; i < TRIES; i++) {
     const { rows } = await sql<{ vmUuid: string }>`
       select vm_uuid from pool_vms where pool_uuid = ${poolUuid} and state = 'Ready'
@@ -65,9 +65,16 @@ export async function claimReadyVm(
       .set({ accountUuid: holder.uuid, updatedAt: now })
       .where('vmUuid', '=', vm.uuid)
       .execute();
+    const nics = await tx
+      .selectFrom('vmNics')
+      .select('ip')
+      .where('vmUuid', '=', vm.uuid)
+      .orderBy('deviceId')
+      .execute();
     return {
       uuid: vm.uuid,
       name: vm.name,
+      ips: nics.flatMap((n) => (n.ip ? [n.ip] : [])),
       usage: { ...vmQuota(vm.cpu, vm.memory), 'volume.capacity': Number(root?.size ?? 0) },
     };
   }

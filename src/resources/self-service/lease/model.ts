@@ -38,6 +38,7 @@ export const leaseSchema: KindSchema = {
     pool: { kind: 'pools', local: 'poolUuid', remote: 'uuid' },
     vm: { kind: 'vms', local: 'vmUuid', remote: 'uuid' },
   },
+  selectOnly: ['ips'],
   defaultSort: 'createdAt',
 };
 

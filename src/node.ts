@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { type NotReadyReason, Readiness } from './api/health-routes.js';
 import { Metrics } from './api/metrics.js';
 import { buildServer } from './api/server.js';
 import { DEFAULT_DEAD_AFTER_MS, defaultNodeName, Membership } from './cluster/membership.js';
@@ -33,6 +34,7 @@ import { Sessions } from './resources/identity/session/sessions.js';
 import { HostNetworkSync } from './resources/network/host-sync.js';
 import { applianceHooks } from './resources/network/virtual-router/appliance.js';
 import { TagService } from './resources/operations/tag/service.js';
+import { transitionalReclaimers } from './resources/reclaim.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 
@@ -67,6 +69,8 @@ export interface NodeOptions {
   deadAfterMs?: number;
   /** tunables (default: DEFAULT_SETTINGS overlaid with NIMBUS_SETTINGS) */
   settings?: Settings;
+  /** the caller creates the demo environment after the start: not ready until it calls demoCreated() */
+  demo?: boolean;
 }
 
 export interface RunningNode {
@@ -81,6 +85,12 @@ export interface RunningNode {
   db: DbHandle;
   adminPassword?: string;
   adminCreated: boolean;
+  /** what /v1/ready answers */
+  readiness: Readiness;
+  /** the demo environment exists (or was not needed): lifts the readiness condition */
+  demoCreated(): void;
+  /** the embedded PostgreSQL's postmaster, when the node runs one */
+  embeddedPid?: number;
   stop(): Promise<void>;
 }
 
@@ -94,10 +104,24 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     url = embedded.url;
     log.info('embedded PostgreSQL started');
   }
-  const db = openDb(url, { max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE, applicationName: 'nimbus' });
+  let lostLogged = 0;
+  const db = openDb(url, {
+    max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE,
+    applicationName: 'nimbus',
+    // a lost connection is dropped and replaced (pool.ts); say so, at most once a second
+    onConnectionError: (err) => {
+      if (Date.now() - lostLogged < 1000) return;
+      lostLogged = Date.now();
+      log.warn({ err: err.message }, 'a database connection was lost; it will be replaced');
+    },
+  });
+  const pending: NotReadyReason[] = ['migrating', 'recovering'];
+  if (o.demo) pending.push('creating-demo');
+  const readiness = new Readiness(pending);
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
+    readiness.done('migrating');
     const admin = await ensureAdmin(db.db, o.adminPassword);
 
     const faults = new FaultRegistry();
@@ -144,6 +168,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       log,
       metrics,
       maxRunningJobs: deps.settings.maxRunningJobs,
+      deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
     });
 
     const stopForgetting = forgetOnEvents(events); // the admission cache drops what this node's changes touch
@@ -159,6 +184,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     ];
     // the router chains reach the VM family through these (virtual-router/appliance.ts)
     Object.assign(deps, applianceHooks(ctx, services));
+    // rows dead owners left transitional, reclaimed with every recovery pass (docs/engine.md)
+    for (const [name, reclaim] of transitionalReclaimers(db.db, deps)) engine.addReclaimer(name, reclaim);
 
     const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);
     const app = await buildServer({
@@ -174,8 +201,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       services,
       tags,
       version: VERSION,
+      readiness,
     });
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
+    readiness.done('recovering');
     await app.listen({ host: o.host, port: o.port });
     for (const s of services) s.start?.();
     const port = (app.server.address() as { port: number }).port;
@@ -195,9 +224,14 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       db,
       ...(admin.password ? { adminPassword: admin.password } : {}),
       adminCreated: admin.created,
+      readiness,
+      demoCreated: () => readiness.done('creating-demo'),
+      ...(embedded ? { embeddedPid: embedded.pid } : {}),
       async stop() {
         if (stopped) return;
         stopped = true;
+        // not ready before anything else: a load balancer stops sending work while we drain
+        readiness.wait('draining');
         clearInterval(purge);
         stopForgetting();
         await Promise.allSettled(services.map((s) => s.stop?.()));

@@ -6,7 +6,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
@@ -21,6 +20,7 @@ import type { FlowDeps, KindService } from '../resources/service.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { registerEventStream } from './events-stream.js';
+import { type Readiness, registerHealthRoutes } from './health-routes.js';
 import { registerKindRoutes } from './kind-routes.js';
 import type { Metrics } from './metrics.js';
 import { registerSimulatorRoutes } from './simulator-routes.js';
@@ -38,6 +38,8 @@ export interface ServerDeps {
   services: KindService[];
   tags: TagService;
   version: string;
+  /** what /v1/ready answers (health-routes.ts) */
+  readiness: Readiness;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -112,23 +114,12 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
 
   registerAuth(app, d.sessions);
 
-  app.get(
-    '/v1/health',
-    { schema: { tags: ['health'], summary: 'liveness and database reachability' } },
-    async (_request, reply) => {
-      try {
-        await sql`select 1`.execute(d.db);
-        return { status: 'ok', database: 'ok', version: d.version, node: d.engine.nodeId };
-      } catch (err) {
-        return reply.code(503).send({
-          status: 'degraded',
-          database: `unreachable: ${(err as Error).message}`,
-          version: d.version,
-          node: d.engine.nodeId,
-        });
-      }
-    },
-  );
+  registerHealthRoutes(app, {
+    db: d.db,
+    readiness: d.readiness,
+    version: d.version,
+    nodeId: d.engine.nodeId,
+  });
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     const body = await d.metrics.registry.metrics();

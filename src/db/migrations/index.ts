@@ -11,6 +11,7 @@ import * as m0005 from './0005-compute.js';
 import * as m0006 from './0006-network.js';
 import * as m0007 from './0007-ipam.js';
 import * as m0008 from './0008-routers.js';
+import * as m0009 from './0009-transitional-owners.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -21,4 +22,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006-network': m0006,
   '0007-ipam': m0007,
   '0008-routers': m0008,
+  '0009-transitional-owners': m0009,
 };

@@ -235,8 +235,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         clearInterval(purge);
         stopForgetting();
         await Promise.allSettled(services.map((s) => s.stop?.()));
-        await app.close();
+        // the HTTP server answers while the jobs drain (/v1/ready: 503 draining; new mutating
+        // requests: 503 NODE_DRAINING), and closes after
         await engine.drain(10_000);
+        await app.close();
         await membership.leave().catch(() => {});
         await db.close();
         if (embedded) await embedded.stop();

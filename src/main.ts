@@ -7,8 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
+import type { Logger } from 'pino';
 import type { RunningNode } from './node.js';
+import { VERSION } from './version.js';
 
 const help = (VERSION: string) => `nimbus management node ${VERSION}
 
@@ -61,17 +62,14 @@ function intOption(name: string, raw: string | undefined, fallback: number): num
 
 async function main(): Promise<void> {
   if (values.help) {
-    process.stdout.write(help((await import('./node.js')).VERSION));
+    process.stdout.write(help(VERSION));
     return;
   }
   const dataDir = resolve(values['data-dir'] ?? process.env.NIMBUS_DATA_DIR ?? '.nimbus');
   mkdirSync(dataDir, { recursive: true });
   const logFile = values['log-file'] ?? join(dataDir, 'nimbus.log');
   const level = values['log-level'] ?? process.env.NIMBUS_LOG_LEVEL ?? 'info';
-  const log = pino(
-    { level, base: { pid: process.pid } },
-    logFile === '-' ? process.stdout : pino.destination({ dest: logFile, mkdir: true, sync: false }),
-  );
+  let log: Logger | undefined;
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
 
@@ -87,7 +85,7 @@ async function main(): Promise<void> {
     try {
       const running = await starting.catch(() => undefined);
       await running?.stop();
-      log.flush?.();
+      log?.flush?.();
       console.log('stopped.');
       process.exit(0);
     } catch (err) {
@@ -102,14 +100,20 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => void stop('SIGTERM'));
   };
   listen();
-  const { DEFAULT_DB_POOL_SIZE, startNode, VERSION } = await import('./node.js');
+  // printed once Ctrl-C is ours: from here on it always ends with `stopped.`
+  console.log(
+    `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
+  );
+  const { default: pino } = await import('pino');
+  log = pino(
+    { level, base: { pid: process.pid } },
+    logFile === '-' ? process.stdout : pino.destination({ dest: logFile, mkdir: true, sync: false }),
+  );
+  const { DEFAULT_DB_POOL_SIZE, startNode } = await import('./node.js');
   const { createDemoEnvironment } = await import('./demo.js');
   listen();
   if (stopping) return;
 
-  console.log(
-    `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
-  );
   const demo = !values['no-demo'];
   starting = startNode({
     dataDir,

@@ -38,7 +38,9 @@ import { transitionalReclaimers } from './resources/reclaim.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
+
+import { VERSION } from './version.js';
 
 /** Operations one resource may run at once, by queue-key kind; every other kind runs one at a time. */
 export const QUEUE_PARALLELISM: Record<string, number> = { host: 10 };

@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/db/embedded.js';
 import { CRASH_PASSWORD, isAlive, sleep, waitUntil } from './crash-fixtures.js';
 
@@ -80,8 +80,14 @@ test(`Ctrl-C of the whole process group, ${ROUNDS} times: exit 0, the final line
     const moment = ['ready', 'healthy', 'starting'][round % 3]!;
     let pgPid: number | undefined;
     if (moment === 'starting') {
-      // mid-start: the embedded database may or may not be up yet
-      await sleep(round === 2 ? 1500 : 800);
+      // mid-start (the first line says Ctrl-C is handled): the database may or may not be up yet
+      await waitUntil(
+        `the first line (round ${round})`,
+        async () => /starting \(embedded PostgreSQL/.test(output),
+        120_000,
+        () => `\n${output.slice(-3000)}`,
+      );
+      await sleep(round === 2 ? 1500 : 300);
     } else {
       const path = moment === 'ready' ? '/v1/ready' : '/v1/health';
       await waitUntil(
@@ -106,7 +112,11 @@ test(`Ctrl-C of the whole process group, ${ROUNDS} times: exit 0, the final line
     t.diagnostic(`round ${round} (${moment}): exit ${JSON.stringify(exit)}`);
     assert.equal(exit.code, 0, `round ${round} (${moment}): exit code 0\n${output.slice(-3000)}`);
     assert.match(output, /SIGINT: stopping/, `round ${round}: the stop was announced`);
-    assert.match(output, /\nstopped\.\n/, `round ${round}: the final line was printed\n${output.slice(-3000)}`);
+    assert.match(
+      output,
+      /\nstopped\.\n/,
+      `round ${round}: the final line was printed\n${output.slice(-3000)}`,
+    );
     assert.doesNotMatch(output, /Unhandled 'error' event|nimbus failed to start/, `round ${round}: no crash`);
     const left = postmaster();
     if (pgPid) assert.ok(!isAlive(pgPid), `round ${round}: the postmaster ${pgPid} stopped`);

@@ -30,13 +30,13 @@ import { liveJobs } from '../../../engine/owners.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import type { FlowDeps } from '../../service.js';
+import { claimOrphaned, ORPHAN_MS, type RouterCaller } from './claims.js';
 import { stepStartable } from './start.js';
 import { syncRouters } from './sync.js';
 
 export const ROUTER_POLL_MS = 200;
 export const ROUTER_TIMEOUT_MS = 120_000;
-/** a Creating row with no appliance job for this long lost its maker */
-export const ORPHAN_MS = 60_000;
+export { ORPHAN_MS } from './claims.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -181,21 +181,6 @@ export async function releaseRouterAppliance(db: Db, routerUuid: string, vmUuid:
     .where('uuid', '=', routerUuid)
     .where('vmUuid', '=', vmUuid)
     .execute();
-}
-
-/** who waits: the VM job (it owns a row or claim it makes) and how to tell whether an owner lives */
-export interface RouterCaller {
-  jobUuid: string | null;
-  gone(jobUuid: string): Promise<boolean>;
-}
-
-/** Whether the claim on a row is orphaned: its maker job is gone, or (none recorded) it is old. */
-export async function claimOrphaned(
-  caller: RouterCaller,
-  row: { claimJobUuid: string | null; updatedAt: Date },
-): Promise<boolean> {
-  if (row.claimJobUuid) return row.claimJobUuid !== caller.jobUuid && (await caller.gone(row.claimJobUuid));
-  return Date.now() - new Date(row.updatedAt).getTime() > ORPHAN_MS;
 }
 
 /** Returns once the L3's router is Running; throws VIRTUAL_ROUTER_FAILED otherwise. */

@@ -21,7 +21,7 @@ import type { Db } from '../../../db/pool.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import type { FlowDeps } from '../../service.js';
-import { claimOrphaned, type RouterCaller } from './ensure.js';
+import { claimOrphaned, type RouterCaller } from './claims.js';
 import { syncRouters } from './sync.js';
 
 /** appliance states in which its guest runs (and serves) */

@@ -137,17 +137,26 @@ async function main(): Promise<void> {
   if (!node || stopping) return;
 
   if (demo) {
-    const admin = await node.services.db
-      .selectFrom('accounts')
-      .select('uuid')
-      .where('name', '=', 'admin')
-      .executeTakeFirstOrThrow();
-    if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
-      console.log(
-        'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
-      );
+    try {
+      const admin = await node.services.db
+        .selectFrom('accounts')
+        .select('uuid')
+        .where('name', '=', 'admin')
+        .executeTakeFirstOrThrow();
+      if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
+        console.log(
+          'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
+        );
+      }
+      node.demoCreated();
+    } catch (err) {
+      if (stopping) return; // the stop under way (it may be why the demo failed) owns the exit
+      // a failed demo must not leave the node's embedded database running: stop, then fail
+      stopping = true;
+      console.error(`nimbus failed to create the demo environment: ${(err as Error).message}`);
+      await node.stop().catch(() => {});
+      process.exit(1);
     }
-    node.demoCreated();
   }
   if (stopping) return;
 

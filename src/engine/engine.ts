@@ -98,11 +98,6 @@ export class Engine<D> {
     this.reclaimers.set(name, reclaim);
   }
 
-  /** Whether the node stopped taking work (it is draining). */
-  get draining(): boolean {
-    return this.stopping;
-  }
-
   /** Inserts a Pending job in the caller's transaction; call `start` once it has committed. */
   async submit(tx: Tx, spec: JobSpec, batch?: EventBatch): Promise<JobRow> {
     if (!this.flows.has(spec.kind)) throw new Error(`no flow registered for job kind ${spec.kind}`);

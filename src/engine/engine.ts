@@ -55,6 +55,8 @@ export interface EngineOptions<D> {
 export type Reclaimer = (deadAfterMs: number) => Promise<number>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** reclaimers run with a recovery pass at most this often (a pass comes with every heartbeat) */
+const RECLAIM_EVERY_MS = 5000;
 /** the pause before the n-th retry after a lost connection: 100 ms doubling up to 5 s */
 const backoff = (attempt: number) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
 
@@ -67,6 +69,8 @@ export class Engine<D> {
   private stopping = false;
   private readonly slots: Slots;
   private readonly reclaimers = new Map<string, Reclaimer>();
+  /** when the reclaimers last ran: at most every RECLAIM_EVERY_MS (the first pass always runs) */
+  private reclaimedAt = 0;
 
   constructor(private readonly o: EngineOptions<D>) {
     this.slots = new Slots(
@@ -301,6 +305,8 @@ export class Engine<D> {
       this.o.log.info({ job: job.uuid, kind: job.kind, state: job.state }, 'recovering job of a dead node');
       this.start(job.uuid, job.queueKey);
     }
+    if (claimed.length === 0 && Date.now() - this.reclaimedAt < RECLAIM_EVERY_MS) return 0;
+    this.reclaimedAt = Date.now();
     for (const [name, reclaim] of this.reclaimers) {
       try {
         const n = await reclaim(deadAfterMs);

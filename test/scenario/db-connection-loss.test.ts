@@ -87,7 +87,11 @@ async function assertEndedCleanly(
       );
     }
   }
-  const caches = await observer.db.selectFrom('imageCache').select(['state']).where('state', '!=', 'Ready').execute();
+  const caches = await observer.db
+    .selectFrom('imageCache')
+    .select(['state'])
+    .where('state', '!=', 'Ready')
+    .execute();
   assert.deepEqual(caches, [], 'no image-cache entry left Downloading or Deleting');
   await assertInvariants(observer.db);
   assert.ok(node.running, 'the node process survived');

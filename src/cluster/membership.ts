@@ -3,6 +3,9 @@
  * heartbeats it. A node is dead when it stopped cleanly, when its heartbeat is older than
  * `deadAfterMs`, or when it is an earlier incarnation with this node's name (a restart after a
  * crash must not wait out the timeout). Dead nodes' jobs are taken over through the engine.
+ * The heartbeat and the takeover run independently: a slow takeover (a busy database, many rows
+ * to reclaim) never holds back the next beat, or the node would look dead to the others; a beat
+ * that fails (a lost connection) is logged and the next one tries again.
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -29,7 +32,8 @@ export function defaultNodeName(port: number): string {
 export class Membership {
   readonly nodeId = newId();
   private timer: NodeJS.Timeout | undefined;
-  private ticking = false;
+  private beating = false;
+  private taking = false;
 
   constructor(private readonly o: MembershipOptions) {}
 
@@ -48,7 +52,7 @@ export class Membership {
       .execute();
     await this.takeOver();
     const every = this.o.heartbeatMs ?? 2000;
-    this.timer = setInterval(() => void this.tick(), every);
+    this.timer = setInterval(() => this.tick(), every);
     this.timer.unref();
   }
 
@@ -61,20 +65,26 @@ export class Membership {
       .execute();
   }
 
-  private async tick(): Promise<void> {
-    if (this.ticking) return;
-    this.ticking = true;
-    try {
-      await this.o.db
+  private tick(): void {
+    if (!this.beating) {
+      this.beating = true;
+      void this.o.db
         .updateTable('managementNodes')
         .set({ heartbeatAt: new Date() })
         .where('uuid', '=', this.nodeId)
-        .execute();
-      await this.takeOver();
-    } catch (err) {
-      this.o.log.warn({ err }, 'heartbeat failed');
-    } finally {
-      this.ticking = false;
+        .execute()
+        .catch((err) => this.o.log.warn({ err }, 'heartbeat failed'))
+        .finally(() => {
+          this.beating = false;
+        });
+    }
+    if (!this.taking) {
+      this.taking = true;
+      void this.takeOver()
+        .catch((err) => this.o.log.warn({ err }, 'taking over the work of dead nodes failed'))
+        .finally(() => {
+          this.taking = false;
+        });
     }
   }
 

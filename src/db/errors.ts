@@ -29,3 +29,40 @@ export function mapUnique(err: unknown, code: string, message: string): unknown 
   }
   return err;
 }
+
+/**
+ * SQLSTATE classes and socket errors that mean the connection (not the statement) failed: the
+ * server ended the session (57P01 admin shutdown, e.g. pg_terminate_backend; 57P02/57P03 a
+ * crash or restart), the link broke (class 08), or the server cannot be reached.
+ */
+const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTCONN',
+]);
+const CONNECTION_MESSAGES =
+  /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|terminating connection|timeout exceeded when trying to connect|Connection is closed/i;
+
+/** Whether the error is a lost or refused connection (the statement may be retried on another). */
+export function isConnectionLost(err: unknown): boolean {
+  if (err instanceof CloudError) return err.code === 'DATABASE_UNAVAILABLE';
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (typeof e.code === 'string' && (CONNECTION_CODES.has(e.code) || SOCKET_CODES.has(e.code))) return true;
+  return typeof e.message === 'string' && CONNECTION_MESSAGES.test(e.message);
+}
+
+/** A lost connection as the retryable CloudError callers see; any other error passes through. */
+export function mapConnectionLost(err: unknown): unknown {
+  if (err instanceof CloudError || !isConnectionLost(err)) return err;
+  return new CloudError(
+    'Unavailable',
+    'DATABASE_UNAVAILABLE',
+    `the database connection was lost: ${(err as Error).message}`,
+    { retryable: true, cause: err },
+  );
+}

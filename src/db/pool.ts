@@ -17,23 +17,40 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
+/**
+ * A pool that survives its server: PostgreSQL ending a connection (pg_terminate_backend, a
+ * restart, a failover) makes pg emit 'error' on that client — on the pool for an idle one, on the
+ * client itself for one checked out. Both are listened to here (an unheard 'error' event ends
+ * the process), the broken client is dropped, and the statement it ran fails with the retryable
+ * DATABASE_UNAVAILABLE (prepared.ts); the next checkout opens a fresh connection.
+ */
 export function openDb(
   connectionString: string,
-  opts: { max?: number; applicationName?: string; prepare?: boolean } = {},
+  opts: {
+    max?: number;
+    applicationName?: string;
+    prepare?: boolean;
+    /** told about every lost connection (the node logs it) */
+    onConnectionError?: (err: Error) => void;
+    /** a checkout waits this long for a connection before failing (default 30 s) */
+    connectTimeoutMs?: number;
+  } = {},
 ): DbHandle {
   const pool = new pg.Pool({
     connectionString,
     max: opts.max ?? 20,
     application_name: opts.applicationName ?? 'nimbus',
     idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 30_000,
   });
-  // An idle client that loses its server must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
+  const onError = (err: Error) => opts.onConnectionError?.(err);
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   // Repeated statements run as named prepared statements (see prepared.ts);
   // NIMBUS_DB_PREPARE=0 turns that off (to compare, or should a server-side pooler not keep them).
   const prepare = opts.prepare ?? process.env.NIMBUS_DB_PREPARE !== '0';
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: prepare ? new PreparingPool(pool) : pool }),
+    dialect: new PostgresDialect({ pool: new PreparingPool(pool, { prepare }) }),
     plugins: [new CamelCasePlugin()],
   });
   return {

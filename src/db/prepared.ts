@@ -20,12 +20,15 @@
 import { createHash } from 'node:crypto';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import type pg from 'pg';
+import { mapConnectionLost } from './errors.js';
 
 export interface PrepareOptions {
   /** name a text once it has been run this many times (default 3) */
   minUses?: number;
   /** at most this many distinct named texts per pool (default 500) */
   maxStatements?: number;
+  /** false: never name a statement (the pool still maps lost connections) */
+  prepare?: boolean;
 }
 
 /** A single data statement: no `;` (so no second command), and it starts with a DML keyword. */
@@ -42,7 +45,7 @@ export class StatementNamer {
 
   constructor(opts: PrepareOptions = {}) {
     this.minUses = opts.minUses ?? 3;
-    this.maxStatements = opts.maxStatements ?? 500;
+    this.maxStatements = opts.prepare === false ? 0 : (opts.maxStatements ?? 500);
   }
 
   /** The statement name for this text, or undefined to run it unnamed. */
@@ -79,7 +82,9 @@ export class StatementNamer {
 
 /**
  * A pool for PostgresDialect whose clients run the repeated statements as named prepared
- * statements. Wraps (and ends) the given pg pool.
+ * statements. Wraps (and ends) the given pg pool. A statement or a checkout that fails because
+ * the connection was lost (terminated backend, database restart, failover) rejects with the
+ * retryable CloudError DATABASE_UNAVAILABLE, and that client is dropped, never reused.
  */
 export class PreparingPool implements PostgresPool {
   readonly namer: StatementNamer;
@@ -94,7 +99,9 @@ export class PreparingPool implements PostgresPool {
   }
 
   async connect(): Promise<PostgresPoolClient> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err) => {
+      throw mapConnectionLost(err);
+    });
     let wrapper = this.wrappers.get(client);
     if (!wrapper) {
       wrapper = new PreparingClient(client, this.namer);
@@ -123,7 +130,10 @@ class PreparingClient implements PostgresPoolClient {
   query(textOrCursor: any, values?: ReadonlyArray<unknown>): any {
     if (typeof textOrCursor !== 'string') return this.client.query(textOrCursor);
     const name = this.namer.nameFor(textOrCursor);
-    if (name === undefined) return this.client.query(textOrCursor, values as unknown[]);
+    if (name === undefined)
+      return this.client.query(textOrCursor, values as unknown[]).catch((err) => {
+        throw this.lost(err);
+      });
     return this.client.query({ name, text: textOrCursor, values: values as unknown[] }).catch((err) => {
       // The server's statement cache and pg's record of it can disagree after: a client-side
       // error (pg closes the statement when binding fails), a statement the server no longer has
@@ -132,8 +142,14 @@ class PreparingClient implements PostgresPoolClient {
       // way; the connection is dropped on release so the next one starts with a clean cache.
       const code = (err as { code?: string }).code;
       if (code === undefined || code === '26000' || code === '0A000') this.discard = true;
-      throw err;
+      throw this.lost(err);
     });
+  }
+
+  private lost(err: unknown): unknown {
+    const mapped = mapConnectionLost(err);
+    if (mapped !== err) this.discard = true;
+    return mapped;
   }
 
   release(): void {

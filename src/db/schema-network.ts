@@ -199,5 +199,7 @@ export interface VirtualRouterTable extends Resource {
   state: WithDefault<string>;
   status: WithDefault<string>;
   jobUuid: string | null;
+  /** the VM job that made the row (before its appliance job exists) or claimed its appliance's start */
+  claimJobUuid: string | null;
   configVersion: WithDefault<number>;
 }

@@ -272,6 +272,8 @@ export interface ImageCacheTable {
   path: string | null;
   /** handed to a caller other than its creator: the creator's rollback keeps it */
   shared: WithDefault<boolean>;
+  /** the job copying (Downloading) or removing (Deleting) it: recovery reclaims it once that job is gone */
+  jobUuid: string | null;
   createdAt: Timestamp;
 }
 

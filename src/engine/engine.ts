@@ -6,10 +6,17 @@
  * - waiting for a job to finish (`?wait=true`);
  * - recovery: on start and periodically, jobs owned by dead nodes are claimed with a conditional
  *   UPDATE and resumed or rolled back from their journal.
+ * - reclaiming rows that dead owners left in a transitional state (registered reclaimers, run
+ *   with every recovery pass; docs/engine.md "Transitional rows");
+ * - surviving a lost database connection: journal and outcome writes are retried until the
+ *   database answers again (bounded), rollbacks and the steps of 'resume' chains that failed on
+ *   a lost connection are run again, and a job whose runner still could not go on is run again
+ *   from its journal (as recovery would after a crash), so it ends rolled back or resumed.
  * Invariant: a job row is only ever changed by its owner node, with `where owner_node = me`.
  */
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import { isConnectionLost } from '../db/errors.js';
 import type { Db } from '../db/pool.js';
 import type { FlowJournal } from '../db/schema.js';
 import type { Tx } from '../db/transaction.js';
@@ -19,6 +26,7 @@ import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, newJournal, type StepContext } from './flow.js';
 import { claimJob, finishJob, jobEvent, type StoredEvent, saveJournal } from './job-statements.js';
 import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
+import { DEFAULT_DEAD_AFTER_MS, liveNodes, ownerGone, ownerInterrupted } from './owners.js';
 import { type QueueSet, Slots } from './queues.js';
 
 export interface EngineMetrics {
@@ -37,7 +45,20 @@ export interface EngineOptions<D> {
   metrics?: EngineMetrics;
   /** jobs this node runs at once (the rest wait, still Pending, for a slot); no limit by default */
   maxRunningJobs?: number;
+  /** a node silent this long is dead (what steps use to judge the owners of rows they wait for) */
+  deadAfterMs?: number;
+  /** how long a write of the job row is retried while the database is unreachable (default 120 s) */
+  dbRetryMs?: number;
 }
+
+/** Reclaims the rows dead owners left transitional; returns how many it reclaimed. */
+export type Reclaimer = (deadAfterMs: number) => Promise<number>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** reclaimers run with a recovery pass at most this often (a pass comes with every heartbeat) */
+const RECLAIM_EVERY_MS = 5000;
+/** the pause before the n-th retry after a lost connection: 100 ms doubling up to 5 s */
+const backoff = (attempt: number) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
 
 type AnyFlow<D> = FlowDef<never, D>;
 
@@ -47,6 +68,9 @@ export class Engine<D> {
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private readonly slots: Slots;
+  private readonly reclaimers = new Map<string, Reclaimer>();
+  /** when the reclaimers last ran: at most every RECLAIM_EVERY_MS (the first pass always runs) */
+  private reclaimedAt = 0;
 
   constructor(private readonly o: EngineOptions<D>) {
     this.slots = new Slots(
@@ -66,6 +90,16 @@ export class Engine<D> {
 
   get nodeId(): string {
     return this.o.nodeId;
+  }
+
+  /**
+   * Adds a reclaimer of one kind of transitional row (image-cache copies, router claims…): it
+   * runs after the jobs of dead nodes were claimed, so rows whose job this node now recovers are
+   * left to that job's rollback, and only rows whose owner job ended or vanished remain for it.
+   */
+  addReclaimer(name: string, reclaim: Reclaimer): void {
+    if (this.reclaimers.has(name)) throw new Error(`reclaimer ${name} registered twice`);
+    this.reclaimers.set(name, reclaim);
   }
 
   /** Inserts a Pending job in the caller's transaction; call `start` once it has committed. */
@@ -167,12 +201,49 @@ export class Engine<D> {
   }
 
   /** Queues the job for execution in its resource's queue. Never throws. */
-  start(uuid: string, queueKey: string): void {
+  start(uuid: string, queueKey: string, attempt = 0): void {
     const run = this.o.queues
       .run(queueKey, () => this.runJob(uuid))
-      .catch((err) => this.o.log.error({ err, job: uuid }, 'job runner crashed'));
+      .catch((err) => {
+        if (isConnectionLost(err) && !this.stopping) {
+          // the database went away under the runner: run the job again from its journal once it
+          // answers (claimJob sees it Running: rolled back or resumed, as after a crash)
+          const pause = backoff(attempt + 3);
+          this.o.log.warn(
+            { err, job: uuid, retryInMs: pause },
+            'job runner lost the database; running it again',
+          );
+          const timer = setTimeout(() => this.start(uuid, queueKey, attempt + 1), pause);
+          timer.unref();
+          return;
+        }
+        this.o.log.error({ err, job: uuid }, 'job runner crashed');
+      });
     this.inFlight.add(run);
     run.finally(() => this.inFlight.delete(run));
+  }
+
+  /** Runs a write of the job row again while the database connection is lost (bounded). */
+  private async durable<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.o.dbRetryMs ?? 120_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isConnectionLost(err) || Date.now() > deadline) throw err;
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+
+  /** StepHooks.retry: an action that failed on a lost connection runs again (about 2 min at most). */
+  private retryAfterLostConnection() {
+    return async (err: unknown, attempt: number): Promise<boolean> => {
+      if (!isConnectionLost(err) || attempt > 30) return false;
+      this.o.log.warn({ err, attempt }, 'a step lost the database connection; running it again');
+      await sleep(backoff(attempt));
+      return true;
+    };
   }
 
   /** Resolves with the job once finished, or with its current row after `timeoutMs`. */
@@ -246,11 +317,7 @@ export class Engine<D> {
    * their journal. Returns how many it took.
    */
   async recover(deadAfterMs: number): Promise<number> {
-    const live = this.o.db
-      .selectFrom('managementNodes')
-      .select('uuid')
-      .where('stoppedAt', 'is', null)
-      .where('heartbeatAt', '>=', sql<Date>`now() - make_interval(secs => ${deadAfterMs / 1000})`);
+    const live = liveNodes(this.o.db, deadAfterMs);
     const claimed = await this.o.db
       .updateTable('jobs')
       .set({ ownerNode: this.o.nodeId, updatedAt: new Date() })
@@ -262,6 +329,17 @@ export class Engine<D> {
     for (const job of claimed) {
       this.o.log.info({ job: job.uuid, kind: job.kind, state: job.state }, 'recovering job of a dead node');
       this.start(job.uuid, job.queueKey);
+    }
+    if (claimed.length === 0 && Date.now() - this.reclaimedAt < RECLAIM_EVERY_MS) return 0;
+    this.reclaimedAt = Date.now();
+    for (const [name, reclaim] of this.reclaimers) {
+      try {
+        const n = await reclaim(deadAfterMs);
+        if (n > 0)
+          this.o.log.info({ reclaimer: name, rows: n }, 'reclaimed rows left transitional by dead owners');
+      } catch (err) {
+        this.o.log.warn({ err, reclaimer: name }, 'reclaiming transitional rows failed');
+      }
     }
     return claimed.length;
   }
@@ -294,7 +372,7 @@ export class Engine<D> {
 
   /** Claims the job for this node (see claimJob) and publishes its Running event. */
   private async claim(uuid: string): Promise<{ row: JobRow; wasInterrupted: boolean } | undefined> {
-    const claimed = await claimJob(this.o.db, this.o.nodeId, uuid);
+    const claimed = await this.durable(() => claimJob(this.o.db, this.o.nodeId, uuid));
     if (!claimed) return undefined;
     if (claimed.event) this.publishJobEvent(claimed.row, 'Running', claimed.event);
     return { row: claimed.row, wasInterrupted: claimed.wasInterrupted };
@@ -359,6 +437,7 @@ export class Engine<D> {
         onRollback: (kind) => this.o.metrics?.rollback(kind),
         savesFinalJournal: true,
         recovered: rollBackRecovered,
+        retry: this.retryAfterLostConnection(),
       });
       finalJournal = journal;
     }
@@ -402,6 +481,11 @@ export class Engine<D> {
         );
         this.o.events.publish(stored);
       },
+      owners: {
+        gone: (jobUuid) => ownerGone(this.o.db, jobUuid, this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS),
+        interrupted: (jobUuid) =>
+          ownerInterrupted(this.o.db, jobUuid, this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS),
+      },
       idle: async <T>(wait: () => Promise<T>): Promise<T> => {
         this.slots.release();
         try {
@@ -430,7 +514,7 @@ export class Engine<D> {
     journal: FlowJournal,
     p?: { percent: number; message: string },
   ): Promise<void> {
-    return saveJournal(this.o.db, this.o.nodeId, uuid, journal, p);
+    return this.durable(() => saveJournal(this.o.db, this.o.nodeId, uuid, journal, p));
   }
 
   /** Records the outcome (see finishJob) and publishes the job's final event. */
@@ -439,7 +523,7 @@ export class Engine<D> {
     outcome: FlowOutcome,
     journal: FlowJournal | undefined,
   ): Promise<JobRow | undefined> {
-    const finished = await finishJob(this.o.db, this.o.nodeId, job, outcome, journal);
+    const finished = await this.durable(() => finishJob(this.o.db, this.o.nodeId, job, outcome, journal));
     if (!finished) return undefined;
     this.publishJobEvent(finished.row, finished.row.state, finished.event);
     return finished.row;

@@ -53,6 +53,15 @@ export interface StepContext<P, D> {
    * never runs. Absent in synthetic contexts: call `wait` directly then.
    */
   idle?<T>(wait: () => Promise<T>): Promise<T>;
+  /**
+   * liveness of the job owning a row this step waits for (engine/owners.ts): `gone` when that job
+   * ended, vanished or its node died (then the waiter reclaims the row instead of waiting);
+   * `interrupted` when it stopped without failing on its own. Absent in synthetic contexts.
+   */
+  owners?: {
+    gone(jobUuid: string): Promise<boolean>;
+    interrupted(jobUuid: string): Promise<boolean>;
+  };
 }
 
 export interface FlowStep<P, D> {
@@ -103,6 +112,12 @@ export interface StepHooks {
    * rollback undoes them too
    */
   recovered?: boolean;
+  /**
+   * an action threw: resolves true (after a pause) when it should be run again. Asked only where
+   * running again is safe — rollbacks (idempotent) and the forward steps of a 'resume' chain
+   * (idempotent too); the engine says yes for a lost database connection, for a bounded time
+   */
+  retry?(err: unknown, attempt: number, action: 'run' | 'rollback'): Promise<boolean>;
 }
 
 export type FlowOutcome =
@@ -128,7 +143,7 @@ export async function executeFlow<P, D>(
           await hooks.save(journal, { percent, message: step.describe ?? step.name });
         }
         await hooks.checkFault(`step:${def.kind}/${step.name}`);
-        await step.run(ctx);
+        await withRetry(() => step.run(ctx), def.recovery === 'resume' ? hooks : {}, 'run');
         journal.done.push(step.name);
         journal.current = null;
       }
@@ -166,7 +181,8 @@ async function rollBack<P, D>(
     if (step?.rollback) {
       try {
         await hooks.checkFault(`rollback:${def.kind}/${name}`);
-        await step.rollback(ctx);
+        const rollback = step.rollback.bind(step);
+        await withRetry(() => rollback(ctx), hooks, 'rollback');
       } catch (err) {
         failures.push({ step: name, ...serialiseFailure(err) });
       }
@@ -184,6 +200,22 @@ async function rollBack<P, D>(
     }
   }
   return { ok: false, failure: journal.failure, rollbackFailures: failures };
+}
+
+/** Runs `action`, again as long as `hooks.retry` says so. */
+async function withRetry(
+  action: () => Promise<void>,
+  hooks: Pick<StepHooks, 'retry'>,
+  kind: 'run' | 'rollback',
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await action();
+      return;
+    } catch (err) {
+      if (!hooks.retry || !(await hooks.retry(err, attempt, kind))) throw err;
+    }
+  }
 }
 
 /** For recovery: a step that is, or may have been, run without its own journal write. */

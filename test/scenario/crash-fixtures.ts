@@ -101,6 +101,20 @@ export class ServerProcess {
     );
   }
 
+  /** Waits until /v1/ready answers 200 (migrated, recovered, not draining); fails if the process exits. */
+  async ready(timeoutMs = WAIT_MS): Promise<void> {
+    await waitUntil(
+      `${this.url}/v1/ready`,
+      async () => {
+        if (!this.running) assert.fail(`the server exited (${JSON.stringify(this.exit)})${this.tail()}`);
+        const res = await fetch(`${this.url}/v1/ready`).catch(() => undefined);
+        return res?.status === 200;
+      },
+      timeoutMs,
+      () => this.tail(),
+    );
+  }
+
   async killHard(): Promise<void> {
     if (this.running) this.child.kill('SIGKILL');
     await this.exited;

@@ -30,7 +30,7 @@ import { resourceEvent } from '../../common.js';
 import { accountOf, releaseQuota } from '../../identity/quota/quota.js';
 import { releaseRouterAppliance } from '../../network/virtual-router/ensure.js';
 import type { FlowDeps } from '../../service.js';
-import { ensureImageCache, releaseImageCache } from '../../storage/image/cache.js';
+import { ensureImageCache, releaseImageCache, releaseImageCachesOf } from '../../storage/image/cache.js';
 import { destroyVolume, provisionVolume } from '../../storage/volume/provision.js';
 import { syncNetwork } from '../vm-nic/nics.js';
 import { createQuota } from './admission.js';
@@ -154,11 +154,19 @@ function ensureCache(rt: VmRuntime): Step {
         return;
       }
       const host = await hostAddress(rt, ctx.db, p.hostUuid);
-      const cache = await ensureImageCache(ctx.db, ctx.deps.drivers, image, {
-        primaryStorageUuid: p.primaryStorageUuid,
-        hostUuid: on,
-        host,
-      });
+      // waiting for another create's copy gives the running slot back, and stops when that
+      // create's job is gone (cache.ts)
+      const cache = await ensureImageCache(
+        ctx.db,
+        ctx.deps.drivers,
+        image,
+        { primaryStorageUuid: p.primaryStorageUuid, hostUuid: on, host },
+        {
+          jobUuid: ctx.job.uuid,
+          ...(ctx.idle ? { idle: ctx.idle } : {}),
+          ...(ctx.owners ? { owners: ctx.owners } : {}),
+        },
+      );
       ctx.data.cache = cache;
       // an entry handed to us (not created) is shared from now on: later creates may reuse it
       rt.snapshot.onImageCached(p.primaryStorageUuid, on, image.uuid, cache.created ? undefined : cache);
@@ -166,7 +174,9 @@ function ensureCache(rt: VmRuntime): Step {
     },
     async rollback(ctx) {
       const cache = ctx.data.cache as { cacheUuid: string; created: boolean } | undefined;
-      if (cache?.created) await releaseImageCache(ctx.db, ctx.deps.drivers, cache.cacheUuid);
+      if (cache?.created) await releaseImageCache(ctx.db, ctx.deps.drivers, cache.cacheUuid, ctx.job.uuid);
+      // an entry this job made whose creation the journal never saw (a crash mid-copy)
+      await releaseImageCachesOf(ctx.db, ctx.deps.drivers, ctx.job.uuid);
     },
   };
 }

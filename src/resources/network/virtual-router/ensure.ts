@@ -13,8 +13,11 @@
  * - a VM that finds the row in Error takes it over (UPDATE … WHERE state = 'Error': exactly one
  *   retrier wins) and makes a new appliance; a VM that was waiting when it went to Error fails
  *   with VIRTUAL_ROUTER_FAILED naming the L3;
- * - a row left Creating without a job (its maker died between the INSERT and the submission) is
- *   turned to Error after ORPHAN_MS, and then retried as above;
+ * - the row names the VM job that made it (`claim_job_uuid`): a row left Creating without an
+ *   appliance job (its maker died between the INSERT and the submission) is turned to Error as
+ *   soon as that job is gone (ended, vanished, its node dead; engine/owners.ts) — or after
+ *   ORPHAN_MS when no maker is recorded — and then retried as above; recovery's sweep
+ *   (`reclaimRouterClaims`) does the same without waiting for the next VM;
  * - a router whose appliance VM is stopped is started again, by one caller, and sent its whole
  *   configuration (start.ts); the others wait for it.
  * The wait runs outside the engine's running-job slots (StepContext.idle): the appliance create
@@ -23,16 +26,17 @@
 import { sql } from 'kysely';
 import type { Db } from '../../../db/pool.js';
 import type { StepContext } from '../../../engine/flow.js';
+import { liveJobs } from '../../../engine/owners.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import type { FlowDeps } from '../../service.js';
+import { claimOrphaned, ORPHAN_MS, type RouterCaller } from './claims.js';
 import { stepStartable } from './start.js';
 import { syncRouters } from './sync.js';
 
 export const ROUTER_POLL_MS = 200;
 export const ROUTER_TIMEOUT_MS = 120_000;
-/** a Creating row with no appliance job for this long lost its maker */
-export const ORPHAN_MS = 60_000;
+export { ORPHAN_MS } from './claims.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -180,7 +184,13 @@ export async function releaseRouterAppliance(db: Db, routerUuid: string, vmUuid:
 }
 
 /** Returns once the L3's router is Running; throws VIRTUAL_ROUTER_FAILED otherwise. */
-async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: number): Promise<void> {
+async function ensureOne(
+  db: Db,
+  deps: FlowDeps,
+  l3Uuid: string,
+  timeoutMs: number,
+  caller: RouterCaller,
+): Promise<void> {
   const l3 = await db
     .selectFrom('l3Networks')
     .select(['uuid', 'name', 'accountUuid', 'zoneUuid', 'provider', 'virtualRouterOfferingUuid'])
@@ -202,6 +212,7 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
         'r.uuid',
         'r.state',
         'r.jobUuid',
+        'r.claimJobUuid',
         'r.updatedAt',
         'r.vmUuid',
         'j.state as jobState',
@@ -224,6 +235,7 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
           offeringUuid: offering.uuid,
           state: 'Creating',
           status: 'Connecting',
+          claimJobUuid: caller.jobUuid,
         })
         .onConflict((oc) => oc.column('l3NetworkUuid').doNothing())
         .returning('uuid')
@@ -236,7 +248,7 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
       case 'Running':
       case 'Stopped': {
         // a router whose appliance is stopped is started again (start.ts)
-        const step = await stepStartable(db, deps, row, startsSeen, ORPHAN_MS, (why, cause) =>
+        const step = await stepStartable(db, deps, row, startsSeen, caller, (why, cause) =>
           routerFailed(l3Uuid, why, cause),
         );
         if (step === 'ready') return;
@@ -252,6 +264,7 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
             status: 'Connecting',
             jobUuid: null,
             vmUuid: null,
+            claimJobUuid: caller.jobUuid,
             updatedAt: new Date(),
           })
           .where('uuid', '=', row.uuid)
@@ -266,7 +279,7 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
         waiting = true;
         if (row.jobUuid && row.jobState && ['Succeeded', 'Failed', 'Cancelled'].includes(row.jobState))
           await finish(db, deps, row.uuid, row.jobUuid, row.jobState === 'Succeeded');
-        else if (!row.jobUuid && Date.now() - new Date(row.updatedAt).getTime() > ORPHAN_MS) {
+        else if (!row.jobUuid && (await claimOrphaned(caller, row))) {
           const orphaned = await db
             .updateTable('virtualRouters')
             .set({ state: 'Error', status: 'Disconnected', updatedAt: new Date() })
@@ -297,16 +310,53 @@ async function ensureOne(db: Db, deps: FlowDeps, l3Uuid: string, timeoutMs: numb
  * but router appliances themselves.
  */
 export async function ensureVirtualRouters(
-  ctx: Pick<StepContext<unknown, FlowDeps>, 'db' | 'deps' | 'idle'>,
+  ctx: Pick<StepContext<unknown, FlowDeps>, 'db' | 'deps' | 'idle' | 'owners'> & { job?: { uuid: string } },
   l3NetworkUuids: string[],
   timeoutMs = ROUTER_TIMEOUT_MS,
 ): Promise<void> {
   const l3s = [...new Set(l3NetworkUuids)];
   if (l3s.length === 0) return;
+  const owners = ctx.owners;
+  const caller: RouterCaller = {
+    jobUuid: ctx.job?.uuid ?? null,
+    gone: owners ? (job) => owners.gone(job) : async () => false,
+  };
   const wait = async () => {
-    const results = await Promise.allSettled(l3s.map((l3) => ensureOne(ctx.db, ctx.deps, l3, timeoutMs)));
+    const results = await Promise.allSettled(
+      l3s.map((l3) => ensureOne(ctx.db, ctx.deps, l3, timeoutMs, caller)),
+    );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
   await (ctx.idle ? ctx.idle(wait) : wait());
+}
+
+/**
+ * Recovery's sweep (engine reclaimer) over router claims whose maker is gone: a row Creating
+ * without an appliance job goes to Error (the next VM takes it over), and a start claim never
+ * turned into a start job is cleared (the next VM claims it again). A row without a recorded
+ * maker counts as orphaned after ORPHAN_MS. Returns how many it released.
+ */
+export async function reclaimRouterClaims(db: Db, deadAfterMs: number): Promise<number> {
+  const orphan = sql<boolean>`(claim_job_uuid not in ${liveJobs(db, deadAfterMs)}
+    or (claim_job_uuid is null and updated_at < now() - make_interval(secs => ${ORPHAN_MS / 1000})))`;
+  const creating = await db
+    .updateTable('virtualRouters')
+    .set({ state: 'Error', status: 'Disconnected', updatedAt: new Date() })
+    .where('state', '=', 'Creating')
+    .where('jobUuid', 'is', null)
+    .where(orphan)
+    .executeTakeFirst();
+  // a start claim is a token that names no job (start.ts); a submitted start names its job
+  const claims = await db
+    .updateTable('virtualRouters as r')
+    .set({ jobUuid: null, updatedAt: new Date() })
+    .where('r.state', '=', 'Stopped')
+    .where('r.jobUuid', 'is not', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('jobs as j').select('j.uuid').whereRef('j.uuid', '=', 'r.jobUuid'))),
+    )
+    .where(orphan)
+    .executeTakeFirst();
+  return Number(creating.numUpdatedRows) + Number(claims.numUpdatedRows);
 }

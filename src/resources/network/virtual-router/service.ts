@@ -61,7 +61,7 @@ export const routerSchema: KindSchema = {
 /** the API shape: the configuration version as a number (bigint columns come back as text) */
 export function presentRouter(row: Record<string, unknown> | undefined): unknown {
   if (!row) return row;
-  const { jobUuid: _job, ...rest } = row;
+  const { jobUuid: _job, claimJobUuid: _claim, ...rest } = row;
   return { ...rest, configVersion: Number(row.configVersion ?? 0) };
 }
 

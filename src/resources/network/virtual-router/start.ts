@@ -7,8 +7,9 @@
  *   state, so a stale look cannot mark a router that is up again);
  * - a Stopped row is claimed by one caller: `job_uuid` goes NULL → a claim token (a fresh uuid,
  *   no job) in a conditional UPDATE, then → the appliance's `vm.start` job once submitted. Every
- *   other caller waits, so however many VMs arrive, the appliance is started once. A claim left
- *   without its job for ORPHAN_MS (its caller died before submitting) is cleared and taken again;
+ *   other caller waits, so however many VMs arrive, the appliance is started once. The claim
+ *   names the claiming VM job (`claim_job_uuid`); a claim left without its start job is cleared
+ *   and taken again as soon as that job is gone (its caller died before submitting);
  * - appliance Running again (that start, or anyone's) → the row goes Stopped → Running
  *   (conditional: one caller wins) and the winner re-sends the whole configuration;
  * - the start failed → the claim is cleared; a caller that waited for that start fails with
@@ -20,6 +21,7 @@ import type { Db } from '../../../db/pool.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import type { FlowDeps } from '../../service.js';
+import { claimOrphaned, type RouterCaller } from './claims.js';
 import { syncRouters } from './sync.js';
 
 /** appliance states in which its guest runs (and serves) */
@@ -37,6 +39,8 @@ export interface RouterLook {
   vmTask: string | null;
   jobUuid: string | null;
   jobState: string | null;
+  /** the VM job holding a claim (when no start job is submitted yet) */
+  claimJobUuid: string | null;
   updatedAt: Date;
 }
 
@@ -104,11 +108,12 @@ async function claimAndStart(
   deps: FlowDeps,
   row: RouterLook,
   watched: Set<string>,
+  caller: RouterCaller,
 ): Promise<boolean> {
   const claim = newId();
   const won = await db
     .updateTable('virtualRouters')
-    .set({ jobUuid: claim, updatedAt: new Date() })
+    .set({ jobUuid: claim, claimJobUuid: caller.jobUuid, updatedAt: new Date() })
     .where('uuid', '=', row.uuid)
     .where('state', '=', 'Stopped')
     .where('jobUuid', 'is', null)
@@ -143,7 +148,7 @@ export async function stepStartable(
   deps: FlowDeps,
   row: RouterLook,
   watched: Set<string>,
-  orphanMs: number,
+  caller: RouterCaller,
   fail: (why: string, cause?: unknown) => Error,
 ): Promise<StartStep> {
   const vmState = row.vmState;
@@ -164,8 +169,8 @@ export async function stepStartable(
   if (vmState !== 'Stopped' || row.vmTask) return 'wait';
   if (row.jobUuid) {
     if (!row.jobState) {
-      // a claim whose start was never submitted: its caller died
-      if (Date.now() - new Date(row.updatedAt).getTime() <= orphanMs) return 'wait';
+      // a claim whose start was never submitted: wait while its caller's job lives
+      if (!(await claimOrphaned(caller, row))) return 'wait';
       await clearClaim(db, row.uuid, row.jobUuid);
       return 'again';
     }
@@ -180,7 +185,7 @@ export async function stepStartable(
     return 'again';
   }
   try {
-    await claimAndStart(db, deps, row, watched);
+    await claimAndStart(db, deps, row, watched, caller);
   } catch (err) {
     throw fail(
       `its appliance VM could not be started: ${err instanceof Error ? err.message : String(err)}`,

@@ -12,11 +12,21 @@
  * it alone (that caller may be about to clone from it). Entries whose image was expunged stay
  * until removed with the storage's `clean-image-cache` action: volumes cloned from them may
  * still need them.
+ *
+ * An entry in a transitional state (Downloading, Deleting) names its owner, `job_uuid`: the job
+ * copying or removing it. A caller that finds another job's entry in transition waits outside
+ * the node's running-job slots (StepContext.idle) and only while that job lives: an entry whose
+ * job ended, vanished or whose node died is reclaimed on the spot (Downloading: deleted with its
+ * reservation; Deleting: its removal finished), by the waiter or by recovery's sweep
+ * (`reclaimImageCache`), whichever comes first. A rollback finds the entries of its own job by
+ * `job_uuid`, so an entry made by a step that a crash cut short is undone too.
  */
+import { sql } from 'kysely';
 import type { StorageRef } from '../../../contract/agent.js';
 import type { Db } from '../../../db/pool.js';
 import type { Executor } from '../../../db/transaction.js';
 import type { DriverRegistry, HostAddress } from '../../../drivers/port.js';
+import { liveJobs } from '../../../engine/owners.js';
 import { CloudError, notFound } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { imageSourceOf } from '../backup-storage/image-source.js';
@@ -37,17 +47,34 @@ export interface CachedImage {
   actualSize: number;
 }
 
-/** how long a caller waits for another caller's copy before giving up */
+/** who calls, and how it waits for another job's entry (a VM create passes its StepContext's) */
+export interface CacheCaller {
+  /** the calling job: it owns an entry it creates or removes */
+  jobUuid?: string | null;
+  /** runs a wait without holding a running-job slot (StepContext.idle) */
+  idle?<T>(wait: () => Promise<T>): Promise<T>;
+  /** liveness of an entry's owner job (StepContext.owners); without it owners count as alive */
+  owners?: {
+    gone(jobUuid: string): Promise<boolean>;
+    interrupted(jobUuid: string): Promise<boolean>;
+  };
+}
+
+/** a last bound on waiting for a live owner's copy (the wait holds no running slot) */
 export const CACHE_WAIT_LIMIT_MS = 10 * 60_000;
 const POLL_MIN_MS = 10;
 const POLL_MAX_MS = 500;
+/** how often a waiter asks whether the entry's owner still lives */
+const OWNER_CHECK_MS = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Transitional = 'Downloading' | 'Deleting';
 
 function placeOf(db: Db, image: CachedImage, target: CacheTarget) {
   return db
     .selectFrom('imageCache')
-    .select(['uuid', 'state', 'path', 'shared'])
+    .select(['uuid', 'state', 'path', 'shared', 'jobUuid'])
     .where('primaryStorageUuid', '=', target.primaryStorageUuid)
     .where('imageUuid', '=', image.uuid)
     .where('hostUuid', target.hostUuid === null ? 'is' : '=', target.hostUuid)
@@ -106,6 +133,7 @@ async function createEntry(
   image: CachedImage,
   target: CacheTarget,
   size: number,
+  jobUuid: string | null,
 ): Promise<string | undefined> {
   const uuid = newId();
   return db.transaction().execute(async (tx) => {
@@ -118,6 +146,7 @@ async function createEntry(
         imageUuid: image.uuid,
         size,
         state: 'Downloading',
+        jobUuid,
       })
       .onConflict((oc) => oc.doNothing())
       .returning('uuid')
@@ -128,19 +157,20 @@ async function createEntry(
   });
 }
 
-/** Deletes an entry and gives its bytes back, in one transaction (so at most once). */
+/**
+ * Deletes an entry and gives its bytes back, in one transaction (so at most once); with `owner`,
+ * only while that job still owns it.
+ */
 async function dropEntry(
   db: Db,
   cacheUuid: string,
   states: Array<'Downloading' | 'Ready' | 'Deleting'>,
+  owner?: { jobUuid: string | null },
 ): Promise<boolean> {
   return db.transaction().execute(async (tx) => {
-    const row = await tx
-      .deleteFrom('imageCache')
-      .where('uuid', '=', cacheUuid)
-      .where('state', 'in', states)
-      .returning(['primaryStorageUuid', 'hostUuid', 'size'])
-      .executeTakeFirst();
+    let q = tx.deleteFrom('imageCache').where('uuid', '=', cacheUuid).where('state', 'in', states);
+    if (owner) q = q.where(sql<boolean>`job_uuid is not distinct from ${owner.jobUuid}`);
+    const row = await q.returning(['primaryStorageUuid', 'hostUuid', 'size']).executeTakeFirst();
     if (row) await releaseStorage(tx, row, row.size);
     return row !== undefined;
   });
@@ -208,17 +238,21 @@ async function copy(
  * Makes sure the image is cached on the target: the first caller reserves the image's size on
  * the storage (its actualSize: the bytes the copy takes; its size when that is unknown) and asks
  * the host to copy it (image.cache); concurrent callers for the same target wait for that copy
- * (polling the row until Ready, bounded by CACHE_WAIT_LIMIT_MS) instead of copying twice.
- * Idempotent. `created` tells whether THIS call created the entry (so only its rollback undoes
- * it). Throws PRIMARY_STORAGE_FULL (or PRIMARY_STORAGE_NOT_ENABLED / _NOT_ON_HOST) when the
- * bytes cannot be reserved, IMAGE_CACHE_FAILED when the copy fails (a caller that was waiting
- * for that copy gets the same code), IMAGE_CACHE_TIMEOUT when waiting took too long.
+ * instead of copying twice — outside the running-job slots (`caller.idle`) and only while the
+ * copying job lives (`caller.owners`): an entry whose owner is gone is reclaimed and this caller
+ * makes the copy itself; so does a caller whose awaited copy vanished because its job was
+ * interrupted (once). Idempotent. `created` tells whether THIS call created the entry (so only
+ * its rollback undoes it). Throws PRIMARY_STORAGE_FULL (or PRIMARY_STORAGE_NOT_ENABLED /
+ * _NOT_ON_HOST) when the bytes cannot be reserved, IMAGE_CACHE_FAILED when the copy fails (a
+ * caller that was waiting for that copy gets the same code), IMAGE_CACHE_TIMEOUT when a live
+ * owner's copy took longer than CACHE_WAIT_LIMIT_MS.
  */
 export async function ensureImageCache(
   db: Db,
   drivers: DriverRegistry,
   image: CachedImage,
   target: CacheTarget,
+  caller: CacheCaller = {},
 ): Promise<{ cacheUuid: string; path: string; created: boolean }> {
   const storage = await storageRef(db, target.primaryStorageUuid);
   if (isLocal(storage.type) !== (target.hostUuid !== null)) {
@@ -233,8 +267,10 @@ export async function ensureImageCache(
   }
   const size = image.actualSize > 0 ? image.actualSize : image.size;
   const deadline = Date.now() + CACHE_WAIT_LIMIT_MS;
-  let delay = POLL_MIN_MS;
-  let waitedOn: string | undefined; // the state of the entry we were waiting for
+  const jobUuid = caller.jobUuid ?? null;
+  // the entry we waited for (its owner), and whether we already took over once after one vanished
+  let waitedOn: { state: Transitional; jobUuid: string | null } | undefined;
+  let tookOver = false;
   for (;;) {
     const entry = await placeOf(db, image, target);
     if (entry?.state === 'Ready') {
@@ -251,37 +287,121 @@ export async function ensureImageCache(
       continue;
     }
     if (!entry) {
-      if (waitedOn === 'Downloading') {
-        throw new CloudError(
-          'Internal',
-          'IMAGE_CACHE_FAILED',
-          `copying image ${image.uuid} to primary storage ${storage.uuid} failed (the copy this request waited for)`,
-          {
-            details: { imageUuid: image.uuid, primaryStorageUuid: storage.uuid, hostUuid: target.hostUuid },
-            retryable: true,
-          },
-        );
+      if (waitedOn?.state === 'Downloading') {
+        // the copy we waited for is gone: it failed (so do we), unless its job was interrupted
+        const owner = waitedOn.jobUuid;
+        const interrupted = owner !== null && caller.owners ? await caller.owners.interrupted(owner) : false;
+        if (!interrupted || tookOver) {
+          throw new CloudError(
+            'Internal',
+            'IMAGE_CACHE_FAILED',
+            `copying image ${image.uuid} to primary storage ${storage.uuid} failed (the copy this request waited for)`,
+            {
+              details: { imageUuid: image.uuid, primaryStorageUuid: storage.uuid, hostUuid: target.hostUuid },
+              retryable: true,
+            },
+          );
+        }
+        tookOver = true;
       }
-      const cacheUuid = await createEntry(db, image, target, size);
+      waitedOn = undefined;
+      const cacheUuid = await createEntry(db, image, target, size, jobUuid);
       if (cacheUuid)
         return { cacheUuid, path: await copy(db, drivers, image, target, storage, cacheUuid), created: true };
       continue; // another caller's entry appeared in the meantime
     }
-    waitedOn = entry.state;
-    if (Date.now() > deadline) {
+    const state = entry.state as Transitional;
+    if (entry.jobUuid !== null && entry.jobUuid === jobUuid) {
+      // our own entry, left by an earlier run of this step (a retry after a lost connection)
+      await reclaimEntry(db, drivers, { uuid: entry.uuid, state, jobUuid: entry.jobUuid });
+      continue;
+    }
+    if (entry.jobUuid !== null && caller.owners && (await caller.owners.gone(entry.jobUuid))) {
+      await reclaimEntry(db, drivers, { uuid: entry.uuid, state, jobUuid: entry.jobUuid });
+      waitedOn = undefined;
+      continue;
+    }
+    waitedOn = { state, jobUuid: entry.jobUuid };
+    const wait = () => awaitChange(db, entry.uuid, state, entry.jobUuid, deadline, caller);
+    const still = await (caller.idle ? caller.idle(wait) : wait());
+    if (still) {
       throw new CloudError(
         'Timeout',
         'IMAGE_CACHE_TIMEOUT',
-        `image ${image.uuid} is still ${entry.state} on primary storage ${storage.uuid} after ${CACHE_WAIT_LIMIT_MS / 1000} s`,
-        {
-          details: { cacheUuid: entry.uuid, state: entry.state },
-          retryable: true,
-        },
+        `image ${image.uuid} is still ${state} on primary storage ${storage.uuid} after ${CACHE_WAIT_LIMIT_MS / 1000} s`,
+        { details: { cacheUuid: entry.uuid, state, jobUuid: entry.jobUuid }, retryable: true },
       );
     }
+  }
+}
+
+/**
+ * Polls an entry until it leaves `state` (or goes, or changes owner), its owner is gone, or the
+ * deadline passes; resolves true only in the last case.
+ */
+async function awaitChange(
+  db: Db,
+  cacheUuid: string,
+  state: Transitional,
+  jobUuid: string | null,
+  deadline: number,
+  caller: CacheCaller,
+): Promise<boolean> {
+  let delay = POLL_MIN_MS;
+  let ownerCheckedAt = Date.now();
+  for (;;) {
     await sleep(delay);
     delay = Math.min(delay * 2, POLL_MAX_MS);
+    const now = await db
+      .selectFrom('imageCache')
+      .select(['state', 'jobUuid'])
+      .where('uuid', '=', cacheUuid)
+      .executeTakeFirst();
+    if (!now || now.state !== state || now.jobUuid !== jobUuid) return false;
+    if (jobUuid !== null && caller.owners && Date.now() - ownerCheckedAt >= OWNER_CHECK_MS) {
+      ownerCheckedAt = Date.now();
+      if (await caller.owners.gone(jobUuid)) return false;
+    }
+    if (Date.now() > deadline) return true;
   }
+}
+
+/**
+ * Takes back an entry whose owner is gone: a copy in flight (Downloading) is deleted with its
+ * reservation (the host's half copy is overwritten by the next image.cache); a removal
+ * (Deleting) is finished. Conditional on the entry still being that owner's, so a waiter and
+ * recovery racing for it reclaim it once.
+ */
+async function reclaimEntry(
+  db: Db,
+  drivers: DriverRegistry,
+  entry: { uuid: string; state: Transitional; jobUuid: string | null },
+): Promise<void> {
+  if (entry.state === 'Downloading') {
+    await dropEntry(db, entry.uuid, ['Downloading'], { jobUuid: entry.jobUuid });
+    return;
+  }
+  await finishRemoval(db, drivers, entry.uuid);
+}
+
+/** image.uncache on a host that reaches the entry's storage (if any), then delete and release. */
+async function finishRemoval(db: Db, drivers: DriverRegistry, cacheUuid: string): Promise<void> {
+  const entry = await db
+    .selectFrom('imageCache')
+    .select(['primaryStorageUuid', 'hostUuid', 'imageUuid'])
+    .where('uuid', '=', cacheUuid)
+    .where('state', '=', 'Deleting')
+    .executeTakeFirst();
+  if (!entry) return;
+  const host = await hostFor(db, entry);
+  // no host reaches a storage detached from every cluster: the record goes, the copy stays on it
+  if (host) {
+    await drivers.send(host, 'image.uncache', {
+      imageUuid: entry.imageUuid,
+      storage: await storageRef(db, entry.primaryStorageUuid),
+    });
+  }
+  await dropEntry(db, cacheUuid, ['Deleting']);
 }
 
 /** A host that can reach the entry's storage: its own host (local), else any Connected host of an attached cluster. */
@@ -308,11 +428,11 @@ export async function removeImageCacheEntry(
   db: Db,
   drivers: DriverRegistry,
   cacheUuid: string,
-  opts: { includeShared: boolean },
+  opts: { includeShared: boolean; jobUuid?: string | null },
 ): Promise<boolean> {
   let q = db
     .updateTable('imageCache as c')
-    .set({ state: 'Deleting' })
+    .set({ state: 'Deleting', jobUuid: opts.jobUuid ?? null })
     .where('c.uuid', '=', cacheUuid)
     .where(({ not, exists, selectFrom }) =>
       not(
@@ -337,15 +457,7 @@ export async function removeImageCacheEntry(
       .executeTakeFirst();
     return still === undefined;
   }
-  const host = await hostFor(db, entry);
-  // no host reaches a storage detached from every cluster: the record goes, the copy stays on it
-  if (host) {
-    await drivers.send(host, 'image.uncache', {
-      imageUuid: entry.imageUuid,
-      storage: await storageRef(db, entry.primaryStorageUuid),
-    });
-  }
-  await dropEntry(db, cacheUuid, ['Deleting']);
+  await finishRemoval(db, drivers, cacheUuid);
   return true;
 }
 
@@ -353,6 +465,51 @@ export async function removeImageCacheEntry(
  * Rollback of ensureImageCache when `created`: removes the entry (image.uncache + release its
  * capacity) unless a volume is using it or it was handed to another caller; idempotent.
  */
-export async function releaseImageCache(db: Db, drivers: DriverRegistry, cacheUuid: string): Promise<void> {
-  await removeImageCacheEntry(db, drivers, cacheUuid, { includeShared: false });
+export async function releaseImageCache(
+  db: Db,
+  drivers: DriverRegistry,
+  cacheUuid: string,
+  jobUuid: string | null = null,
+): Promise<void> {
+  await removeImageCacheEntry(db, drivers, cacheUuid, { includeShared: false, jobUuid });
+}
+
+/**
+ * Rollback of every entry a job created and nobody else took (found by `job_uuid`, so also one
+ * whose creating step a crash cut short before the journal knew it): removed like
+ * releaseImageCache; idempotent.
+ */
+export async function releaseImageCachesOf(db: Db, drivers: DriverRegistry, jobUuid: string): Promise<void> {
+  const mine = await db
+    .selectFrom('imageCache')
+    .select('uuid')
+    .where('jobUuid', '=', jobUuid)
+    .where('shared', '=', false)
+    .execute();
+  for (const e of mine) await releaseImageCache(db, drivers, e.uuid, jobUuid);
+}
+
+/**
+ * Recovery's sweep (engine reclaimer): every entry left Downloading or Deleting by a job that is
+ * no longer alive (ended, vanished, on a dead node; or no owner recorded) is reclaimed as a
+ * waiter would (see reclaimEntry). Entries of jobs this node just took over are alive again and
+ * left to those jobs' rollbacks. Returns how many it reclaimed.
+ */
+export async function reclaimImageCache(
+  db: Db,
+  drivers: DriverRegistry,
+  deadAfterMs: number,
+): Promise<number> {
+  const orphans = await db
+    .selectFrom('imageCache')
+    .select(['uuid', 'state', 'jobUuid'])
+    .where('state', 'in', ['Downloading', 'Deleting'])
+    .where((eb) => eb.or([eb('jobUuid', 'is', null), eb('jobUuid', 'not in', liveJobs(db, deadAfterMs))]))
+    .execute();
+  let n = 0;
+  for (const e of orphans) {
+    await reclaimEntry(db, drivers, { uuid: e.uuid, state: e.state as Transitional, jobUuid: e.jobUuid });
+    n++;
+  }
+  return n;
 }

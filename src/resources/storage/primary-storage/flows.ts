@@ -256,7 +256,12 @@ export const cleanImageCacheFlow: FlowDef<{ uuid: string }, FlowDeps> = {
           .execute();
         let removed = 0;
         for (const e of entries) {
-          if (await removeImageCacheEntry(ctx.db, ctx.deps.drivers, e.uuid, { includeShared: true }))
+          if (
+            await removeImageCacheEntry(ctx.db, ctx.deps.drivers, e.uuid, {
+              includeShared: true,
+              jobUuid: ctx.job.uuid,
+            })
+          )
             removed++;
         }
         ctx.data.removed = removed;

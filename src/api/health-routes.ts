@@ -1,0 +1,125 @@
+/**
+ * Liveness and readiness, for load balancers and scripts (docs/api.md "Health and readiness"):
+ * - `GET /v1/health` (liveness): the process answers and its database answers a trivial query
+ *   within HEALTH_DB_TIMEOUT_MS; 503 when the database does not. A draining or starting node is
+ *   still alive.
+ * - `GET /v1/ready` (readiness: send it work): 200 only when the node is migrated, its first
+ *   recovery pass is done, the demo environment exists when one was asked for, and it is not
+ *   draining; otherwise 503 naming every reason. A stopping node turns not-ready before it
+ *   does anything else.
+ * Both are unauthenticated and touch nothing but one `select 1`. While the node drains, a
+ * mutating request (anything but GET/HEAD/OPTIONS) is refused with 503 NODE_DRAINING and
+ * Retry-After: the client sends it to another node (or again once this one restarted).
+ */
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import type { Db } from '../db/pool.js';
+
+export const HEALTH_DB_TIMEOUT_MS = 2000;
+
+/** Why a node is not ready, in the words /v1/ready answers with. */
+export type NotReadyReason = 'migrating' | 'recovering' | 'creating-demo' | 'draining';
+
+/** The node's readiness: conditions still pending; ready when none is. */
+export class Readiness {
+  private readonly pending = new Set<NotReadyReason>();
+
+  constructor(initial: NotReadyReason[] = []) {
+    for (const r of initial) this.pending.add(r);
+  }
+
+  /** a condition is met (draining is never lifted: a drained node stops) */
+  done(reason: Exclude<NotReadyReason, 'draining'>): void {
+    this.pending.delete(reason);
+  }
+
+  wait(reason: NotReadyReason): void {
+    this.pending.add(reason);
+  }
+
+  get reasons(): NotReadyReason[] {
+    return [...this.pending];
+  }
+
+  get ready(): boolean {
+    return this.pending.size === 0;
+  }
+
+  get draining(): boolean {
+    return this.pending.has('draining');
+  }
+}
+
+async function databaseAnswers(ping: () => Promise<unknown>): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${HEALTH_DB_TIMEOUT_MS} ms`)),
+          HEALTH_DB_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  d: {
+    db: Db;
+    readiness: Readiness;
+    version: string;
+    nodeId: string;
+    /** asks the database; default `select 1` on the main pool (node.ts passes its own connection) */
+    ping?: () => Promise<void>;
+  },
+): void {
+  const ping = d.ping ?? (() => sql`select 1`.execute(d.db));
+  app.addHook('onRequest', async (request, reply) => {
+    if (!d.readiness.draining || ['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return;
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .send({
+        error: {
+          code: 'NODE_DRAINING',
+          reason: 'Unavailable',
+          message: 'this management node is stopping: send the request to another node or retry',
+          retryable: true,
+        },
+      });
+  });
+  app.get(
+    '/v1/health',
+    { schema: { tags: ['health'], summary: 'liveness: the process and its database answer' } },
+    async (_request, reply) => {
+      const problem = await databaseAnswers(ping);
+      const body = { version: d.version, node: d.nodeId };
+      if (problem === undefined) return { status: 'ok', database: 'ok', ...body };
+      return reply.code(503).send({ status: 'degraded', database: `unreachable: ${problem}`, ...body });
+    },
+  );
+  app.get(
+    '/v1/ready',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'readiness: the node accepts work (503 with the reasons when not)',
+      },
+    },
+    async (_request, reply) => {
+      const body = { version: d.version, node: d.nodeId };
+      const reasons = d.readiness.reasons;
+      if (reasons.length > 0)
+        return reply.code(503).send({ status: 'not-ready', ready: false, reasons, ...body });
+      return { status: 'ready', ready: true, reasons: [], ...body };
+    },
+  );
+}

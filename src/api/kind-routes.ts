@@ -205,7 +205,8 @@ export function registerKindRoutes(
       `${base}/:uuid/actions/${name}`,
       {
         config,
-        preValidation: authorise({ admin: contract.kind !== 'jobs' }),
+        // an action marked `tenant` (a pool's allocate) is open to every account that sees the resource
+        preValidation: authorise({ admin: contract.kind !== 'jobs' && action.tenant !== true }),
         schema: {
           tags,
           summary: action.summary,
@@ -215,7 +216,6 @@ export function registerKindRoutes(
         },
       },
       async (request, reply) => {
-        // an action marked `tenant` (a pool's allocate) is open to every account that sees the resource
         if (contract.kind !== 'jobs' && action.tenant !== true) adminGuard(request);
         const { uuid } = request.params as { uuid: string };
         return replyWithJob(

@@ -60,10 +60,17 @@ export async function reserveQuota(
   if (wanted.length === 0) return;
   const apply = async (items: Array<[QuotaName, number]>) => {
     const values = sql.join(items.map(([name, amount]) => sql`(${name}::text, ${amount}::bigint)`));
+    const names = sql.join(items.map(([name]) => sql`${name}::text`));
+    // rows locked in name order first (the CTE), so two admissions of one account never lock
+    // them in opposite orders (an UPDATE … FROM alone locks in whatever order its join runs)
     const { rows } = await sql<{ name: QuotaName }>`
+      with locked as (
+        select name from quotas where account_uuid = ${account.uuid} and name in (${names})
+        order by name for update)
       update quotas q set used = q.used + v.amount, updated_at = now()
-      from (values ${values}) as v(name, amount)
-      where q.account_uuid = ${account.uuid} and q.name = v.name and q.used + v.amount <= q.limit_value
+      from locked l, (values ${values}) as v(name, amount)
+      where q.account_uuid = ${account.uuid} and q.name = l.name and q.name = v.name
+        and q.used + v.amount <= q.limit_value
       returning q.name`.execute(exec);
     const done = new Set(rows.map((r) => r.name));
     return items.filter(([name]) => !done.has(name));

@@ -197,8 +197,12 @@ Logs: ${logFile === '-' ? 'stdout' : logFile}     Data: ${dataDir}     Ctrl-C st
 let stopping = false;
 
 main().catch((err) => {
-  // a stop under way owns the exit (the start or the demo may fail because of it)
-  if (stopping) return;
-  console.error(`nimbus failed to start: ${(err as Error).message}`);
-  process.exit(1);
+  // a stop under way owns the exit (the start or the demo may fail because of it). A Ctrl-C also
+  // reaches the start-up's own children (id, initdb) in the same process group, and their failure
+  // can surface before this process has run its signal handler: give the signal a moment first.
+  setTimeout(() => {
+    if (stopping) return;
+    console.error(`nimbus failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  }, 200);
 });

@@ -114,7 +114,7 @@ test('ready only after the demo exists; not ready, and refusing new work, while 
   }
 });
 
-test('health is 503 when the database does not answer; ready is unaffected by it', async () => {
+test('health asks the database on a connection of its own: every connection of the main pool busy, it still answers 200 at once (503 when the database is down: db-connection-loss.test.ts)', async () => {
   const db = await createTestDatabase({ max: 2 });
   databases.push(db);
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-ready-'));
@@ -131,22 +131,18 @@ test('health is 503 when the database does not answer; ready is unaffected by it
   });
   try {
     assert.equal((await probe(node.url, '/v1/ready')).status, 200, 'no demo asked: ready after the start');
-    // every connection of the node's pool busy with a long statement: the trivial query waits
+    // every connection of the node's pool busy with a long statement: user work would wait
     const sleepers = Array.from({ length: 8 }, () =>
       node.db.pool.query('select pg_sleep(4)').catch(() => undefined),
     );
     await new Promise((r) => setTimeout(r, 300));
     const started = Date.now();
     const health = await probe(node.url, '/v1/health');
-    assert.equal(health.status, 503, JSON.stringify(health.body));
-    assert.match(String(health.body.database), /unreachable: no answer within/);
-    assert.ok(Date.now() - started < 3500, 'health answers within its timeout');
+    assert.equal(health.status, 200, JSON.stringify(health.body));
+    assert.equal(health.body.database, 'ok');
+    assert.ok(Date.now() - started < 2000, 'health does not queue behind the busy pool');
+    assert.equal((await probe(node.url, '/v1/ready')).status, 200);
     await Promise.all(sleepers);
-    assert.equal(
-      (await probe(node.url, '/v1/health')).status,
-      200,
-      'healthy again once the database answers',
-    );
   } finally {
     await node.stop();
   }

@@ -48,7 +48,7 @@ async function ensureRows(exec: Executor, accountUuid: string, names: QuotaName[
  * conditional UPDATE: an account's quota rows are the one row set all its admissions share, so
  * the fewer statements run while they are locked, the less concurrent admissions of one account
  * wait for each other (call it late in the transaction, for the same reason). Rows are made on
- * first use with the default limit.
+ * first use with the default limit (an INSERT … ON CONFLICT DO NOTHING, which locks no existing row).
  */
 export async function reserveQuota(
   exec: Executor,
@@ -75,17 +75,15 @@ export async function reserveQuota(
     const done = new Set(rows.map((r) => r.name));
     return items.filter(([name]) => !done.has(name));
   };
-  let left = await apply(wanted);
-  if (left.length > 0) {
-    // a row missing (first use) or a limit reached: make the missing rows, try those again
-    await ensureRows(
-      exec,
-      account.uuid,
-      left.map(([name]) => name),
-    );
-    left = await apply(left);
-  }
-  const refused = left[0];
+  // rows made first (first use), so the one UPDATE below locks every row it needs in one ordered
+  // pass: locking the existing ones, then making and locking the missing ones, would take them
+  // out of order and two admissions could deadlock
+  await ensureRows(
+    exec,
+    account.uuid,
+    wanted.map(([name]) => name),
+  );
+  const refused = (await apply(wanted))[0];
   if (refused) {
     const [name, amount] = refused;
     const row = await exec

@@ -18,19 +18,21 @@ import { admitPoolVmCreate } from '../../compute/vm/admission.js';
 import { submitOperation } from '../../compute/vm/operations.js';
 import type { ServiceContext } from '../../service.js';
 import { systemCallerFor } from '../system-caller.js';
+import type { PoolFacts } from './model.js';
 
-interface PoolRow {
-  uuid: string;
-  name: string;
-  accountUuid: string;
-  state: string;
-  imageUuid: string;
-  instanceOfferingUuid: string;
-  l3NetworkUuids: string[];
-  securityGroupUuids: string[];
-  warmTarget: number;
-  cap: number;
-}
+type PoolRow = Pick<
+  PoolFacts,
+  | 'uuid'
+  | 'name'
+  | 'accountUuid'
+  | 'state'
+  | 'imageUuid'
+  | 'instanceOfferingUuid'
+  | 'l3NetworkUuids'
+  | 'securityGroupUuids'
+  | 'warmTarget'
+  | 'cap'
+>;
 
 export async function stockPass(ctx: ServiceContext): Promise<void> {
   const pools = await ctx.db

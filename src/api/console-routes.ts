@@ -18,7 +18,7 @@ import { CONSOLE_WEBSOCKET_PATH, VmConsole } from '../contract/console.js';
 import type { Db } from '../db/pool.js';
 import { CloudError } from '../kernel/errors.js';
 import { isUuid } from '../kernel/ids.js';
-import { consoleTarget } from '../resources/compute/console/target.js';
+import { assertVmVisible, consoleTarget } from '../resources/compute/console/target.js';
 import { CONSOLE_TOKEN_TTL_MS, type ConsoleTokens } from '../resources/compute/console/tokens.js';
 import { callerOf } from './auth.js';
 
@@ -83,10 +83,13 @@ export function registerConsoleRoutes(
     '/v1/vms/:uuid/actions/console',
     {
       config: { kind: 'vm' },
-      // another account's VM is a 404 before the body is looked at (as for every action)
+      // another account's VM is a 404 before the body is looked at (as for every action; the
+      // admin sees every VM, so its bad body is a 400 naming the field)
       preValidation: async (request) => {
+        const caller = callerOf(request);
         const { uuid } = request.params as { uuid?: string };
-        if (typeof uuid === 'string' && isUuid(uuid)) await consoleTarget(db, uuid, callerOf(request));
+        if (!caller.isAdmin && typeof uuid === 'string' && isUuid(uuid))
+          await assertVmVisible(db, uuid, caller);
       },
       schema: {
         tags: ['vms'],
@@ -119,8 +122,8 @@ export function registerConsoleRoutes(
         { additionalProperties: false },
       ),
     },
-    // a plain GET is refused before its token is looked at, so it does not spend the token
-    preValidation: async (request) => {
+    preHandler: async (request) => {
+      // a plain GET is refused before its token is looked at, so it does not spend the token
       if (!request.ws) {
         throw new CloudError(
           'Invalid',
@@ -128,8 +131,6 @@ export function registerConsoleRoutes(
           `${CONSOLE_WEBSOCKET_PATH} is a WebSocket: open it with an Upgrade: websocket request`,
         );
       }
-    },
-    preHandler: async (request) => {
       const claims = await tokens.redeem((request.query as { token?: string }).token);
       const target = await consoleTarget(db, claims.vmUuid, claims);
       const agent = await deps.consoles.open(target.host, claims.vmUuid, request.id);

@@ -38,7 +38,8 @@ const agent = createAgentServer({
 let baseUrl = '';
 
 before(async () => {
-  for (const uuid of [RUNNING, STOPPED, NO_SOCKET]) mkdirSync(vmPaths(stateDir, uuid).dir, { recursive: true });
+  for (const uuid of [RUNNING, STOPPED, NO_SOCKET])
+    mkdirSync(vmPaths(stateDir, uuid).dir, { recursive: true });
   writeFileSync(vmPaths(stateDir, NO_SOCKET).spec, '{}');
   vnc = createServer((s) => {
     vncClients.push(s);

@@ -12,6 +12,17 @@ export interface ConsoleTarget {
   host: { uuid: string; name: string; managementIp: string; hypervisorType: string };
 }
 
+/** A tenant's 404 for a VM of another account (or none), before anything else is looked at. */
+export async function assertVmVisible(db: Db, vmUuid: string, who: { accountUuid: string }): Promise<void> {
+  const row = await db
+    .selectFrom('vms')
+    .select('uuid')
+    .where('uuid', '=', vmUuid)
+    .where('accountUuid', '=', who.accountUuid)
+    .executeTakeFirst();
+  if (!row) throw notFound('vm', vmUuid);
+}
+
 export async function consoleTarget(
   db: Db,
   vmUuid: string,

@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { cliRunner } from '../support/cli.js';
 import { ADMIN_PASSWORD, startTestNode, type TestNode } from '../support/node.js';
 import { addHost, buildCloud, type Cloud, guestImageUrl, ok, vmOf } from './support/cloud.js';
-import { KvmLab, type LabHost, skipReason } from './support/kvm-lab.js';
+import { KvmLab, type LabHost, skipReason, waitFor } from './support/kvm-lab.js';
 
 const skip = skipReason();
 
@@ -55,10 +55,15 @@ class Reader {
   }
 }
 
-function open(url: string): Promise<WebSocket> {
+/**
+ * Opens a console WebSocket, its reader listening from the start: the greeting may come in the
+ * same packet as the handshake's answer, and its message is emitted before an awaiting caller runs.
+ */
+function open(url: string, protocols: string[] = []): Promise<{ ws: WebSocket; rx: Reader }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
+    const ws = new WebSocket(url, protocols);
+    const rx = new Reader(ws);
+    ws.once('open', () => resolve({ ws, rx }));
     ws.once('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (d: Buffer) => {
@@ -114,8 +119,7 @@ describe('the VM console over a real agent', { skip }, () => {
     const ttl = Date.parse(expiresAt) - Date.now();
     assert.ok(ttl > 0 && ttl <= 60_000, `expires within a minute (${ttl} ms)`);
 
-    const ws = await open(url);
-    const rx = new Reader(ws);
+    const { ws, rx } = await open(url);
     assert.equal((await rx.read(12)).toString('latin1'), 'RFB 003.008\n');
     ws.send(Buffer.from('RFB 003.008\n'));
     const count = (await rx.read(1))[0]!;
@@ -127,13 +131,22 @@ describe('the VM console over a real agent', { skip }, () => {
 
     // the same token again: spent
     const again = await open(url).then(
-      (w) => {
+      ({ ws: w }) => {
         w.terminate();
         return 'opened';
       },
       (err: Error) => err.message,
     );
     assert.match(again, /HTTP 401: .*CONSOLE_TOKEN_USED/);
+    // the closed console gave back its load-shedding slot: only this /metrics request is in flight
+    await waitFor(
+      'the console slot released',
+      async () => {
+        const text = await (await fetch(`${t.url}/metrics`)).text();
+        return /nimbus_http_requests_in_flight\{class="exempt"\} 1\n/.test(text) ? true : undefined;
+      },
+      10_000,
+    );
     const log = readFileSync(host.logFile, 'utf8');
     assert.match(log, /"msg":"console opened"/);
     assert.match(log, /"msg":"console closed"/);
@@ -167,8 +180,9 @@ describe('the VM console over a real agent', { skip }, () => {
 
   test('stopping the VM closes an open console; a stopped VM has none', async () => {
     const { url } = (await t.admin.post(`/v1/vms/${vm}/actions/console`, {})).body;
-    const ws = await open(url);
-    const rx = new Reader(ws);
+    // as older noVNC clients open it
+    const { ws, rx } = await open(url, ['binary']);
+    assert.equal(ws.protocol, 'binary');
     await rx.read(12);
     await ok(t.admin, 'POST', `/v1/vms/${vm}/actions/stop`, { force: true });
     await rx.read(1, 30_000).catch(() => undefined);

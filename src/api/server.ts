@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { CONSOLE_WEBSOCKET_PATH } from '../contract/console.js';
 import type { Db } from '../db/pool.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { Engine } from '../engine/engine.js';
@@ -135,7 +136,10 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // a console token is a credential until it is spent: never in a log line
+        url: request.url.startsWith(`${CONSOLE_WEBSOCKET_PATH}?`)
+          ? `${CONSOLE_WEBSOCKET_PATH}?token=…`
+          : request.url,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },

@@ -19,6 +19,7 @@ import { type DbHandle, openDb } from './db/pool.js';
 import { BackupStorageDriverRegistry } from './drivers/backup-storage.js';
 import { AgentClient } from './drivers/kvm/agent-client.js';
 import { AgentBackupStorage } from './drivers/kvm/backup-storage.js';
+import { KvmConsoles } from './drivers/kvm/console-tunnel.js';
 import { DbAgentCredentials } from './drivers/kvm/credentials.js';
 import { KvmHostDriver } from './drivers/kvm/driver.js';
 import { DriverRegistry } from './drivers/port.js';
@@ -219,6 +220,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       probe,
       ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}),
       readiness,
+      consoles: new KvmConsoles(agentCredentials),
     });
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
     readiness.done('recovering');

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { backupStorageHandlers, backupStorageRoutes } from './backup-storage/index.js';
 import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
 import { createNetworkPart } from './network/index.js';
+import { consoleUpgrade } from './qemu/console.js';
 import { createQemuPart } from './qemu/index.js';
 import { createAgentServer } from './server.js';
 import { storageHandlers } from './storage/index.js';
@@ -153,7 +154,14 @@ async function main(): Promise<void> {
     config.backupStorageDir === undefined
       ? undefined
       : backupStorageRoutes({ dir: config.backupStorageDir, secret: config.secret });
-  const server = createAgentServer({ secret: config.secret, handlers, log, ...(routes ? { routes } : {}) });
+  const upgrade = consoleUpgrade({ hypervisor: qemu.hypervisor, log: log.child({ part: 'console' }) });
+  const server = createAgentServer({
+    secret: config.secret,
+    handlers,
+    log,
+    upgrade,
+    ...(routes ? { routes } : {}),
+  });
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

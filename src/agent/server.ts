@@ -4,16 +4,33 @@
  * Invariants: nothing answers without `Authorization: Bearer <secret>` (checked in constant time,
  * before the path is even looked at: an unauthenticated caller learns nothing, not even which
  * routes exist); a handler's CloudError keeps its status; any other failure is AGENT_INTERNAL
- * with its message and never a stack.
+ * with its message and never a stack. An HTTP upgrade (the VM console tunnel) is authenticated the
+ * same way before its handler sees it, and refused with the same error shape.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { CloudError, STATUS_BY_REASON, toErrorBody } from '../kernel/errors.js';
 import type { AgentHandlers, AgentPeerHandlers, BackupStorageCommandHandlers } from './handlers.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const COMMAND_PATH = /^\/v1\/commands\/([a-z0-9.-]+)$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** An upgrade route (the console tunnel), after authentication: true = it took the socket. */
+export type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  requestId: string,
+) => boolean;
 
 export interface AgentServerOptions {
   secret: string;
@@ -23,6 +40,8 @@ export interface AgentServerOptions {
    * commands: true = the route took the request
    */
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** HTTP upgrades (GET /v1/vms/<uuid>/console), tried after authentication */
+  upgrade?: UpgradeHandler;
   log: Logger;
 }
 
@@ -44,13 +63,25 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function sendError(res: ServerResponse, err: unknown): void {
-  if (err instanceof CloudError) {
-    send(res, err.status, { error: err.toBody() });
-    return;
-  }
+function errorAnswer(err: unknown): { status: number; body: unknown } {
+  if (err instanceof CloudError) return { status: err.status, body: { error: err.toBody() } };
   const body = toErrorBody(err);
-  send(res, STATUS_BY_REASON.Internal, { error: { ...body, code: 'AGENT_INTERNAL' } });
+  return { status: STATUS_BY_REASON.Internal, body: { error: { ...body, code: 'AGENT_INTERNAL' } } };
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const { status, body } = errorAnswer(err);
+  send(res, status, body);
+}
+
+/** Answers an upgrade request with the one error shape as a plain HTTP response, and closes. */
+export function refuseUpgrade(socket: Duplex, err: unknown, requestId: string): void {
+  const { status, body } = errorAnswer(err);
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -103,7 +134,7 @@ function parseRequest(raw: Buffer): Record<string, unknown> {
 
 export function createAgentServer(opts: AgentServerOptions): Server {
   const handlers = opts.handlers as Record<string, AnyHandler | undefined>;
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && header.length > 0 ? header.slice(0, 128) : randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -154,4 +185,26 @@ export function createAgentServer(opts: AgentServerOptions): Server {
         sendError(res, err);
       });
   });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node gives an upgraded socket no error listener: a reset must not end the agent
+    socket.on('error', () => socket.destroy());
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    if (!bearerMatches(req.headers.authorization, opts.secret)) {
+      opts.log.warn({ requestId, url: req.url }, 'unauthenticated upgrade refused');
+      refuseUpgrade(
+        socket,
+        new CloudError('Unauthenticated', 'AGENT_UNAUTHENTICATED', 'missing or wrong bearer secret'),
+        requestId,
+      );
+      return;
+    }
+    if (opts.upgrade?.(req, socket, head, requestId)) return;
+    refuseUpgrade(
+      socket,
+      new CloudError('NotFound', 'AGENT_ROUTE_UNKNOWN', `no upgrade route ${req.method} ${req.url}`),
+      requestId,
+    );
+  });
+  return server;
 }

@@ -19,8 +19,15 @@ declare module 'fastify' {
   }
 }
 
-/** Routes anyone may call without a token. */
-const PUBLIC = new Set(['/v1/auth/login', '/v1/health', '/v1/ready', '/v1/openapi.json', '/metrics']);
+/** Routes anyone may call without a token (the console WebSocket has its own: console-routes.ts). */
+const PUBLIC = new Set([
+  '/v1/auth/login',
+  '/v1/health',
+  '/v1/ready',
+  '/v1/openapi.json',
+  '/metrics',
+  '/v1/console',
+]);
 
 function isPublic(url: string): boolean {
   const path = url.split('?')[0] ?? url;

@@ -3,8 +3,9 @@
  *
  * Every request is put in a class by method and path the moment it arrives (an onRequest hook,
  * before authentication and before its body is read):
- * - `exempt`: health, readiness, metrics and event streams. Never refused: an operator or a load
- *   balancer must see the node under any load, and a stream stays open for as long as its client.
+ * - `exempt`: health, readiness, metrics, event streams and VM consoles. Never refused: an
+ *   operator or a load balancer must see the node under any load, and a stream (or a console)
+ *   stays open for as long as its client.
  * - `wait`: long-polls (`?wait=true`). Cheap while they wait, but they hold a slot up to 60 s, so
  *   they have their own budget and never crowd out short reads.
  * - `read`: GET/HEAD/OPTIONS.
@@ -37,7 +38,7 @@ export interface LoadLimits {
 }
 
 /** Paths never refused (exact match, without the query). */
-const EXEMPT = new Set(['/v1/health', '/v1/ready', '/metrics', '/v1/events/stream']);
+const EXEMPT = new Set(['/v1/health', '/v1/ready', '/metrics', '/v1/events/stream', '/v1/console']);
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const WAIT = /[?&]wait=(true|1)(&|$)/;

@@ -5,8 +5,10 @@
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { CONSOLE_WEBSOCKET_PATH } from '../contract/console.js';
 import type { Db } from '../db/pool.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { Engine } from '../engine/engine.js';
@@ -14,10 +16,12 @@ import type { EventBus } from '../engine/events.js';
 import type { FaultRegistry } from '../engine/faults.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { newId } from '../kernel/ids.js';
+import { ConsoleTokens } from '../resources/compute/console/tokens.js';
 import type { Sessions } from '../resources/identity/session/sessions.js';
 import type { TagService } from '../resources/operations/tag/service.js';
 import type { FlowDeps, KindService } from '../resources/service.js';
 import { registerAuth } from './auth.js';
+import { type ConsoleOpener, registerConsoleRoutes } from './console-routes.js';
 import { clientErrorHandler, errorHandler, frameworkErrorHandler } from './errors.js';
 import { registerEventStream } from './events-stream.js';
 import { type Readiness, registerHealthRoutes } from './health-routes.js';
@@ -49,6 +53,8 @@ export interface ServerDeps {
   probe?: { ping(): Promise<void> };
   /** what /v1/ready answers (health-routes.ts) */
   readiness: Readiness;
+  /** opens a VM's VNC on its kvm host (the console WebSocket relays it) */
+  consoles: ConsoleOpener;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -95,6 +101,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/v1/docs' });
+  await app.register(websocket, {
+    options: {
+      // a VNC client sends key and pointer events: small messages
+      maxPayload: 1024 * 1024,
+      // noVNC (older versions) and websockify clients ask for the `binary` subprotocol
+      handleProtocols: (protocols: Set<string>) => (protocols.has('binary') ? 'binary' : false),
+    },
+  });
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -122,7 +136,10 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        // a console token is a credential until it is spent: never in a log line
+        url: request.url.startsWith(`${CONSOLE_WEBSOCKET_PATH}?`)
+          ? `${CONSOLE_WEBSOCKET_PATH}?token=…`
+          : request.url,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },
@@ -152,6 +169,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
 
   registerEventStream(app, d.db, d.events);
   registerSimulatorRoutes(app, d.faults, d.simulator);
+  registerConsoleRoutes(app, { db: d.db, tokens: new ConsoleTokens(d.db), consoles: d.consoles });
   for (const svc of d.services)
     registerKindRoutes(app, svc, { engine: d.engine, registry: d.registry, db: d.db, tags: d.tags });
   for (const svc of d.services) svc.routes?.(app);

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { addSessionCommands } from './auth.js';
 import { KINDS } from './catalog.js';
 import { addCompletion, completionWords } from './completion.js';
+import { addVmConsole } from './console.js';
 import { type Ctx, processCtx } from './context.js';
 import { describeError, EXIT_USAGE } from './errors.js';
 import { addEventTail, addQuotaSet } from './extras.js';
@@ -22,6 +23,7 @@ Examples:
   nimbus vm create --name web1 --image ubuntu-22.04 --offering small --l3 public --wait
   nimbus job wait <job-uuid> --timeout 60
   nimbus event tail                                              (follow events as they happen)
+  nimbus vm console web1                                         (a VNC WebSocket URL for noVNC)
   nimbus quota set <account> vm.num=50 vm.memory=64G
   source <(nimbus completion bash)                               (or: nimbus completion zsh)
 
@@ -78,6 +80,7 @@ export function buildProgram(ctx: Ctx, only?: string): Command {
     const cmd = addKindCommand(program, kind, ctx, only === undefined || only === kind.singular);
     if (kind.kind === 'quotas' && (only === undefined || only === kind.singular)) addQuotaSet(cmd, kind, ctx);
     if (kind.kind === 'events' && (only === undefined || only === kind.singular)) addEventTail(cmd, ctx);
+    if (kind.kind === 'vms' && (only === undefined || only === kind.singular)) addVmConsole(cmd, ctx);
   }
   addCompletion(program, ctx);
   configure(program);

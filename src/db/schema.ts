@@ -403,6 +403,10 @@ export interface Database {
   hosts: HostTable;
   hostSecrets: { hostUuid: string; secret: string };
   backupStorageSecrets: { backupStorageUuid: string; secret: string };
+  /** 0016: secrets every management node shares (the console tokens' HMAC key) */
+  installationSecrets: { name: string; secret: string; createdAt: Timestamp };
+  /** 0016: nonces of console tokens already used, kept until they expire */
+  consoleTokenUses: { nonce: string; expiresAt: Date | string };
   simulatorHosts: SimulatorHostTable;
   instanceOfferings: InstanceOfferingTable;
   diskOfferings: DiskOfferingTable;

@@ -151,7 +151,7 @@ test('reboot remakes the namespace empty; destroy removes it and forgets the VM'
   await h['vm.reboot']!({ vmUuid: vm });
   assert.equal(calls.at(-1), `reset ${router}`);
   await h['vm.destroy']!({ vmUuid: vm });
-  assert.equal(calls.at(-1), `remove ${router}`);
+  assert.deepEqual(calls.slice(-2), [`remove ${router}`, `qemu destroy ${vm}`], 'and any QEMU definition');
   assert.equal(existsSync(join(stateDir, 'appliances', `${vm}.json`)), false);
   assert.equal(
     (await h['vm.list']!({})).vms.some((v) => v.uuid === vm),
@@ -159,7 +159,7 @@ test('reboot remakes the namespace empty; destroy removes it and forgets the VM'
   );
   // a second destroy finds no appliance: the QEMU part answers (a missing VM is success)
   await h['vm.destroy']!({ vmUuid: vm });
-  assert.equal(calls.at(-1), `qemu destroy ${vm}`);
+  assert.deepEqual(calls.slice(-3), [`remove ${router}`, `qemu destroy ${vm}`, `qemu destroy ${vm}`]);
 });
 
 test('the namespace gone (host rebooted) lists the appliance Stopped; a restarted agent finds it again', async () => {

@@ -89,7 +89,7 @@ export function withAppliances<H extends Handlers>(inner: H, opts: ApplianceOpti
   ): AgentHandler<C> => {
     const fallback = forward(command);
     return async (request) => {
-      const vmUuid = checkVmUuid((request as { vmUuid?: unknown }).vmUuid);
+      const vmUuid = checkVmUuid((request as { vmUuid?: unknown } | null)?.vmUuid);
       const handled = await records.serial(vmUuid, async () => {
         const record = await records.get(vmUuid);
         if (record === undefined) return false;
@@ -122,11 +122,19 @@ export function withAppliances<H extends Handlers>(inner: H, opts: ApplianceOpti
       if (r.state !== 'Stopped') await records.put({ ...r, state: 'Stopped' });
       log.info({ vmUuid: r.vmUuid, routerUuid: r.routerUuid }, 'appliance stopped (router removed)');
     }),
-    'vm.destroy': dispatch('vm.destroy', async (r) => {
-      await routers.remove(r.routerUuid);
-      await records.drop(r.vmUuid);
-      log.info({ vmUuid: r.vmUuid, routerUuid: r.routerUuid }, 'appliance destroyed (router removed)');
-    }),
+    'vm.destroy': async (request) => {
+      const vmUuid = checkVmUuid(request?.vmUuid);
+      await records.serial(vmUuid, async () => {
+        const r = await records.get(vmUuid);
+        if (r === undefined) return;
+        await routers.remove(r.routerUuid);
+        await records.drop(vmUuid);
+        log.info({ vmUuid, routerUuid: r.routerUuid }, 'appliance destroyed (router removed)');
+      });
+      // and any QEMU definition of the same VM (an appliance an older agent booted as a guest);
+      // the QEMU part answers success for a VM it does not have
+      return forward('vm.destroy')(request);
+    },
     'vm.reboot': dispatch('vm.reboot', async (r) => {
       if (r.state === 'Stopped') {
         throw new CloudError(

@@ -9,6 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { withAppliances } from './appliance/index.js';
 import { backupStorageHandlers, backupStorageRoutes } from './backup-storage/index.js';
 import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/facts.js';
 import { createNetworkPart } from './network/index.js';
@@ -143,13 +144,19 @@ async function main(): Promise<void> {
   });
   const recovered = await qemu.recover();
   log.info({ running: recovered.running.length, stopped: recovered.stopped.length }, 'VMs found at start');
-  const handlers = {
-    ...hostHandlers({ accelerator, stateDir: config.stateDir }),
-    ...storageHandlers({ live: qemu.live, credentialFor: backupStorageCredential(config.secret) }),
-    ...(config.backupStorageDir === undefined ? {} : backupStorageHandlers({ dir: config.backupStorageDir })),
-    ...network.handlers,
-    ...qemu.handlers,
-  };
+  // a virtual router's appliance VM is its network namespace, not a QEMU guest (appliance/)
+  const handlers = withAppliances(
+    {
+      ...hostHandlers({ accelerator, stateDir: config.stateDir }),
+      ...storageHandlers({ live: qemu.live, credentialFor: backupStorageCredential(config.secret) }),
+      ...(config.backupStorageDir === undefined
+        ? {}
+        : backupStorageHandlers({ dir: config.backupStorageDir })),
+      ...network.handlers,
+      ...qemu.handlers,
+    },
+    { stateDir: config.stateDir, routers: network.routers, log: log.child({ part: 'appliance' }) },
+  );
   const routes =
     config.backupStorageDir === undefined
       ? undefined

@@ -6,6 +6,7 @@
  * Run with `npm run test:real -- kvm-hosts` (root, QEMU installed). At most 2 guests run at once.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { cliRunner } from '../support/cli.js';
@@ -40,6 +41,8 @@ describe('kvm hosts end to end', { skip }, () => {
   let vm1 = '';
   let vm2 = '';
   let probe = '';
+  /** the virtual-router L3's VM, its EIP and VIP, and its router (made by the EIP test) */
+  const vr = { vm: '', eip: '', vip: '', l3: '' };
 
   before(async () => {
     // the reconciler runs often so that drift (a killed QEMU, a killed agent) shows within seconds
@@ -299,7 +302,7 @@ describe('kvm hosts end to end', { skip }, () => {
     );
     assert.deepEqual(
       left,
-      { qemu: [], taps: [], namespaces: [], nftRules: [], files: [] },
+      { qemu: [], taps: [], namespaces: [], dnsmasq: [], nftRules: [], files: [] },
       JSON.stringify(left),
     );
   });
@@ -389,6 +392,8 @@ describe('kvm hosts end to end', { skip }, () => {
       l3NetworkUuids: [vrL3],
     });
     const vm3 = job.resourceUuid as string;
+    vr.vm = vm3;
+    vr.l3 = vrL3;
     const vm = await vmOf(api, vm3);
     const host = vm.hostUuid === cloud.hosts.get(h1) ? h1 : h2;
     const nic = await nicOf(api, vm3);
@@ -396,16 +401,69 @@ describe('kvm hosts end to end', { skip }, () => {
     assert.equal(lease[1], nic.ip, "the router's dnsmasq gives the allocated address");
     const vip = await ok(api, 'POST', '/v1/vips', { name: `vip-${lab.tag}`, l3NetworkUuid: publicL3 });
     const vipIp = (await api.get(`/v1/vips/${vip.resourceUuid}`)).body.ip as string;
-    await ok(api, 'POST', '/v1/eips', {
-      name: `eip-${lab.tag}`,
-      vipUuid: vip.resourceUuid,
-      vmNicUuid: nic.uuid,
-    });
+    vr.vip = vip.resourceUuid;
+    vr.eip = (
+      await ok(api, 'POST', '/v1/eips', {
+        name: `eip-${lab.tag}`,
+        vipUuid: vip.resourceUuid,
+        vmNicUuid: nic.uuid,
+      })
+    ).resourceUuid;
     const page = await waitFor(
       'http of vm3 through its EIP',
       () => curl(lab.publicNs, vipIp) ?? undefined,
       60_000,
     );
     assert.ok(page.length > 0);
+    // the router's appliance VM runs as the router's namespace on its host, not as a QEMU guest
+    const router = (await api.get(`/v1/virtual-routers?q=l3NetworkUuid=${vrL3}`)).body.items[0];
+    const appliance = await vmOf(api, router.vmUuid);
+    assert.equal(appliance.state, 'Running');
+    for (const h of lab.hosts) {
+      assert.equal(h.qemuPid(router.vmUuid), undefined, `no QEMU for the appliance on ${h.prefix}`);
+      assert.equal(existsSync(h.vmDir(router.vmUuid)), false, 'and no QEMU definition');
+    }
+    const vrHost = lab.hosts.find((h) => cloud.hosts.get(h) === appliance.hostUuid)!;
+    assert.ok(
+      lab.ourNamespaces().some((n) => n.startsWith(`${vrHost.prefix}r-`)),
+      "the router's namespace is on the appliance's host",
+    );
+  });
+
+  test('deleting the VM and its virtual router leaves no QEMU, namespace, dnsmasq, TAP, nft rule or file', async () => {
+    const api = t.admin;
+    const router = (await api.get(`/v1/virtual-routers?q=l3NetworkUuid=${vr.l3}`)).body.items[0];
+    assert.ok(router?.vmUuid, 'the EIP test made a router');
+    const vms = [vr.vm, router.vmUuid as string];
+    const nics: Array<{ uuid: string; ip: string; mac: string }> = [];
+    const volumes: string[] = [];
+    for (const uuid of vms) {
+      nics.push(...(await api.get(`/v1/vm-nics?q=vmUuid=${uuid}`)).body.items);
+      volumes.push(
+        ...(await api.get(`/v1/volumes?q=vmUuid=${uuid}`)).body.items.map((v: { uuid: string }) => v.uuid),
+      );
+    }
+    // the listing sees the router while it is there (so its empty answer below means gone)
+    const before = leftovers(lab, [], [], []);
+    assert.ok(
+      before.namespaces.some((n) => /r-/.test(n)),
+      JSON.stringify(before.namespaces),
+    );
+    assert.ok(
+      before.dnsmasq.some((d) => d.includes('/router/')),
+      JSON.stringify(before.dnsmasq),
+    );
+    await ok(api, 'DELETE', `/v1/eips/${vr.eip}`);
+    await ok(api, 'DELETE', `/v1/vips/${vr.vip}`);
+    await ok(api, 'DELETE', `/v1/vms/${vr.vm}`);
+    await ok(api, 'POST', `/v1/vms/${vr.vm}/actions/expunge`, {});
+    await ok(api, 'DELETE', `/v1/virtual-routers/${router.uuid}`);
+    assert.equal((await api.get(`/v1/vms/${router.vmUuid}`)).status, 404, 'the appliance VM is expunged');
+    const left = leftovers(lab, vms, nics, volumes);
+    assert.deepEqual(
+      left,
+      { qemu: [], taps: [], namespaces: [], dnsmasq: [], nftRules: [], files: [] },
+      JSON.stringify(left),
+    );
   });
 });

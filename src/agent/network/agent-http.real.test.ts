@@ -5,99 +5,15 @@
  * the management side sends empty sets. Skips (printing why) without root, the tools or the bundle.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { BridgeSpec, DhcpNetwork } from '../../contract/agent.js';
 import { namesFor } from './names.js';
-import { Lab, leftovers, skipReason, TestAgent, trySh } from './testing/harness.js';
+import { Lab, leftovers, TestAgent } from './testing/harness.js';
+import { bundleSkipReason, HttpAgent } from './testing/http-agent.js';
 
-const BUNDLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'nimbus-agent.mjs');
-const skip =
-  skipReason() ?? (existsSync(BUNDLE) ? undefined : `no agent bundle at ${BUNDLE} (node scripts/build.mjs)`);
-
-interface HttpAnswer {
-  status: number;
-  body: Record<string, unknown> & { error?: { code: string; reason: string; message: string } };
-}
-
-class HttpAgent {
-  private child: ChildProcess | undefined;
-  readonly port = 20000 + Math.floor(Math.random() * 20000);
-  readonly secret = randomBytes(16).toString('hex');
-  readonly log: string[] = [];
-
-  constructor(
-    readonly hostNs: string,
-    readonly dir: string,
-    readonly namePrefix: string,
-  ) {
-    writeFileSync(join(dir, 'secret'), this.secret, { mode: 0o600 });
-  }
-
-  async start(): Promise<void> {
-    this.log.length = 0;
-    this.child = spawn('nsenter', [
-      `--net=/run/netns/${this.hostNs}`,
-      process.execPath,
-      BUNDLE,
-      '--listen',
-      `127.0.0.1:${this.port}`,
-      '--state-dir',
-      join(this.dir, 'state'),
-      '--secret-file',
-      join(this.dir, 'secret'),
-      '--name-prefix',
-      this.namePrefix,
-      '--vtep-ip',
-      '10.250.5.1',
-    ]);
-    this.child.stdout?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => this.log.push(d.toString()));
-    for (let i = 0; i < 100; i++) {
-      if (this.log.join('').includes('nimbus-agent listening')) return;
-      if (this.child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`agent did not start: ${this.log.join('')}`);
-  }
-
-  send(command: string, request: unknown): HttpAnswer {
-    const r = trySh('ip', [
-      'netns',
-      'exec',
-      this.hostNs,
-      'curl',
-      '-s',
-      '-m',
-      '60',
-      '-o',
-      '-',
-      '-w',
-      '\n%{http_code}',
-      '-H',
-      `Authorization: Bearer ${this.secret}`,
-      '-H',
-      'content-type: application/json',
-      '--data-binary',
-      JSON.stringify(request),
-      `http://127.0.0.1:${this.port}/v1/commands/${command}`,
-    ]);
-    const nl = r.out.lastIndexOf('\n');
-    return { status: Number(r.out.slice(nl + 1)), body: JSON.parse(r.out.slice(0, nl) || '{}') };
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await exited;
-  }
-}
+const skip = bundleSkipReason();
 
 test('nimbus-agent answers the network commands over HTTP', { skip }, async (t) => {
   const lab = new Lab();

@@ -35,10 +35,11 @@ function pidOf(agent: TestAgent, l3: string): number {
   );
 }
 
+/** a live process, not a zombie: a stopped daemon stays a zombie until init reaps it */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }

@@ -140,6 +140,12 @@ export async function ensureDnsmasq(spec: DnsmasqSpec): Promise<{ pid: number; a
   return { pid, action };
 }
 
+/** alive and not a zombie: a daemon's exit leaves a zombie until init reaps it, which may take long */
+async function running(pid: number): Promise<boolean> {
+  const stat = await readText(`/proc/${pid}/stat`);
+  return stat !== undefined && !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+}
+
 async function stopPid(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
@@ -147,11 +153,7 @@ async function stopPid(pid: number): Promise<void> {
     return;
   }
   for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    if (!(await running(pid))) return;
     await new Promise((r) => setTimeout(r, 40));
   }
   try {

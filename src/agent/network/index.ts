@@ -23,8 +23,8 @@ import type { NetworkLog, PartContext } from './context.js';
 import { applyDhcp, removeAllDhcp } from './dhcp.js';
 import { deleteLink, links, run } from './exec.js';
 import { namesFor } from './names.js';
-import { deleteNs, listNamespaces } from './netns.js';
-import { applyRouter, removeAllRouters, routerPresent } from './router.js';
+import { deleteNs, ensureNs, listNamespaces } from './netns.js';
+import { applyRouter, removeAllRouters, removeRouter, routerPresent } from './router.js';
 import { applySg, removeSgTables } from './security-groups.js';
 import { NetworkState } from './state.js';
 import { type TapPlugger, tapPlugger } from './tap.js';
@@ -43,9 +43,25 @@ export interface NetworkPartOptions {
   log?: NetworkLog;
 }
 
+/**
+ * A router's namespace as its appliance VM's lifecycle needs it (src/agent/appliance/): each call
+ * runs in turn with the router's `router.apply-config`, and a namespace made or removed here has
+ * no configuration (router.status answers 0, so the management side sends the whole of it again).
+ */
+export interface RouterNamespaces {
+  /** makes the namespace when missing (empty); one that exists keeps its configuration */
+  ensure(routerUuid: string): Promise<void>;
+  /** removes its dnsmasq, nft table, veths, namespace and state directory */
+  remove(routerUuid: string): Promise<void>;
+  /** remove, then ensure: the router comes back empty */
+  reset(routerUuid: string): Promise<void>;
+  present(routerUuid: string): Promise<boolean>;
+}
+
 export interface NetworkPart {
   handlers: AgentHandlers;
   plugger: TapPlugger;
+  routers: RouterNamespaces;
   /** removes every namespace, bridge, VXLAN, TAP, dnsmasq and nft table this part made */
   cleanupAll(): Promise<void>;
 }
@@ -117,6 +133,38 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     },
   };
 
+  /** forgets the router's version: what its namespace holds now is no configuration */
+  const forget = async (uuid: string) => {
+    if (state.get().routers[uuid] === undefined) return;
+    delete state.get().routers[uuid];
+    await state.save();
+  };
+  const routerStep = (uuid: string, fn: () => Promise<void>) =>
+    state.serial(`router:${uuid}`, async () => {
+      await ready();
+      await fn();
+    });
+  const routers: RouterNamespaces = {
+    ensure: (uuid) =>
+      routerStep(uuid, async () => {
+        if (await routerPresent(ctx, uuid)) return;
+        await forget(uuid);
+        await ensureNs(names.routerNs(uuid));
+      }),
+    remove: (uuid) =>
+      routerStep(uuid, async () => {
+        await removeRouter(ctx, uuid);
+        await forget(uuid);
+      }),
+    reset: (uuid) =>
+      routerStep(uuid, async () => {
+        await removeRouter(ctx, uuid);
+        await forget(uuid);
+        await ensureNs(names.routerNs(uuid));
+      }),
+    present: (uuid) => routerPresent(ctx, uuid),
+  };
+
   const cleanupAll = async () => {
     await ready();
     await removeAllRouters(ctx);
@@ -139,5 +187,5 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     await state.save();
   };
 
-  return { handlers, plugger: tapPlugger(ctx), cleanupAll };
+  return { handlers, plugger: tapPlugger(ctx), routers, cleanupAll };
 }

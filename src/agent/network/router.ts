@@ -11,7 +11,8 @@
  * - port forwarding: DNAT of publicIp:range (tcp|udp) → guestIp:range, only from `allowedCidr`
  *   when given (others reach the router itself, where nothing listens).
  * The bridges come from `guest.bridgeName` / `public.bridgeName` (required here).
- * The contract has no command that deletes a router: its namespace stays until cleanupAll.
+ * The contract has no command that deletes a router: the router's appliance VM's vm.stop /
+ * vm.destroy remove it (`removeRouter`, through src/agent/appliance/), and cleanupAll removes all.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ import { networkAddress } from './addresses.js';
 import type { PartContext } from './context.js';
 import { plugVeth, setAddresses } from './dhcp.js';
 import { ensureDnsmasq, removeDnsmasq } from './dnsmasq.js';
-import { inNs, ip, link, runRaw } from './exec.js';
+import { deleteLink, inNs, ip, link, runRaw } from './exec.js';
 import { deleteNs, ensureNs, listNamespaces, nsExists } from './netns.js';
 
 const GUEST_IF = 'guest';
@@ -105,8 +106,13 @@ async function bridgeMtu(name: string): Promise<number> {
   return b.mtu ?? 1500;
 }
 
+/** the router's NAT table (one per namespace, so the same name in each) */
+function natTable(ctx: PartContext): string {
+  return `${ctx.names.prefix}_nat`;
+}
+
 export function natScript(ctx: PartContext, c: RouterConfig): string {
-  const table = `${ctx.names.prefix}_nat`;
+  const table = natTable(ctx);
   const pre: string[] = [];
   const post: string[] = [];
   for (const e of c.eips) {
@@ -195,11 +201,33 @@ export function routerPresent(ctx: PartContext, routerUuid: string): Promise<boo
   return nsExists(ctx.names.routerNs(routerUuid));
 }
 
+/**
+ * Removes what a router namespace holds, by its name: its dnsmasq (by pidfile) with the state
+ * directory, its nft table, then the namespace (whatever still runs inside is killed; the veth
+ * ends inside go with it, and so their peers on the host). Missing parts are fine.
+ */
+async function removeRouterNs(ctx: PartContext, ns: string): Promise<void> {
+  await removeDnsmasq(dirOf(ctx, ns));
+  if (await nsExists(ns))
+    await runRaw('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'ip', natTable(ctx)]);
+  await deleteNs(ns);
+}
+
+/**
+ * Removes one router from this host: its dnsmasq, nft table, both veths, namespace and state
+ * directory (idempotent: a router this host never had is success). The caller forgets its version.
+ */
+export async function removeRouter(ctx: PartContext, routerUuid: string): Promise<void> {
+  await deleteLink(ctx.names.routerGuestVeth(routerUuid));
+  await deleteLink(ctx.names.routerPublicVeth(routerUuid));
+  await removeRouterNs(ctx, ctx.names.routerNs(routerUuid));
+}
+
+/** every router this part made: those it applied by uuid, then any namespace of its prefix left */
 export async function removeAllRouters(ctx: PartContext): Promise<void> {
+  for (const uuid of Object.keys(ctx.state.get().routers)) await removeRouter(ctx, uuid);
   for (const ns of await listNamespaces()) {
-    if (!ns.startsWith(`${ctx.names.prefix}r-`)) continue;
-    await removeDnsmasq(dirOf(ctx, ns));
-    await deleteNs(ns);
+    if (ns.startsWith(`${ctx.names.prefix}r-`)) await removeRouterNs(ctx, ns);
   }
   await rm(join(ctx.stateDir, 'router'), { recursive: true, force: true });
 }

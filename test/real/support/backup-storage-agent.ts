@@ -2,8 +2,8 @@
  * Test-only: a backup storage that really holds image files, reachable by the hosts on the
  * underlay. It is the agent's own backup-storage part (src/agent/backup-storage/: the bs.*
  * handlers and the GET|HEAD|PUT /v1/images routes, bearer-authenticated) in an HTTP server of
- * this process, standing in for `nimbus-agent --backup-storage-dir` until the agent program
- * mounts that part itself (its main.ts has no such flag yet).
+ * this process: what `nimbus-agent --backup-storage-dir` mounts, with a secret of its own (not
+ * the hosts' agents'), so the hosts must use the one the management node sends.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -38,7 +38,16 @@ export const AGENT_BUNDLE = join(
 /** why the real tests cannot run here, or false */
 export function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, QEMU, TAPs)';
-  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'ip', 'nft', 'dnsmasq', 'curl', 'busybox']) {
+  for (const tool of [
+    'qemu-system-x86_64',
+    'qemu-img',
+    'ip',
+    'nsenter',
+    'nft',
+    'dnsmasq',
+    'curl',
+    'busybox',
+  ]) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is missing`;
   }
   if (!existsSync(AGENT_BUNDLE)) return `${AGENT_BUNDLE} is missing (node scripts/build.mjs)`;
@@ -89,12 +98,13 @@ export class LabHost {
   async startAgent(extra: string[] = []): Promise<void> {
     const out = openSync(this.logFile, 'a');
     const from = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').length : 0;
+    // nsenter --net, not `ip netns exec`: the agent must share the machine's mount namespace
+    // (src/agent/network/netns.ts), or the namespaces it makes (DHCP servers, routers) are
+    // invisible outside it and outlive its kill with their dnsmasq
     const child = spawn(
-      'ip',
+      'nsenter',
       [
-        'netns',
-        'exec',
-        this.ns,
+        `--net=/run/netns/${this.ns}`,
         process.execPath,
         AGENT_BUNDLE,
         '--listen',
@@ -128,7 +138,7 @@ export class LabHost {
   async killAgent(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    // `ip netns exec` execs node in place: the child's PID is the agent's
+    // nsenter execs node in place: the child's PID is the agent's
     const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await gone;

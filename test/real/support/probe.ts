@@ -2,7 +2,9 @@
  * Test-only: looking at guests and hosts from outside. A probe is a namespace of the test's own
  * with a veth into a host's bridge (it stands where a VM would, without being one); from it the
  * tests ping and fetch the guests' http page. `leftovers` lists what real hosts still hold of
- * the given VMs (QEMU processes, TAPs and other links, agent namespaces, nft rules, files).
+ * the given VMs (QEMU processes, TAPs and other links, nft rules, files) and anything left of
+ * the agents' networks: namespaces of their prefix (DHCP servers, virtual routers), dnsmasq
+ * processes serving from their state dirs, router and appliance files.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -79,6 +81,7 @@ export interface Leftovers {
   qemu: string[];
   taps: string[];
   namespaces: string[];
+  dnsmasq: string[];
   nftRules: string[];
   files: string[];
 }
@@ -90,7 +93,7 @@ export function leftovers(
   nics: Array<{ uuid: string; ip: string; mac: string }>,
   volumeUuids: string[],
 ): Leftovers {
-  const left: Leftovers = { qemu: [], taps: [], namespaces: [], nftRules: [], files: [] };
+  const left: Leftovers = { qemu: [], taps: [], namespaces: [], dnsmasq: [], nftRules: [], files: [] };
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let cmdline = '';
     try {
@@ -99,6 +102,10 @@ export function leftovers(
       continue;
     }
     if (cmdline.includes('qemu-system') && vmUuids.some((u) => cmdline.includes(u))) left.qemu.push(pid);
+    // an agent's dnsmasq reads its conf from the agent's state dir (`<state>/{dhcp,router}/<prefix>…`)
+    const agent = lab.hosts.find((h) => cmdline.includes(h.stateDir));
+    if (cmdline.includes('dnsmasq') && agent)
+      left.dnsmasq.push(`${agent.prefix}: ${pid} ${cmdline.replace(/\0/g, ' ').trim()}`);
   }
   for (const h of lab.hosts) {
     const base = new Set(['lo', 'eth0', 'pub0']);
@@ -109,6 +116,8 @@ export function leftovers(
       if (needles.some((x) => line.toLowerCase().includes(x))) left.nftRules.push(`${h.ns}: ${line.trim()}`);
     }
     for (const uuid of vmUuids) if (existsSync(h.vmDir(uuid))) left.files.push(h.vmDir(uuid));
+    // a router's dnsmasq files and an appliance VM's record (src/agent/appliance/)
+    left.files.push(...filesUnder(join(h.stateDir, 'router')), ...filesUnder(join(h.stateDir, 'appliances')));
   }
   left.namespaces = lab.ourNamespaces().filter((n) => lab.hosts.some((h) => n.startsWith(h.prefix)));
   for (const f of filesUnder(join(lab.dir, 'primary'))) {

@@ -40,8 +40,8 @@ export const documentCheckOn = process.env.NIMBUS_CHECK_DOCUMENT !== '0';
 /** the test client calls this for every answer (keyed by the node's base URL) */
 export function recordAnswer(baseUrl: string, answer: RecordedAnswer): void {
   if (!documentCheckOn) return;
-  let list = recorded.get(baseUrl);
-  if (!list) recorded.set(baseUrl, (list = []));
+  const list = recorded.get(baseUrl) ?? [];
+  recorded.set(baseUrl, list);
   if (list.length < LIMIT_PER_NODE) list.push(answer);
 }
 

@@ -56,7 +56,7 @@ export interface ServerDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
-  const singulars = new Map(d.services.map((s) => [s.contract.kind, s.contract.singular]));
+  const contracts = new Map(d.services.map((s) => [s.contract.kind, s.contract]));
   const app: FastifyInstance = Fastify({
     loggerInstance: d.log as FastifyBaseLogger,
     // one line per request, written by the onResponse hook below
@@ -99,7 +99,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     // error responses, operationIds, domain tags, list parameters: one pass (openapi/complete.ts)
     transformObject: (document) =>
       completeDocument((document as { openapiObject: Record<string, unknown> }).openapiObject, {
-        singularOf: (kind) => singulars.get(kind),
+        singularOf: (kind) => contracts.get(kind)?.singular,
+        createRulesOf: (kind) => contracts.get(kind)?.createRules,
       }),
   });
   await app.register(swaggerUi, { routePrefix: '/v1/docs' });

@@ -155,6 +155,21 @@ function foldNullableUnions(node: unknown): void {
 export interface CompleteOptions {
   /** the CLI noun of a kind (`vms` → `vm`); undefined for a path that is not a kind */
   singularOf(kind: string): string | undefined;
+  /** the kind's cross-field rules of its create body (KindContract.createRules) */
+  createRulesOf(kind: string): Record<string, unknown> | undefined;
+}
+
+/** the create body as documented: its schema plus the rules between its fields */
+function withRules(op: Operation, rules: Record<string, unknown>): void {
+  const media = (op.requestBody?.content as Json | undefined)?.['application/json'] as Json | undefined;
+  if (!media?.schema) return;
+  const { description, ...keywords } = rules;
+  const schema = { ...(media.schema as Json), ...keywords };
+  if (typeof description === 'string')
+    schema.description = [(media.schema as Json).description, `Rule: ${description}.`]
+      .filter(Boolean)
+      .join(' ');
+  media.schema = schema;
 }
 
 export function completeDocument(doc: Json, opts: CompleteOptions): Json {
@@ -184,6 +199,8 @@ export function completeDocument(doc: Json, opts: CompleteOptions): Json {
       op['x-group'] = group;
       op.operationId ??= operationIdFor(method, path, opts.singularOf);
       if (PUBLIC_PATHS.has(path)) op.security = [];
+      const rules = opts.createRulesOf(kind);
+      if (rules && method === 'post' && path === `/v1/${kind}`) withRules(op, rules);
       if (isKind && method === 'get' && path === `/v1/${kind}`) op.parameters = [...LIST_PARAMETERS];
       const responses = (op.responses ?? {}) as Record<string, Json>;
       const takesWait = isKind && method !== 'get' && responses['202'] !== undefined;

@@ -388,10 +388,10 @@ describe('security-group rules', () => {
     assert.equal((await api.delete(`/v1/security-group-rules/${made.resourceUuid}`)).status, 404);
   });
 
-  test('add-nics with a NIC that does not exist is a 404 naming it', async () => {
+  test('add-nics with a NIC that does not exist is a 400 naming it', async () => {
     const nic = crypto.randomUUID();
     const res = await api.post(`/v1/security-groups/${group}/actions/add-nics`, { vmNicUuids: [nic] });
-    assert.equal(res.status, 404);
+    assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'VM_NIC_NOT_FOUND');
     assert.match(res.body.error.message, new RegExp(nic));
   });

@@ -51,6 +51,7 @@ const ERROR_RESPONSES: Record<string, string> = {
   '404': 'NotFound: the resource named in the path does not exist or the caller may not see it',
   '409': 'Conflict: the resource is in a state or use that does not allow this, or the name is taken',
   '413': 'the body is larger than 1 MiB',
+  '414': 'a path parameter is longer than 100 characters (URI_TOO_LONG)',
   '415': 'the body is not application/json',
   '429': 'Throttled: too many attempts; Retry-After says when to try again',
   '500': 'Internal: a fault of the server; the request id (x-request-id) finds it in the log',
@@ -110,7 +111,7 @@ function errorStatuses(method: string, path: string, op: Operation, isKind: bool
   if (!isPublic) s.add('401').add('403');
   if (op.requestBody) s.add('400').add('413').add('415');
   if ((op.parameters ?? []).length > 0) s.add('400');
-  if (path.includes('{')) s.add('404');
+  if (path.includes('{')) s.add('404').add('414');
   if (isKind && method !== 'get') s.add('409');
   if (path === '/v1/auth/login') s.add('401').add('429');
   return [...s].sort();

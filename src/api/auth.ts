@@ -19,8 +19,11 @@ declare module 'fastify' {
   }
 }
 
-/** Routes anyone may call without a token (the console WebSocket has its own: console-routes.ts). */
-const PUBLIC = new Set([
+/**
+ * Routes anyone may call without a bearer token (the OpenAPI document says `security: []` on
+ * each); the console WebSocket has a token of its own (console-routes.ts).
+ */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set([
   '/v1/auth/login',
   '/v1/health',
   '/v1/ready',
@@ -31,7 +34,9 @@ const PUBLIC = new Set([
 
 function isPublic(url: string): boolean {
   const path = url.split('?')[0] ?? url;
-  return PUBLIC.has(path) || path === '/v1/docs' || path.startsWith('/v1/docs/') || !path.startsWith('/v1/');
+  return (
+    PUBLIC_PATHS.has(path) || path === '/v1/docs' || path.startsWith('/v1/docs/') || !path.startsWith('/v1/')
+  );
 }
 
 export function callerOf(request: FastifyRequest): Caller {
@@ -127,6 +132,7 @@ export function registerAuth(
     {
       schema: {
         tags: ['auth'],
+        operationId: 'login',
         summary: 'log in: returns a bearer token',
         description:
           'After 5 failed logins within 60 s for one account/user, or 20 from one address, answers 429 LOGIN_THROTTLED with Retry-After.',
@@ -151,7 +157,14 @@ export function registerAuth(
 
   app.post(
     '/v1/auth/logout',
-    { schema: { tags: ['auth'], summary: 'revoke the token of this request' } },
+    {
+      schema: {
+        tags: ['auth'],
+        operationId: 'logout',
+        summary: 'revoke the token of this request',
+        response: { 204: Type.Null({ description: 'the token is revoked' }) },
+      },
+    },
     async (request, reply) => {
       callerOf(request);
       await sessions.logout(bearer(request)!);
@@ -161,7 +174,20 @@ export function registerAuth(
 
   app.get(
     '/v1/auth/whoami',
-    { schema: { tags: ['auth'], summary: 'the account and user of this token' } },
+    {
+      schema: {
+        tags: ['auth'],
+        operationId: 'whoami',
+        summary: 'the account and user of this token',
+        response: {
+          200: Type.Object({
+            accountUuid: Type.String({ format: 'uuid' }),
+            userUuid: Type.String({ format: 'uuid' }),
+            isAdmin: Type.Boolean(),
+          }),
+        },
+      },
+    },
     async (request) => {
       const c = callerOf(request);
       return { accountUuid: c.accountUuid, userUuid: c.userUuid, isAdmin: c.isAdmin };

@@ -116,6 +116,7 @@ export function registerConsoleRoutes(
     url: CONSOLE_WEBSOCKET_PATH,
     schema: {
       tags: ['vms'],
+      operationId: 'openVmConsoleWebSocket',
       summary: 'the VM console WebSocket (from POST /v1/vms/{uuid}/actions/console)',
       querystring: Type.Object(
         { token: Type.Optional(Type.String({ maxLength: 2048 })) },

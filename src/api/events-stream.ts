@@ -24,7 +24,20 @@ const StreamQuery = Type.Object(
 export function registerEventStream(app: FastifyInstance, db: Db, bus: EventBus): void {
   app.get(
     '/v1/events/stream',
-    { schema: { tags: ['events'], summary: 'stream events (Server-Sent Events)', querystring: StreamQuery } },
+    {
+      schema: {
+        tags: ['events'],
+        operationId: 'streamEvents',
+        summary: 'stream events (Server-Sent Events)',
+        querystring: StreamQuery,
+        response: {
+          200: {
+            description: 'text/event-stream: one `event:` per event (id = its seq; Last-Event-ID resumes)',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+        },
+      },
+    },
     async (request, reply) => {
       const caller = callerOf(request);
       const q = request.query as { after?: string; type?: string; resourceUuid?: string };

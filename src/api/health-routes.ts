@@ -13,9 +13,17 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import { Type } from 'typebox';
 import type { Db } from '../db/pool.js';
 
 export const HEALTH_DB_TIMEOUT_MS = 2000;
+
+/** health answers are not errors: their own small body, every field sent as it is */
+const HealthBody = (description: string) =>
+  Type.Object(
+    { status: Type.String(), version: Type.String(), node: Type.String() },
+    { additionalProperties: true, description },
+  );
 
 /** Why a node is not ready, in the words /v1/ready answers with. */
 export type NotReadyReason = 'migrating' | 'recovering' | 'creating-demo' | 'draining';
@@ -98,7 +106,19 @@ export function registerHealthRoutes(
   });
   app.get(
     '/v1/health',
-    { schema: { tags: ['health'], summary: 'liveness: the process and its database answer' } },
+    {
+      schema: {
+        tags: ['health'],
+        operationId: 'getHealth',
+        summary: 'liveness: the process and its database answer',
+        response: {
+          200: HealthBody('the node and its database answer: {status: ok, database: ok, version, node}'),
+          503: HealthBody(
+            'the database does not answer (a load balancer takes the node out): {status: degraded, database, version, node}',
+          ),
+        },
+      },
+    },
     async (_request, reply) => {
       const problem = await databaseAnswers(ping);
       const body = { version: d.version, node: d.nodeId };
@@ -111,7 +131,14 @@ export function registerHealthRoutes(
     {
       schema: {
         tags: ['health'],
+        operationId: 'getReadiness',
         summary: 'readiness: the node accepts work (503 with the reasons when not)',
+        response: {
+          200: HealthBody('ready: {status: ready, ready: true, reasons: [], version, node}'),
+          503: HealthBody(
+            'not ready: {status: not-ready, ready: false, reasons (migrating, recovering, creating-demo, draining), version, node}',
+          ),
+        },
       },
     },
     async (_request, reply) => {

@@ -28,8 +28,10 @@ import { type Readiness, registerHealthRoutes } from './health-routes.js';
 import { registerInputGuard } from './input-guard.js';
 import { registerKindRoutes } from './kind-routes.js';
 import { type LoadLimits, registerLoadShedding } from './load-shedding.js';
+import { registerMethodTable } from './method-table.js';
 import type { Metrics } from './metrics.js';
 import { checkMetricsToken } from './metrics-token.js';
+import { completeDocument } from './openapi/complete.js';
 import { registerSimulatorRoutes } from './simulator-routes.js';
 
 export interface ServerDeps {
@@ -60,6 +62,7 @@ export interface ServerDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
+  const contracts = new Map(d.services.map((s) => [s.contract.kind, s.contract]));
   const app: FastifyInstance = Fastify({
     loggerInstance: d.log as FastifyBaseLogger,
     // one line per request, written by the onResponse hook below
@@ -99,6 +102,12 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // error responses, operationIds, domain tags, list parameters: one pass (openapi/complete.ts)
+    transformObject: (document) =>
+      completeDocument((document as { openapiObject: Record<string, unknown> }).openapiObject, {
+        singularOf: (kind) => contracts.get(kind)?.singular,
+        createRulesOf: (kind) => contracts.get(kind)?.createRules,
+      }),
   });
   await app.register(swaggerUi, { routePrefix: '/v1/docs' });
   await app.register(websocket, {
@@ -111,8 +120,25 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler(errorHandler);
+  const methods = registerMethodTable(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
+    const allowed = methods.allowedFor(path);
+    if (allowed.length > 0) {
+      // the path exists, the method does not: 405 with Allow (RFC 9110 §15.5.6)
+      void reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: {
+            code: 'METHOD_NOT_ALLOWED',
+            reason: 'Invalid',
+            message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+            details: { method: request.method, path, allowed },
+          },
+        });
+      return;
+    }
     void reply.code(404).send({
       error: {
         code: 'ROUTE_NOT_FOUND',
@@ -165,6 +191,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     return reply.header('content-type', d.metrics.registry.contentType).send(body);
   });
 
+  // public: a client is generated from it before it has a token (auth.ts isPublic)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerEventStream(app, d.db, d.events);

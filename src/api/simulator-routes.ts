@@ -33,6 +33,10 @@ const FaultBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** an answer documented by its description; every field is sent as it is (no schema filtering) */
+const Loose = (description: string) => Type.Object({}, { additionalProperties: true, description });
+const NoContent = Type.Null({ description: 'No Content' });
+
 export function registerSimulatorRoutes(
   app: FastifyInstance,
   faults: FaultRegistry,
@@ -48,7 +52,13 @@ export function registerSimulatorRoutes(
     '/v1/simulator/faults',
     {
       preValidation: adminFirst,
-      schema: { tags, summary: 'inject a fault (delay and/or failure)', body: FaultBody },
+      schema: {
+        tags,
+        operationId: 'addSimulatorFault',
+        summary: 'inject a fault (delay and/or failure)',
+        body: FaultBody,
+        response: { 201: Loose('the fault, with its uuid') },
+      },
     },
     async (request, reply) => {
       admin(request);
@@ -63,7 +73,15 @@ export function registerSimulatorRoutes(
   );
   app.get(
     '/v1/simulator/faults',
-    { preValidation: adminFirst, schema: { tags, summary: 'list injected faults' } },
+    {
+      preValidation: adminFirst,
+      schema: {
+        tags,
+        operationId: 'listSimulatorFaults',
+        summary: 'list injected faults',
+        response: { 200: Loose('{items: faults}') },
+      },
+    },
     async (request) => {
       admin(request);
       return { items: faults.list() };
@@ -71,7 +89,15 @@ export function registerSimulatorRoutes(
   );
   app.delete(
     '/v1/simulator/faults',
-    { preValidation: adminFirst, schema: { tags, summary: 'clear every injected fault' } },
+    {
+      preValidation: adminFirst,
+      schema: {
+        tags,
+        operationId: 'clearSimulatorFaults',
+        summary: 'clear every injected fault',
+        response: { 204: NoContent },
+      },
+    },
     async (request, reply) => {
       admin(request);
       faults.clear();
@@ -84,8 +110,10 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'removeSimulatorFault',
         summary: 'remove one fault',
         params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
+        response: { 204: NoContent },
       },
     },
     async (request, reply) => {
@@ -100,7 +128,9 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'setSimulatedHostPower',
         summary: 'power a simulated machine off (it stops answering; its VMs are gone) or on',
+        response: { 200: Loose('{address, poweredOn}') },
         params: Type.Object({
           address: Type.String({ minLength: 1 }),
           power: Type.Enum(['power-off', 'power-on']),
@@ -122,7 +152,9 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'setSimulatedVmState',
         summary: "change what the simulated hypervisor says about a VM, behind the platform's back",
+        response: { 200: Loose('{uuid, state}') },
         params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
         body: Type.Object(
           { state: Type.Enum(['Running', 'Stopped', 'Paused', 'Absent']) },
@@ -150,7 +182,9 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'getSimulatedHostNetwork',
         summary: 'what a simulated host’s network is configured with: bridges, DHCP, security-group rules',
+        response: { 200: Loose('{address, bridges, dhcp, sg, plugged}') },
         params: Type.Object({ address: Type.String({ minLength: 1 }) }),
       },
     },
@@ -173,7 +207,9 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'getSimulatedRouterConfig',
         summary: 'the configuration a simulated virtual router runs',
+        response: { 200: Loose('the router configuration (router.apply-config)') },
         params: Type.Object({ uuid: Type.String({ format: 'uuid' }) }),
       },
     },
@@ -192,22 +228,30 @@ export function registerSimulatorRoutes(
       preValidation: adminFirst,
       schema: {
         tags,
+        operationId: 'listSimulatedNetworkCommands',
         summary: 'network commands the simulated hosts received, oldest first',
-        querystring: Type.Object({
-          address: Type.Optional(Type.String()),
-          command: Type.Optional(Type.String()),
-          after: Type.Optional(Type.Integer({ minimum: 0 })),
-        }),
+        // query values arrive as text (no type coercion): `after` is digits, read as a number below
+        querystring: Type.Object(
+          {
+            address: Type.Optional(Type.String()),
+            command: Type.Optional(Type.String()),
+            after: Type.Optional(
+              Type.String({ pattern: '^[0-9]{1,15}$', description: 'only commands with a seq above this' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Loose('{items: commands, lastSeq}') },
       },
     },
     async (request) => {
       admin(request);
-      const q = request.query as { address?: string; command?: string; after?: number };
+      const q = request.query as { address?: string; command?: string; after?: string };
       return {
         items: simulator.networks.commands({
           ...(q.address ? { address: q.address } : {}),
           ...(q.command ? { command: q.command } : {}),
-          ...(q.after !== undefined ? { afterSeq: q.after } : {}),
+          ...(q.after !== undefined ? { afterSeq: Number(q.after) } : {}),
         }),
         lastSeq: simulator.networks.lastSeq(),
       };

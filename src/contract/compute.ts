@@ -102,6 +102,16 @@ export const affinityGroups: KindContract = {
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 
 export const vms: KindContract = {
+  createRules: {
+    description: 'an instance offering, or cpu and memory (not both)',
+    oneOf: [
+      {
+        required: ['instanceOfferingUuid'],
+        not: { anyOf: [{ required: ['cpu'] }, { required: ['memory'] }] },
+      },
+      { required: ['cpu', 'memory'], not: { required: ['instanceOfferingUuid'] } },
+    ],
+  },
   kind: 'vms',
   singular: 'vm',
   summary: 'a virtual machine: created from an image and an offering, placed by the scheduler',

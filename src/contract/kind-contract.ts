@@ -21,4 +21,12 @@ export interface KindContract {
   columns: string[];
   /** only the admin account may create, change or delete these (and run actions not marked `tenant`) */
   adminOnly: boolean;
+  /**
+   * Rules between fields of the create body that the service enforces (naming each field in its
+   * own words), said in JSON Schema for the API document: merged into the documented request body
+   * (api/openapi/complete.ts), not into the validator, so a refusal keeps the service's message.
+   * test/scenario/openapi-rules.test.ts sends bodies on both sides of each rule and checks that
+   * the document and the server agree.
+   */
+  createRules?: Record<string, unknown>;
 }

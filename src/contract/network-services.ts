@@ -195,7 +195,12 @@ export const portForwardingRules: KindContract = {
       privatePortStart: Type.Optional(Port('first port on the NIC (default: vipPortStart)')),
       privatePortEnd: Type.Optional(Port('last port on the NIC (default: to match the VIP range)')),
       vmNicUuid: Type.Optional(RefUuid('attach it to this NIC at once')),
-      allowedCidr: Type.Optional(Type.String({ description: 'only these sources (default: any)' })),
+      allowedCidr: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: 'only these sources, a CIDR such as 203.0.113.0/24 (default: any)',
+        }),
+      ),
     },
     strict,
   ),

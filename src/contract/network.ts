@@ -68,6 +68,27 @@ export const vxlanPools: KindContract = {
 };
 
 export const l2Networks: KindContract = {
+  createRules: {
+    description:
+      'no-vlan: physicalInterface; vlan: physicalInterface and vlan; vxlan: vxlanPoolUuid (vni optional); no field of another type',
+    oneOf: [
+      {
+        properties: { type: { enum: ['no-vlan'] } },
+        required: ['physicalInterface'],
+        not: { anyOf: [{ required: ['vlan'] }, { required: ['vxlanPoolUuid'] }, { required: ['vni'] }] },
+      },
+      {
+        properties: { type: { enum: ['vlan'] } },
+        required: ['physicalInterface', 'vlan'],
+        not: { anyOf: [{ required: ['vxlanPoolUuid'] }, { required: ['vni'] }] },
+      },
+      {
+        properties: { type: { enum: ['vxlan'] } },
+        required: ['vxlanPoolUuid'],
+        not: { required: ['vlan'] },
+      },
+    ],
+  },
   kind: 'l2-networks',
   singular: 'l2-network',
   summary: 'a layer-2 broadcast domain: a physical interface (no-vlan), a VLAN on it, or a VXLAN segment',
@@ -144,6 +165,13 @@ const DomainName = Type.String({
 });
 
 export const l3Networks: KindContract = {
+  createRules: {
+    description: 'virtualRouterOfferingUuid only with provider virtual-router',
+    anyOf: [
+      { not: { required: ['virtualRouterOfferingUuid'] } },
+      { required: ['provider'], properties: { provider: { enum: ['virtual-router'] } } },
+    ],
+  },
   kind: 'l3-networks',
   singular: 'l3-network',
   summary:
@@ -220,6 +248,13 @@ export const l3Networks: KindContract = {
 };
 
 export const ipRanges: KindContract = {
+  createRules: {
+    description: 'cidr, or startIp and endIp (not both)',
+    oneOf: [
+      { required: ['cidr'], not: { anyOf: [{ required: ['startIp'] }, { required: ['endIp'] }] } },
+      { required: ['startIp', 'endIp'], not: { required: ['cidr'] } },
+    ],
+  },
   kind: 'ip-ranges',
   singular: 'ip-range',
   summary: 'addresses of an L3 network that IPAM hands out (normal) or never hands out (reserved)',

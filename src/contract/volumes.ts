@@ -44,6 +44,10 @@ const ImageFrom = Type.Object(
 );
 
 export const volumes: KindContract = {
+  createRules: {
+    description: 'exactly one of diskOfferingUuid and size',
+    oneOf: [{ required: ['diskOfferingUuid'] }, { required: ['size'] }],
+  },
   kind: 'volumes',
   singular: 'volume',
   summary:

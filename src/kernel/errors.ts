@@ -125,6 +125,18 @@ export function invalid(problems: FieldProblem[], code = 'INVALID_ARGUMENT'): Cl
   return new CloudError('Invalid', code, message, { details: { fields: problems } });
 }
 
+/**
+ * The one rule for a missing resource: named in the path → 404 (notFound); named in the body or
+ * query → 400 naming the field, with code `<KIND>_NOT_FOUND` (this). The caller cannot tell
+ * another account's resource from one that does not exist either way.
+ */
+export function missingReference(field: string, kind: string, id: string): CloudError {
+  const code = `${kind.replace(/-/g, '_').toUpperCase()}_NOT_FOUND`;
+  return new CloudError('Invalid', code, `${field}: no ${kind} ${id}`, {
+    details: { fields: [{ field, problem: `no ${kind} ${id}` }], kind, uuid: id },
+  });
+}
+
 export function invalidField(field: string, problem: string, code = 'INVALID_ARGUMENT'): CloudError {
   return invalid([{ field, problem }], code);
 }

@@ -14,7 +14,7 @@ import type { JobRow } from '../engine/jobs.js';
 import { getVisibleRow } from '../engine/query/index.js';
 import type { KindSchema } from '../engine/query/schema.js';
 import type { Caller } from '../kernel/caller.js';
-import { CloudError, notFound } from '../kernel/errors.js';
+import { CloudError, missingReference, notFound } from '../kernel/errors.js';
 import type { FlowDeps, ServiceContext } from './service.js';
 
 type Table = keyof Database & string;
@@ -68,6 +68,22 @@ export async function loadVisible(
 ): Promise<Record<string, unknown> & { uuid: string; accountUuid: string }> {
   const row = await getVisibleRow(ctx.db, schema, uuid, caller);
   if (!row) throw notFound(schema.kind.replace(/s$/, ''), uuid);
+  return row as Record<string, unknown> & { uuid: string; accountUuid: string };
+}
+
+/**
+ * A resource named in the request body (`field`): as loadVisible, but a missing one is a 400
+ * naming the field (kernel/errors.ts missingReference: the one rule for missing references).
+ */
+export async function loadReferenced(
+  ctx: ServiceContext,
+  schema: KindSchema,
+  uuid: string,
+  caller: Caller,
+  field: string,
+): Promise<Record<string, unknown> & { uuid: string; accountUuid: string }> {
+  const row = await getVisibleRow(ctx.db, schema, uuid, caller);
+  if (!row) throw missingReference(field, schema.kind.replace(/s$/, ''), uuid);
   return row as Record<string, unknown> & { uuid: string; accountUuid: string };
 }
 

@@ -574,7 +574,7 @@ describe('l3 networks and ranges', () => {
       l3NetworkUuid: mine,
       cidr: '10.7.0.0/24',
     });
-    assert.equal(range.status, 404);
+    assert.equal(range.status, 400);
     assert.equal(range.body.error.code, 'L3_NETWORK_NOT_FOUND');
     assert.equal(
       (await globex.post('/v1/ip-ranges', { name: 'x', l3NetworkUuid: shared, cidr: '10.8.0.0/24' })).status,

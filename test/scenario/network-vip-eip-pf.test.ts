@@ -197,7 +197,7 @@ describe('vips', () => {
     const v = await vip(alice.api);
     assert.equal((await bob.api.get(`/v1/vips/${v.uuid}`)).status, 404);
     assert.equal((await bob.api.delete(`/v1/vips/${v.uuid}`)).status, 404);
-    const eip = await refused(bob.api, 'POST', '/v1/eips', { name: 'steal', vipUuid: v.uuid }, 404);
+    const eip = await refused(bob.api, 'POST', '/v1/eips', { name: 'steal', vipUuid: v.uuid }, 400);
     assert.equal(eip.code, 'VIP_NOT_FOUND');
   });
 });
@@ -309,7 +309,7 @@ describe('eips and port forwarding on a virtual-router network', () => {
     const e = (await succeed(bob.api, 'POST', '/v1/eips', { name: 'bob-eip', vipUuid: theirs.uuid }))
       .resourceUuid;
     assert.equal(
-      (await refused(bob.api, 'POST', `/v1/eips/${e}/actions/attach`, { vmNicUuid: vmA.nics[0]!.uuid }, 404))
+      (await refused(bob.api, 'POST', `/v1/eips/${e}/actions/attach`, { vmNicUuid: vmA.nics[0]!.uuid }, 400))
         .code,
       'VM_NIC_NOT_FOUND',
     );
@@ -320,7 +320,7 @@ describe('eips and port forwarding on a virtual-router network', () => {
           'POST',
           '/v1/eips',
           { name: 'x', vipUuid: theirs.uuid, vmNicUuid: vmA.nics[0]!.uuid },
-          404,
+          400,
         )
       ).code,
       'VM_NIC_NOT_FOUND',

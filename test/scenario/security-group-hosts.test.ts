@@ -340,7 +340,7 @@ describe('security groups given at VM create', () => {
     const res = await t.admin.post(`/v1/security-groups/${mine}/actions/add-nics`, {
       vmNicUuids: [theirs.uuid],
     });
-    assert.equal(res.status, 404);
+    assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'VM_NIC_NOT_FOUND');
     assert.match(res.body.error.message, new RegExp(theirs.uuid));
     // their own group takes it

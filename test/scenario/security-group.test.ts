@@ -183,7 +183,7 @@ describe('security groups', () => {
     assert.equal(job.error.code, 'SECURITY_GROUP_NAME_TAKEN');
   });
 
-  test('another account’s group is a 404 for every operation; the admin may act on it', async () => {
+  test('another account’s group is a 404 for every operation (a 400 when named in a body); the admin may act on it', async () => {
     const a = await tenant();
     const b = await tenant();
     const group = await newGroup(a.api);
@@ -202,15 +202,17 @@ describe('security groups', () => {
       await b.api.post(`/v1/security-groups/${group}/actions/add-nics`, {
         vmNicUuids: [crypto.randomUUID()],
       }),
-      await b.api.post('/v1/security-group-rules', {
-        securityGroupUuid: group,
-        direction: 'ingress',
-        protocol: 'icmp',
-      }),
       await b.api.get(`/v1/security-group-rules/${rule}`),
       await b.api.delete(`/v1/security-group-rules/${rule}`),
     ];
     for (const res of attempts) assert.equal(res.status, 404, JSON.stringify(res.body));
+    const inBody = await b.api.post('/v1/security-group-rules', {
+      securityGroupUuid: group,
+      direction: 'ingress',
+      protocol: 'icmp',
+    });
+    assert.equal(inBody.status, 400, JSON.stringify(inBody.body));
+    assert.equal(inBody.body.error.code, 'SECURITY_GROUP_NOT_FOUND');
     assert.equal(
       (await b.api.get(`/v1/security-group-rules?q=securityGroupUuid=${group}`)).body.items.length,
       0,
@@ -322,7 +324,8 @@ describe('security-group rules', () => {
       direction: 'ingress',
       protocol: 'tcp',
     });
-    assert.equal(noGroup.status, 404);
+    assert.equal(noGroup.status, 400);
+    assert.equal(noGroup.body.error.details.fields[0].field, 'securityGroupUuid');
     assert.equal((await rulesOf(group)).length, before);
   });
 
@@ -388,10 +391,10 @@ describe('security-group rules', () => {
     assert.equal((await api.delete(`/v1/security-group-rules/${made.resourceUuid}`)).status, 404);
   });
 
-  test('add-nics with a NIC that does not exist is a 404 naming it', async () => {
+  test('add-nics with a NIC that does not exist is a 400 naming it', async () => {
     const nic = crypto.randomUUID();
     const res = await api.post(`/v1/security-groups/${group}/actions/add-nics`, { vmNicUuids: [nic] });
-    assert.equal(res.status, 404);
+    assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'VM_NIC_NOT_FOUND');
     assert.match(res.body.error.message, new RegExp(nic));
   });

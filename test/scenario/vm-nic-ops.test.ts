@@ -204,7 +204,9 @@ describe('attach, detach, change-ip, set-default', () => {
       vmUuid: '0190a0b0-0000-7000-8000-0000000000ab',
       l3NetworkUuid: second.l3,
     });
-    assert.equal(gone.status, 404);
+    // a VM named in the body: 400 naming the field (the one rule for missing references)
+    assert.equal(gone.status, 400);
+    assert.equal(gone.body.error.code, 'VM_NOT_FOUND');
   });
 });
 

@@ -382,15 +382,20 @@ describe('isolation', () => {
       ['POST', `/v1/volumes/${mine}/actions/resize`, { size: 9 * GiB }],
       ['DELETE', `/v1/volumes/${mine}`, undefined],
       ['PATCH', `/v1/volumes/${mine}`, { name: 'x' }],
-      ['POST', '/v1/volume-snapshots', { name: 's', volumeUuid: mine }],
     ] as const) {
       const res = await b.api.call(method, path, body);
       assert.equal(res.status, 404, `${method} ${path}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, 'VOLUME_NOT_FOUND');
     }
+    // named in the body, not the path: a 400 naming the field (the one rule for missing references)
+    const snap = await b.api.post('/v1/volume-snapshots', { name: 's', volumeUuid: mine });
+    assert.equal(snap.status, 400);
+    assert.equal(snap.body.error.code, 'VOLUME_NOT_FOUND');
+    assert.equal(snap.body.error.details.fields[0].field, 'volumeUuid');
     const res = await b.api.post(`/v1/volumes/${theirs}/actions/attach`, { vmUuid: vmA });
-    assert.equal(res.status, 404);
+    assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'VM_NOT_FOUND');
+    assert.equal(res.body.error.details.fields[0].field, 'vmUuid');
     const list = await b.api.get('/v1/volumes?limit=1000');
     assert.ok(list.body.items.every((v: { accountUuid: string }) => v.accountUuid === b.uuid));
     assert.ok(list.body.items.some((v: { uuid: string }) => v.uuid === theirs));

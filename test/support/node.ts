@@ -10,6 +10,7 @@ import pino from 'pino';
 import { loadSettings, type Settings } from '../../src/kernel/settings.js';
 import { type RunningNode, startNode } from '../../src/node.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { DocumentCheck, documentCheckOn, recordAnswer, takeAnswers } from './document-check.js';
 
 export const ADMIN_PASSWORD = 'admin-test-password';
 
@@ -45,6 +46,7 @@ export class Api {
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {}
+    recordAnswer(this.url, { method, path, status: res.status, body: parsed });
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
@@ -122,8 +124,15 @@ export async function startTestNode(
     anon,
     admin,
     async stop() {
+      // every answer this node gave the test client, held to the API document (document-check.ts)
+      const doc = documentCheckOn ? (await anon.get('/v1/openapi.json')).body : undefined;
       await node.stop();
       if (!opts.database) await db.drop();
+      if (doc) {
+        const problems = new DocumentCheck(doc).problems(takeAnswers(node.url));
+        if (problems.length > 0)
+          throw new Error(`answers that /v1/openapi.json does not document:\n${problems.join('\n')}`);
+      }
     },
   };
 }

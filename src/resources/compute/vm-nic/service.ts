@@ -8,7 +8,7 @@ import { vmNics as contract } from '../../../contract/network.js';
 import type { Tx } from '../../../db/transaction.js';
 import type { JobRow } from '../../../engine/jobs.js';
 import type { Caller } from '../../../kernel/caller.js';
-import { CloudError, type FieldProblem, invalid, notFound } from '../../../kernel/errors.js';
+import { CloudError, type FieldProblem, invalid, missingReference } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { parseIp } from '../../../kernel/ip.js';
 import { loadVisible } from '../../common.js';
@@ -70,7 +70,7 @@ export class VmNicService implements KindService {
         .where('l3NetworkUuid', '=', b.l3NetworkUuid)
         .executeTakeFirst(),
     ]);
-    if (!vm) throw notFound('vm', b.vmUuid);
+    if (!vm) throw missingReference('vmUuid', 'vm', b.vmUuid);
     const problems: FieldProblem[] = [];
     const bad = (field: string, problem: string) => problems.push({ field, problem });
     const refused = l3Refusal(caller, b.l3NetworkUuid, l3);

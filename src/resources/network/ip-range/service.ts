@@ -21,6 +21,7 @@ import {
   changeFlow,
   createRecordStep,
   type Family,
+  loadReferenced,
   loadVisible,
   readRow,
   resourceEvent,
@@ -182,11 +183,8 @@ export class IpRangeService implements KindService {
 
   async create(caller: Caller, body: Record<string, unknown>): Promise<JobRow> {
     const l3Uuid = body.l3NetworkUuid as string;
-    // another account's private L3 is not there for this caller: 404, as for any GET
-    const l3 = await loadVisible(this.ctx, l3NetworkSchema, l3Uuid, caller).catch((err) => {
-      if (err instanceof CloudError && err.reason === 'NotFound') throw notFound('l3-network', l3Uuid);
-      throw err;
-    });
+    // another account's private L3 is not there for this caller: named in the body, so a 400
+    const l3 = await loadReferenced(this.ctx, l3NetworkSchema, l3Uuid, caller, 'l3NetworkUuid');
     assertOwner(caller, l3, 'add IP ranges to it');
     const checked = checkRange(body as RangeInput, l3.ipVersion as IpVersion);
     if (!checked.ok) throw invalid(checked.problems, 'IP_RANGE_INVALID');

@@ -13,7 +13,7 @@
 import type { Db } from '../../../db/pool.js';
 import type { FlowDef, StepContext } from '../../../engine/flow.js';
 import type { Caller } from '../../../kernel/caller.js';
-import { notFound } from '../../../kernel/errors.js';
+import { missingReference, notFound } from '../../../kernel/errors.js';
 import { resourceEvent } from '../../common.js';
 import type { FlowDeps } from '../../service.js';
 import { hostsAffectedByGroups } from './host-state.js';
@@ -51,7 +51,7 @@ export async function checkNics(db: Db, caller: Caller, group: { accountUuid: st
       .map((r) => r.uuid),
   );
   const missing = nics.find((n) => !usable.has(n));
-  if (missing) throw notFound('vm-nic', missing);
+  if (missing) throw missingReference('vmNicUuids', 'vm-nic', missing);
 }
 
 async function members(db: Db, group: string, nics: string[]): Promise<string[]> {

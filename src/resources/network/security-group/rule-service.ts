@@ -16,7 +16,7 @@ import type { SecurityGroupRuleTable } from '../../../db/schema.js';
 import type { FlowDef, StepContext } from '../../../engine/flow.js';
 import { CloudError, invalid, invalidField, notFound } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
-import { admitCreate, loadVisible, readRow, resourceEvent, submitFor } from '../../common.js';
+import { admitCreate, loadReferenced, loadVisible, readRow, resourceEvent, submitFor } from '../../common.js';
 import type { FlowDeps, KindService, ServiceContext } from '../../service.js';
 import { hostsRunningMembers } from './host-state.js';
 import {
@@ -147,7 +147,7 @@ export function securityGroupRuleService(ctx: ServiceContext): KindService {
     schema,
     async create(caller, body) {
       const groupUuid = body.securityGroupUuid as string;
-      const group = await loadVisible(ctx, securityGroupSchema, groupUuid, caller);
+      const group = await loadReferenced(ctx, securityGroupSchema, groupUuid, caller, 'securityGroupUuid');
       const { fields, problems } = await ruleFields(ctx.db, group.accountUuid, body);
       if (problems.length > 0) throw invalid(problems);
       const row = { uuid: newId(), securityGroupUuid: groupUuid, accountUuid: group.accountUuid, ...fields };

@@ -8,7 +8,7 @@ import type { Tx } from '../../../db/transaction.js';
 import type { JobRow } from '../../../engine/jobs.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { newId } from '../../../kernel/ids.js';
-import { admitCreate, loadVisible } from '../../common.js';
+import { admitCreate, loadReferenced } from '../../common.js';
 import type { ServiceContext } from '../../service.js';
 import { type BindingFamily, routedNic, takeVip } from './binding.js';
 import { vipSchema } from './service.js';
@@ -29,7 +29,7 @@ export async function admitBinding(
   insert: (tx: Tx, row: BindingRow, vipUuid: string, nicUuid: string | null) => Promise<void>,
 ): Promise<JobRow> {
   const mapError = f.mapNicError;
-  const vip = await loadVisible(ctx, vipSchema, body.vipUuid as string, caller);
+  const vip = await loadReferenced(ctx, vipSchema, body.vipUuid as string, caller, 'vipUuid');
   const nicUuid = (body.vmNicUuid as string | undefined) ?? null;
   if (nicUuid) await routedNic(ctx.db, vip.accountUuid, nicUuid, f.notRoutedCode);
   const row: BindingRow = {

@@ -16,7 +16,7 @@
 import { isForeignKeyViolation } from '../../../db/errors.js';
 import type { Executor, Tx } from '../../../db/transaction.js';
 import type { FlowDef, FlowStep, StepContext } from '../../../engine/flow.js';
-import { CloudError, notFound } from '../../../kernel/errors.js';
+import { CloudError, missingReference, notFound } from '../../../kernel/errors.js';
 import { type Family, resourceEvent } from '../../common.js';
 import type { FlowDeps } from '../../service.js';
 import { l3sOfNics, syncRoutersOfL3s } from '../virtual-router/sync.js';
@@ -54,7 +54,7 @@ export async function routedNic(
     .select(['n.uuid', 'n.l3NetworkUuid', 'n.ip', 'n.accountUuid', 'l.provider'])
     .where('n.uuid', '=', nicUuid)
     .executeTakeFirst();
-  if (!nic || nic.accountUuid !== accountUuid) throw notFound('vm-nic', nicUuid);
+  if (!nic || nic.accountUuid !== accountUuid) throw missingReference('vmNicUuid', 'vm-nic', nicUuid);
   if (nic.provider !== 'virtual-router')
     throw new CloudError(
       'Invalid',
@@ -92,7 +92,7 @@ export async function takeVip(
     .where('uuid', '=', vipUuid)
     .forUpdate()
     .executeTakeFirst();
-  if (!vip) throw notFound('vip', vipUuid);
+  if (!vip) throw missingReference('vipUuid', 'vip', vipUuid);
   // one EIP per VIP (eips_vip_key backs it); any number of rules
   if ((vip.usedFor !== null && vip.usedFor !== usedFor) || (usedFor === 'eip' && vip.usedFor === 'eip'))
     throw new CloudError('Conflict', 'VIP_IN_USE', `vip ${vipUuid} is already used for ${vip.usedFor}`, {
@@ -128,7 +128,7 @@ async function setNic(ctx: Ctx, f: BindingFamily, uuid: string, nicUuid: string 
       batch.add({ ...resourceEvent(f, row, event, { vmNicUuid: nicUuid }), jobUuid: ctx.job.uuid });
     });
   } catch (err) {
-    if (nicUuid && isForeignKeyViolation(err)) throw notFound('vm-nic', nicUuid);
+    if (nicUuid && isForeignKeyViolation(err)) throw missingReference('vmNicUuid', 'vm-nic', nicUuid);
     throw f.mapNicError && nicUuid ? f.mapNicError(err, nicUuid) : err;
   }
 }

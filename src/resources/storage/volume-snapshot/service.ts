@@ -9,7 +9,7 @@ import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
-import { loadVisible, resourceEvent } from '../../common.js';
+import { loadReferenced, loadVisible, resourceEvent } from '../../common.js';
 import { accountOf, reserveQuota } from '../../identity/quota/quota.js';
 import type { KindService, Operation, ServiceContext } from '../../service.js';
 import { admit } from '../volume/admit.js';
@@ -77,11 +77,12 @@ export class SnapshotService implements KindService {
   }
 
   async create(caller: Caller, body: Record<string, unknown>) {
-    const v = (await loadVisible(
+    const v = (await loadReferenced(
       this.ctx,
       volumeSchema,
       body.volumeUuid as string,
       caller,
+      'volumeUuid',
     )) as unknown as VolumeRow;
     volumeState(v, 'snapshot', ['Ready']);
     const row = {

@@ -5,7 +5,7 @@
 import type { Executor, Tx } from '../../../db/transaction.js';
 import type { HostAddress } from '../../../drivers/port.js';
 import type { Caller } from '../../../kernel/caller.js';
-import { CloudError, notFound } from '../../../kernel/errors.js';
+import { CloudError, missingReference } from '../../../kernel/errors.js';
 import { refusal, TRANSITIONS, type VmState } from '../../../kernel/vm-states.js';
 import { holdVm, releaseVmHold, type VmRow } from '../../compute/vm/hold.js';
 
@@ -28,12 +28,12 @@ export function runsOnHost(state: string): boolean {
   return state === 'Running' || state === 'Paused';
 }
 
-/** The VM if the caller may see it (its own, or any for the admin); VM_NOT_FOUND otherwise. */
+/** The VM named by `vmUuid` in a body, if the caller may see it (its own, or any for the admin); a 400 VM_NOT_FOUND otherwise. */
 export async function visibleVm(exec: Executor, caller: Caller, uuid: string): Promise<VmRow> {
   let q = exec.selectFrom('vms').selectAll().where('uuid', '=', uuid);
   if (!caller.isAdmin) q = q.where('accountUuid', '=', caller.accountUuid);
   const vm = await q.executeTakeFirst();
-  if (!vm) throw notFound('vm', uuid);
+  if (!vm) throw missingReference('vmUuid', 'vm', uuid);
   return vm;
 }
 

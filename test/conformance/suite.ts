@@ -11,6 +11,7 @@ import type { HostUnderTest } from './host-under-test.js';
 import { versions } from './host-under-test.js';
 import { hostScenarios } from './scenarios-host.js';
 import { networkScenarios } from './scenarios-network.js';
+import { storageScenarios } from './scenarios-storage.js';
 import { vmScenarios } from './scenarios-vm.js';
 
 export interface SuiteContext {
@@ -58,6 +59,7 @@ export function conformanceSuite(name: string, o: SuiteOptions): void {
     after(() => o.teardown());
     hostScenarios(ctx, o.timeoutMs);
     networkScenarios(ctx, o.timeoutMs);
+    storageScenarios(ctx, o.timeoutMs);
     vmScenarios(ctx, o.timeoutMs);
   });
 }

@@ -80,6 +80,11 @@ export function hostScenarios(ctx: SuiteContext, timeout: number): void {
       ],
       ['image.cache', { imageUuid: 'a/b', url: host.fixtures.image.url, size: 1, storage }, 'imageUuid'],
       ['volume.delete', { volumeUuid: '', storage }, 'volumeUuid'],
+      [
+        'image.cache',
+        { imageUuid: randomUUID(), url: host.fixtures.image.url, size: 1, storage, sha256: 'ab' },
+        'sha256',
+      ],
     ];
     const wrong: string[] = [];
     for (const [command, body, field] of cases) {

@@ -5,7 +5,7 @@
  * here; test/conformance runs the same malformed bodies against both, so the two stay one.
  * Codes (the agent's): AGENT_REQUEST_INVALID, AGENT_VM_UUID_INVALID, AGENT_VM_SPEC_INVALID,
  * HOST_NETWORK_VERSION_INVALID, HOST_{BRIDGE,DHCP,SG}_SPEC_INVALID, STORAGE_TYPE_UNSUPPORTED,
- * STORAGE_NAME_INVALID.
+ * STORAGE_NAME_INVALID, IMAGE_CHECKSUM_INVALID.
  */
 import type { AgentCommand } from '../../contract/agent.js';
 import { CloudError, invalidField } from '../../kernel/errors.js';
@@ -15,6 +15,7 @@ type Body = Record<string, unknown>;
 const VM_UUID = /^[0-9a-fA-F-]{8,64}$/;
 const STORAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const STORAGE_TYPES = new Set(['local', 'nfs', 'shared-mount', 'ceph']);
+const SHA256 = /^[0-9a-fA-F]{64}$/;
 const MIB = 1024 * 1024;
 
 const refuse = (code: string, field: string, message: string) =>
@@ -138,7 +139,11 @@ const CHECKS: { [C in AgentCommand]?: (body: Body) => void } = {
     text(object(b.config, 'config').routerUuid, 'config.routerUuid');
   },
   'router.status': (b) => text(b.routerUuid, 'routerUuid'),
-  'image.cache': onStorage('imageUuid'),
+  'image.cache': (b) => {
+    onStorage('imageUuid')(b);
+    if (b.sha256 !== undefined && (typeof b.sha256 !== 'string' || !SHA256.test(b.sha256)))
+      throw refuse('IMAGE_CHECKSUM_INVALID', 'sha256', 'sha256 must be 64 hex digits (a sha256)');
+  },
   'image.uncache': onStorage('imageUuid'),
   'image.upload': onStorage('imageUuid'),
   'volume.create': onStorage('volumeUuid'),

@@ -205,7 +205,10 @@ export interface AgentCommands {
   /** liveness */
   'host.ping': { request: Record<string, never>; response: { uptimeSeconds: number } };
 
-  /** define and start the VM (idempotent: an already running VM is success) */
+  /**
+   * define and start the VM (idempotent: a VM already running or paused on the host is left as it
+   * is, and the answer is its power state)
+   */
   'vm.start': { request: { vm: VmSpec }; response: { powerState: SimVmState } };
   /** graceful shutdown, or power-off when `force` (idempotent: a stopped or missing VM is success) */
   'vm.stop': { request: { vmUuid: string; force: boolean }; response: Record<string, never> };

@@ -114,6 +114,11 @@ export function vmScenarios(ctx: SuiteContext, timeout: number): void {
       assert.deepEqual(await ok(host, 'vm.pause', { vmUuid: uuid }), {});
       assert.equal(await powerState(host, uuid), 'Paused');
       await ok(host, 'vm.pause', { vmUuid: uuid });
+      assert.deepEqual(
+        await ok(host, 'vm.start', { vm }),
+        { powerState: 'Paused' },
+        'a start leaves it paused',
+      );
       assert.deepEqual(await ok(host, 'vm.resume', { vmUuid: uuid }), {});
       assert.equal(await powerState(host, uuid), 'Running');
       await ok(host, 'vm.resume', { vmUuid: uuid });

@@ -1,8 +1,9 @@
 /**
  * Simulated hypervisor: VMs live in `simulator_vms` (the simulator's world, apart from the
  * platform's `vms`), so the reconciler has something independent to compare with, and tests can
- * change a VM behind the platform's back. Every command is idempotent: start of a running VM,
- * stop of a stopped or missing one, destroy of a missing one, pause of a paused one all succeed.
+ * change a VM behind the platform's back. Every command is idempotent: start of a running or
+ * paused VM (left as it is), stop of a stopped or missing one, destroy of a missing one, pause of
+ * a paused one all succeed.
  * A command that needs the VM answers as nimbus-agent does: NotFound AGENT_VM_NOT_FOUND when this
  * host has no such VM, Conflict AGENT_VM_NOT_RUNNING when it is not in a state the command needs.
  * (The simulator does not keep a VM's devices, so attach/detach/resize of a device are accepted
@@ -68,26 +69,30 @@ async function setState(ctx: SimContext<VmCommands>, vmUuid: string, state: stri
 export const vmHandlers: Pick<SimHandlers, VmCommands> = {
   'vm.start': async (ctx) => {
     const { vm } = ctx.request;
-    await ctx.world
+    const here = ctx.machine.address;
+    // a VM already running or paused here is left as it is and its power state answered (as the
+    // agent does: its QEMU runs, nothing is restarted); one statement on the usual path
+    const started = await ctx.world
       .insertInto('simulatorVms')
-      .values({
-        vmUuid: vm.uuid,
-        hostAddress: ctx.machine.address,
-        state: 'Running',
-        cpu: vm.cpu,
-        memory: vm.memory,
-      })
+      .values({ vmUuid: vm.uuid, hostAddress: here, state: 'Running', cpu: vm.cpu, memory: vm.memory })
       .onConflict((oc) =>
-        oc.column('vmUuid').doUpdateSet({
-          hostAddress: ctx.machine.address,
-          state: 'Running',
-          cpu: vm.cpu,
-          memory: vm.memory,
-          updatedAt: new Date(),
-        }),
+        oc
+          .column('vmUuid')
+          .doUpdateSet({
+            hostAddress: here,
+            state: 'Running',
+            cpu: vm.cpu,
+            memory: vm.memory,
+            updatedAt: new Date(),
+          })
+          .where((eb) =>
+            eb.or([eb('simulatorVms.hostAddress', '!=', here), eb('simulatorVms.state', '=', 'Stopped')]),
+          ),
       )
-      .execute();
-    return { powerState: 'Running' };
+      .returning('state')
+      .executeTakeFirst();
+    if (started !== undefined) return { powerState: 'Running' };
+    return { powerState: ((await stateOf(ctx, vm.uuid)) ?? 'Running') as 'Running' | 'Paused' };
   },
   'vm.stop': async (ctx) => {
     if ((await stateOf(ctx, ctx.request.vmUuid)) !== undefined)

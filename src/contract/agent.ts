@@ -3,6 +3,15 @@
  * it in-process today; the KVM agent will answer the same commands over HTTP. Every command is
  * idempotent (starting a running VM, deleting a missing volume: success), and re-sync commands
  * carry full desired state, never deltas.
+ *
+ * Refusals both answer alike (test/conformance runs the same scenarios against each):
+ * - a malformed request: Invalid, the bad field named (`details.field`, `details.fields` or
+ *   `details.problems`), nothing changed;
+ * - a command the host does not know: NotFound AGENT_COMMAND_UNKNOWN;
+ * - a command that needs a VM the host does not have: NotFound AGENT_VM_NOT_FOUND (vm.stop and
+ *   vm.destroy of such a VM succeed: what they ask for already holds);
+ * - a command that needs the VM running (reboot, pause, resume, migrate) on a stopped one:
+ *   Conflict AGENT_VM_NOT_RUNNING.
  */
 
 export interface HostFacts {
@@ -196,9 +205,12 @@ export interface AgentCommands {
   /** liveness */
   'host.ping': { request: Record<string, never>; response: { uptimeSeconds: number } };
 
-  /** define and start the VM (idempotent: an already running VM is success) */
+  /**
+   * define and start the VM (idempotent: a VM already running or paused on the host is left as it
+   * is, and the answer is its power state)
+   */
   'vm.start': { request: { vm: VmSpec }; response: { powerState: SimVmState } };
-  /** graceful shutdown, or power-off when `force` */
+  /** graceful shutdown, or power-off when `force` (idempotent: a stopped or missing VM is success) */
   'vm.stop': { request: { vmUuid: string; force: boolean }; response: Record<string, never> };
   'vm.reboot': { request: { vmUuid: string }; response: Record<string, never> };
   'vm.pause': { request: { vmUuid: string }; response: Record<string, never> };

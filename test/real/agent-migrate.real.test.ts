@@ -60,6 +60,10 @@ test('vm.migrate moves a running guest to the target agent and the source forget
   assert.deepEqual((await source.ok('vm.list', {})).vms, []);
   assert.deepEqual((await target.ok('vm.list', {})).vms, [{ uuid, state: 'Running' }]);
   assert.ok(target.qemuPid(uuid));
+  // sent again (its answer lost): done already, success; elsewhere it is still NotFound
+  await source.ok('vm.migrate', { vmUuid: uuid, target: target.address });
+  const elsewhere = await source.call('vm.migrate', { vmUuid: uuid, target: lonely.address });
+  assert.equal((elsewhere.body.error as { code: string }).code, 'AGENT_VM_NOT_FOUND');
 
   // the guest lives on: a disk hot-plugged on the target shows in its serial output there
   const data = join(lab.dir, 'disks', 'data.qcow2');

@@ -68,6 +68,27 @@ export interface NetworkPart {
 
 const silent: NetworkLog = { info() {}, warn() {} };
 
+/** a request field that must be a non-empty string (a uuid), refused by name otherwise */
+function checkText(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
+    throw new CloudError('Invalid', 'AGENT_REQUEST_INVALID', `${field} must be a non-empty string`, {
+      details: { field },
+    });
+  }
+  return value;
+}
+
+/** the router a router.apply-config names, checked before anything is queued under its name */
+function routerOf(version: unknown, config: unknown): string {
+  checkVersion(version);
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new CloudError('Invalid', 'AGENT_REQUEST_INVALID', 'config must be an object', {
+      details: { field: 'config' },
+    });
+  }
+  return checkText((config as { routerUuid?: unknown }).routerUuid, 'config.routerUuid');
+}
+
 function checkVersion(version: unknown): void {
   if (!Number.isSafeInteger(version) || (version as number) < 1) {
     throw new CloudError(
@@ -114,9 +135,8 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
     'network.ensure-bridges': (r) => versioned('bridges', r.version, () => applyBridges(ctx, r.bridges)),
     'dhcp.set-entries': (r) => versioned('dhcp', r.version, () => applyDhcp(ctx, r.networks)),
     'sg.apply': (r) => versioned('sg', r.version, () => applySg(ctx, r.nics)),
-    'router.apply-config': (r) =>
-      state.serial(`router:${r.config.routerUuid}`, async () => {
-        checkVersion(r.version);
+    'router.apply-config': async (r) =>
+      state.serial(`router:${routerOf(r.version, r.config)}`, async () => {
         await ready();
         const uuid = r.config.routerUuid;
         const have = (await routerPresent(ctx, uuid)) ? (state.get().routers[uuid] ?? 0) : 0;
@@ -127,6 +147,7 @@ export function createNetworkPart(opts: NetworkPartOptions): NetworkPart {
         return { applied: true };
       }),
     'router.status': async (r) => {
+      checkText(r.routerUuid, 'routerUuid');
       await ready();
       const present = await routerPresent(ctx, r.routerUuid);
       return { version: present ? (state.get().routers[r.routerUuid] ?? 0) : 0 };

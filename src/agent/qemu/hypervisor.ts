@@ -183,11 +183,16 @@ export class Hypervisor {
     }
   }
 
-  /** ACPI power-off, waiting `stopTimeoutMs`, then quit and SIGKILL; `force` kills at once. */
+  /**
+   * ACPI power-off, waiting `stopTimeoutMs`, then quit and SIGKILL; `force` kills at once.
+   * A VM this host does not have is success, as for destroy: "not running here" already holds,
+   * and a management node rolling back a failed vm.start (which may have failed before the VM
+   * was defined) must not be refused (the simulator answers the same; test/conformance).
+   */
   stop(uuid: string, force: boolean): Promise<void> {
     return this.serial(checkVmUuid(uuid), async () => {
-      const spec = await this.specOf(uuid);
-      await this.stopUnqueued(spec, force);
+      const spec = await this.readSpec(uuid);
+      if (spec !== undefined) await this.stopUnqueued(spec, force);
     });
   }
 

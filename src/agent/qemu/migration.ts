@@ -9,7 +9,8 @@
  * management node sends in `targetAgent`; without it, with this agent's own secret) to start the same machine waiting on a TCP port, then runs QMP
  * `migrate` and polls `query-migrate` to completion, then quits its QEMU and forgets the VM: it
  * now runs on the target. On failure the target's waiting QEMU is destroyed and the source keeps
- * running.
+ * running. A vm.migrate retried after it completed (the source no longer has the VM, the target
+ * runs it) is success.
  */
 
 import { execFile } from 'node:child_process';
@@ -21,7 +22,7 @@ import { promisify } from 'node:util';
 import type { AgentPeerCommands, VmSpec } from '../../contract/agent.js';
 import { CloudError, type ErrorBody } from '../../kernel/errors.js';
 import { formatDriver, volumeNodeName } from './blockdev.js';
-import type { Hypervisor } from './hypervisor.js';
+import { type Hypervisor, vmNotFound } from './hypervisor.js';
 import { vmPaths } from './layout.js';
 import { waitExit } from './process.js';
 
@@ -198,9 +199,35 @@ async function callPeer(
 }
 
 /** Source side: migrate the running VM to the agent at `target` (host:port or http://host:port). */
+/**
+ * Whether the target agent runs the VM (asked with its `vm.list`, at most 10 s): how a retried
+ * vm.migrate whose first attempt completed (its answer lost) learns it is done.
+ */
+async function runsOn(target: string, authorization: string, uuid: string): Promise<boolean> {
+  const base = target.includes('://') ? target : `http://${target}`;
+  try {
+    const res = await fetch(new URL('/v1/commands/vm.list', base), {
+      method: 'POST',
+      headers: { authorization, 'content-type': 'application/json' },
+      body: '{}',
+      signal: AbortSignal.timeout(10_000),
+    });
+    const answer = (await res.json()) as { vms?: Array<{ uuid: string; state: string }> };
+    return res.ok && (answer.vms ?? []).some((v) => v.uuid === uuid && v.state === 'Running');
+  } catch {
+    return false;
+  }
+}
+
 export function migrate(hv: Hypervisor, uuid: string, target: string, authorization: string): Promise<void> {
   return hv.serial(uuid, async () => {
-    const spec = await hv.specOf(uuid);
+    const known = await hv.readSpec(uuid);
+    if (known === undefined) {
+      // idempotent: a migration that already moved the VM there is success (the simulator agrees)
+      if (await runsOn(target, authorization, uuid)) return;
+      throw vmNotFound(uuid);
+    }
+    const spec = known;
     const qmp = await hv.qmp(uuid);
     const pid = (await hv.pid(uuid))!;
     const prepared = (await callPeer(target, authorization, 'vm.prepare-migration', {

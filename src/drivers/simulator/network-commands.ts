@@ -5,6 +5,7 @@
  * gets it all back with the next re-sync, as a rebooted real host would. Tests read the applied
  * state and the command log through `SimulatedNetworks` (and GET /v1/simulator/network/…).
  * A full-state command older than the state a host has is refused as stale (applied: false).
+ * NIC hot-plug needs the VM on the host (NotFound AGENT_VM_NOT_FOUND otherwise, as on an agent).
  */
 import type {
   BridgeSpec,
@@ -15,6 +16,7 @@ import type {
   SgNic,
 } from '../../contract/agent.js';
 import type { SimContext, SimHandlers } from './machine.js';
+import { definedState } from './vm-commands.js';
 
 type NetworkCommands =
   | 'vm.attach-nic'
@@ -132,6 +134,7 @@ export function networkHandlers(networks: SimulatedNetworks): Pick<SimHandlers, 
   };
   return {
     async 'vm.attach-nic'(ctx) {
+      await definedState(ctx, ctx.request.vmUuid);
       const h = networks.host(ctx.machine.address);
       const nics = h.plugged.get(ctx.request.vmUuid) ?? new Map<string, NicSpec>();
       nics.set(ctx.request.nic.uuid, ctx.request.nic);
@@ -140,6 +143,7 @@ export function networkHandlers(networks: SimulatedNetworks): Pick<SimHandlers, 
       return {};
     },
     async 'vm.detach-nic'(ctx) {
+      await definedState(ctx, ctx.request.vmUuid);
       networks.host(ctx.machine.address).plugged.get(ctx.request.vmUuid)?.delete(ctx.request.nicUuid);
       networks.record(ctx.machine.address, 'vm.detach-nic', ctx.request, true);
       return {};

@@ -11,6 +11,8 @@
  * `ensureMachine` and `setPower` on this node refresh the cache at once; a change made through
  * another node is seen after MACHINE_CACHE_MS.
  * A powered-off machine answers nothing: every command fails with HOST_UNREACHABLE.
+ * Refusals are nimbus-agent's, code for code (an unknown command, a malformed request, a VM the
+ * host does not have or that is not running): test/conformance holds both to the same scenarios.
  */
 import type { AgentCommand, AgentRequest, AgentResponse, HostCapacity } from '../../contract/agent.js';
 import type { Db } from '../../db/pool.js';
@@ -20,6 +22,7 @@ import type { HostAddress, HostDriver } from '../port.js';
 import { hostHandlers } from './host-commands.js';
 import type { Machine, SimHandler, SimHandlers } from './machine.js';
 import { networkHandlers, SimulatedNetworks } from './network-commands.js';
+import { checkRequest } from './request-checks.js';
 import { storageHandlers } from './storage-commands.js';
 import { vmHandlers } from './vm-commands.js';
 
@@ -123,7 +126,13 @@ export class Simulator implements HostDriver {
     if (this.o.latencyMs) await new Promise((r) => setTimeout(r, this.o.latencyMs));
     await this.o.faults.check(`command:${command}`, host.managementIp);
     const machine = await this.machine(host.managementIp, command.startsWith('host.'));
-    const handler = this.handlers[command] as SimHandler<C>;
+    const handler = this.handlers[command] as SimHandler<C> | undefined;
+    if (handler === undefined) {
+      throw new CloudError('NotFound', 'AGENT_COMMAND_UNKNOWN', `this host does not handle ${command}`, {
+        details: { command },
+      });
+    }
+    checkRequest(command, request);
     return handler({ machine, request, world: this.o.db });
   }
 

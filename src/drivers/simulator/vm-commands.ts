@@ -1,8 +1,15 @@
 /**
  * Simulated hypervisor: VMs live in `simulator_vms` (the simulator's world, apart from the
  * platform's `vms`), so the reconciler has something independent to compare with, and tests can
- * change a VM behind the platform's back. Every command is idempotent.
+ * change a VM behind the platform's back. Every command is idempotent: start of a running or
+ * paused VM (left as it is), stop of a stopped or missing one, destroy of a missing one, pause of
+ * a paused one all succeed.
+ * A command that needs the VM answers as nimbus-agent does: NotFound AGENT_VM_NOT_FOUND when this
+ * host has no such VM, Conflict AGENT_VM_NOT_RUNNING when it is not in a state the command needs.
+ * (The simulator does not keep a VM's devices, so attach/detach/resize of a device are accepted
+ * for any VM it has: it does not refuse a deviceId clash or an unknown volume as the agent does.)
  */
+import type { AgentCommand } from '../../contract/agent.js';
 import { CloudError } from '../../kernel/errors.js';
 import type { SimContext, SimHandlers } from './machine.js';
 
@@ -19,7 +26,7 @@ type VmCommands =
   | 'vm.resize-volume'
   | 'vm.list';
 
-async function stateOf(ctx: SimContext<VmCommands>, vmUuid: string) {
+async function stateOf(ctx: Pick<SimContext<AgentCommand>, 'world' | 'machine'>, vmUuid: string) {
   const row = await ctx.world
     .selectFrom('simulatorVms')
     .select(['state', 'hostAddress'])
@@ -28,24 +35,29 @@ async function stateOf(ctx: SimContext<VmCommands>, vmUuid: string) {
   return row && row.hostAddress === ctx.machine.address ? row.state : undefined;
 }
 
+/** nimbus-agent's answer for a VM it does not have (src/agent/qemu/hypervisor.ts) */
+export function vmNotOnHost(vmUuid: string): CloudError {
+  return new CloudError('NotFound', 'AGENT_VM_NOT_FOUND', `VM ${vmUuid} is not defined on this host`, {
+    details: { vmUuid },
+  });
+}
+
+/** the VM's power state here; NotFound when this host does not have it */
+export async function definedState(
+  ctx: Pick<SimContext<AgentCommand>, 'world' | 'machine'>,
+  vmUuid: string,
+): Promise<string> {
+  const state = await stateOf(ctx, vmUuid);
+  if (state === undefined) throw vmNotOnHost(vmUuid);
+  return state;
+}
+
 async function setState(ctx: SimContext<VmCommands>, vmUuid: string, state: string, needs?: string[]) {
-  const current = await stateOf(ctx, vmUuid);
-  if (current === undefined) {
-    throw new CloudError(
-      'NotFound',
-      'VM_NOT_ON_HOST',
-      `vm ${vmUuid} is not defined on ${ctx.machine.address}`,
-    );
-  }
+  const current = await definedState(ctx, vmUuid);
   if (needs && !needs.includes(current) && current !== state) {
-    throw new CloudError(
-      'Conflict',
-      'VM_POWER_STATE',
-      `vm ${vmUuid} is ${current} on ${ctx.machine.address}`,
-      {
-        details: { powerState: current },
-      },
-    );
+    throw new CloudError('Conflict', 'AGENT_VM_NOT_RUNNING', `VM ${vmUuid} is ${current} on this host`, {
+      details: { vmUuid, powerState: current },
+    });
   }
   await ctx.world
     .updateTable('simulatorVms')
@@ -57,26 +69,30 @@ async function setState(ctx: SimContext<VmCommands>, vmUuid: string, state: stri
 export const vmHandlers: Pick<SimHandlers, VmCommands> = {
   'vm.start': async (ctx) => {
     const { vm } = ctx.request;
-    await ctx.world
+    const here = ctx.machine.address;
+    // a VM already running or paused here is left as it is and its power state answered (as the
+    // agent does: its QEMU runs, nothing is restarted); one statement on the usual path
+    const started = await ctx.world
       .insertInto('simulatorVms')
-      .values({
-        vmUuid: vm.uuid,
-        hostAddress: ctx.machine.address,
-        state: 'Running',
-        cpu: vm.cpu,
-        memory: vm.memory,
-      })
+      .values({ vmUuid: vm.uuid, hostAddress: here, state: 'Running', cpu: vm.cpu, memory: vm.memory })
       .onConflict((oc) =>
-        oc.column('vmUuid').doUpdateSet({
-          hostAddress: ctx.machine.address,
-          state: 'Running',
-          cpu: vm.cpu,
-          memory: vm.memory,
-          updatedAt: new Date(),
-        }),
+        oc
+          .column('vmUuid')
+          .doUpdateSet({
+            hostAddress: here,
+            state: 'Running',
+            cpu: vm.cpu,
+            memory: vm.memory,
+            updatedAt: new Date(),
+          })
+          .where((eb) =>
+            eb.or([eb('simulatorVms.hostAddress', '!=', here), eb('simulatorVms.state', '=', 'Stopped')]),
+          ),
       )
-      .execute();
-    return { powerState: 'Running' };
+      .returning('state')
+      .executeTakeFirst();
+    if (started !== undefined) return { powerState: 'Running' };
+    return { powerState: ((await stateOf(ctx, vm.uuid)) ?? 'Running') as 'Running' | 'Paused' };
   },
   'vm.stop': async (ctx) => {
     if ((await stateOf(ctx, ctx.request.vmUuid)) !== undefined)
@@ -111,11 +127,15 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
       .where('vmUuid', '=', ctx.request.vmUuid)
       .executeTakeFirst();
     if (already?.hostAddress === ctx.request.target) return {}; // done before a retry
+    if (current === undefined) throw vmNotOnHost(ctx.request.vmUuid);
     if (current !== 'Running') {
       throw new CloudError(
         'Conflict',
-        'VM_POWER_STATE',
-        `vm ${ctx.request.vmUuid} is not running on ${ctx.machine.address}`,
+        'AGENT_VM_NOT_RUNNING',
+        `VM ${ctx.request.vmUuid} is not running on this host`,
+        {
+          details: { vmUuid: ctx.request.vmUuid, powerState: current },
+        },
       );
     }
     await ctx.world
@@ -126,24 +146,15 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
     return {};
   },
   'vm.attach-volume': async (ctx) => {
-    if ((await stateOf(ctx, ctx.request.vmUuid)) === undefined) {
-      throw new CloudError(
-        'NotFound',
-        'VM_NOT_ON_HOST',
-        `vm ${ctx.request.vmUuid} is not defined on ${ctx.machine.address}`,
-      );
-    }
+    await definedState(ctx, ctx.request.vmUuid);
     return {};
   },
-  'vm.detach-volume': async () => ({}),
+  'vm.detach-volume': async (ctx) => {
+    await definedState(ctx, ctx.request.vmUuid);
+    return {};
+  },
   'vm.resize-volume': async (ctx) => {
-    if ((await stateOf(ctx, ctx.request.vmUuid)) === undefined) {
-      throw new CloudError(
-        'NotFound',
-        'VM_NOT_ON_HOST',
-        `vm ${ctx.request.vmUuid} is not defined on ${ctx.machine.address}`,
-      );
-    }
+    await definedState(ctx, ctx.request.vmUuid);
     return {};
   },
   'vm.list': async (ctx) => {

@@ -5,8 +5,11 @@
  *   - NFS: nfs-ganesha (FSAL_VFS) + rpcbind exporting a directory of the lab
  *     (notes/real-hosts.md §2.9). This kernel has no NFS client: QEMU and qemu-img use nfs://
  *     (libnfs), the agent its own NFSv3 client; the test reads the exported directory directly.
- *   - Ceph: one monitor and one bluestore-on-file OSD, auth none, pool `rbd` (§2.10). Clients
- *     (the agents' rbd/rados, QEMU's rbd driver) read the cluster's ceph.conf from the lab.
+ *   - Ceph: one monitor and one bluestore-on-file OSD, pool `rbd` (§2.10), with cephx: the
+ *     primary storage's url names the cluster's ceph.conf and the user `nimbus` (caps: profile
+ *     rbd on the pool), whose key is in the keyring file ceph.conf names — as on real hosts,
+ *     where /etc/ceph holds both: Nimbus never sees the key. Clients (the agents' rbd/rados,
+ *     QEMU's rbd driver) read them from the lab; the test itself uses client.admin.
  *
  * Everything started here runs in the server's namespace, so `KvmLab.destroy()` ends it.
  */
@@ -98,7 +101,7 @@ export interface CephCluster {
   ip: string;
   conf: string;
   pool: string;
-  /** the primary storage's url, in QEMU's syntax: rbd:<pool>:conf=<ceph.conf> */
+  /** the primary storage's url, in QEMU's syntax: rbd:<pool>:conf=<ceph.conf>:id=<user> */
   url: string;
   /** runs the rbd CLI against the cluster (from the root namespace, over the underlay) */
   rbd(args: string[]): string;
@@ -118,9 +121,9 @@ export async function startCeph(lab: KvmLab): Promise<CephCluster> {
 fsid = ${fsid}
 mon_host = v1:${ip}:6789
 public_addr = ${ip}
-auth_cluster_required = none
-auth_service_required = none
-auth_client_required = none
+auth_cluster_required = cephx
+auth_service_required = cephx
+auth_client_required = cephx
 run_dir = ${T}/run
 pid_file = ${T}/run/$name.pid
 mon_data = ${T}/mon/$cluster-$id
@@ -156,16 +159,23 @@ log_file = /dev/null
     return r.stdout;
   };
   sh('monmaptool', ['--create', '--add', 'a', `${ip}:6789`, '--fsid', fsid, join(T, 'monmap')]);
-  sh('ceph-authtool', [
-    '--create-keyring',
-    join(T, 'mon.a.keyring'),
-    '--gen-key',
-    '-n',
-    'mon.',
+  // keyrings where ceph.conf's `keyring = <lab>/$name.keyring` finds them
+  const keyring = (file: string, name: string, caps: string[]) =>
+    sh('ceph-authtool', ['--create-keyring', join(T, file), '--gen-key', '-n', name, ...caps]);
+  keyring('mon.a.keyring', 'mon.', ['--cap', 'mon', 'allow *']);
+  keyring('client.admin.keyring', 'client.admin', [
     '--cap',
     'mon',
     'allow *',
+    '--cap',
+    'osd',
+    'allow *',
+    '--cap',
+    'mgr',
+    'allow *',
   ]);
+  // the monitor starts knowing client.admin; every other key is made through it
+  sh('ceph-authtool', [join(T, 'mon.a.keyring'), '--import-keyring', join(T, 'client.admin.keyring')]);
   sh('ceph-mon', [
     '-c',
     conf,
@@ -201,6 +211,20 @@ log_file = /dev/null
   // placed in the CRUSH map here, not by the OSD at start (its own start-up command races its
   // first monitor map and can be refused with 'wrong fsid')
   inNs(['ceph', '-c', conf, 'osd', 'crush', 'add', `osd.${id}`, '1.0', 'root=default']);
+  inNs([
+    'ceph',
+    '-c',
+    conf,
+    'auth',
+    'get-or-create',
+    `osd.${id}`,
+    'mon',
+    'allow profile osd',
+    'osd',
+    'allow *',
+    '-o',
+    join(T, `osd.${id}.keyring`),
+  ]);
   mkdirSync(join(T, `osd/ceph-${id}`));
   inNs(['ceph-osd', '-c', conf, '-i', id, '--mkfs', '--osd-uuid', uuid], 180_000);
   const osd = daemon(['ceph-osd', '-c', conf, '-i', id, '-f']);
@@ -218,11 +242,26 @@ log_file = /dev/null
   );
   inNs(['ceph', '-c', conf, 'osd', 'pool', 'create', 'rbd', '8', '8']);
   inNs(['ceph', '-c', conf, 'osd', 'pool', 'application', 'enable', 'rbd', 'rbd']);
+  // the hosts' user: RBD on this pool only
+  inNs([
+    'ceph',
+    '-c',
+    conf,
+    'auth',
+    'get-or-create',
+    'client.nimbus',
+    'mon',
+    'profile rbd',
+    'osd',
+    'profile rbd pool=rbd',
+    '-o',
+    join(T, 'client.nimbus.keyring'),
+  ]);
   return {
     ip,
     conf,
     pool: 'rbd',
-    url: `rbd:rbd:conf=${conf}`,
+    url: `rbd:rbd:conf=${conf}:id=nimbus`,
     rbd: (args) => sh('rbd', ['--conf', conf, ...args]),
   };
 }

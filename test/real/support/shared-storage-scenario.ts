@@ -116,7 +116,8 @@ export function sharedStorageVms(kind: Kind, opts: { vni: number }): void {
       assert.equal(got.type, kind);
       assert.equal(got.url, storage.url);
       assert.deepEqual(got.clusterUuids, [cloud.cluster]);
-      // the key stays on the hosts (the keyring ceph.conf names); without it the cluster says no
+      // the key stays on the hosts (the keyring ceph.conf names): a client without one cannot
+      // connect (with auth none it could, so this shows cephx is on)
       if (storage.refusesStranger) assert.ok(storage.refusesStranger(), 'cephx is required');
     });
 

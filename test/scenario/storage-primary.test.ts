@@ -73,7 +73,7 @@ describe('primary storages', () => {
     const zone = await t.admin.post('/v1/primary-storages', {
       name: 'nozone',
       type: 'nfs',
-      url: '/x',
+      url: 'nfs://10.0.0.5/x',
       capacity: GiB,
       zoneUuid: newId(),
     });
@@ -84,7 +84,7 @@ describe('primary storages', () => {
         await tenant.post('/v1/primary-storages', {
           name: 'x',
           type: 'nfs',
-          url: '/x',
+          url: 'nfs://10.0.0.5/x',
           capacity: GiB,
           zoneUuid: infra.zone,
         })
@@ -181,7 +181,8 @@ describe('primary storages', () => {
   });
 
   test('attach refuses a cluster of another zone or an unknown one, naming clusterUuid', async () => {
-    const uuid = (await create({ name: 'nfs-zone', type: 'nfs', capacity: TiB })).resourceUuid;
+    const uuid = (await create({ name: 'nfs-zone', type: 'nfs', url: 'nfs://10.0.0.5/zone', capacity: TiB }))
+      .resourceUuid;
     const other = await buildInfra(t.admin, 0, 'st-other');
     const wrong = await t.admin.post(`/v1/primary-storages/${uuid}/actions/attach-cluster`, {
       clusterUuid: other.cluster,
@@ -197,7 +198,7 @@ describe('primary storages', () => {
   });
 
   test('enable / disable / maintain', async () => {
-    const uuid = (await create({ name: 'ceph-1', type: 'ceph', url: 'ceph://pool', capacity: TiB }))
+    const uuid = (await create({ name: 'ceph-1', type: 'ceph', url: 'rbd:pool', capacity: TiB }))
       .resourceUuid;
     for (const [action, state] of [
       ['maintain', 'Maintenance'],

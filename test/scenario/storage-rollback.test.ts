@@ -54,7 +54,7 @@ const newPs = async (type = 'local') =>
       name: `rb-ps-${next()}`,
       zoneUuid: infra.zone,
       type,
-      url: '/x',
+      url: type === 'nfs' ? 'nfs://10.0.0.5/x' : '/x',
       capacity: 10 * MiB,
     })
   ).resourceUuid as string;
@@ -308,7 +308,7 @@ const CHAINS: Record<string, ChainSpec> = {
         name: fx.name,
         zoneUuid: infra.zone,
         type: 'nfs',
-        url: '/x',
+        url: 'nfs://10.0.0.5/x',
         capacity: MiB,
       }),
     snapshot: async (fx) =>

@@ -126,7 +126,14 @@ const STEPS: Record<string, string[]> = {
   'vm.pause': ['admit', 'pause-on-host', 'mark-paused'],
   'vm.resume': ['admit', 'resume-on-host', 'mark-running'],
   'vm.change-offering': ['admit', 'apply'],
-  'vm.migrate': ['admit', 'allocate-target', 'migrate-on-host', 'move-network-services', 'mark-running'],
+  'vm.migrate': [
+    'admit',
+    'allocate-target',
+    'prepare-target-network',
+    'migrate-on-host',
+    'move-network-services',
+    'mark-running',
+  ],
   'vm.destroy': [
     'admit',
     'destroy-on-host',

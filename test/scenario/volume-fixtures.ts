@@ -18,19 +18,24 @@ export interface Infra {
 let seq = 0;
 export const next = () => ++seq;
 
-/** A shared (nfs) primary storage attached to the cluster. */
-export async function sharedStorage(t: TestNode, infra: Infra, capacity = 1000 * GiB): Promise<string> {
+/** A shared (nfs, or ceph) primary storage attached to the cluster. */
+export async function sharedStorage(
+  t: TestNode,
+  infra: Infra,
+  capacity = 1000 * GiB,
+  type: 'nfs' | 'ceph' = 'nfs',
+): Promise<string> {
   const uuid = newId();
   const admin = await adminAccount(t);
   await t.db.db
     .insertInto('primaryStorages')
     .values({
       uuid,
-      name: `nfs-${next()}`,
+      name: `${type}-${next()}`,
       description: null,
       accountUuid: admin,
-      type: 'nfs',
-      url: `nfs://10.0.0.1/export/${uuid}`,
+      type,
+      url: type === 'nfs' ? `nfs://10.0.0.1/export/${uuid}` : `rbd:pool${next()}`,
       zoneUuid: infra.zone,
       capacityTotal: capacity,
     })

@@ -67,6 +67,31 @@ describe('create', () => {
     assert.ok(u['volume.data.num']! >= 1 && u['volume.capacity']! >= 5 * GiB, JSON.stringify(u));
   });
 
+  test('on ceph storage: raw whether asked or not; qcow2 asked is refused naming format, nothing taken', async () => {
+    const ceph = await sharedStorage(t, infra, 100 * GiB, 'ceph');
+    const job = await create(a.api, { size: GiB, primaryStorageUuid: ceph });
+    assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    assert.equal(job.result.format, 'raw');
+    assert.equal(
+      (await create(a.api, { size: GiB, primaryStorageUuid: ceph, format: 'raw' })).result.format,
+      'raw',
+    );
+    const before = [await used(t, ceph), await usage(t, a.uuid)];
+    const bad = await a.api.post('/v1/volumes', {
+      name: `v-${next()}`,
+      size: GiB,
+      primaryStorageUuid: ceph,
+      format: 'qcow2',
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.equal(bad.body.error.code, 'VOLUME_FORMAT_UNSUPPORTED');
+    assert.deepEqual(
+      bad.body.error.details.fields.map((f: { field: string }) => f.field),
+      ['format'],
+    );
+    assert.deepEqual([await used(t, ceph), await usage(t, a.uuid)], before);
+  });
+
   test('by disk offering; exactly one of size and diskOfferingUuid, every bad field named', async () => {
     const offering = newId();
     await t.db.db
@@ -439,6 +464,15 @@ describe('provisionVolume / destroyVolume (the VM chains’ API)', () => {
     await destroyVolume(t.db.db, drivers, first.uuid);
     await destroyVolume(t.db.db, drivers, first.uuid);
     assert.equal(await used(t, nfs), cap);
+    // a root volume from a qcow2 image on ceph is recorded (and made) raw: RBD is the CoW layer
+    const ceph = await sharedStorage(t, infra, 100 * GiB, 'ceph');
+    const onCeph = await provisionVolume(t.db.db, drivers, {
+      ...spec,
+      uuid: newId(),
+      primaryStorageUuid: ceph,
+    });
+    assert.equal(onCeph.format, 'raw');
+    await destroyVolume(t.db.db, drivers, onCeph.uuid);
   });
 });
 

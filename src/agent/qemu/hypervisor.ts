@@ -9,6 +9,7 @@
  *   and a cold start build the machine from.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimVmState, VmSpec } from '../../contract/agent.js';
 import { CloudError } from '../../kernel/errors.js';
 import type { Accelerator } from '../host/facts.js';
@@ -206,6 +207,15 @@ export class Hypervisor {
         this.opts.log.warn({ vmUuid: spec.uuid, pid }, 'guest ignored ACPI power-off; quitting QEMU');
         await qmp.execute('quit').catch(() => undefined);
         await waitExit(pid, paths, 5000);
+      }
+    }
+    if (pid !== undefined && force) {
+      // a clean exit closes the disks: the client of a network disk lets go of it at once (an
+      // RBD image a killed QEMU held keeps its watcher ~30 s, and cannot be removed until then)
+      const qmp = await this.qmp(spec.uuid).catch(() => undefined);
+      if (qmp !== undefined) {
+        await Promise.race([qmp.execute('quit').catch(() => undefined), sleep(2000)]);
+        await waitExit(pid, paths, 3000);
       }
     }
     if (pid !== undefined) await killQemu(pid, paths);

@@ -71,6 +71,8 @@ export function clusterArgs(p: RbdPool): string[] {
 }
 
 const INDEX_OBJECT = 'nimbus-snapshots';
+/** how long volume.delete waits for a dead client's watch to expire (the OSD's timeout is 30 s) */
+const WATCHER_WAIT_MS = 40_000;
 const notFound = (e: unknown) =>
   e instanceof CloudError &&
   /No such file or directory|\(2\)/.test(e.message) &&
@@ -112,6 +114,33 @@ export function rbdBackend(opts: StorageOptions): StorageBackend {
       images?: Array<{ name: string; snapshot?: string; used_size: number }>;
     };
     return v.images?.find((i) => i.name === image && !i.snapshot)?.used_size ?? 0;
+  }
+
+  /**
+   * `rbd rm`, waiting out a watcher for up to WATCHER_WAIT_MS: a client that died holding the
+   * image (a QEMU killed, a host that crashed) keeps its watch until the OSD times it out
+   * (osd_client_watch_timeout, 30 s), and RBD refuses to remove a watched image until then.
+   * A watcher still there after that is a live client: STORAGE_VOLUME_IN_USE (retryable).
+   */
+  async function removeImage(p: RbdPool, image: string): Promise<void> {
+    const deadline = Date.now() + WATCHER_WAIT_MS;
+    for (;;) {
+      try {
+        await rbd(p, ['rm', '--no-progress', `${p.pool}/${image}`]);
+        return;
+      } catch (e) {
+        if (!(e instanceof CloudError && /has watchers/.test(e.message))) throw e;
+        if (Date.now() >= deadline) {
+          throw new CloudError(
+            'Conflict',
+            'STORAGE_VOLUME_IN_USE',
+            `RBD image ${p.pool}/${image} is still open by a client (it has watchers)`,
+            { details: { image: `${p.pool}/${image}` }, retryable: true, cause: e },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
   }
 
   async function removeParts(p: RbdPool, image: string): Promise<void> {
@@ -213,7 +242,7 @@ export function rbdBackend(opts: StorageOptions): StorageBackend {
       // fails while a volume is still cloned from it: the platform uncaches only unused images
       if (base?.protected) await rbd(p, ['snap', 'unprotect', `${p.pool}/${image}@base`]);
       if (base) await rbd(p, ['snap', 'rm', '--no-progress', `${p.pool}/${image}@base`]);
-      await rbd(p, ['rm', '--no-progress', `${p.pool}/${image}`]);
+      await removeImage(p, image);
       return {};
     },
 
@@ -277,7 +306,7 @@ export function rbdBackend(opts: StorageOptions): StorageBackend {
         await rados(p, ['rmomapkey', INDEX_OBJECT, s.name]).catch(() => {});
       }
       await rbd(p, ['snap', 'purge', '--no-progress', `${p.pool}/${image}`]);
-      await rbd(p, ['rm', '--no-progress', `${p.pool}/${image}`]);
+      await removeImage(p, image);
       return {};
     },
 

@@ -194,39 +194,43 @@ export async function vxlanPeerHosts(db: Db, hostUuid: string): Promise<string[]
 }
 
 async function placedNics(db: Db, hostUuid: string): Promise<PlacedNic[]> {
-  return db
-    .selectFrom('vmNics as n')
-    .innerJoin('vms as v', 'v.uuid', 'n.vmUuid')
-    .innerJoin('l2Networks as l2', 'l2.uuid', 'n.l2NetworkUuid')
-    .innerJoin('l3Networks as l3', 'l3.uuid', 'n.l3NetworkUuid')
-    .leftJoin('ipAddresses as a', 'a.uuid', 'n.ipAddressUuid')
-    .leftJoin('ipRanges as r', 'r.uuid', 'a.ipRangeUuid')
-    .select([
-      'n.uuid as nicUuid',
-      'n.mac',
-      'n.ip',
-      'n.isDefault',
-      'v.name as vmName',
-      'n.l3NetworkUuid',
-      'n.l2NetworkUuid',
-      'l2.type as l2Type',
-      'l2.physicalInterface',
-      'l2.vlan',
-      'l2.vni',
-      'l3.provider',
-      'l3.dns',
-      'l3.domainName',
-      'l3.mtu',
-      'l3.hostRoutes',
-      'r.prefixLength',
-      'r.gateway',
-      sql<boolean>`exists (select 1 from vm_nic_security_groups m where m.vm_nic_uuid = n.uuid)`.as(
-        'inGroup',
-      ),
-    ])
-    .where('n.hostUuid', '=', hostUuid)
-    .orderBy('n.uuid')
-    .execute() as Promise<PlacedNic[]>;
+  return (
+    db
+      .selectFrom('vmNics as n')
+      .innerJoin('vms as v', 'v.uuid', 'n.vmUuid')
+      .innerJoin('l2Networks as l2', 'l2.uuid', 'n.l2NetworkUuid')
+      .innerJoin('l3Networks as l3', 'l3.uuid', 'n.l3NetworkUuid')
+      .leftJoin('ipAddresses as a', 'a.uuid', 'n.ipAddressUuid')
+      .leftJoin('ipRanges as r', 'r.uuid', 'a.ipRangeUuid')
+      .select([
+        'n.uuid as nicUuid',
+        'n.mac',
+        'n.ip',
+        'n.isDefault',
+        'v.name as vmName',
+        'n.l3NetworkUuid',
+        'n.l2NetworkUuid',
+        'l2.type as l2Type',
+        'l2.physicalInterface',
+        'l2.vlan',
+        'l2.vni',
+        'l3.provider',
+        'l3.dns',
+        'l3.domainName',
+        'l3.mtu',
+        'l3.hostRoutes',
+        'r.prefixLength',
+        'r.gateway',
+        sql<boolean>`exists (select 1 from vm_nic_security_groups m where m.vm_nic_uuid = n.uuid)`.as(
+          'inGroup',
+        ),
+      ])
+      // a VM live-migrating here counts too: its incoming QEMU plugs its taps into the bridges,
+      // and its rules and DHCP entries must be in place before the switch-over (migrate.ts)
+      .where((eb) => eb.or([eb('n.hostUuid', '=', hostUuid), eb('v.migrationTargetUuid', '=', hostUuid)]))
+      .orderBy('n.uuid')
+      .execute() as Promise<PlacedNic[]>
+  );
 }
 
 function bridgesOf(nics: PlacedNic[]): BridgeSpec[] {

@@ -200,6 +200,7 @@ export class KvmLab {
   readonly hosts: LabHost[] = [];
   private readonly namespaces: string[] = [];
   private readonly extraPids: number[] = [];
+  private servers = 0;
 
   constructor() {
     writeFileSync(this.secretFile, this.secret, { mode: 0o600 });
@@ -302,6 +303,36 @@ export class KvmLab {
     const host = new LabHost(this, i, ns, prefix, ip, 7070);
     this.hosts.push(host);
     return host;
+  }
+
+  /**
+   * A server of the test's own on the underlay (an NFS server, a Ceph cluster): its namespace,
+   * deleted with the lab (with every process in it), and its address, 100.64.<n>.100 + i.
+   */
+  addServer(label: string): { ns: string; ip: string } {
+    const i = this.servers++;
+    const ns = `nks${label}${i}${this.tag}`;
+    this.addNs(ns);
+    const ip = `100.64.${this.n}.${100 + i}`;
+    const peer = `us${i}`;
+    sh('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      ns,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      peer,
+      'netns',
+      this.underlayNs,
+    ]);
+    sh('ip', ['-n', this.underlayNs, 'link', 'set', peer, 'master', 'ubr', 'up']);
+    sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    return { ns, ip };
   }
 
   /** a namespace of the test's own (a probe), deleted with the lab */

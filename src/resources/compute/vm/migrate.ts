@@ -6,6 +6,10 @@
  *   allocate-target the scheduler (source excluded, same cluster, reaching the root volume's
  *                  storage) and a reservation on the target, held in `migration_target_uuid`
  *                  while the VM still holds its source; rollback releases the target
+ *   prepare-target-network the target re-synced: the NICs of a VM migrating to a host count as
+ *                  its own (host-sync.ts), so its bridges, DHCP entries and rules exist there
+ *                  before QEMU's incoming side plugs the taps (allocate-target's rollback
+ *                  re-syncs the target once it no longer counts them)
  *   migrate-on-host vm.migrate on the source; rollback moves it back if it reached the target
  *   move-network-services its NICs to the target, both hosts and its routers re-synced;
  *                  rollback moves them back to the source
@@ -116,6 +120,16 @@ export function vmMigrateFlow(rt: VmRuntime): FlowDef<MigrateParams, FlowDeps> {
           const vm = await vmRow(ctx.db, ctx.params.uuid);
           const host = await releaseHost(ctx.db, vm.uuid, 'target');
           if (host) rt.snapshot.onHostCapacity(host, vm.cpu, vm.memory, -1);
+          // what prepare-target-network put there goes (a dead target re-syncs on reconnect)
+          const to = host ?? (ctx.data.target as string | undefined);
+          if (to) await ctx.deps.network.sync([to], { bestEffort: true });
+        },
+      },
+      {
+        name: 'prepare-target-network',
+        describe: 'make the vm’s bridges and rules on the target host',
+        async run(ctx) {
+          await ctx.deps.network.sync([target(ctx)]);
         },
       },
       {

@@ -36,6 +36,7 @@ import {
   primaryStorageFamily as family,
   primaryStorageUpdateFlow,
 } from './flows.js';
+import { checkPrimaryStorageUrl } from './url.js';
 
 const nameTaken = (err: unknown) =>
   mapUnique(err, 'PRIMARY_STORAGE_NAME_TAKEN', 'a primary storage with this name already exists');
@@ -146,6 +147,7 @@ export class PrimaryStorageService implements KindService {
   }
 
   create(caller: Caller, body: Record<string, unknown>) {
+    checkPrimaryStorageUrl(body.type as string, body.url as string);
     const zoneUuid = body.zoneUuid as string;
     const row = {
       uuid: newId(),

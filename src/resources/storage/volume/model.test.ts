@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { deviceName, lowestFreeDevice, MAX_DEVICE_ID, presentVolume, volumeQuota } from './model.js';
+import { CloudError } from '../../../kernel/errors.js';
+import {
+  deviceName,
+  lowestFreeDevice,
+  MAX_DEVICE_ID,
+  presentVolume,
+  volumeFormatOn,
+  volumeQuota,
+} from './model.js';
 
 describe('device names', () => {
   test('Linux virtio names: vda … vdz, then vdaa, vdab …', () => {
@@ -46,5 +54,28 @@ describe('quota of a volume', () => {
       'volume.capacity': 10,
     });
     assert.deepEqual(volumeQuota({ type: 'Root', size: 10 }), { 'volume.capacity': 10 });
+  });
+});
+
+describe('volume format on a storage type', () => {
+  test('qcow2 by default, the asked format elsewhere than ceph', () => {
+    for (const type of ['local', 'nfs', 'shared-mount']) {
+      assert.equal(volumeFormatOn(type, undefined), 'qcow2');
+      assert.equal(volumeFormatOn(type, 'raw'), 'raw');
+      assert.equal(volumeFormatOn(type, 'qcow2'), 'qcow2');
+    }
+  });
+
+  test('ceph: raw by default and when asked; qcow2 refused naming the field', () => {
+    assert.equal(volumeFormatOn('ceph', undefined), 'raw');
+    assert.equal(volumeFormatOn('ceph', 'raw'), 'raw');
+    assert.throws(
+      () => volumeFormatOn('ceph', 'qcow2'),
+      (e: unknown) =>
+        e instanceof CloudError &&
+        e.code === 'VOLUME_FORMAT_UNSUPPORTED' &&
+        e.reason === 'Invalid' &&
+        /format/.test(e.message),
+    );
   });
 });

@@ -28,6 +28,27 @@ export const snapshotFamily: Family = {
   table: 'volumeSnapshots',
 };
 
+/**
+ * The format a volume takes on a type of primary storage. On ceph, RBD itself is the
+ * copy-on-write layer (clones of a cached image's protected snapshot, RBD snapshots), so its
+ * volumes are raw: a qcow2 asked for there is refused, none asked gives raw. Elsewhere the asked
+ * format, qcow2 by default. Volumes a VM create makes take the format of their image only as a
+ * default: provisionVolume records raw on ceph whatever it was given (the cache on ceph holds the
+ * image converted to raw), in the statement that reserves the capacity.
+ */
+export function volumeFormatOn(storageType: string, asked: string | undefined): string {
+  if (storageType !== 'ceph') return asked ?? 'qcow2';
+  if (asked !== undefined && asked !== 'raw') {
+    throw new CloudError(
+      'Invalid',
+      'VOLUME_FORMAT_UNSUPPORTED',
+      `format: ceph primary storage holds raw volumes only (RBD is the copy-on-write layer), ${asked} asked`,
+      { details: { fields: [{ field: 'format', problem: `ceph primary storage holds raw volumes only` }] } },
+    );
+  }
+  return 'raw';
+}
+
 /** virtio disks a VM may have (device ids 0…MAX_DEVICE_ID) */
 export const MAX_DEVICE_ID = 127;
 

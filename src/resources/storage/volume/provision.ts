@@ -80,7 +80,8 @@ export async function provisionVolume(db: Db, drivers: DriverRegistry, spec: Vol
 }
 
 /**
- * The capacity reservation, the row (state Creating) and the storage's address in one statement
+ * The capacity reservation, the row (state Creating, in the storage's format: volumeFormatOn) and
+ * the storage's address in one statement
  * (it was a transaction of four round trips and a read): the insert takes its row from the
  * reservation, so there is a row exactly when the bytes were reserved. No row back means the
  * volume exists already (a re-run: it is returned as it is) or the storage has no room.
@@ -94,9 +95,10 @@ async function reserveAndRecord(db: Db, spec: VolumeSpec): Promise<VolumeRow & {
         host_uuid, disk_offering_uuid, image_uuid, size, format, state, delete_with_vm)
       select ${spec.uuid}::uuid, ${spec.name}::text, ${spec.accountUuid}::uuid, ${spec.type}::text,
         ${spec.vmUuid}::uuid, ${spec.deviceId}::integer, r.primary_storage_uuid, ${spec.hostUuid}::uuid,
-        ${spec.diskOfferingUuid}::uuid, ${spec.imageUuid}::uuid, ${spec.size}::bigint, ${spec.format}::text,
+        ${spec.diskOfferingUuid}::uuid, ${spec.imageUuid}::uuid, ${spec.size}::bigint,
+        case when p.type = 'ceph' then 'raw' else ${spec.format}::text end,
         'Creating', ${spec.deleteWithVm}::boolean
-      from r
+      from r join primary_storages p on p.uuid = r.primary_storage_uuid
       returning *
     )
     select v.*, p.type as storage_type, p.url as storage_url

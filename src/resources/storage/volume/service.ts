@@ -17,7 +17,13 @@ import { isLocal } from '../primary-storage/capacity.js';
 import { admit } from './admit.js';
 import { VOLUME_FLOWS } from './flows.js';
 import { admitImage, type ImageRequest } from './image.js';
-import { volumeFamily as family, presentVolume, type VolumeRow, volumeState } from './model.js';
+import {
+  volumeFamily as family,
+  presentVolume,
+  type VolumeRow,
+  volumeFormatOn,
+  volumeState,
+} from './model.js';
 import { placeVolume } from './placement.js';
 import { reapExpiredVolumes } from './reaper.js';
 import { claimVm, VM_OP_FROM, type VmRow, visibleVm, vmRefusal } from './vm-guard.js';
@@ -132,6 +138,7 @@ export class VolumeService implements KindService {
       accountUuid: caller.accountUuid,
       type: 'Data' as const,
       size: bytes,
+      // the storage's own format rule applies once the storage is chosen (volumeFormatOn)
       format: (body.format as string | undefined) ?? 'qcow2',
       state: 'Creating',
       deleteWithVm: (body.deleteWithVm as boolean | undefined) ?? false,
@@ -168,6 +175,12 @@ export class VolumeService implements KindService {
               }
             : {}),
         });
+        const storage = await tx
+          .selectFrom('primaryStorages')
+          .select('type')
+          .where('uuid', '=', target.primaryStorageUuid)
+          .executeTakeFirstOrThrow();
+        row.format = volumeFormatOn(storage.type, body.format as string | undefined);
         await tx
           .insertInto('volumes')
           .values({ ...row, ...target })

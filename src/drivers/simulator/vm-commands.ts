@@ -65,6 +65,9 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
         state: 'Running',
         cpu: vm.cpu,
         memory: vm.memory,
+        // what a real host's config drive would hold, rebuilt at every start as there
+        userData: vm.userData ?? null,
+        instanceId: vm.instanceId ?? null,
       })
       .onConflict((oc) =>
         oc.column('vmUuid').doUpdateSet({
@@ -72,6 +75,8 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
           state: 'Running',
           cpu: vm.cpu,
           memory: vm.memory,
+          userData: vm.userData ?? null,
+          instanceId: vm.instanceId ?? null,
           updatedAt: new Date(),
         }),
       )

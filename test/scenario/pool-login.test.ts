@@ -8,11 +8,15 @@
  * naming the field, changing nothing.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RouterConfig } from '../../src/contract/agent.js';
 import { sha512Crypt } from '../../src/kernel/sha512-crypt.js';
 import { verifySignature } from '../../src/resources/operations/webhook/signature.js';
 import type { LeaseService } from '../../src/resources/self-service/lease/service.js';
+import { cliRunner } from '../support/cli.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { type Receiver, startReceiver } from '../support/webhook-receiver.js';
 import { buildRouterEnv, type RouterEnv, refused, succeed, tenant, vrL3 } from './router-fixtures.js';
@@ -318,5 +322,77 @@ describe('a floating IP per pool, and the lease’s events on a webhook', () => 
     await succeed(dev.api, 'POST', `/v1/leases/${job.resourceUuid}/actions/release`, {});
     assert.equal((await dev.api.get(`/v1/eips?q=ip=${ip}`)).body.items.length, 0);
     assert.equal((await routerEips()).filter((e) => e.publicIp === ip).length, 0);
+  });
+});
+
+describe('the CLI', () => {
+  test('nimbus webhook create/list/deliveries/delete; nimbus pool allocate --ssh-key @file | --password', async () => {
+    const cli = cliRunner();
+    const login = await cli.run(['login', '--url', t.url, '--account', 'dev', '--password', 'dev-password']);
+    assert.equal(login.code, 0, login.stderr);
+
+    const made = await cli.run([
+      'webhook',
+      'create',
+      '--name',
+      'cli-hook',
+      '--url',
+      rx.url('/cli'),
+      '--event-types',
+      'lease.created,lease.released',
+      '--wait',
+      '-o',
+      'json',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const secret = /secret: (\S+) {2}\(shown once/.exec(made.stderr)?.[1];
+    assert.ok(secret, `the generated secret is shown once, on stderr: ${made.stderr}`);
+    assert.ok(!made.stdout.includes(secret), 'and not in the resource printed');
+    const listed = await cli.run(['webhook', 'list', '-o', 'json']);
+    assert.ok(JSON.parse(listed.stdout).items.some((w: any) => w.name === 'cli-hook'));
+
+    const keyFile = join(tmpdir(), `nimbus-key-${process.pid}.pub`);
+    writeFileSync(keyFile, `${KEY}\n`);
+    const withKey = await cli.run([
+      'pool',
+      'allocate',
+      'redis',
+      '--ssh-key',
+      `@${keyFile}`,
+      '--wait',
+      '-o',
+      'json',
+    ]);
+    assert.equal(withKey.code, 0, withKey.stderr);
+    const keyed = JSON.parse(withKey.stdout);
+    assert.equal(keyed.loginState, 'Delivered', withKey.stdout);
+    assert.ok((await simVm(keyed.vmUuid)).userData!.includes(KEY), 'the file’s key reached the host');
+    const missing = await cli.run(['pool', 'allocate', 'redis', '--ssh-key', '@/no/such/key.pub']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /cannot read \/no\/such\/key\.pub: ENOENT/);
+
+    const withPassword = await cli.run(['pool', 'allocate', 'redis', '--password', '--wait', '-o', 'json']);
+    assert.equal(withPassword.code, 0, withPassword.stderr);
+    const password = /password: (\S+) {2}\(shown once/.exec(withPassword.stderr)?.[1];
+    assert.ok(password, withPassword.stderr);
+    const lease = JSON.parse(withPassword.stdout);
+    const hash = /hashed_passwd: "(\$6\$[^$]+\$[^"]+)"/.exec((await simVm(lease.vmUuid)).userData!)?.[1];
+    assert.equal(sha512Crypt(password, hash!.split('$')[2]!), hash);
+
+    await until(
+      'the CLI’s allocations at its webhook',
+      async () => rx.received('/cli').length,
+      (n) => n >= 2,
+      30_000,
+    );
+    const log = await cli.run(['webhook', 'deliveries', 'cli-hook', '--state', 'Succeeded', '-o', 'json']);
+    assert.equal(log.code, 0, log.stderr);
+    assert.ok(
+      JSON.parse(log.stdout).items.every(
+        (d: any) => d.state === 'Succeeded' && d.eventType === 'lease.created',
+      ),
+    );
+    const gone = await cli.run(['webhook', 'delete', 'cli-hook', '--wait']);
+    assert.equal(gone.code, 0, gone.stderr);
   });
 });

@@ -272,6 +272,31 @@ describe('webhooks', () => {
     await succeed(alice.api, 'DELETE', `/v1/webhooks/${hook}`);
   });
 
+  test('passes running at once (as on several nodes) send each delivery once; a delivery whose event is gone is given up', async () => {
+    const hook = await webhook(alice.api, '/once');
+    for (let i = 0; i < 30; i++) await emit(alice.uuid, 'lease.renewed', { i });
+    const passes = await Promise.all([hooks().deliver(), hooks().deliver(), hooks().deliver()]);
+    assert.equal(
+      passes.reduce((n, p) => n + p.claimed, 0),
+      30,
+      JSON.stringify(passes),
+    );
+    const got = rx.received('/once').map((r) => JSON.parse(r.body).data.i as number);
+    assert.equal(got.length, 30);
+    assert.equal(new Set(got).size, 30, 'no event sent twice');
+    const rows = await deliveriesOf(hook);
+    assert.ok(rows.every((r) => r.state === 'Succeeded' && r.attempts === 1));
+
+    await emit(alice.uuid, 'lease.renewed', { i: 'gone' });
+    const pending = (await deliveriesOf(hook)).find((r) => r.state === 'Pending')!;
+    await t.db.db.deleteFrom('events').where('id', '=', pending.eventId).execute();
+    await hooks().deliver();
+    const [row] = (await deliveriesOf(hook)).filter((r) => r.uuid === pending.uuid);
+    assert.equal(row!.state, 'Failed');
+    assert.equal(row!.lastError, 'the event is no longer stored');
+    await succeed(alice.api, 'DELETE', `/v1/webhooks/${hook}`);
+  });
+
   test('a disabled webhook gets nothing sent until enabled again; deleting it removes its log', async () => {
     const hook = await webhook(alice.api, '/paused');
     await succeed(alice.api, 'POST', `/v1/webhooks/${hook}/actions/disable`, {});

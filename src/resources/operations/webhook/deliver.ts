@@ -36,7 +36,7 @@ interface Claimed {
   url: string;
   secret: string;
   maxAttempts: number;
-  event: Record<string, unknown>;
+  event: Record<string, unknown> | null;
 }
 
 export function backoffSeconds(attempts: number, base: number, max: number): number {
@@ -47,10 +47,17 @@ export async function deliveryPass(ctx: ServiceContext, now = new Date()): Promi
   const s = ctx.deps.settings;
   const node = ctx.engine.nodeId;
   const until = new Date(now.getTime() + (s.webhookTimeoutSeconds + CLAIM_MARGIN_SECONDS) * 1000);
+  // the event is read with the claim (a left join: a delivery whose event is no longer stored
+  // is claimed too, and given up, rather than left to fill every pass's batch)
   const { rows } = await sql<Claimed>`
     with due as (
-      select d.uuid from webhook_deliveries d
+      select d.uuid, w.url, w.secret, w.max_attempts,
+        case when e.id is null then null else json_build_object('id', e.id::text, 'uuid', e.uuid,
+          'type', e.type, 'at', e.at, 'resourceKind', e.resource_kind, 'resourceUuid', e.resource_uuid,
+          'accountUuid', e.account_uuid, 'jobUuid', e.job_uuid, 'data', e.data) end as event
+      from webhook_deliveries d
       join webhooks w on w.uuid = d.webhook_uuid and w.state = 'Enabled'
+      left join events e on e.id = d.event_id
       where d.state = 'Pending' and d.next_attempt_at <= ${now}
         and (d.claimed_until is null or d.claimed_until < ${now})
       order by d.next_attempt_at
@@ -59,18 +66,19 @@ export async function deliveryPass(ctx: ServiceContext, now = new Date()): Promi
     )
     update webhook_deliveries d
     set claimed_by = ${node}, claimed_until = ${until}, attempts = d.attempts + 1, updated_at = ${now}
-    from due, webhooks w, events e
-    where d.uuid = due.uuid and w.uuid = d.webhook_uuid and e.id = d.event_id
-    returning d.uuid, d.attempts, d.event_type, w.url, w.secret, w.max_attempts,
-      json_build_object('id', e.id::text, 'uuid', e.uuid, 'type', e.type, 'at', e.at,
-        'resourceKind', e.resource_kind, 'resourceUuid', e.resource_uuid,
-        'accountUuid', e.account_uuid, 'jobUuid', e.job_uuid, 'data', e.data) as event`.execute(ctx.db);
+    from due
+    where d.uuid = due.uuid
+    returning d.uuid, d.attempts, d.event_type, due.url, due.secret, due.max_attempts, due.event`.execute(
+    ctx.db,
+  );
   const result: PassResult = { claimed: rows.length, succeeded: 0, retrying: 0, failed: 0 };
   await Promise.all(
     rows.map(async (d) => {
-      const outcome = await send(d, s.webhookTimeoutSeconds);
+      const outcome = d.event
+        ? await send(d as Claimed & { event: Record<string, unknown> }, s.webhookTimeoutSeconds)
+        : { status: null, error: 'the event is no longer stored' };
       const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
-      const gaveUp = !ok && d.attempts >= d.maxAttempts;
+      const gaveUp = !ok && (d.attempts >= d.maxAttempts || !d.event);
       const state = ok ? 'Succeeded' : gaveUp ? 'Failed' : 'Pending';
       const wait = backoffSeconds(d.attempts, s.webhookRetryBaseSeconds, s.webhookRetryMaxSeconds);
       await ctx.db
@@ -98,7 +106,7 @@ export async function deliveryPass(ctx: ServiceContext, now = new Date()): Promi
 }
 
 async function send(
-  d: Claimed,
+  d: Claimed & { event: Record<string, unknown> },
   timeoutSeconds: number,
 ): Promise<{ status: number | null; error: string | null }> {
   const body = JSON.stringify(d.event);

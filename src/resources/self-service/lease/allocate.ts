@@ -65,7 +65,7 @@ export async function admitAllocate(
     );
   const { login, method, password } = loginOf(body, pool.loginUser as string);
   // a floating IP or a login is made after the hand-out, by the job: it then runs instead of being recorded as done
-  const handOver = login !== undefined || pool.floatingL3NetworkUuid !== null;
+  const handOver = login !== undefined || !!pool.floatingL3NetworkUuid;
   const lease = {
     uuid: newId(),
     name: pool.name as string,

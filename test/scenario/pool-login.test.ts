@@ -90,6 +90,9 @@ before(async () => {
       perUserLimit: 5,
       shared: true,
       defaultLeaseSeconds: DAY,
+      // a hand-out waits for the refill rather than failing: the tests take VMs faster than it makes them
+      emptyPolicy: 'wait',
+      waitSeconds: 90,
     })
   ).resourceUuid;
   await until('2 ready VMs', ready, (r) => r.length === 2, 120_000);
@@ -322,6 +325,54 @@ describe('a floating IP per pool, and the lease’s events on a webhook', () => 
     await succeed(dev.api, 'POST', `/v1/leases/${job.resourceUuid}/actions/release`, {});
     assert.equal((await dev.api.get(`/v1/eips?q=ip=${ip}`)).body.items.length, 0);
     assert.equal((await routerEips()).filter((e) => e.publicIp === ip).length, 0);
+  });
+});
+
+describe('a hand-over that fails is undone', () => {
+  test('a login that cannot be delivered ends the lease (allocation-failed): the VM, its floating IP and the quota go back', async () => {
+    const quota = () =>
+      t.db.db
+        .selectFrom('quotas')
+        .select('used')
+        .where('accountUuid', '=', dev.uuid)
+        .where('name', '=', 'vm.num')
+        .executeTakeFirstOrThrow()
+        .then((r) => Number(r.used));
+    // the leases the clock ended above are still giving their VMs back: let them finish first
+    await until(
+      'the pool to have nothing going',
+      () =>
+        t.db.db
+          .selectFrom('poolVms')
+          .select('vmUuid')
+          .where('poolUuid', '=', pool)
+          .where('state', '=', 'Discarding')
+          .execute(),
+      (rows) => rows.length === 0,
+    );
+    const usedBefore = await quota();
+    const res = await t.admin.post('/v1/simulator/faults', {
+      point: 'step:lease.allocate/deliver-login',
+      times: 1,
+      error: { code: 'GUEST_SAID_NO' },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const job = await dev.api.job('POST', `/v1/pools/${pool}/actions/allocate`, { sshKey: KEY });
+    assert.equal(job.state, 'Failed', JSON.stringify(job));
+    assert.equal(job.error.code, 'GUEST_SAID_NO');
+    const lease = (await dev.api.get(`/v1/leases/${job.resourceUuid}`)).body;
+    assert.equal(lease.state, 'Ended');
+    assert.equal(lease.endReason, 'allocation-failed');
+    assert.ok(lease.floatingIp, 'it had a floating IP');
+    assert.equal((await dev.api.get(`/v1/eips?q=ip=${lease.floatingIp}`)).body.items.length, 0, 'released');
+    assert.equal((await routerEips()).filter((e) => e.publicIp === lease.floatingIp).length, 0);
+    // the VM goes back to the pool: destroyed, expunged, the holder's quota returned
+    await until(
+      'the VM expunged',
+      () => t.db.db.selectFrom('vms').select('uuid').where('uuid', '=', lease.vmUuid).execute(),
+      (rows) => rows.length === 0,
+    );
+    assert.equal(await quota(), usedBefore);
   });
 });
 

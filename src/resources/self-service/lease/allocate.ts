@@ -21,7 +21,7 @@ import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
 import { claimReadyVm } from './claim.js';
 import { endLease } from './end.js';
-import { attachFloatingIp } from './floating-ip.js';
+import { attachFloatingIp, syncAfterLeaseEnded } from './floating-ip.js';
 import { deliverLogin, loginOf } from './login.js';
 import { leaseFamily, leaseWithVm } from './model.js';
 import type { Login } from './user-data.js';
@@ -235,6 +235,7 @@ export function leaseAllocateFlow(ctx: ServiceContext): FlowDef<AllocateParams, 
           await ctx.events.inTransaction(ctx.db, (tx, batch) =>
             endLease(tx, batch, c.job.resourceUuid!, 'allocation-failed'),
           );
+          await syncAfterLeaseEnded(ctx.db, ctx.deps, c.job.resourceUuid!);
         },
       },
       {

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { newId } from '../../src/kernel/ids.js';
 import type { WebhookService } from '../../src/resources/operations/webhook/service.js';
 import { verifySignature } from '../../src/resources/operations/webhook/signature.js';
+import { assertTableCovers, registeredSteps } from '../support/chains.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { type Receiver, startReceiver } from '../support/webhook-receiver.js';
 import { refused, succeed, tenant } from './router-fixtures.js';
@@ -329,4 +330,66 @@ describe('webhooks', () => {
     await succeed(alice.api, 'DELETE', `/v1/webhooks/${hook}`);
     assert.equal((await deliveriesOf(hook)).length, 0);
   });
+});
+
+/**
+ * The webhook chains' rollback table: create and update do their one step at admission (a fault
+ * there is never checked: nothing runs after it); a fault at any other step fails the job and
+ * leaves the webhook as it was.
+ */
+describe('webhook chains: rollback table', () => {
+  const ROWS = [
+    { kind: 'webhook.create', step: 'record', op: null },
+    { kind: 'webhook.update', step: 'record', op: null },
+    {
+      kind: 'webhook.delete',
+      step: 'delete-record',
+      op: (u: string): [string, string] => ['DELETE', `/v1/webhooks/${u}`],
+    },
+    {
+      kind: 'webhook.enable',
+      step: 'apply',
+      op: (u: string) => ['POST', `/v1/webhooks/${u}/actions/enable`],
+    },
+    {
+      kind: 'webhook.disable',
+      step: 'apply',
+      op: (u: string) => ['POST', `/v1/webhooks/${u}/actions/disable`],
+    },
+  ] as const;
+
+  test('a row for every registered webhook chain × step', () => {
+    assertTableCovers(registeredSteps(t.node, ['webhook.']), ROWS);
+  });
+
+  for (const row of ROWS.filter((r) => r.op !== null)) {
+    test(`${row.kind}: a failure at ${row.step} fails the job and changes nothing`, async () => {
+      const hook = await webhook(alice.api, `/rollback-${row.kind}`);
+      if (row.kind === 'webhook.enable')
+        await succeed(alice.api, 'POST', `/v1/webhooks/${hook}/actions/disable`, {});
+      const before = await t.db.db
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('uuid', '=', hook)
+        .executeTakeFirstOrThrow();
+      const set = await t.admin.post('/v1/simulator/faults', {
+        point: `step:${row.kind}/${row.step}`,
+        times: 1,
+        error: { code: 'INJECTED' },
+      });
+      assert.equal(set.status, 201, JSON.stringify(set.body));
+      const [method = '', path = ''] = row.op!(hook);
+      const job = await alice.api.job(method, path, method === 'POST' ? {} : undefined);
+      assert.equal(job.state, 'Failed', JSON.stringify(job));
+      assert.equal(job.error.code, 'INJECTED');
+      assert.deepEqual(job.steps.done, []);
+      const after = await t.db.db
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('uuid', '=', hook)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(after, before);
+      await succeed(alice.api, 'DELETE', `/v1/webhooks/${hook}`);
+    });
+  }
 });

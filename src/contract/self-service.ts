@@ -131,8 +131,7 @@ export const pools: KindContract = {
             Type.String({
               minLength: 1,
               maxLength: 16384,
-              description:
-                'your SSH public key (one OpenSSH line; the CLI takes @file): the VM’s login user accepts it',
+              description: 'your SSH public key (one OpenSSH line): the VM’s login user accepts it',
               'x-cli-file': true,
             }),
           ),

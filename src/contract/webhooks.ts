@@ -5,17 +5,7 @@
  * one generated for a create that named none (in that answer's `secrets`, once).
  */
 import { Type } from 'typebox';
-import {
-  base,
-  Description,
-  EnabledState,
-  enableDisable,
-  Name,
-  Nullable,
-  strict,
-  Timestamp,
-  Uuid,
-} from './common.js';
+import { base, Description, Empty, EnabledState, Name, Nullable, strict, Timestamp, Uuid } from './common.js';
 import type { KindContract } from './kind-contract.js';
 
 /**
@@ -106,7 +96,10 @@ export const webhooks: KindContract = {
     },
     strict,
   ),
-  actions: { ...enableDisable },
+  actions: {
+    enable: { summary: 'send it the events it wants again', body: Empty },
+    disable: { summary: 'send it nothing (events meanwhile are not kept for it)', body: Empty },
+  },
   deletable: true,
   taggable: false,
   columns: ['uuid', 'name', 'url', 'eventTypes', 'state'],

@@ -245,6 +245,27 @@ describe('the login of a handed-out pool VM', () => {
       (err.details!.fields as Array<{ field: string }>).map((f) => f.field),
       ['floatingL3NetworkUuid'],
     );
+    const flatVms = await refused(
+      t.admin,
+      'POST',
+      '/v1/pools',
+      {
+        name: 'bad-fip-2',
+        imageUuid: env.image,
+        instanceOfferingUuid: env.small,
+        l3NetworkUuids: [env.publicL3],
+        floatingL3NetworkUuid: env.publicL3,
+        warmTarget: 0,
+        cap: 1,
+      },
+      400,
+    );
+    assert.deepEqual(
+      (flatVms.details!.fields as Array<{ field: string; problem: string }>).map((f) => f.field),
+      ['l3NetworkUuids'],
+    );
+    assert.match(flatVms.message, /virtual router/);
+    assert.equal((await t.admin.get('/v1/pools?q=name~=bad-fip')).body.items.length, 0);
   });
 });
 

@@ -34,6 +34,7 @@ import { forgetOnEvents } from './resources/admission-cache.js';
 import { computeServices } from './resources/catalog/compute.js';
 import { foundationServices } from './resources/catalog/foundation.js';
 import { networkServices } from './resources/catalog/network.js';
+import { operationsServices } from './resources/catalog/operations.js';
 import { selfServiceServices } from './resources/catalog/self-service.js';
 import { storageServices } from './resources/catalog/storage.js';
 import { volumesServices } from './resources/catalog/volumes.js';
@@ -196,6 +197,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       ...volumesServices(ctx),
       ...networkServices(ctx),
       ...selfServiceServices(ctx),
+      ...operationsServices(ctx),
     ];
     // the router chains reach the VM family through these (virtual-router/appliance.ts)
     Object.assign(deps, applianceHooks(ctx, services));

@@ -20,6 +20,7 @@ import { Type } from 'typebox';
 import { Job, Page, TagBody } from '../contract/common.js';
 import { noun, withArticle } from '../contract/wording.js';
 import type { Engine } from '../engine/engine.js';
+import { secretsOf } from '../engine/job-secrets.js';
 import { type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
 import type { KindRegistry } from '../engine/query/schema.js';
@@ -44,11 +45,13 @@ export async function replyWithJob(
   if (wait === 'true' || wait === '1') current = (await engine.waitFor(job.uuid, WAIT_LIMIT_MS)) ?? job;
   const finished =
     current.state === 'Succeeded' || current.state === 'Failed' || current.state === 'Cancelled';
+  // values this one answer shows (job-secrets.ts): from the admitted row, never from the database
+  const secrets = secretsOf(job);
   // 200 once the job is finished (waited for, or finished at once like a cancel), 202 while it runs
   return reply
     .code(finished ? 200 : 202)
     .header('Location', `/v1/jobs/${job.uuid}`)
-    .send(jobToApi(current));
+    .send(secrets ? { ...jobToApi(current), secrets } : jobToApi(current));
 }
 
 export function registerKindRoutes(

@@ -83,7 +83,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
         removeAdditional: false,
         coerceTypes: false,
         useDefaults: true,
-        keywords: ['x-unit', 'x-cli-ref-alias'],
+        keywords: ['x-unit', 'x-cli-ref-alias', 'x-cli-file'],
         // NaN and ±Infinity (JSON's 1e400) are not numbers a column holds
         strictNumbers: true,
       },

@@ -5,6 +5,9 @@
  * Values are parsed here (integers, sizes, choices); the server stays the judge of everything else
  * (patterns, lengths, formats), so the two never disagree about what is valid.
  */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { noun, withArticle } from '../contract/wording.js';
 import type { KindContract } from './catalog.js';
@@ -26,6 +29,8 @@ export interface JsonSchema {
   'x-unit'?: string;
   /** a shorter name for the `--<kind> <name-or-uuid>` flag of a reference (`--offering`) */
   'x-cli-ref-alias'?: string;
+  /** a string the CLI also reads from a file: `--ssh-key @~/.ssh/id_ed25519.pub` */
+  'x-cli-file'?: boolean;
 }
 
 export function asJsonSchema(schema: unknown): JsonSchema {
@@ -58,6 +63,8 @@ export interface FieldSpec {
   format?: string;
   /** for lists: how each item is parsed */
   item?: FieldSpec;
+  /** a string given as `@path` is the file's content (trailing newline dropped) */
+  file?: boolean;
   /**
    * `clusterUuid` names the cluster kind: `--cluster <name-or-uuid>` is accepted too; a list
    * `l3NetworkUuids` takes `--l3-network <name-or-uuid>` repeated (`list`), each resolved
@@ -138,6 +145,7 @@ function specOf(field: string, s: JsonSchema, required: boolean): FieldSpec {
   if (s.minimum !== undefined) spec.minimum = s.minimum;
   if (s.maximum !== undefined) spec.maximum = s.maximum;
   if (s.format !== undefined) spec.format = s.format;
+  if (s['x-cli-file'] === true) spec.file = true;
   if (shape.item) spec.item = specOf(field, s.items ?? {}, false);
   return spec;
 }
@@ -235,12 +243,23 @@ function checkRange(spec: FieldSpec, n: number): number {
   return n;
 }
 
+function readArgFile(path: string): string {
+  const resolved = path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+  try {
+    return readFileSync(resolved, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}.`,
+    );
+  }
+}
+
 /** Turns one command-line string into the body value its schema wants. */
 export function parseFieldValue(spec: FieldSpec, raw: string): unknown {
   if (spec.nullable && raw === 'null') return null;
   switch (spec.kind) {
     case 'string':
-      return raw;
+      return spec.file && raw.startsWith('@') ? readArgFile(raw.slice(1)) : raw;
     case 'integer':
       return checkRange(spec, parseInteger(raw));
     case 'bytes':
@@ -304,6 +323,7 @@ function helpOf(spec: FieldSpec, requiredMarks: boolean): string {
   }
   if (spec.kind === 'list') parts.push('(comma-separated; may be repeated)');
   if (spec.nullable) parts.push("('null' clears it)");
+  if (spec.file) parts.push('(or @file to read it from a file)');
   if (spec.ref) parts.push(`(or --${spec.ref.flag} <name-or-uuid>)`);
   if (requiredMarks && spec.required) parts.push('[required]');
   return parts.join(' ');

@@ -167,11 +167,23 @@ export interface JobCommand {
   show?: (kind: KindContract, resourceUuid: string) => Promise<void>;
 }
 
+/**
+ * Values the server shows only in this answer (a generated password or secret): on stderr, so
+ * stdout stays the resource in the format asked for; no later read can show them again.
+ */
+function showSecrets(ctx: Ctx, body: unknown): void {
+  const secrets = (body as { secrets?: unknown } | undefined)?.secrets;
+  if (typeof secrets !== 'object' || secrets === null) return;
+  for (const [name, value] of Object.entries(secrets))
+    ctx.err(`${name}: ${String(value)}  (shown once: Nimbus does not keep it)`);
+}
+
 export async function runJobCommand(ctx: Ctx, cmd: JobCommand): Promise<void> {
   const res = await ctx
     .client()
     .request(cmd.method, cmd.path, cmd.body === undefined ? {} : { body: cmd.body });
   const job = jobOf(res.body);
+  showSecrets(ctx, res.body);
   if (!job) {
     // Not every server answer is a job (a 204, say); show whatever came back.
     ctx.out(

@@ -12,6 +12,7 @@ import { type Ctx, processCtx } from './context.js';
 import { describeError, EXIT_USAGE } from './errors.js';
 import { addEventTail, addQuotaSet } from './extras.js';
 import { addKindCommand } from './kinds.js';
+import { addWebhookDeliveries } from './webhook-deliveries.js';
 
 const EXAMPLES = `
 Examples:
@@ -81,6 +82,8 @@ export function buildProgram(ctx: Ctx, only?: string): Command {
     if (kind.kind === 'quotas' && (only === undefined || only === kind.singular)) addQuotaSet(cmd, kind, ctx);
     if (kind.kind === 'events' && (only === undefined || only === kind.singular)) addEventTail(cmd, ctx);
     if (kind.kind === 'vms' && (only === undefined || only === kind.singular)) addVmConsole(cmd, ctx);
+    if (kind.kind === 'webhooks' && (only === undefined || only === kind.singular))
+      addWebhookDeliveries(cmd, ctx);
   }
   addCompletion(program, ctx);
   configure(program);

@@ -94,6 +94,12 @@ export interface VmSpec {
   /** user-data handed to the guest on a config drive (cloud-init style) */
   userData?: string;
   /**
+   * the guest's instance id (config drive meta_data.json `uuid`, which cloud-init takes as its
+   * instance id); absent = the VM's uuid. A new id makes cloud-init apply the user-data again:
+   * a pool VM handed out gets its lease's uuid, so its holder's login is applied at the next boot.
+   */
+  instanceId?: string;
+  /**
    * set when the VM is a network appliance the host realises itself, not as a guest: a real
    * agent runs a virtual router as a network namespace (router.apply-config configures it), so
    * `vm.start` of such a VM boots no QEMU — it makes sure the router's namespace exists and

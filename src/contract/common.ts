@@ -57,6 +57,12 @@ export const Job = Type.Object({
     Type.Object({ phase: Type.String(), done: Type.Array(Type.String()), current: Nullable(Type.String()) }),
   ),
   requestId: Nullable(Type.String()),
+  secrets: Type.Optional(
+    Type.Record(Type.String(), Type.String(), {
+      description:
+        'values shown only in the answer to the request that made them (a generated password or secret); never stored, never shown again',
+    }),
+  ),
   createdAt: Timestamp,
   startedAt: Nullable(Timestamp),
   finishedAt: Nullable(Timestamp),

@@ -13,6 +13,7 @@ import { NETWORK_KINDS } from './network.js';
 import { SELF_SERVICE_KINDS } from './self-service.js';
 import { STORAGE_KINDS } from './storage.js';
 import { VOLUMES_KINDS } from './volumes.js';
+import { WEBHOOK_KINDS } from './webhooks.js';
 
 export type { KindContract };
 
@@ -30,6 +31,7 @@ export const KINDS: KindContract[] = [
   ...VOLUMES_KINDS,
   ...NETWORK_KINDS,
   ...SELF_SERVICE_KINDS,
+  ...WEBHOOK_KINDS,
 ];
 
 export function kindBySingular(singular: string): KindContract | undefined {

@@ -27,6 +27,13 @@ const Seconds = (description: string, minimum = 60) =>
 const Count = (description: string, minimum: number, maximum: number) =>
   Type.Integer({ minimum, maximum, description });
 
+const LoginUser = Type.String({
+  minLength: 1,
+  maxLength: 32,
+  pattern: '^[a-z_][a-z0-9_-]*$',
+  description: 'the guest user a hand-out’s login is made for (default dev)',
+});
+
 export const POOL_EMPTY_POLICIES = ['fail', 'wait'] as const;
 const EmptyPolicy = Type.Enum(POOL_EMPTY_POLICIES, {
   description: 'when no VM is ready: fail at once (POOL_EMPTY), or wait up to waitSeconds for the next',
@@ -60,6 +67,8 @@ export const pools: KindContract = {
     l3NetworkUuids: Type.Array(Uuid),
     securityGroupUuids: Type.Array(Uuid),
     userData: Nullable(Type.String({ description: 'bootstrap script the pool VMs run' })),
+    floatingL3NetworkUuid: Nullable(Uuid),
+    loginUser: Type.String(),
     ...poolSettings,
     ready: Type.Integer({ description: 'VMs ready to hand out' }),
     provisioning: Type.Integer({ description: 'VMs being made' }),
@@ -74,6 +83,12 @@ export const pools: KindContract = {
       l3NetworkUuids: UuidList('L3 networks of the pool VMs (the first is the default)'),
       securityGroupUuids: Type.Optional(UuidList('security groups of the pool VMs')),
       userData: Type.Optional(Type.String({ maxLength: 65536, description: 'bootstrap script' })),
+      floatingL3NetworkUuid: Type.Optional(
+        RefUuid(
+          'public L3 network: each handed-out VM gets a floating IP (EIP) from it, released when its lease ends',
+        ),
+      ),
+      loginUser: Type.Optional(LoginUser),
       warmTarget: poolSettings.warmTarget,
       cap: poolSettings.cap,
       defaultLeaseSeconds: Type.Optional(Seconds('lease when the caller names none (default 7d)')),
@@ -112,6 +127,20 @@ export const pools: KindContract = {
           leaseSeconds: Type.Optional(Seconds('how long to hold it (default: the pool’s default lease)')),
           importance: Type.Optional(Importance),
           description: Type.Optional(Description),
+          sshKey: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 16384,
+              description: 'your SSH public key (one OpenSSH line): the VM’s login user accepts it',
+              'x-cli-file': true,
+            }),
+          ),
+          password: Type.Optional(
+            Type.Boolean({
+              description:
+                'generate a login password: shown once in this answer (secrets.password), never stored',
+            }),
+          ),
         },
         strict,
       ),
@@ -144,7 +173,17 @@ export const leases: KindContract = {
     deleteAfter: Nullable(Timestamp),
     renewals: Type.Integer({ description: 'renewals so far' }),
     endedAt: Nullable(Timestamp),
-    endReason: Nullable(Type.String({ description: 'released, expired or vm-gone' })),
+    endReason: Nullable(Type.String({ description: 'released, expired, vm-gone or allocation-failed' })),
+    floatingIp: Nullable(
+      Type.String({ description: 'the floating IP made for the lease (released when it ends)' }),
+    ),
+    loginMethod: Nullable(Type.Enum(['ssh-key', 'password'])),
+    loginUser: Nullable(Type.String()),
+    loginState: Nullable(
+      Type.Enum(['Delivering', 'Delivered', 'Failed'], {
+        description: 'Delivering: the VM restarts with the login; Delivered: the guest has it',
+      }),
+    ),
   }),
   actions: {
     renew: {

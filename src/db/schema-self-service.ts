@@ -24,6 +24,10 @@ export interface PoolTable {
   shared: WithDefault<boolean>;
   emptyPolicy: WithDefault<'fail' | 'wait'>;
   waitSeconds: WithDefault<number>;
+  /** a public L3: each handed-out VM gets an EIP from it (0017) */
+  floatingL3NetworkUuid: WithDefault<string | null>;
+  /** the guest user a hand-out's login is made for (0017) */
+  loginUser: WithDefault<string>;
   createdAt: WithDefault<Date>;
   updatedAt: WithDefault<Date>;
 }
@@ -63,6 +67,14 @@ export interface LeaseTable {
   renewals: WithDefault<number>;
   endedAt: Date | null;
   endReason: string | null;
+  /** the floating IP made for this lease, released when it ends (0017) */
+  eipUuid: WithDefault<string | null>;
+  vipUuid: WithDefault<string | null>;
+  floatingIp: WithDefault<string | null>;
+  /** the login asked for at allocation, and whether it reached the guest (0017) */
+  loginMethod: WithDefault<'ssh-key' | 'password' | null>;
+  loginUser: WithDefault<string | null>;
+  loginState: WithDefault<'Delivering' | 'Delivered' | 'Failed' | null>;
   createdAt: WithDefault<Date>;
   updatedAt: WithDefault<Date>;
 }

@@ -4,6 +4,7 @@
  */
 import type { Generated } from 'kysely';
 import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
+import type { VmGuestConfigTable, WebhookDeliveryTable, WebhookTable } from './schema-hooks.js';
 import type {
   EipTable,
   EipWithAddressesView,
@@ -27,6 +28,7 @@ import type {
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
+export type * from './schema-hooks.js';
 export type * from './schema-network.js';
 export type * from './schema-self-service.js';
 
@@ -388,6 +390,9 @@ export interface SimulatorVmTable {
   cpu: number;
   memory: number;
   updatedAt: Timestamp;
+  /** the user-data and cloud-init instance id the host was given with vm.start (0017) */
+  userData: WithDefault<string | null>;
+  instanceId: WithDefault<string | null>;
 }
 
 export interface Database {
@@ -427,6 +432,9 @@ export interface Database {
   quotas: QuotaTable;
   quotaUsage: QuotaUsageView;
   simulatorVms: SimulatorVmTable;
+  webhooks: WebhookTable;
+  webhookDeliveries: WebhookDeliveryTable;
+  vmGuestConfigs: VmGuestConfigTable;
   vxlanPools: VxlanPoolTable;
   l2Networks: L2NetworkTable;
   l2NetworkClusters: L2NetworkClusterTable;

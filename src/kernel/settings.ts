@@ -56,6 +56,13 @@ export interface Settings {
   maxInFlightWaits: number;
   /** the Retry-After given with a 503 OVERLOADED, seconds */
   overloadRetryAfterSeconds: number;
+  /** how often each node looks for webhook deliveries due, seconds */
+  webhookDeliveryIntervalSeconds: number;
+  /** a failed delivery waits base × 2^(attempts−1) seconds before the next attempt, at most max */
+  webhookRetryBaseSeconds: number;
+  webhookRetryMaxSeconds: number;
+  /** a receiver that has not answered within this many seconds has failed the attempt */
+  webhookTimeoutSeconds: number;
   /** /metrics reads the inventory (VMs, capacity, IPs, jobs) from the database at most this often, seconds */
   metricsCacheSeconds: number;
 }
@@ -81,6 +88,10 @@ export const DEFAULT_SETTINGS: Settings = {
   maxInFlightWaits: 1024,
   overloadRetryAfterSeconds: 1,
   metricsCacheSeconds: 5,
+  webhookDeliveryIntervalSeconds: 1,
+  webhookRetryBaseSeconds: 10,
+  webhookRetryMaxSeconds: 3600,
+  webhookTimeoutSeconds: 10,
 };
 
 /** Defaults overlaid with a JSON object (unknown keys and wrong types are refused, naming the key). */

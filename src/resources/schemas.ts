@@ -3,6 +3,7 @@ import { createRegistry } from '../engine/query/schema.js';
 import { computeSchemas } from './catalog/compute.js';
 import { foundationSchemas } from './catalog/foundation.js';
 import { networkSchemas } from './catalog/network.js';
+import { operationsSchemas } from './catalog/operations.js';
 import { selfServiceSchemas } from './catalog/self-service.js';
 import { storageSchemas } from './catalog/storage.js';
 import { volumesSchemas } from './catalog/volumes.js';
@@ -15,5 +16,6 @@ export function kindRegistry() {
     ...volumesSchemas,
     ...networkSchemas,
     ...selfServiceSchemas,
+    ...operationsSchemas,
   ]);
 }

@@ -21,7 +21,9 @@ export function wantsConfigDrive(vm: VmSpec): boolean {
 
 export function metaData(vm: VmSpec): Record<string, unknown> {
   const hostname = vm.hostname ?? vm.name;
-  return { uuid: vm.uuid, name: vm.name, hostname, launch_index: 0, availability_zone: 'nimbus', meta: {} };
+  // cloud-init's instance id is `uuid`: a handed-out pool VM's changes (VmSpec.instanceId)
+  const uuid = vm.instanceId ?? vm.uuid;
+  return { uuid, name: vm.name, hostname, launch_index: 0, availability_zone: 'nimbus', meta: {} };
 }
 
 export async function makeConfigDrive(vm: VmSpec, image: string): Promise<void> {

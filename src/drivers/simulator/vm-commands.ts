@@ -74,7 +74,16 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
     // agent does: its QEMU runs, nothing is restarted); one statement on the usual path
     const started = await ctx.world
       .insertInto('simulatorVms')
-      .values({ vmUuid: vm.uuid, hostAddress: here, state: 'Running', cpu: vm.cpu, memory: vm.memory })
+      .values({
+        vmUuid: vm.uuid,
+        hostAddress: here,
+        state: 'Running',
+        cpu: vm.cpu,
+        memory: vm.memory,
+        // what a real host's config drive would hold, rebuilt at every start as there
+        userData: vm.userData ?? null,
+        instanceId: vm.instanceId ?? null,
+      })
       .onConflict((oc) =>
         oc
           .column('vmUuid')
@@ -83,6 +92,8 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
             state: 'Running',
             cpu: vm.cpu,
             memory: vm.memory,
+            userData: vm.userData ?? null,
+            instanceId: vm.instanceId ?? null,
             updatedAt: new Date(),
           })
           .where((eb) =>

@@ -36,6 +36,7 @@ import { syncNetwork } from '../vm-nic/nics.js';
 import { createQuota } from './admission.js';
 import { type Ctx, type Placed, placed, type Step } from './create-context.js';
 import { allocateNics, applyNetworkServices, nicsOf, routedOf } from './create-network.js';
+import { withGuestConfig } from './guest-config.js';
 import { releaseHost } from './host-capacity.js';
 import { type VmCreateParams, vmFamily } from './model.js';
 import { place } from './placement.js';
@@ -286,11 +287,14 @@ function startOnHost(rt: VmRuntime): Step {
       if (nicsOf(ctx).length > 0)
         await syncNetwork(ctx.db, ctx.deps, { hosts: [p.hostUuid], routed: routedOf(ctx) });
       await ctx.deps.drivers.send(host, 'vm.start', {
-        vm: vmSpec(
-          vm,
-          (ctx.data.volumes as VolumeSpec[]) ?? [],
-          (ctx.data.nics as NicSpec[]) ?? [],
-          ctx.params.applianceOf,
+        vm: await withGuestConfig(
+          ctx.db,
+          vmSpec(
+            vm,
+            (ctx.data.volumes as VolumeSpec[]) ?? [],
+            (ctx.data.nics as NicSpec[]) ?? [],
+            ctx.params.applianceOf,
+          ),
         ),
       });
     },

@@ -9,6 +9,7 @@ import type { StepContext } from '../../../engine/flow.js';
 import type { FlowDeps } from '../../service.js';
 import { nicSpecs } from '../vm-nic/nics.js';
 import type { CandidateSnapshot } from './candidates.js';
+import { withGuestConfig } from './guest-config.js';
 import { addressOf } from './placement.js';
 import { vmRow } from './transitions.js';
 
@@ -65,7 +66,7 @@ async function applianceOf(db: Db, vmUuid: string): Promise<string | null> {
   return typeof of === 'string' ? of : null;
 }
 
-/** What `vm.start` needs of an existing VM: its volumes and its NICs, read together. */
+/** What `vm.start` needs of an existing VM: its volumes, its NICs and its guest's config, read together. */
 export async function startSpec(
   db: Db,
   vm: { uuid: string; name: string; cpu: number; memory: number },
@@ -75,7 +76,7 @@ export async function startSpec(
     nicSpecs(db, vm.uuid),
     applianceOf(db, vm.uuid),
   ]);
-  return vmSpec(vm, volumes, nics, appliance);
+  return withGuestConfig(db, vmSpec(vm, volumes, nics, appliance));
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 import { sql } from 'kysely';
 import type { FlowDef } from '../../../engine/flow.js';
+import { attachSecrets } from '../../../engine/job-secrets.js';
 import type { JobRow } from '../../../engine/jobs.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
@@ -19,7 +20,11 @@ import { reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
 import { claimReadyVm } from './claim.js';
+import { endLease } from './end.js';
+import { attachFloatingIp, syncAfterLeaseEnded } from './floating-ip.js';
+import { deliverLogin, loginOf } from './login.js';
 import { leaseFamily, leaseWithVm } from './model.js';
+import type { Login } from './user-data.js';
 
 interface AllocateParams {
   poolUuid: string;
@@ -28,6 +33,8 @@ interface AllocateParams {
   holderIsAdmin: boolean;
   /** epoch ms: a Pending lease's job gives up then (the request's time + the pool's waitSeconds) */
   waitUntil: number;
+  /** the login to deliver (the password only as its hash): login.ts */
+  login?: Login;
 }
 
 const POLL_MS = 250;
@@ -56,6 +63,9 @@ export async function admitAllocate(
       [{ field: 'leaseSeconds', problem: `at most ${maxLease} s (the pool's longest lease)` }],
       'LEASE_TOO_LONG',
     );
+  const { login, method, password } = loginOf(body, pool.loginUser as string);
+  // a floating IP or a login is made after the hand-out, by the job: it then runs instead of being recorded as done
+  const handOver = login !== undefined || !!pool.floatingL3NetworkUuid;
   const lease = {
     uuid: newId(),
     name: pool.name as string,
@@ -72,6 +82,7 @@ export async function admitAllocate(
     holderAccountUuid: caller.accountUuid,
     holderIsAdmin: caller.isAdmin,
     waitUntil: Date.now() + (pool.waitSeconds as number) * 1000,
+    ...(login ? { login } : {}),
   };
   const holder = { uuid: caller.accountUuid, isAdmin: caller.isAdmin };
   const spec = {
@@ -110,12 +121,20 @@ export async function admitAllocate(
         vmUuid: vm?.uuid ?? null,
         ips: JSON.stringify(vm?.ips ?? []),
         state: vm ? 'Active' : 'Pending',
+        ...(login
+          ? { loginMethod: method ?? null, loginUser: login.user, loginState: 'Delivering' as const }
+          : {}),
       })
       .execute();
     batch.add(
       resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
     );
     if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+    if (handOver) {
+      const job = await ctx.engine.submit(tx, { ...spec, done: ['admit', 'wait-for-vm'] }, batch);
+      await reserveQuota(tx, holder, vm.usage);
+      return { job, queued: true };
+    }
     // served at once: the job is only the record of it, finished in this same transaction; the
     // quota is charged last (claim.ts says why)
     const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
@@ -123,7 +142,7 @@ export async function admitAllocate(
     return { job, queued: false };
   });
   if (queued) ctx.engine.start(job.uuid, job.queueKey);
-  return job;
+  return password ? attachSecrets(job, { password }) : job;
 }
 
 /** Claims a VM for a Pending lease, or does nothing (lease already served, or none ready). */
@@ -202,6 +221,30 @@ export function leaseAllocateFlow(ctx: ServiceContext): FlowDef<AllocateParams, 
           if (await serve(ctx, leaseUuid, c.params)) return;
           await c.progress(50, 'waiting for the pool to make a VM ready');
           await (c.idle ? c.idle(wait) : wait());
+        },
+      },
+      {
+        name: 'hand-over',
+        describe: 'make the floating IP',
+        async run(c) {
+          await attachFloatingIp(ctx, c.job.resourceUuid!, c.job.uuid);
+        },
+        // this step or the login failed: the hand-out is undone (the lease ends, its VM and
+        // floating IP go back), so no one holds a VM without the address or login they asked for
+        async rollback(c) {
+          await ctx.events.inTransaction(ctx.db, (tx, batch) =>
+            endLease(tx, batch, c.job.resourceUuid!, 'allocation-failed'),
+          );
+          await syncAfterLeaseEnded(ctx.db, ctx.deps, c.job.resourceUuid!);
+        },
+      },
+      {
+        name: 'deliver-login',
+        describe: 'restart the VM with its login',
+        async run(c) {
+          const deliver = () => deliverLogin(ctx, c.job.resourceUuid!, c.params.login, c.job.uuid);
+          // waits for the VM's own stop and start jobs: without its running slot
+          await (c.idle ? c.idle(deliver) : deliver());
         },
       },
     ],

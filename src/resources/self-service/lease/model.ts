@@ -30,6 +30,10 @@ export const leaseSchema: KindSchema = {
     renewals: 'int',
     endedAt: 'timestamp',
     endReason: 'string',
+    floatingIp: 'string',
+    loginMethod: { enum: ['ssh-key', 'password'] },
+    loginUser: 'string',
+    loginState: { enum: ['Delivering', 'Delivered', 'Failed'] },
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',
@@ -49,7 +53,7 @@ export async function leaseWithVm(db: Executor, leaseUuid: string) {
     .selectAll()
     .where('uuid', '=', leaseUuid)
     .executeTakeFirstOrThrow();
-  const { notifiedAt: _n, ...shown } = lease;
+  const { notifiedAt: _n, eipUuid: _e, vipUuid: _v, ...shown } = lease;
   if (!lease.vmUuid) return { ...shown, vm: null };
   const vm = await db
     .selectFrom('vms')

@@ -15,6 +15,7 @@ import { resourceEvent } from '../../common.js';
 import { submitOperation } from '../../compute/vm/operations.js';
 import type { ServiceContext } from '../../service.js';
 import { endLease } from './end.js';
+import { syncAfterLeaseEnded } from './floating-ip.js';
 import { leaseFamily } from './model.js';
 
 const BATCH = 500;
@@ -89,7 +90,10 @@ export async function scanLeases(
       const ended = await ctx.events.inTransaction(ctx.db, (tx, batch) =>
         endLease(tx, batch, lease.uuid, 'expired', now),
       );
-      if (ended) result.ended++;
+      if (ended) {
+        result.ended++;
+        await syncAfterLeaseEnded(ctx.db, ctx.deps, lease.uuid);
+      }
     }
   }
 

@@ -15,6 +15,7 @@ import { runSystemVmOperation } from '../../compute/vm/system-ops.js';
 import type { FlowDeps, KindService, Operation, ServiceContext } from '../../service.js';
 import { leaseAllocateFlow } from './allocate.js';
 import { endLease } from './end.js';
+import { syncAfterLeaseEnded } from './floating-ip.js';
 import { leaseFamily, leaseSchema, leaseWithVm } from './model.js';
 import { type ScanResult, scanLeases } from './scan.js';
 
@@ -36,7 +37,14 @@ export class LeaseService implements KindService {
     ctx.engine.register({
       kind: 'lease.release',
       recovery: 'resume',
-      steps: [{ name: 'end', async run() {} }],
+      steps: [
+        { name: 'end', async run() {} },
+        {
+          name: 'release-floating-ip',
+          describe: 'tell the router the floating IP is gone',
+          run: (c) => syncAfterLeaseEnded(ctx.db, ctx.deps, c.job.resourceUuid!),
+        },
+      ],
       result: (c) => leaseWithVm(ctx.db, c.job.resourceUuid!),
     });
     this.actions = {

@@ -30,6 +30,8 @@ export const poolSchema: KindSchema = {
     shared: 'boolean',
     emptyPolicy: { enum: ['fail', 'wait'] },
     waitSeconds: 'int',
+    floatingL3NetworkUuid: 'uuid',
+    loginUser: 'string',
     ready: 'int',
     provisioning: 'int',
     allocated: 'int',

@@ -11,6 +11,7 @@ import { type FieldProblem, invalid } from '../../../kernel/errors.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, standardKind } from '../../standard.js';
 import { admitAllocate } from '../lease/allocate.js';
+import { floatingIpProblems } from '../lease/floating-ip.js';
 import { POOL_DEFAULTS, poolFamily, poolSchema } from './model.js';
 import { stockPass } from './stock.js';
 
@@ -55,6 +56,7 @@ async function checkParts(tx: Tx, body: Body): Promise<void> {
   };
   await wanted('l3Networks', 'l3NetworkUuids', (body.l3NetworkUuids as string[]) ?? []);
   await wanted('securityGroups', 'securityGroupUuids', (body.securityGroupUuids as string[]) ?? []);
+  problems.push(...(await floatingIpProblems(tx, body)));
   if ((body.cap as number) < (body.warmTarget as number))
     problems.push({ field: 'warmTarget', problem: `must not exceed cap (${body.cap})` });
   if (problems.length > 0) throw invalid(problems);
@@ -90,6 +92,8 @@ export function poolService(ctx: ServiceContext): KindService {
       l3NetworkUuids: JSON.stringify(body.l3NetworkUuids),
       securityGroupUuids: JSON.stringify(body.securityGroupUuids ?? []),
       userData: body.userData ?? null,
+      floatingL3NetworkUuid: body.floatingL3NetworkUuid ?? null,
+      loginUser: body.loginUser ?? 'dev',
       warmTarget: body.warmTarget,
       cap: body.cap,
       ...leaseFields(body),

@@ -17,6 +17,7 @@ import { randomHex } from '../../../kernel/ids.js';
 import { admitPoolVmCreate } from '../../compute/vm/admission.js';
 import { submitOperation } from '../../compute/vm/operations.js';
 import type { ServiceContext } from '../../service.js';
+import { recordBootstrap } from '../lease/login.js';
 import { systemCallerFor } from '../system-caller.js';
 import type { PoolFacts } from './model.js';
 
@@ -120,6 +121,7 @@ async function topUp(ctx: ServiceContext, pool: PoolRow, wanted: number): Promis
           .insertInto('poolVms')
           .values({ vmUuid, poolUuid: pool.uuid, state: 'Provisioning' })
           .execute();
+        await recordBootstrap(tx, pool.uuid, vmUuid);
       },
     );
   }

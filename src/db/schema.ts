@@ -24,6 +24,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { PoolMissTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
@@ -445,4 +446,6 @@ export interface Database {
   poolsWithStock: PoolWithStockView;
   poolVms: PoolVmTable;
   leases: LeaseTable;
+  poolMisses: PoolMissTable;
+  vmHeals: VmHealTable;
 }

@@ -12,7 +12,8 @@ import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, standardKind } from '../../standard.js';
 import { admitAllocate } from '../lease/allocate.js';
 import { POOL_DEFAULTS, poolFamily, poolSchema } from './model.js';
-import { stockPass } from './stock.js';
+import { sizingFields, sizingProblems } from './sizing-settings.js';
+import { loadPoolForStock, stockPass, tendPool } from './stock.js';
 
 type Body = Record<string, unknown>;
 
@@ -57,6 +58,7 @@ async function checkParts(tx: Tx, body: Body): Promise<void> {
   await wanted('securityGroups', 'securityGroupUuids', (body.securityGroupUuids as string[]) ?? []);
   if ((body.cap as number) < (body.warmTarget as number))
     problems.push({ field: 'warmTarget', problem: `must not exceed cap (${body.cap})` });
+  problems.push(...sizingProblems(body));
   if (problems.length > 0) throw invalid(problems);
 }
 
@@ -64,12 +66,18 @@ async function checkParts(tx: Tx, body: Body): Promise<void> {
 function mapUpdateError(err: unknown): unknown {
   if (pgCode(err) !== '23514') return err;
   const constraint = (err as { constraint?: string }).constraint;
+  if (constraint === 'pools_burst_check')
+    return invalid([{ field: 'burstMaxFactor', problem: 'must not be below burstFactor' }]);
   return constraint === 'pools_warm_check'
     ? invalid([{ field: 'warmTarget', problem: 'must not exceed cap' }])
     : invalid([{ field: 'defaultLeaseSeconds', problem: 'must not exceed maxLeaseSeconds' }]);
 }
 
-export function poolService(ctx: ServiceContext): KindService {
+export interface PoolService extends KindService {
+  tend(poolUuid: string, now?: Date): Promise<void>;
+}
+
+export function poolService(ctx: ServiceContext): PoolService {
   const kind = standardKind(ctx, {
     contract,
     family: poolFamily,
@@ -98,12 +106,18 @@ export function poolService(ctx: ServiceContext): KindService {
       shared: body.shared ?? POOL_DEFAULTS.shared,
       emptyPolicy: body.emptyPolicy ?? POOL_DEFAULTS.emptyPolicy,
       waitSeconds: body.waitSeconds ?? POOL_DEFAULTS.waitSeconds,
+      ...sizingFields(body),
     }),
     check: checkParts,
   });
   let task: PeriodicTask | undefined;
   return {
     ...kind,
+    /** One stock pass over one pool, whatever node owns it, at `now` (tests move the clock). */
+    async tend(poolUuid: string, now = new Date()) {
+      const pool = await loadPoolForStock(ctx, poolUuid);
+      if (pool) await tendPool(ctx, pool, now);
+    },
     actions: { ...kind.actions, allocate: (caller, uuid, body) => admitAllocate(ctx, caller, uuid, body) },
     start() {
       task = new PeriodicTask(

@@ -1,0 +1,36 @@
+/** Row types of migration 0012-pool-sizing-health: burst sizing of pools and healing of leased VMs. */
+import type { WithDefault } from './columns.js';
+
+/** The burst settings of a pool and the factor in force (adaptive sizing). */
+export interface PoolSizingColumns {
+  burstWindowSeconds: WithDefault<number>;
+  /** null: the pool's warm target */
+  burstThreshold: number | null;
+  burstFactor: WithDefault<number>;
+  burstMaxFactor: WithDefault<number>;
+  sizeFactor: WithDefault<number>;
+  sizeChangedAt: Date | null;
+}
+
+export type LeaseHealth = 'Healthy' | 'Healing' | 'Unhealable';
+
+export interface LeaseHealthColumns {
+  health: WithDefault<LeaseHealth>;
+}
+
+export interface PoolMissTable {
+  poolUuid: string;
+  at: WithDefault<Date>;
+}
+
+export type HealStage = 'restart' | 'rebuild' | 'migrate';
+
+export interface VmHealTable {
+  vmUuid: string;
+  leaseUuid: string;
+  stage: HealStage;
+  step: WithDefault<number>;
+  hostUuid: string | null;
+  startedAt: WithDefault<Date>;
+  updatedAt: WithDefault<Date>;
+}

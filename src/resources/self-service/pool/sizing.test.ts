@@ -24,14 +24,21 @@ test('the threshold defaults to the warm target; beyond it 1.5, beyond twice it 
   assert.equal(wantedFactor(pool(), 8), 1.5);
   assert.equal(wantedFactor(pool(), 9), 2);
   assert.equal(wantedFactor(pool({ burstThreshold: 10 }), 11), 1.5);
-  assert.equal(wantedFactor(pool({ warmTarget: 0 }), 2), 1.5, 'a warm target of 0 counts as a threshold of 1');
+  assert.equal(
+    wantedFactor(pool({ warmTarget: 0 }), 2),
+    1.5,
+    'a warm target of 0 counts as a threshold of 1',
+  );
 });
 
 test('a rise is at once, to the level demand asks for (a jump straight to 2 included)', () => {
   assert.deepEqual(nextFactor(pool(), 5, T0)?.factor, 1.5);
   assert.deepEqual(nextFactor(pool(), 9, T0)?.factor, 2);
   assert.deepEqual(nextFactor(pool({ sizeFactor: 1.5, sizeChangedAt: T0 }), 9, later(1))?.factor, 2);
-  assert.match(nextFactor(pool(), 9, T0)!.reason, /9 requests in the last 60 s, more than twice the threshold 4/);
+  assert.match(
+    nextFactor(pool(), 9, T0)!.reason,
+    /9 requests in the last 60 s, more than twice the threshold 4/,
+  );
   assert.equal(nextFactor(pool({ sizeFactor: 2, sizeChangedAt: T0 }), 20, later(1)), undefined);
 });
 

@@ -30,6 +30,7 @@ export const leaseSchema: KindSchema = {
     renewals: 'int',
     endedAt: 'timestamp',
     endReason: 'string',
+    health: { enum: ['Healthy', 'Healing', 'Unhealable'] },
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',

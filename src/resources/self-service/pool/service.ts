@@ -1,7 +1,8 @@
 /**
  * Pools as the API sees them: create/update/delete/enable/disable are the standard operations
  * (admin only), `allocate` hands a ready VM to any account that sees the pool (lease/allocate.ts),
- * and the node's periodic stock pass keeps each pool it owns at its warm target (stock.ts).
+ * and the node's periodic stock pass keeps each pool it owns at its warm target (stock.ts); the
+ * health scanner heals the leased VMs of the leases it owns (../health/).
  */
 import { pools as contract } from '../../../contract/self-service.js';
 import { pgCode } from '../../../db/errors.js';
@@ -10,6 +11,7 @@ import { PeriodicTask } from '../../../engine/periodic.js';
 import { type FieldProblem, invalid } from '../../../kernel/errors.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, standardKind } from '../../standard.js';
+import { type HealthResult, healthPass } from '../health/scan.js';
 import { admitAllocate } from '../lease/allocate.js';
 import { POOL_DEFAULTS, poolFamily, poolSchema } from './model.js';
 import { sizingFields, sizingProblems } from './sizing-settings.js';
@@ -75,6 +77,8 @@ function mapUpdateError(err: unknown): unknown {
 
 export interface PoolService extends KindService {
   tend(poolUuid: string, now?: Date): Promise<void>;
+  /** one health pass (tests pass allNodes to look at every lease whichever node owns it) */
+  healthScan(allNodes?: boolean): Promise<HealthResult>;
 }
 
 export function poolService(ctx: ServiceContext): PoolService {
@@ -110,7 +114,7 @@ export function poolService(ctx: ServiceContext): PoolService {
     }),
     check: checkParts,
   });
-  let task: PeriodicTask | undefined;
+  let tasks: PeriodicTask[] = [];
   return {
     ...kind,
     /** One stock pass over one pool, whatever node owns it, at `now` (tests move the clock). */
@@ -119,15 +123,24 @@ export function poolService(ctx: ServiceContext): PoolService {
       if (pool) await tendPool(ctx, pool, now);
     },
     actions: { ...kind.actions, allocate: (caller, uuid, body) => admitAllocate(ctx, caller, uuid, body) },
+    healthScan: (allNodes = false) => healthPass(ctx, allNodes),
     start() {
-      task = new PeriodicTask(
-        ctx.deps.settings.poolStockIntervalSeconds * 1000,
-        () => stockPass(ctx),
-        (err) => ctx.deps.log.warn({ err }, 'pool stock pass failed'),
-      ).start();
+      const s = ctx.deps.settings;
+      tasks = [
+        new PeriodicTask(
+          s.poolStockIntervalSeconds * 1000,
+          () => stockPass(ctx),
+          (err) => ctx.deps.log.warn({ err }, 'pool stock pass failed'),
+        ).start(),
+        new PeriodicTask(
+          s.healthScanIntervalSeconds * 1000,
+          () => healthPass(ctx),
+          (err) => ctx.deps.log.warn({ err }, 'pool health scan failed'),
+        ).start(),
+      ];
     },
     async stop() {
-      await task?.stop();
+      await Promise.all(tasks.map((t) => t.stop()));
     },
   };
 }

@@ -1,4 +1,8 @@
-/** Row types of migration 0012-pool-sizing-health: burst sizing of pools and healing of leased VMs. */
+/**
+ * Row types of migration 0012-pool-sizing-health: burst sizing of pools, healing of leased VMs,
+ * and quota charges applied at COMMIT (pool hand-outs).
+ */
+import type { Generated } from 'kysely';
 import type { WithDefault } from './columns.js';
 
 /** The burst settings of a pool and the factor in force (adaptive sizing). */
@@ -33,4 +37,12 @@ export interface VmHealTable {
   hostUuid: string | null;
   startedAt: WithDefault<Date>;
   updatedAt: WithDefault<Date>;
+}
+
+/** A charge applied (and deleted) by a deferred trigger when its transaction commits. */
+export interface QuotaChargeTable {
+  id: Generated<string>;
+  accountUuid: string;
+  usage: string;
+  defaults: string;
 }

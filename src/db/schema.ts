@@ -24,7 +24,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
-import type { PoolMissTable, VmHealTable } from './schema-pool-health.js';
+import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
@@ -448,4 +448,5 @@ export interface Database {
   leases: LeaseTable;
   poolMisses: PoolMissTable;
   vmHeals: VmHealTable;
+  quotaCharges: QuotaChargeTable;
 }

@@ -12,6 +12,13 @@
  *   the step within it, and the host it was on when it broke. Each step's job carries a request
  *   id made of these, so a node that dies between submitting a job and recording it finds the
  *   job again instead of submitting it twice.
+ * - `quota_charges`: a quota charge made at COMMIT. A pool hand-out inserts one row (the holder's
+ *   account, the amounts, the default limits for rows made on first use); a deferred constraint
+ *   trigger applies it when the transaction commits — the same ordered, conditional UPDATE as
+ *   reserveQuota, raising SQLSTATE NQ001 (naming the quota) when a limit would be passed, which
+ *   aborts the whole transaction — and deletes the row. The account's quota rows are then locked
+ *   only inside the server's COMMIT, not across the client round trips of the rest of the
+ *   transaction: concurrent hand-outs of one account no longer queue on them for milliseconds each.
  * - `pools_with_stock` is made again (its `p.*` was expanded when it was created), with the
  *   effective cap and warm target.
  */
@@ -52,6 +59,44 @@ export async function up(db: Kysely<any>): Promise<void> {
       started_at timestamptz not null default now(),
       updated_at timestamptz not null default now()
     )`.execute(db);
+
+  await sql`
+    create table quota_charges (
+      id bigserial primary key,
+      account_uuid uuid not null,
+      usage jsonb not null,
+      defaults jsonb not null
+    )`.execute(db);
+  await sql`
+    create function apply_quota_charge() returns trigger language plpgsql as $$
+    declare
+      refused text;
+    begin
+      insert into quotas (account_uuid, name, limit_value)
+        select new.account_uuid, d.key, d.value::bigint from jsonb_each_text(new.defaults) d
+        on conflict (account_uuid, name) do nothing;
+      -- rows locked in name order (as reserveQuota), then every amount or none
+      with locked as (
+        select q.name from quotas q
+        where q.account_uuid = new.account_uuid and q.name in (select key from jsonb_each_text(new.usage))
+        order by q.name for update),
+      applied as (
+        update quotas q set used = q.used + u.value::bigint, updated_at = now()
+        from locked l, jsonb_each_text(new.usage) u
+        where q.account_uuid = new.account_uuid and q.name = l.name and q.name = u.key
+          and q.used + u.value::bigint <= q.limit_value
+        returning q.name)
+      select u.key into refused from jsonb_each_text(new.usage) u
+      where u.key not in (select name from applied) order by u.key limit 1;
+      if refused is not null then
+        raise exception using errcode = 'NQ001', message = refused;
+      end if;
+      delete from quota_charges where id = new.id;
+      return null;
+    end $$`.execute(db);
+  await sql`
+    create constraint trigger quota_charges_apply after insert on quota_charges
+      deferrable initially deferred for each row execute function apply_quota_charge()`.execute(db);
 
   await sql`drop view pools_with_stock`.execute(db);
   await sql`

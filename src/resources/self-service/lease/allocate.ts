@@ -15,7 +15,8 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, queueKey, resourceEvent } from '../../common.js';
-import { reserveQuota } from '../../identity/quota/quota.js';
+import { chargeQuotaAtCommit, quotaErrorAtCommit } from '../../identity/quota/at-commit.js';
+import { type QuotaUsage, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
 import { recordMiss } from '../pool/sizing.js';
@@ -75,6 +76,7 @@ export async function admitAllocate(
     waitUntil: Date.now() + (pool.waitSeconds as number) * 1000,
   };
   const holder = { uuid: caller.accountUuid, isAdmin: caller.isAdmin };
+  let charged: QuotaUsage | undefined;
   const spec = {
     kind: 'lease.allocate',
     params: params as unknown as Record<string, unknown>,
@@ -121,16 +123,18 @@ export async function admitAllocate(
       );
       if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
       // served at once: the job is only the record of it, finished in this same transaction; the
-      // quota is charged last (claim.ts says why)
+      // quota is charged at the COMMIT (quota/at-commit.ts: the account's rows are shared by all
+      // its hand-outs, so they are locked only inside the commit), a refusal there undoing it all
       const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
-      await reserveQuota(tx, holder, vm.usage);
+      charged = vm.usage;
+      await chargeQuotaAtCommit(tx, holder, vm.usage);
       return { job, queued: false };
     })
     .catch(async (err: unknown) => {
       // a refusal for want of a VM is demand all the same: the pool's sizing counts it
       if (err instanceof CloudError && err.code === 'POOL_EMPTY')
         await recordMiss(ctx.db, poolUuid).catch(() => {});
-      throw err;
+      throw (charged && (await quotaErrorAtCommit(ctx.db, err, holder.uuid, charged))) ?? err;
     });
   if (queued) ctx.engine.start(job.uuid, job.queueKey);
   return job;

@@ -206,6 +206,11 @@ test('a VM nothing heals: the lease is marked Unhealable and its holder told', a
   // later passes leave it alone
   const again = await poolService(t).healthScan(true);
   assert.equal(again.attempts, 0);
+  // its holder brings it back (the fault is gone): the mark goes
+  const started = await holder!.job('POST', `/v1/vms/${vm}/actions/start`, {});
+  assert.equal(started.state, 'Succeeded', JSON.stringify(started));
+  await poolService(t).healthScan(true);
+  assert.equal((await leaseRow(lease)).health, 'Healthy');
 });
 
 test('a VM its holder stopped is left stopped', async () => {

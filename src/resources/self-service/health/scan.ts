@@ -9,7 +9,8 @@
  * job whose request id names the step, so the pass that follows — on this node or, after a
  * crash, another — finds the job instead of submitting it again, and never waits for it.
  * Events, all on the lease, to its holder's account: `lease.heal.started`, `lease.heal.attempt`
- * (each job), `lease.heal.failed` (a stage failed), `lease.healed`, `lease.unhealable`.
+ * (each job), `lease.heal.failed` (a stage failed), `lease.healed`, `lease.unhealable`. The mark
+ * goes when the VM runs again (someone else brought it back) or the lease stops being Active.
  *
  * Not healed here: a VM its holder stopped or paused (their choice), a VM with an operation in
  * flight (next pass), a VM whose host is Disconnected (state Unknown: it may still run there,
@@ -54,10 +55,17 @@ const STEPS_PER_PASS = 4;
 
 export async function healthPass(ctx: ServiceContext, allNodes = false): Promise<HealthResult> {
   const mine = allNodes ? sql<boolean>`true` : ownedBy('l', ctx.engine.nodeId);
-  // healing of leases that ended or stopped meanwhile is over
-  await sql`delete from vm_heals h using leases l where l.uuid = h.lease_uuid and l.state <> 'Active'`.execute(
-    ctx.db,
-  );
+  // healing of leases that ended or stopped meanwhile is over (a renewal starts the VM itself)
+  await sql`
+    with gone as (
+      delete from vm_heals h using leases l where l.uuid = h.lease_uuid and l.state <> 'Active'
+      returning h.lease_uuid)
+    update leases set health = 'Healthy' where uuid in (select lease_uuid from gone)`.execute(ctx.db);
+  // an Unhealable VM someone brought back (its holder, an admin) is no longer marked
+  await sql`
+    update leases l set health = 'Healthy' from vms v
+    where v.uuid = l.vm_uuid and l.health = 'Unhealable' and v.state = 'Running' and v.task is null
+      and ${mine}`.execute(ctx.db);
   const { rows } = await sql<Candidate>`
     select l.uuid as lease_uuid, l.account_uuid, v.uuid as vm_uuid, v.account_uuid as vm_account_uuid,
       v.state, v.task, v.host_uuid, v.last_host_uuid,

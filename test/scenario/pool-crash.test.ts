@@ -3,7 +3,8 @@
  * a node killed with SIGKILL (1) while 40 users allocate at once from a warm pool whose stock runs
  * short (some served at once, some waiting for the refill, some requests cut in flight), and
  * (2) while 60 expired leases are being reclaimed (ordinary VMs destroyed, important ones
- * stopped), then restarted with the same name. The diagnostics say where each kill landed. Afterwards no VM is held by two leases, every handed-out VM has its lease and every live
+ * stopped), (3) while the health scanner restarts a crashed leased VM; then restarted with the
+ * same name. The diagnostics say where each kill landed. Afterwards no VM is held by two leases, every handed-out VM has its lease and every live
  * lease its VM (moved to its holder's account), every answer the callers got still holds, no
  * Pending lease or unfinished job is left, the holder's quota is exactly its VMs, host capacity
  * is exact, and the pool is back at its warm stock within its cap.
@@ -417,5 +418,123 @@ test('a node killed while expired leases are reclaimed: every lease ends as its 
       assert.equal(vm, undefined, `ordinary lease ${r.uuid}: its VM is gone`);
     }
   }
+  await second.killHard();
+});
+
+test('a node killed while it heals a leased VM: after the restart the step it cut is tried again, nothing submitted twice', async (t) => {
+  // this node's passes: the reconciler finds the crashed VM, the health scanner heals it
+  process.env.NIMBUS_SETTINGS = JSON.stringify({
+    poolStockIntervalSeconds: 1,
+    leaseScanIntervalSeconds: 1,
+    reconcileIntervalSeconds: 1,
+    healthScanIntervalSeconds: 1,
+  });
+  const { db, observer, url, start } = await harness.setup('pool-crash-heal');
+  const first = start();
+  await first.ready();
+  const w = await buildWorld(url, 1);
+  const pool = await makePool(w, { name: 'crash-heal', warmTarget: 2, cap: 6, perUserLimit: 2 });
+  await waitUntil(
+    '2 ready VMs',
+    async () => (await poolRows(observer, pool)).filter((r) => r.state === 'Ready').length === 2,
+    RECOVERY_MS,
+  );
+  const job = await succeed(w.users[0]!, 'POST', `/v1/pools/${pool}/actions/allocate`, {});
+  const lease = job.resourceUuid as string;
+  const vm = job.result.vm.uuid as string;
+  await waitUntil(
+    'the pool refilled and quiet',
+    async () => {
+      const rows = await poolRows(observer, pool);
+      return (
+        rows.filter((r) => r.state === 'Ready').length === 2 && rows.every((r) => r.state !== 'Provisioning')
+      );
+    },
+    RECOVERY_MS,
+  );
+  // its restart will hang on the host long enough for the kill to find it in flight
+  await slow(w.api, [{ point: 'command:vm.start', delayMs: 5000 }]);
+  const crashed = await w.api.post(`/v1/simulator/vms/${vm}/state`, { state: 'Stopped' });
+  assert.equal(crashed.status, 200, JSON.stringify(crashed.body));
+  const healJobs = () =>
+    observer.db
+      .selectFrom('jobs')
+      .select(['uuid', 'kind', 'state', 'requestId'])
+      .where('resourceUuid', '=', vm)
+      .where('requestId', 'like', 'heal:%')
+      .orderBy('createdAt')
+      .execute();
+  await waitUntil(
+    'the restart in flight',
+    async () => (await healJobs()).some((j) => j.kind === 'vm.start' && j.state === 'Running'),
+    60_000,
+    () => first.tail(),
+  );
+  await first.killHard();
+  await noBackendsOf(observer, db.name);
+
+  const second = start();
+  await second.ready();
+  await waitUntil(
+    'the VM healed',
+    async () => {
+      const l = await observer.db
+        .selectFrom('leases')
+        .select('health')
+        .where('uuid', '=', lease)
+        .executeTakeFirstOrThrow();
+      const v = await observer.db
+        .selectFrom('vms')
+        .select(['state', 'task'])
+        .where('uuid', '=', vm)
+        .executeTakeFirstOrThrow();
+      return (
+        l.health === 'Healthy' &&
+        v.state === 'Running' &&
+        v.task === null &&
+        (await unfinished(observer)).length === 0
+      );
+    },
+    RECOVERY_MS,
+    () => second.tail(),
+  );
+  const jobs = await healJobs();
+  const perStep = new Map<string, number>();
+  for (const j of jobs) perStep.set(j.requestId!, (perStep.get(j.requestId!) ?? 0) + 1);
+  assert.deepEqual(
+    [...perStep].filter(([, n]) => n > 1),
+    [],
+    'no step of the healing submitted twice',
+  );
+  const events = await observer.db
+    .selectFrom('events')
+    .select(['type', 'data'])
+    .where('resourceUuid', '=', lease)
+    .where('type', 'like', 'lease.%heal%')
+    .orderBy('id')
+    .execute();
+  const story = events.map((e) => {
+    const d = e.data as { stage?: string; by?: string; operation?: string };
+    return [e.type, d.stage ?? d.by, d.operation].filter(Boolean).join(' ');
+  });
+  t.diagnostic(
+    `jobs ${JSON.stringify(jobs.map((j) => `${j.kind} ${j.state}`))}; events ${JSON.stringify(story)}`,
+  );
+  assert.equal(story.filter((s) => s === 'lease.heal.started').length, 1, 'one healing');
+  // the restart the kill cut is tried again (a dead node says nothing about the VM): no rebuild
+  assert.deepEqual(story, [
+    'lease.heal.started',
+    'lease.heal.attempt restart start',
+    'lease.heal.attempt restart start',
+    'lease.healed restart',
+  ]);
+  assert.deepEqual(
+    jobs.map((j) => [j.kind, j.state]),
+    [
+      ['vm.start', 'Failed'],
+      ['vm.start', 'Succeeded'],
+    ],
+  );
+  await assertPoolConsistent(observer, w, pool, 6);
   await second.killHard();
 });

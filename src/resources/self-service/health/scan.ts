@@ -26,7 +26,7 @@ import { submitOperation } from '../../compute/vm/operations.js';
 import { rebuildParams } from '../../compute/vm/rebuild.js';
 import type { ServiceContext } from '../../service.js';
 import { leaseFamily } from '../lease/model.js';
-import { nextStage, stageSteps, stepRequestId } from './stages.js';
+import { nextStage, STEP_TRIES, stageSteps, stepPrefix, stepRequestId } from './stages.js';
 
 export interface HealthResult {
   started: number;
@@ -144,15 +144,19 @@ async function advance(ctx: ServiceContext, c: Candidate, result: HealthResult):
   const stage = c.stage!;
   const step = c.step!;
   const steps = stageSteps(stage, c.healHost);
-  const requestId = stepRequestId(c.vmUuid, c.startedAt!, stage, step);
-  const job = await ctx.db
+  const tries = await ctx.db
     .selectFrom('jobs')
     .select(['uuid', 'state', 'error'])
     .where('resourceUuid', '=', c.vmUuid)
-    .where('requestId', '=', requestId)
+    .where('requestId', 'like', `${stepPrefix(c.vmUuid, c.startedAt!, stage, step)}:%`)
     .orderBy('createdAt', 'desc')
-    .executeTakeFirst();
+    .execute();
+  const requestId = stepRequestId(c.vmUuid, c.startedAt!, stage, step, tries.length);
+  const interrupted = (e: unknown) => (e as { code?: string } | null)?.code === 'JOB_INTERRUPTED';
+  let job: (typeof tries)[number] | undefined = tries[0];
   if (job && (job.state === 'Pending' || job.state === 'Running')) return false;
+  // its node died under it: that says nothing about the VM, the step is tried again
+  if (job?.state === 'Failed' && interrupted(job.error) && tries.length < STEP_TRIES) job = undefined;
   if (job?.state === 'Succeeded') {
     if (step + 1 < steps.length) return moveTo(ctx, c, stage, step + 1);
     const vm = await ctx.db

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nextStage, STAGE_ORDER, stageSteps, stepRequestId } from './stages.js';
+import { nextStage, STAGE_ORDER, stageSteps, stepPrefix, stepRequestId } from './stages.js';
 
 test('the ladder: restart, then rebuild, then migrate, then nothing', () => {
   assert.deepEqual(STAGE_ORDER, ['restart', 'rebuild', 'migrate']);
@@ -41,5 +41,7 @@ test('each step of each healing has its own request id', () => {
     ),
   );
   assert.equal(ids.size, 6);
+  assert.notEqual(stepRequestId('vm', at, 'restart', 0, 0), stepRequestId('vm', at, 'restart', 0, 1));
+  assert.ok(stepRequestId('vm', at, 'restart', 1, 2).startsWith(`${stepPrefix('vm', at, 'restart', 1)}:`));
   assert.notEqual(stepRequestId('vm', at, 'restart', 0), stepRequestId('vm', new Date(1), 'restart', 0));
 });

@@ -43,6 +43,15 @@ export function nextStage(stage: HealStage): HealStage | undefined {
   return STAGE_ORDER[STAGE_ORDER.indexOf(stage) + 1];
 }
 
-/** The request id of one step's job: found again after a crash instead of being submitted twice. */
-export const stepRequestId = (vmUuid: string, startedAt: Date, stage: HealStage, step: number) =>
+/**
+ * The request id of one step's job (`try`: the how-manieth job of that step), found again after a
+ * crash instead of being submitted twice. A job cut by its node's death (JOB_INTERRUPTED) says
+ * nothing about the VM: the step is tried again, up to STEP_TRIES jobs, before the stage fails.
+ */
+export const stepRequestId = (vmUuid: string, startedAt: Date, stage: HealStage, step: number, attempt = 0) =>
+  `${stepPrefix(vmUuid, startedAt, stage, step)}:${attempt}`;
+
+export const stepPrefix = (vmUuid: string, startedAt: Date, stage: HealStage, step: number) =>
   `heal:${vmUuid}:${new Date(startedAt).getTime()}:${stage}:${step}`;
+
+export const STEP_TRIES = 3;

@@ -229,6 +229,11 @@ export const vms: KindContract = {
     },
     recover: { summary: 'bring a Destroyed VM back, Stopped', body: Empty },
     expunge: { summary: 'remove a Destroyed VM for good, with its root volume', body: Empty },
+    rebuild: {
+      summary:
+        'give a Stopped VM a fresh root disk cloned from its image (the old disk and its snapshots are deleted)',
+      body: Empty,
+    },
   },
   deletable: true,
   taggable: true,

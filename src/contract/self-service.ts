@@ -3,7 +3,7 @@
  * takes one from at once, and the leases that say for how long they hold it. Durations are
  * seconds; the CLI accepts 90s, 30m, 12h, 7d.
  */
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import {
   base,
   Description,
@@ -19,6 +19,7 @@ import {
   UuidList,
 } from './common.js';
 import type { KindContract } from './kind-contract.js';
+import { leaseHealth, poolSizingSettings, poolSizingState } from './pool-sizing.js';
 
 const YEAR = 366 * 24 * 3600;
 /** a duration in seconds (the CLI takes 7d, 12h, 30m, 90s) */
@@ -42,6 +43,11 @@ export const LEASE_IMPORTANCE = ['normal', 'high'] as const;
 const Importance = Type.Enum(LEASE_IMPORTANCE, {
   description: 'high: at expiry the VM is stopped first and deleted only after the grace period',
 });
+
+const optional = <T extends Record<string, TSchema>>(o: T) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Type.Optional(v)])) as {
+    [K in keyof T]: ReturnType<typeof Type.Optional<T[K]>>;
+  };
 
 const poolSettings = {
   warmTarget: Count('VMs kept created, booted and ready to hand out', 0, 1000),
@@ -73,6 +79,7 @@ export const pools: KindContract = {
     ready: Type.Integer({ description: 'VMs ready to hand out' }),
     provisioning: Type.Integer({ description: 'VMs being made' }),
     allocated: Type.Integer({ description: 'VMs handed out' }),
+    ...poolSizingState,
   }),
   create: Type.Object(
     {
@@ -98,6 +105,7 @@ export const pools: KindContract = {
       shared: Type.Optional(Type.Boolean({ description: 'every account may use it (default false)' })),
       emptyPolicy: Type.Optional(EmptyPolicy),
       waitSeconds: Type.Optional(Count('wait policy: seconds to wait (default 30)', 1, 120)),
+      ...optional(poolSizingSettings),
     },
     strict,
   ),
@@ -114,6 +122,7 @@ export const pools: KindContract = {
       shared: Type.Optional(poolSettings.shared),
       emptyPolicy: Type.Optional(EmptyPolicy),
       waitSeconds: Type.Optional(poolSettings.waitSeconds),
+      ...optional(poolSizingSettings),
     },
     strict,
   ),
@@ -184,6 +193,7 @@ export const leases: KindContract = {
         description: 'Delivering: the VM restarts with the login; Delivered: the guest has it',
       }),
     ),
+    health: leaseHealth,
   }),
   actions: {
     renew: {

@@ -1,10 +1,11 @@
 /** Row types of the self-service tables (migration 0010-self-service). */
 import type { ColumnType } from 'kysely';
 import type { Timestamp, WithDefault } from './columns.js';
+import type { LeaseHealthColumns, PoolSizingColumns } from './schema-pool-health.js';
 
 type JsonList = ColumnType<string[], string, string>;
 
-export interface PoolTable {
+export interface PoolTable extends PoolSizingColumns {
   uuid: string;
   name: string;
   description: string | null;
@@ -36,6 +37,8 @@ export interface PoolWithStockView extends PoolTable {
   ready: number;
   provisioning: number;
   allocated: number;
+  effectiveCap: number;
+  effectiveWarmTarget: number;
 }
 
 export type PoolVmState = 'Provisioning' | 'Ready' | 'Allocated' | 'Discarding';
@@ -50,7 +53,7 @@ export interface PoolVmTable {
 
 export type LeaseState = 'Pending' | 'Active' | 'Stopped' | 'Ended';
 
-export interface LeaseTable {
+export interface LeaseTable extends LeaseHealthColumns {
   uuid: string;
   name: string;
   description: string | null;

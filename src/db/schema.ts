@@ -25,6 +25,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 
 export type * from './columns.js';
@@ -457,4 +458,7 @@ export interface Database {
   poolsWithStock: PoolWithStockView;
   poolVms: PoolVmTable;
   leases: LeaseTable;
+  poolMisses: PoolMissTable;
+  vmHeals: VmHealTable;
+  quotaCharges: QuotaChargeTable;
 }

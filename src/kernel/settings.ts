@@ -43,6 +43,8 @@ export interface Settings {
   leaseNoticeSeconds: number;
   /** an important VM whose lease ended stays stopped this long before it is deleted, seconds (3 days) */
   leaseGraceSeconds: number;
+  /** how often leased pool VMs are checked and healed (self-service/health/), seconds */
+  healthScanIntervalSeconds: number;
   /**
    * HTTP requests one node has in flight, by class (api/load-shedding.ts); beyond a limit a request
    * is answered at once with 503 OVERLOADED and Retry-After. Writes: 1024, twice the 500-in-flight
@@ -83,6 +85,7 @@ export const DEFAULT_SETTINGS: Settings = {
   leaseScanIntervalSeconds: 30,
   leaseNoticeSeconds: 24 * 3600,
   leaseGraceSeconds: 3 * 24 * 3600,
+  healthScanIntervalSeconds: 30,
   maxInFlightReads: 256,
   maxInFlightWrites: 1024,
   maxInFlightWaits: 1024,

@@ -55,7 +55,8 @@ export type VmOperation =
   | 'recover'
   | 'expunge'
   | 'attach-volume'
-  | 'detach-volume';
+  | 'detach-volume'
+  | 'rebuild';
 
 export interface Transition {
   from: readonly VmState[];
@@ -84,6 +85,8 @@ export const TRANSITIONS: Record<VmOperation, Transition> = {
   expunge: { from: ['Destroyed'], during: 'Expunging' },
   'attach-volume': { from: LIVE },
   'detach-volume': { from: LIVE },
+  // a fresh root disk from the VM's image; the VM stays Stopped (compute/vm/rebuild.ts)
+  rebuild: { from: ['Stopped'] },
 };
 
 export function isTransitional(state: VmState): boolean {

@@ -100,6 +100,7 @@ const CHAINS: Record<string, ChainSpec> = {
   'vm.destroy': { from: 'Running', request: (u) => ['DELETE', `/v1/vms/${u}`, undefined] },
   'vm.recover': { from: 'Destroyed', request: action('recover') },
   'vm.expunge': { from: 'Destroyed', request: action('expunge') },
+  'vm.rebuild': { from: 'Stopped', request: action('rebuild') },
   'vm.update': {
     from: 'Running',
     request: (u) => ['PATCH', `/v1/vms/${u}`, { name: 'renamed', description: 'x' }],
@@ -145,11 +146,16 @@ const STEPS: Record<string, string[]> = {
   'vm.recover': ['admit', 'mark-stopped'],
   'vm.expunge': ['admit', 'destroy-volumes', 'release-nics', 'delete-record'],
   'vm.update': ['apply'],
+  'vm.rebuild': ['admit', 'new-root-volume', 'swap-root', 'destroy-old-root', 'mark-rebuilt'],
 };
 const AT_ADMISSION = new Set(['create-record', 'admit']);
 /** where a chain runs: creates on both kinds of storage, a migration only on shared storage */
 const storagesOf = (kind: string): Storage[] =>
-  kind === 'vm.create' ? ['local', 'nfs'] : kind === 'vm.migrate' ? ['nfs'] : ['local'];
+  kind === 'vm.create' || kind === 'vm.rebuild'
+    ? ['local', 'nfs']
+    : kind === 'vm.migrate'
+      ? ['nfs']
+      : ['local'];
 
 /**
  * Host command failures, each with the chain it breaks (image.cache: the cache wraps the cause).
@@ -167,6 +173,9 @@ const COMMANDS: Array<{ kind: string; command: string; code?: string; times?: nu
   { kind: 'vm.pause', command: 'vm.pause' },
   { kind: 'vm.migrate', command: 'vm.migrate' },
   { kind: 'vm.destroy', command: 'vm.destroy' },
+  { kind: 'vm.rebuild', command: 'volume.create' },
+  // once: the rollback deletes the new disk with the same command
+  { kind: 'vm.rebuild', command: 'volume.delete', times: 1 },
 ];
 
 /** An image never cached anywhere yet, so a create must copy it (image.cache runs). */
@@ -255,6 +264,19 @@ async function run(
     assert.deepEqual([vm?.state, vm?.task], ['Destroyed', null]);
     await succeed(tenant, 'POST', `/v1/vms/${uuid}/actions/expunge`, {});
     assert.equal(await vmOf(t, uuid!), undefined);
+    return;
+  }
+  if (kind === 'vm.rebuild' && step === 'mark-rebuilt') {
+    // documented: the old disk is deleted by then; the VM stays Stopped on its new one
+    const vm = await vmOf(t, uuid!);
+    assert.deepEqual([vm?.state, vm?.task], ['Stopped', null]);
+    const oldRoot = (before.vm as { rootVolumeUuid?: string }).rootVolumeUuid;
+    assert.notEqual(vm?.rootVolumeUuid, oldRoot);
+    const roots = (await snapshot(uuid)).volumes.filter((v) => v.deviceId === 0);
+    assert.deepEqual(
+      roots.map((v) => [v.uuid, v.state]),
+      [[vm?.rootVolumeUuid, 'Ready']],
+    );
     return;
   }
   const afterwards = await snapshot(uuid);

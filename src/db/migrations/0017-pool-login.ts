@@ -35,7 +35,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     select p.*,
       (select count(*) from pool_vms v where v.pool_uuid = p.uuid and v.state = 'Ready')::int as ready,
       (select count(*) from pool_vms v where v.pool_uuid = p.uuid and v.state = 'Provisioning')::int as provisioning,
-      (select count(*) from pool_vms v where v.pool_uuid = p.uuid and v.state = 'Allocated')::int as allocated
+      (select count(*) from pool_vms v where v.pool_uuid = p.uuid and v.state = 'Allocated')::int as allocated,
+      -- adaptive sizing's figures (0012-pool-sizing-health), kept when the view is made again
+      floor(p.cap * p.size_factor)::int as effective_cap,
+      least(floor(p.warm_target * p.size_factor), floor(p.cap * p.size_factor))::int as effective_warm_target
     from pools p`.execute(db);
 
   await sql`

@@ -14,6 +14,7 @@ import * as m0008 from './0008-routers.js';
 import * as m0009 from './0009-agent-hosts.js';
 import * as m0010 from './0010-self-service.js';
 import * as m0011 from './0011-transitional-owners.js';
+import * as m0012 from './0012-pool-sizing-health.js';
 import * as m0013 from './0013-webhooks.js';
 import * as m0016 from './0016-console.js';
 import * as m0017 from './0017-pool-login.js';
@@ -30,6 +31,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009-agent-hosts': m0009,
   '0010-self-service': m0010,
   '0011-transitional-owners': m0011,
+  '0012-pool-sizing-health': m0012,
   '0013-webhooks': m0013,
   '0016-console': m0016,
   '0017-pool-login': m0017,

@@ -29,6 +29,12 @@ import {
 import { finishOperation, markState, vmResult, vmRow } from './transitions.js';
 
 type Step<P = VmOpParams> = FlowStep<P, FlowDeps>;
+
+/** What the platform may add to a start (the API's start takes none of it). */
+export interface StartParams extends VmOpParams {
+  hostUuid?: string;
+  excludeHosts?: string[];
+}
 type Ctx = VmCtx<VmOpParams>;
 
 const result = vmResult;
@@ -94,10 +100,13 @@ function allocateForStart(rt: VmRuntime): Step {
             .executeTakeFirst()
         : undefined;
       if (!root) throw new CloudError('Conflict', 'VM_ROOT_VOLUME_GONE', `vm ${vm.uuid} has no root volume`);
+      // the platform may ask for a host (a restart in place) or rule some out (a VM moved off a
+      // host that failed it: self-service/health/); local disks decide the host whatever it asks
+      const p = ctx.params as StartParams;
       const hints =
         root.type === 'local' && root.hostUuid
           ? { hostUuid: root.hostUuid, primaryStorageUuid: root.primaryStorageUuid! }
-          : { primaryStorageUuid: root.primaryStorageUuid! };
+          : { primaryStorageUuid: root.primaryStorageUuid!, ...(p.hostUuid ? { hostUuid: p.hostUuid } : {}) };
       // its NICs' L2s must be on the host's cluster
       const l2s = await ctx.db
         .selectFrom('vmNics')
@@ -120,6 +129,7 @@ function allocateForStart(rt: VmRuntime): Step {
           },
           hints,
           l2NetworkUuids: l2s.map((l) => l.l2NetworkUuid),
+          ...(p.excludeHosts ? { excludeHosts: p.excludeHosts } : {}),
         },
         strategy: null,
         slot: 'host',

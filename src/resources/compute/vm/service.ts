@@ -30,6 +30,7 @@ import { migrationRefusal, vmMigrateFlow } from './migrate.js';
 import { presentVm, vmFamily, vmSchema } from './model.js';
 import { submitOperation, type VmRef } from './operations.js';
 import { reapDestroyedVms } from './reaper.js';
+import { rebuildParams, vmRebuildFlow } from './rebuild.js';
 import { Reconciler } from './reconciler.js';
 import type { VmRuntime } from './runtime.js';
 import { vmRow } from './transitions.js';
@@ -62,6 +63,7 @@ export class VmService implements KindService {
     ctx.engine.register(vmChangeOfferingFlow);
     ctx.engine.register(vmRecoverFlow);
     ctx.engine.register(vmExpungeFlow);
+    ctx.engine.register(vmRebuildFlow);
     ctx.engine.register({
       ...changeFlow(vmFamily, 'vm.update', 'updated'),
       result: (c) => readRow(c.db, 'vms', c.params.uuid).then(presentVm),
@@ -86,6 +88,10 @@ export class VmService implements KindService {
       expunge: simple('expunge'),
       'change-offering': (caller, uuid, body) => this.changeOffering(caller, uuid, body),
       migrate: (caller, uuid, body) => this.migrate(caller, uuid, body),
+      rebuild: async (caller, uuid) => {
+        const vm = await this.load(caller, uuid);
+        return submitOperation(ctx, caller, vm, 'rebuild', await rebuildParams(ctx.db, uuid));
+      },
     };
   }
 

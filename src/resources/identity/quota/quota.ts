@@ -84,21 +84,28 @@ export async function reserveQuota(
     wanted.map(([name]) => name),
   );
   const refused = (await apply(wanted))[0];
-  if (refused) {
-    const [name, amount] = refused;
-    const row = await exec
-      .selectFrom('quotas')
-      .select(['limitValue', 'used'])
-      .where('accountUuid', '=', account.uuid)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    throw new CloudError(
-      'Conflict',
-      'QUOTA_EXCEEDED',
-      `quota ${name} exceeded: ${row?.used ?? 0} used of ${row?.limitValue ?? QUOTA_DEFAULTS[name]}, ${amount} more requested`,
-      { details: { quota: name, limit: row?.limitValue, used: row?.used, requested: amount } },
-    );
-  }
+  if (refused) throw await quotaExceeded(exec, account.uuid, refused[0], refused[1]);
+}
+
+/** The refusal of `amount` more of quota `name`, with the row as it stands. */
+export async function quotaExceeded(
+  exec: Executor,
+  accountUuid: string,
+  name: QuotaName,
+  amount: number,
+): Promise<CloudError> {
+  const row = await exec
+    .selectFrom('quotas')
+    .select(['limitValue', 'used'])
+    .where('accountUuid', '=', accountUuid)
+    .where('name', '=', name)
+    .executeTakeFirst();
+  return new CloudError(
+    'Conflict',
+    'QUOTA_EXCEEDED',
+    `quota ${name} exceeded: ${row?.used ?? 0} used of ${row?.limitValue ?? QUOTA_DEFAULTS[name]}, ${amount} more requested`,
+    { details: { quota: name, limit: row?.limitValue, used: row?.used, requested: amount } },
+  );
 }
 
 /** Gives usage back (never below zero); for non-admin accounts only, like reserveQuota. */

@@ -16,9 +16,11 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, queueKey, resourceEvent } from '../../common.js';
-import { reserveQuota } from '../../identity/quota/quota.js';
+import { chargeQuotaAtCommit, quotaErrorAtCommit } from '../../identity/quota/at-commit.js';
+import { type QuotaUsage, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
+import { recordMiss } from '../pool/sizing.js';
 import { claimReadyVm } from './claim.js';
 import { endLease } from './end.js';
 import { attachFloatingIp, syncAfterLeaseEnded } from './floating-ip.js';
@@ -85,6 +87,7 @@ export async function admitAllocate(
     ...(login ? { login } : {}),
   };
   const holder = { uuid: caller.accountUuid, isAdmin: caller.isAdmin };
+  let charged: QuotaUsage | undefined;
   const spec = {
     kind: 'lease.allocate',
     params: params as unknown as Record<string, unknown>,
@@ -96,51 +99,64 @@ export async function admitAllocate(
     requestId: caller.requestId,
     done: ['admit'],
   };
-  const { job, queued } = await ctx.events.inTransaction(ctx.db, async (tx, batch) => {
-    await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(tx);
-    const held = await tx
-      .selectFrom('leases')
-      .select((eb) => eb.fn.countAll<string>().as('n'))
-      .where('poolUuid', '=', poolUuid)
-      .where('userUuid', '=', caller.userUuid)
-      .where('state', '<>', 'Ended')
-      .executeTakeFirstOrThrow();
-    if (Number(held.n) >= (pool.perUserLimit as number))
-      throw conflict(
-        'POOL_USER_LIMIT',
-        `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
-        { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
+  const { job, queued } = await ctx.events
+    .inTransaction(ctx.db, async (tx, batch) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(
+        tx,
       );
-    const vm = await claimReadyVm(tx, poolUuid, holder);
-    if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
-    await tx
-      .insertInto('leases')
-      .values({
-        ...lease,
-        name: vm?.name ?? lease.name,
-        vmUuid: vm?.uuid ?? null,
-        ips: JSON.stringify(vm?.ips ?? []),
-        state: vm ? 'Active' : 'Pending',
-        ...(login
-          ? { loginMethod: method ?? null, loginUser: login.user, loginState: 'Delivering' as const }
-          : {}),
-      })
-      .execute();
-    batch.add(
-      resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
-    );
-    if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
-    if (handOver) {
-      const job = await ctx.engine.submit(tx, { ...spec, done: ['admit', 'wait-for-vm'] }, batch);
-      await reserveQuota(tx, holder, vm.usage);
-      return { job, queued: true };
-    }
-    // served at once: the job is only the record of it, finished in this same transaction; the
-    // quota is charged last (claim.ts says why)
-    const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
-    await reserveQuota(tx, holder, vm.usage);
-    return { job, queued: false };
-  });
+      const held = await tx
+        .selectFrom('leases')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('poolUuid', '=', poolUuid)
+        .where('userUuid', '=', caller.userUuid)
+        .where('state', '<>', 'Ended')
+        .executeTakeFirstOrThrow();
+      if (Number(held.n) >= (pool.perUserLimit as number))
+        throw conflict(
+          'POOL_USER_LIMIT',
+          `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
+          { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
+        );
+      const vm = await claimReadyVm(tx, poolUuid, holder);
+      if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
+      await tx
+        .insertInto('leases')
+        .values({
+          ...lease,
+          name: vm?.name ?? lease.name,
+          vmUuid: vm?.uuid ?? null,
+          ips: JSON.stringify(vm?.ips ?? []),
+          state: vm ? 'Active' : 'Pending',
+          ...(login
+            ? { loginMethod: method ?? null, loginUser: login.user, loginState: 'Delivering' as const }
+            : {}),
+        })
+        .execute();
+      batch.add(
+        resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
+      );
+      if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
+      if (handOver) {
+        // the login or floating IP is delivered by the job; the quota is charged now all the same
+        const job = await ctx.engine.submit(tx, { ...spec, done: ['admit', 'wait-for-vm'] }, batch);
+        charged = vm.usage;
+        await chargeQuotaAtCommit(tx, holder, vm.usage);
+        return { job, queued: true };
+      }
+      // served at once: the job is only the record of it, finished in this same transaction; the
+      // quota is charged at the COMMIT (quota/at-commit.ts: the account's rows are shared by all
+      // its hand-outs, so they are locked only inside the commit), a refusal there undoing it all
+      const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
+      charged = vm.usage;
+      await chargeQuotaAtCommit(tx, holder, vm.usage);
+      return { job, queued: false };
+    })
+    .catch(async (err: unknown) => {
+      // a refusal for want of a VM is demand all the same: the pool's sizing counts it
+      if (err instanceof CloudError && err.code === 'POOL_EMPTY')
+        await recordMiss(ctx.db, poolUuid).catch(() => {});
+      throw (charged && (await quotaErrorAtCommit(ctx.db, err, holder.uuid, charged))) ?? err;
+    });
   if (queued) ctx.engine.start(job.uuid, job.queueKey);
   return password ? attachSecrets(job, { password }) : job;
 }

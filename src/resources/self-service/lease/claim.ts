@@ -3,9 +3,9 @@
  * row not locked by a concurrent hand-out (`FOR UPDATE SKIP LOCKED`: callers take different VMs
  * and never queue behind each other), the VM row locked so no operation starts on it meanwhile,
  * and the VM with its volumes and NICs moved to the holder's account. The holder's quota is NOT
- * charged here: the caller charges `usage` as the last write of its transaction (the account's
- * quota rows are shared by all its admissions: lock them last, for the shortest time), and a
- * refusal there rolls everything back. A Ready VM found not running is set aside (Discarding) and
+ * charged here: the caller charges `usage` (the account's quota rows are shared by all its
+ * admissions: a hand-out charges them at its COMMIT, identity/quota/at-commit.ts), and a refusal
+ * there rolls everything back. A Ready VM found not running is set aside (Discarding) and
  * the next one tried.
  */
 import { sql } from 'kysely';

@@ -34,6 +34,7 @@ export const leaseSchema: KindSchema = {
     loginMethod: { enum: ['ssh-key', 'password'] },
     loginUser: 'string',
     loginState: { enum: ['Delivering', 'Delivered', 'Failed'] },
+    health: { enum: ['Healthy', 'Healing', 'Unhealable'] },
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',

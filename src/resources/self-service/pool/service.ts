@@ -1,7 +1,8 @@
 /**
  * Pools as the API sees them: create/update/delete/enable/disable are the standard operations
  * (admin only), `allocate` hands a ready VM to any account that sees the pool (lease/allocate.ts),
- * and the node's periodic stock pass keeps each pool it owns at its warm target (stock.ts).
+ * and the node's periodic stock pass keeps each pool it owns at its warm target (stock.ts); the
+ * health scanner heals the leased VMs of the leases it owns (../health/).
  */
 import { pools as contract } from '../../../contract/self-service.js';
 import { pgCode } from '../../../db/errors.js';
@@ -10,10 +11,12 @@ import { PeriodicTask } from '../../../engine/periodic.js';
 import { type FieldProblem, invalid } from '../../../kernel/errors.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, standardKind } from '../../standard.js';
+import { type HealthResult, healthPass } from '../health/scan.js';
 import { admitAllocate } from '../lease/allocate.js';
 import { floatingIpProblems } from '../lease/floating-ip.js';
 import { POOL_DEFAULTS, poolFamily, poolSchema } from './model.js';
-import { stockPass } from './stock.js';
+import { sizingFields, sizingProblems } from './sizing-settings.js';
+import { loadPoolForStock, stockPass, tendPool } from './stock.js';
 
 type Body = Record<string, unknown>;
 
@@ -59,6 +62,7 @@ async function checkParts(tx: Tx, body: Body): Promise<void> {
   problems.push(...(await floatingIpProblems(tx, body)));
   if ((body.cap as number) < (body.warmTarget as number))
     problems.push({ field: 'warmTarget', problem: `must not exceed cap (${body.cap})` });
+  problems.push(...sizingProblems(body));
   if (problems.length > 0) throw invalid(problems);
 }
 
@@ -66,12 +70,20 @@ async function checkParts(tx: Tx, body: Body): Promise<void> {
 function mapUpdateError(err: unknown): unknown {
   if (pgCode(err) !== '23514') return err;
   const constraint = (err as { constraint?: string }).constraint;
+  if (constraint === 'pools_burst_check')
+    return invalid([{ field: 'burstMaxFactor', problem: 'must not be below burstFactor' }]);
   return constraint === 'pools_warm_check'
     ? invalid([{ field: 'warmTarget', problem: 'must not exceed cap' }])
     : invalid([{ field: 'defaultLeaseSeconds', problem: 'must not exceed maxLeaseSeconds' }]);
 }
 
-export function poolService(ctx: ServiceContext): KindService {
+export interface PoolService extends KindService {
+  tend(poolUuid: string, now?: Date): Promise<void>;
+  /** one health pass (tests pass allNodes to look at every lease whichever node owns it) */
+  healthScan(allNodes?: boolean): Promise<HealthResult>;
+}
+
+export function poolService(ctx: ServiceContext): PoolService {
   const kind = standardKind(ctx, {
     contract,
     family: poolFamily,
@@ -102,22 +114,37 @@ export function poolService(ctx: ServiceContext): KindService {
       shared: body.shared ?? POOL_DEFAULTS.shared,
       emptyPolicy: body.emptyPolicy ?? POOL_DEFAULTS.emptyPolicy,
       waitSeconds: body.waitSeconds ?? POOL_DEFAULTS.waitSeconds,
+      ...sizingFields(body),
     }),
     check: checkParts,
   });
-  let task: PeriodicTask | undefined;
+  let tasks: PeriodicTask[] = [];
   return {
     ...kind,
+    /** One stock pass over one pool, whatever node owns it, at `now` (tests move the clock). */
+    async tend(poolUuid: string, now = new Date()) {
+      const pool = await loadPoolForStock(ctx, poolUuid);
+      if (pool) await tendPool(ctx, pool, now);
+    },
     actions: { ...kind.actions, allocate: (caller, uuid, body) => admitAllocate(ctx, caller, uuid, body) },
+    healthScan: (allNodes = false) => healthPass(ctx, allNodes),
     start() {
-      task = new PeriodicTask(
-        ctx.deps.settings.poolStockIntervalSeconds * 1000,
-        () => stockPass(ctx),
-        (err) => ctx.deps.log.warn({ err }, 'pool stock pass failed'),
-      ).start();
+      const s = ctx.deps.settings;
+      tasks = [
+        new PeriodicTask(
+          s.poolStockIntervalSeconds * 1000,
+          () => stockPass(ctx),
+          (err) => ctx.deps.log.warn({ err }, 'pool stock pass failed'),
+        ).start(),
+        new PeriodicTask(
+          s.healthScanIntervalSeconds * 1000,
+          () => healthPass(ctx),
+          (err) => ctx.deps.log.warn({ err }, 'pool health scan failed'),
+        ).start(),
+      ];
     },
     async stop() {
-      await task?.stop();
+      await Promise.all(tasks.map((t) => t.stop()));
     },
   };
 }

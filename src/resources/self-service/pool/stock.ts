@@ -1,10 +1,12 @@
 /**
  * The warm stock of the pools this node owns (rendezvous ownership: one node per pool, so two
  * nodes never top up the same pool at once). One pass per pool:
+ * 0. size: the cap and warm target in force follow demand (sizing.ts);
  * 1. settle: a Provisioning VM that runs becomes Ready; one that failed, or a Ready one that no
  *    longer runs, is Discarded;
  * 2. top up (Enabled pools only): create VMs until ready + provisioning reaches the warm target,
- *    never letting all the pool's rows (handed out and going included) exceed the cap;
+ *    never letting all the pool's rows (handed out and going included) exceed the cap (both as
+ *    in force);
  * 3. trim: Ready VMs beyond the warm target are Discarded (claimed with SKIP LOCKED, so a
  *    hand-out in flight keeps the one it took);
  * 4. discard: each Discarding VM is destroyed, then expunged (its row goes with it). Each step is
@@ -20,58 +22,78 @@ import type { ServiceContext } from '../../service.js';
 import { recordBootstrap } from '../lease/login.js';
 import { systemCallerFor } from '../system-caller.js';
 import type { PoolFacts } from './model.js';
+import { adaptPoolSize, effectiveSize, type PoolSizing, SIZING_COLUMNS } from './sizing.js';
 
-type PoolRow = Pick<
-  PoolFacts,
-  | 'uuid'
-  | 'name'
-  | 'accountUuid'
-  | 'state'
-  | 'imageUuid'
-  | 'instanceOfferingUuid'
-  | 'l3NetworkUuids'
-  | 'securityGroupUuids'
-  | 'warmTarget'
-  | 'cap'
->;
+type PoolRow = PoolSizing &
+  Pick<
+    PoolFacts,
+    | 'uuid'
+    | 'name'
+    | 'accountUuid'
+    | 'state'
+    | 'imageUuid'
+    | 'instanceOfferingUuid'
+    | 'l3NetworkUuids'
+    | 'securityGroupUuids'
+    | 'warmTarget'
+    | 'cap'
+  >;
 
-export async function stockPass(ctx: ServiceContext): Promise<void> {
+const POOL_COLUMNS = [
+  'uuid',
+  'name',
+  'accountUuid',
+  'state',
+  'imageUuid',
+  'instanceOfferingUuid',
+  'l3NetworkUuids',
+  'securityGroupUuids',
+  'warmTarget',
+  'cap',
+  ...SIZING_COLUMNS,
+] as const;
+
+export async function stockPass(ctx: ServiceContext, now = new Date()): Promise<void> {
   const pools = await ctx.db
     .selectFrom('pools')
-    .select([
-      'uuid',
-      'name',
-      'accountUuid',
-      'state',
-      'imageUuid',
-      'instanceOfferingUuid',
-      'l3NetworkUuids',
-      'securityGroupUuids',
-      'warmTarget',
-      'cap',
-    ])
+    .select(POOL_COLUMNS)
     .where(ownedBy('pools', ctx.engine.nodeId))
     .execute();
   for (const pool of pools) {
     try {
-      await tendPool(ctx, pool as unknown as PoolRow);
+      await tendPool(ctx, pool as unknown as PoolRow, now);
     } catch (err) {
       ctx.deps.log.warn({ err, pool: pool.uuid }, 'pool stock pass failed for one pool');
     }
   }
 }
 
-/** One pool's pass (tests call it directly for a pool whatever node owns it). */
-export async function tendPool(ctx: ServiceContext, pool: PoolRow): Promise<void> {
+/**
+ * One pool's pass (tests call it directly for a pool whatever node owns it, with a `now` of their
+ * choosing): the sizing decision first (sizing.ts), then the stock against the cap and warm
+ * target in force.
+ */
+export async function tendPool(ctx: ServiceContext, pool: PoolRow, now = new Date()): Promise<void> {
+  const size = effectiveSize(await adaptPoolSize(ctx, pool, now));
   await settle(ctx, pool.uuid);
   const counts = await countByState(ctx, pool.uuid);
   const total = counts.Provisioning + counts.Ready + counts.Allocated + counts.Discarding;
   if (pool.state === 'Enabled') {
-    const wanted = Math.min(pool.warmTarget - counts.Ready - counts.Provisioning, pool.cap - total);
+    const wanted = Math.min(size.warmTarget - counts.Ready - counts.Provisioning, size.cap - total);
     if (wanted > 0) await topUp(ctx, pool, wanted);
   }
-  if (counts.Ready > pool.warmTarget) await trim(ctx, pool.uuid, counts.Ready - pool.warmTarget);
+  if (counts.Ready > size.warmTarget) await trim(ctx, pool.uuid, counts.Ready - size.warmTarget);
   await discard(ctx, pool.uuid);
+}
+
+/** The pool's row as the pass reads it (tests tend one pool on a clock they move). */
+export async function loadPoolForStock(ctx: ServiceContext, poolUuid: string): Promise<PoolRow | undefined> {
+  const row = await ctx.db
+    .selectFrom('pools')
+    .select(POOL_COLUMNS)
+    .where('uuid', '=', poolUuid)
+    .executeTakeFirst();
+  return row as unknown as PoolRow | undefined;
 }
 
 async function countByState(ctx: ServiceContext, poolUuid: string) {

@@ -6,7 +6,7 @@
  * account) evict the cached validations of the sessions they revoked at once.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { LoginBody, LoginReply } from '../contract/auth.js';
 import type { EventBus } from '../engine/events.js';
 import type { Caller } from '../kernel/caller.js';
 import { CloudError } from '../kernel/errors.js';
@@ -50,27 +50,6 @@ function bearer(request: FastifyRequest): string | undefined {
   const [scheme, token] = header.split(' ');
   return scheme?.toLowerCase() === 'bearer' && token ? token : undefined;
 }
-
-const LoginBody = Type.Object(
-  {
-    account: Type.String({ minLength: 1, maxLength: 255 }),
-    user: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 255,
-        description: 'user of the account (default: the user named like the account)',
-      }),
-    ),
-    password: Type.String({ minLength: 1, maxLength: 256 }),
-  },
-  { additionalProperties: false },
-);
-const LoginReply = Type.Object({
-  token: Type.String(),
-  expiresAt: Type.String({ format: 'date-time' }),
-  accountUuid: Type.String(),
-  userUuid: Type.String(),
-});
 
 /** Events after which sessions are no longer valid: which sessions to evict from the cache. */
 function revokedBy(e: { type: string; resourceUuid: string; data: Record<string, unknown> }) {

@@ -101,7 +101,7 @@ export const affinityGroups: KindContract = {
 
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 
-export const vms: KindContract = {
+export const vms = {
   kind: 'vms',
   singular: 'vm',
   summary: 'a virtual machine: created from an image and an offering, placed by the scheduler',
@@ -224,6 +224,6 @@ export const vms: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'state', 'cpu', 'memory', 'hostUuid', 'createdAt'],
   adminOnly: false,
-};
+} satisfies KindContract;
 
 export const COMPUTE_KINDS: KindContract[] = [instanceOfferings, affinityGroups, vms];

@@ -1,6 +1,8 @@
 /**
  * The shape every API kind's contract has (path, CLI noun, bodies, actions). A file of its own so
  * the family contracts and the registry (kinds.ts) can both import it without importing each other.
+ * A kind whose resource the web console reads by field (hosts, vms, …) is declared
+ * `satisfies KindContract` rather than `: KindContract`, so `Static<typeof hosts.resource>` keeps its fields.
  */
 import type { TObject } from 'typebox';
 

@@ -143,7 +143,7 @@ const DomainName = Type.String({
   description: 'DNS domain of the VMs',
 });
 
-export const l3Networks: KindContract = {
+export const l3Networks = {
   kind: 'l3-networks',
   singular: 'l3-network',
   summary:
@@ -217,7 +217,7 @@ export const l3Networks: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'category', 'provider', 'ipFree', 'ipTotal', 'l2NetworkUuid'],
   adminOnly: false,
-};
+} satisfies KindContract;
 
 export const ipRanges: KindContract = {
   kind: 'ip-ranges',

@@ -6,7 +6,6 @@
 import { createBrowserRouter, Navigate, Outlet, useLocation } from 'react-router';
 import { useSession } from './api/session';
 import { Layout } from './components/layout';
-import { DashboardPage } from './pages/dashboard';
 import { KindDetailPage } from './pages/kind-detail';
 import { KindListPage } from './pages/kind-list';
 import { LoginPage } from './pages/login';
@@ -29,7 +28,8 @@ export const router = createBrowserRouter([
   {
     element: <RequireSession />,
     children: [
-      { index: true, element: <DashboardPage /> },
+      // its own chunk: ECharts loads with the dashboard, not with the login or list pages
+      { index: true, lazy: async () => ({ Component: (await import('./pages/dashboard')).DashboardPage }) },
       { path: ':kind', element: <KindListPage /> },
       { path: ':kind/:uuid', element: <KindDetailPage /> },
       { path: '*', element: <NotFoundPage /> },

@@ -52,7 +52,7 @@ export function Layout({ children }: { children: ReactNode }) {
         </Group>
       </AppShell.Header>
       <AppShell.Navbar p="xs" aria-label="Resources">
-        <ScrollArea>
+        <AppShell.Section grow component={ScrollArea}>
           <NavLink component={Link} to="/" label="Dashboard" active={location.pathname === '/'} />
           {kinds.map((k) => (
             <NavLink
@@ -63,7 +63,7 @@ export function Layout({ children }: { children: ReactNode }) {
               active={location.pathname === `/${k.kind}` || location.pathname.startsWith(`/${k.kind}/`)}
             />
           ))}
-        </ScrollArea>
+        </AppShell.Section>
       </AppShell.Navbar>
       <AppShell.Main>{children}</AppShell.Main>
     </AppShell>

@@ -67,8 +67,8 @@ export function LiveJobsChart() {
     return {
       animationDuration: 300,
       tooltip: { trigger: 'axis' },
-      legend: { data: ['succeeded', 'failed'] },
-      grid: { left: 40, right: 10, top: 30, bottom: 30 },
+      legend: { data: ['succeeded', 'failed'], top: 0 },
+      grid: { left: 40, right: 10, top: 36, bottom: 30 },
       xAxis: { type: 'category', data: buckets.map(label) },
       yAxis: { type: 'value', minInterval: 1 },
       series: [

@@ -4,7 +4,7 @@
  * index.html (src/api/web-console.ts).
  */
 import { createBrowserRouter, Navigate, Outlet, useLocation } from 'react-router';
-import { useSession } from './api/session';
+import { endedByLogout, useSession } from './api/session';
 import { Layout } from './components/layout';
 import { KindDetailPage } from './pages/kind-detail';
 import { KindListPage } from './pages/kind-list';
@@ -15,7 +15,12 @@ function RequireSession() {
   const session = useSession();
   const here = useLocation();
   if (!session)
-    return <Navigate to={`/login?next=${encodeURIComponent(here.pathname + here.search)}`} replace />;
+    return (
+      <Navigate
+        to={endedByLogout() ? '/login' : `/login?next=${encodeURIComponent(here.pathname + here.search)}`}
+        replace
+      />
+    );
   return (
     <Layout>
       <Outlet />

@@ -36,11 +36,19 @@ export function getSession(): Session | null {
   return current;
 }
 
-export function setSession(s: Session | null): void {
+let loggedOut = false;
+
+/** `logout`: the user ended it (the login page then opens without remembering a page to return to). */
+export function setSession(s: Session | null, reason?: 'logout'): void {
   current = s;
+  loggedOut = s === null && reason === 'logout';
   if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
   else sessionStorage.removeItem(KEY);
   for (const l of listeners) l();
+}
+
+export function endedByLogout(): boolean {
+  return loggedOut;
 }
 
 function subscribe(l: () => void): () => void {

@@ -3,7 +3,7 @@ import { AppShell, Badge, Burger, Button, Group, NavLink, ScrollArea, Text, Titl
 import { useDisclosure } from '@mantine/hooks';
 import { useQueryClient } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
-import { Link, useLocation, useNavigate } from 'react-router';
+import { Link, useLocation } from 'react-router';
 import { title, visibleKinds } from '../api/catalog';
 import { request } from '../api/client';
 import { setSession, useSession } from '../api/session';
@@ -12,16 +12,15 @@ export function Layout({ children }: { children: ReactNode }) {
   const session = useSession();
   const [opened, { toggle }] = useDisclosure();
   const location = useLocation();
-  const navigate = useNavigate();
   const queries = useQueryClient();
   const kinds = visibleKinds(session?.isAdmin ?? false);
 
   async function logout() {
     // revoke the token on the server too; the session ends here whatever it answers
     await request('POST', '/v1/auth/logout').catch(() => undefined);
-    setSession(null);
+    // RequireSession (routes.tsx) then opens the login page
+    setSession(null, 'logout');
     queries.clear();
-    navigate('/login', { replace: true });
   }
 
   return (

@@ -81,7 +81,7 @@ export function KindDetailPage() {
           </Text>
           <Title order={2}>{name}</Title>
         </div>
-        <Group gap="xs" aria-label="actions">
+        <Group gap="xs" role="group" aria-label="actions">
           {actionsFor(k, isAdmin).map(([action, a]) => (
             <ActionButton
               key={action}

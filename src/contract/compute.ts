@@ -211,6 +211,7 @@ export const vms = {
       ),
     },
     migrate: {
+      admin: true,
       summary: 'admin: live-migrate a Running VM on shared storage to another host of its cluster',
       body: Type.Object(
         { hostUuid: Type.Optional(RefUuid('target host (default: the scheduler picks one)')) },

@@ -16,7 +16,11 @@ export interface KindContract {
   create?: TObject;
   update?: TObject;
   /** POST /v1/<kind>/{uuid}/actions/<name> */
-  actions?: Record<string, { summary: string; body: TObject; tenant?: boolean }>;
+  /**
+   * `tenant`: on an adminOnly kind, open to every account that sees the resource; `admin`: on any
+   * other kind, the admin's only (the service enforces it; clients hide it from tenants).
+   */
+  actions?: Record<string, { summary: string; body: TObject; tenant?: boolean; admin?: boolean }>;
   deletable: boolean;
   taggable: boolean;
   /** columns of the CLI's table output */

@@ -17,7 +17,9 @@ import { createDemoEnvironment } from '../../src/demo.js';
 import { ADMIN_PASSWORD, type Api, startTestNode, type TestNode } from '../support/node.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
+const missing = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
 if (missing) console.log(`# skipping the browser tests: ${missing}`);
 
 /** Retries `check` until it passes (figures that follow the event stream settle within a second or two). */
@@ -56,8 +58,19 @@ describe('web console in Chromium', { skip: missing }, () => {
     mkdirSync(shots, { recursive: true });
     console.log(`# screenshots: ${shots}`);
     t = await startTestNode();
-    const admin = await t.db.db.selectFrom('accounts').select('uuid').where('type', '=', 'admin').executeTakeFirstOrThrow();
-    assert.ok(await createDemoEnvironment(t.node.services, t.node.kindServices, admin.uuid, pino({ level: 'silent' })));
+    const admin = await t.db.db
+      .selectFrom('accounts')
+      .select('uuid')
+      .where('type', '=', 'admin')
+      .executeTakeFirstOrThrow();
+    assert.ok(
+      await createDemoEnvironment(
+        t.node.services,
+        t.node.kindServices,
+        admin.uuid,
+        pino({ level: 'silent' }),
+      ),
+    );
     const vm = await t.admin.job('POST', '/v1/vms', {
       name: 'web-1',
       imageUuid: await byName('images', 'ubuntu-22.04'),
@@ -157,7 +170,10 @@ describe('web console in Chromium', { skip: missing }, () => {
     // references read as names: the offering
     assert.equal(await page.locator('[data-field="instanceOfferingUuid"]').textContent(), 'small');
 
-    await page.getByRole('group', { name: 'actions' }).getByRole('button', { name: 'stop', exact: true }).click();
+    await page
+      .getByRole('group', { name: 'actions' })
+      .getByRole('button', { name: 'stop', exact: true })
+      .click();
     const dialog = page.getByRole('dialog');
     await dialog.getByText('stop web-1?').waitFor();
     await dialog.getByRole('button', { name: 'stop', exact: true }).click();
@@ -185,8 +201,11 @@ describe('web console in Chromium', { skip: missing }, () => {
 
   test('an expired session goes back to the login page, which returns to the page asked for', async () => {
     await page.evaluate(() => {
-      const s = JSON.parse(sessionStorage.getItem('nimbus.session')!);
-      sessionStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: 'revoked-or-expired' }));
+      const s = JSON.parse((globalThis as any).sessionStorage.getItem('nimbus.session')!);
+      (globalThis as any).sessionStorage.setItem(
+        'nimbus.session',
+        JSON.stringify({ ...s, token: 'revoked-or-expired' }),
+      );
     });
     await page.goto(`${t.url}/volumes`);
     await page.waitForURL(/\/login\?next=%2Fvolumes$/);
@@ -196,10 +215,15 @@ describe('web console in Chromium', { skip: missing }, () => {
   });
 
   test('log out revokes the token and returns to the login page', async () => {
-    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('nimbus.session')!).token as string);
+    const token = await page.evaluate(
+      () => JSON.parse((globalThis as any).sessionStorage.getItem('nimbus.session')!).token as string,
+    );
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL(`${t.url}/login`);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('nimbus.session')), null);
+    assert.equal(
+      await page.evaluate(() => (globalThis as any).sessionStorage.getItem('nimbus.session')),
+      null,
+    );
     const res = await fetch(`${t.url}/v1/auth/whoami`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 401);
     await page.goto(`${t.url}/vms`);
@@ -222,6 +246,25 @@ describe('web console in Chromium', { skip: missing }, () => {
     assert.equal(await p.getByTestId('capacity-zone').count(), 0);
     await eventually(async () => assert.equal(await p.getByTestId('stat-vms').textContent(), '0'));
     await shot(p, 'tenant-dashboard');
+    // its own VM: no host column or field, no admin action (migrate)
+    const acme = await t.anon.login('acme', 'acme-password');
+    const job = await acme.job('POST', '/v1/vms', {
+      name: 'acme-1',
+      imageUuid: await byName('images', 'ubuntu-22.04'),
+      instanceOfferingUuid: await byName('instance-offerings', 'small'),
+      l3NetworkUuids: [await byName('l3-networks', 'public')],
+    });
+    assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    await p.goto(`${t.url}/vms`);
+    await p.getByTestId('kind-list').getByRole('link', { name: 'acme-1' }).waitFor();
+    assert.equal(await p.getByRole('columnheader', { name: 'hostUuid' }).count(), 0);
+    await p.getByTestId('kind-list').getByRole('link', { name: 'acme-1' }).click();
+    const actions = p.getByRole('group', { name: 'actions' });
+    await actions.getByRole('button', { name: 'stop', exact: true }).waitFor();
+    assert.equal(await actions.getByRole('button', { name: 'migrate' }).count(), 0);
+    for (const field of ['hostUuid', 'clusterUuid', 'lastHostUuid', 'accountUuid'])
+      assert.equal(await p.locator(`[data-field="${field}"]`).count(), 0, field);
+    await shot(p, 'tenant-vm');
     const host = (await t.admin.get('/v1/hosts?limit=1')).body.items[0].uuid;
     for (const path of ['/hosts', `/hosts/${host}`]) {
       await p.goto(`${t.url}${path}`);

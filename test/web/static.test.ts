@@ -51,7 +51,7 @@ describe('web console: static files at /', () => {
     }
     const api = await get('/vms', { accept: 'application/json' });
     assert.equal(api.status, 404);
-    assert.equal((await api.json()).error.code, 'ROUTE_NOT_FOUND');
+    assert.equal(((await api.json()) as any).error.code, 'ROUTE_NOT_FOUND');
   });
 
   test('API paths, /metrics and missing assets never fall back to index.html', async () => {
@@ -62,11 +62,11 @@ describe('web console: static files at /', () => {
       authorization: `Bearer ${t.admin.token}`,
     });
     assert.equal(withToken.status, 404);
-    assert.equal((await withToken.json()).error.code, 'ROUTE_NOT_FOUND');
+    assert.equal(((await withToken.json()) as any).error.code, 'ROUTE_NOT_FOUND');
     for (const path of ['/assets/missing-12345678.js', '/favicon.ico', '/../package.json']) {
       const res = await get(path, { accept: HTML });
       assert.equal(res.status, 404, path);
-      assert.equal((await res.json()).error.reason, 'NotFound');
+      assert.equal(((await res.json()) as any).error.reason, 'NotFound');
     }
     const metrics = await get('/metrics', { accept: HTML });
     assert.equal(metrics.status, 200);

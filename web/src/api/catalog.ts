@@ -23,12 +23,25 @@ export function visibleKinds(isAdmin: boolean): CatalogKind[] {
   return KINDS.filter((k) => isAdmin || queryInfo(k.kind)?.visibility !== 'admin');
 }
 
-/** Actions the caller may run: a tenant only those marked `tenant` on admin-only kinds. */
+/**
+ * Actions the caller may run on a resource: the admin all; a tenant those of its own resources
+ * (not the admin's `admin` ones), and on an admin-only kind only those marked `tenant`.
+ */
 export function actionsFor(
   k: CatalogKind,
   isAdmin: boolean,
+  owned: boolean,
 ): [string, NonNullable<CatalogKind['actions']>[string]][] {
-  return Object.entries(k.actions ?? {}).filter(([, a]) => isAdmin || !k.adminOnly || a.tenant);
+  return Object.entries(k.actions ?? {}).filter(
+    ([, a]) => isAdmin || (k.adminOnly ? a.tenant : owned && !a.admin),
+  );
+}
+
+/** A field a tenant is not shown: a reference to what it may not see (a VM's host, cluster, account). */
+export function hiddenFrom(kind: string, field: string, isAdmin: boolean): boolean {
+  if (isAdmin) return false;
+  const target = relatedKind(kind, field);
+  return !!target && queryInfo(target)?.visibility === 'admin';
 }
 
 /**

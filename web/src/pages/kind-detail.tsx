@@ -7,7 +7,7 @@ import { Alert, Anchor, Card, Group, SimpleGrid, Stack, Table, Text, Title, Tool
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 import { Link, useParams } from 'react-router';
-import { actionsFor, fieldDescription, kindOf, queryInfo, relatedKind, visibleKinds } from '../api/catalog';
+import { actionsFor, fieldDescription, hiddenFrom, kindOf, visibleKinds } from '../api/catalog';
 import type { CatalogKind } from '../api/catalog-types';
 import { ApiError, get, type Job, type ListPage, listPath } from '../api/client';
 import { subscribeEvents } from '../api/events';
@@ -67,7 +67,9 @@ export function KindDetailPage() {
     );
   if (!row) return <Text>loading…</Text>;
   const name = typeof row.name === 'string' ? row.name : uuid;
-  const mayChange = isAdmin || !k.adminOnly;
+  // a tenant changes only its own resources (a public image or a shared network is read-only to it)
+  const owned = row.accountUuid === undefined || row.accountUuid === session?.accountUuid;
+  const mayChange = isAdmin || (!k.adminOnly && owned);
 
   return (
     <Stack>
@@ -82,7 +84,7 @@ export function KindDetailPage() {
           <Title order={2}>{name}</Title>
         </div>
         <Group gap="xs" role="group" aria-label="actions">
-          {actionsFor(k, isAdmin).map(([action, a]) => (
+          {actionsFor(k, isAdmin, owned).map(([action, a]) => (
             <ActionButton
               key={action}
               kind={kind}
@@ -166,9 +168,5 @@ export function KindDetailPage() {
 function shownFields(k: CatalogKind, row: Resource | undefined, isAdmin: boolean): string[] {
   const declared = Object.keys(k.resource.properties ?? {});
   const extra = row ? Object.keys(row).filter((f) => !declared.includes(f)) : [];
-  return [...declared, ...extra].filter((f) => {
-    if (isAdmin) return true;
-    const target = relatedKind(k.kind, f);
-    return !target || queryInfo(target)?.visibility !== 'admin';
-  });
+  return [...declared, ...extra].filter((f) => !hiddenFrom(k.kind, f, isAdmin));
 }

@@ -18,7 +18,7 @@ import {
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
-import { kindOf, queryInfo, title, visibleKinds } from '../api/catalog';
+import { hiddenFrom, kindOf, queryInfo, title, visibleKinds } from '../api/catalog';
 import { ApiError, get, type ListPage, listPath } from '../api/client';
 import { useNames } from '../api/names';
 import { useSession } from '../api/session';
@@ -68,7 +68,9 @@ export function KindListPage() {
   });
   const rows = list.data?.items ?? [];
   // names, not uuids: the uuid column gives way to a linked name where the kind has one
-  const columns = (k?.columns ?? []).filter((c) => !(c === 'uuid' && hasName));
+  const columns = (k?.columns ?? []).filter(
+    (c) => !(c === 'uuid' && hasName) && !hiddenFrom(kind, c, session?.isAdmin ?? false),
+  );
   const names = useNames(k ? referencedUuids(k, rows, columns) : {});
   if (!k || !visible) return <NotFoundPage what={`The page /${kind}`} />;
 

@@ -93,15 +93,19 @@ export function registerWebConsole(app: FastifyInstance, dir = WEB_DIST): void {
   if (!existsSync(join(dir, 'index.html'))) return;
   const files = load(dir);
   const index = files.get('/index.html')!;
-  // `/*` matches only what no other route does: the API's routes always win
-  app.get('/*', { schema: { hide: true } }, async (request, reply) => {
+  const serve = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = decodeURIComponentSafe(request.url.split('?')[0] ?? '/');
     const file = path === '/' ? index : files.get(path);
     if (file) return send(request, reply, file);
     const wantsHtml = String(request.headers.accept ?? '').includes('text/html');
     if (wantsHtml && !NOT_CLIENT_ROUTE.test(path)) return send(request, reply, index);
     return reply.callNotFound();
-  });
+  };
+  // The console's own shapes only (`/vms`, `/vms/<uuid>`, `/login`, `/favicon.svg`, `/assets/…`), not
+  // a catch-all `/*`: a catch-all would also take what the router refuses, such as an over-long
+  // path parameter of the API (414), and turn it into a 404. The API's static paths always win.
+  for (const path of ['/', '/assets/*', '/:page', '/:page/:id'])
+    app.get(path, { schema: { hide: true } }, serve);
 }
 
 function decodeURIComponentSafe(s: string): string {

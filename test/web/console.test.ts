@@ -168,7 +168,9 @@ describe('web console in Chromium', { skip: missing }, () => {
     const state = page.locator('[data-field="state"]');
     await eventually(async () => assert.equal(await state.textContent(), 'Running'));
     // references read as names: the offering
-    assert.equal(await page.locator('[data-field="instanceOfferingUuid"]').textContent(), 'small');
+    await eventually(async () =>
+      assert.equal(await page.locator('[data-field="instanceOfferingUuid"]').textContent(), 'small'),
+    );
 
     await page
       .getByRole('group', { name: 'actions' })
@@ -183,6 +185,23 @@ describe('web console in Chromium', { skip: missing }, () => {
     await eventually(async () => assert.equal(await state.textContent(), 'Stopped'));
     assert.equal((await t.admin.get(`/v1/vms/${vmUuid}`)).body.state, 'Stopped');
     await shot(page, 'vm-detail');
+  });
+
+  test('a refused action shows the API’s error, and a bad field next to that field', async () => {
+    const actions = page.getByRole('group', { name: 'actions' });
+    const dialog = page.getByRole('dialog');
+    await actions.getByRole('button', { name: 'stop', exact: true }).click();
+    await dialog.getByRole('button', { name: 'stop', exact: true }).click();
+    await dialog.getByRole('alert').getByText('VM_INVALID_STATE').waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    await actions.getByRole('button', { name: 'change-offering' }).click();
+    await dialog.getByLabel('cpu', { exact: true }).fill('0');
+    await dialog.getByRole('button', { name: 'change-offering' }).click();
+    await dialog.getByRole('alert').first().waitFor();
+    assert.equal(await dialog.getByLabel('cpu', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await shot(page, 'vm-refused-field');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
   test('the job chart follows the event stream: a job finished through the API shows up', async () => {

@@ -105,12 +105,14 @@ function ActionDialog({ spec, onClose }: { spec: ActionSpec; onClose: () => void
     }
   }
 
+  // a 400 lists `details.fields`; a service's refusal may name one `details.field`
   const fieldErrors = new Map(
     ((error?.details.fields as { field: string; problem: string }[] | undefined) ?? []).map((f) => [
-      f.field.replace(/^\/?(body\/)?/, ''),
+      f.field,
       f.problem,
     ]),
   );
+  if (error && typeof error.details.field === 'string') fieldErrors.set(error.details.field, error.message);
 
   return (
     <Modal opened onClose={onClose} title={`${spec.action} ${spec.name}?`}>

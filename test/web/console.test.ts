@@ -218,6 +218,49 @@ describe('web console in Chromium', { skip: missing }, () => {
     });
   });
 
+  test('every kind has a list page, and its first row opens a detail page without an error', async () => {
+    const { KINDS } = await import('../../src/contract/kinds.js');
+    const opened: string[] = [];
+    for (const k of KINDS) {
+      await page.goto(`${t.url}/${k.kind}`);
+      await page.getByTestId('list-total').getByText(/^\d+ /).waitFor();
+      assert.equal(
+        await page.getByRole('alert').count(),
+        0,
+        `${k.kind}: ${await page.getByRole('alert').allTextContents()}`,
+      );
+      const rows = page.getByTestId('kind-list').locator('tbody tr');
+      if ((await rows.count()) === 0) continue;
+      // the first cell opens the row's page (its name, uuid or first column)
+      const first = rows.first().locator('td').first().getByRole('link');
+      assert.equal(await first.count(), 1, `${k.kind}: the first cell of a row is no link`);
+      const href = await first.getAttribute('href');
+      assert.ok(href?.startsWith(`/${k.kind}/`), `${k.kind}: ${href}`);
+      await first.click();
+      await page.getByTestId('detail-fields').waitFor();
+      assert.equal(
+        await page.getByRole('alert').count(),
+        0,
+        `${href}: ${await page.getByRole('alert').allTextContents()}`,
+      );
+      opened.push(k.kind);
+    }
+    console.log(`# detail pages opened: ${opened.length} of ${KINDS.length} kinds (${opened.join(' ')})`);
+    // the demo environment has rows of most kinds: their detail pages were opened
+    for (const kind of [
+      'zones',
+      'hosts',
+      'vms',
+      'images',
+      'l3-networks',
+      'ip-ranges',
+      'pools',
+      'jobs',
+      'events',
+    ])
+      assert.ok(opened.includes(kind), `${kind} not opened (opened: ${opened.join(', ')})`);
+  });
+
   test('an expired session goes back to the login page, which returns to the page asked for', async () => {
     await page.evaluate(() => {
       const s = JSON.parse((globalThis as any).sessionStorage.getItem('nimbus.session')!);

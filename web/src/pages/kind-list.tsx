@@ -83,7 +83,9 @@ export function KindListPage() {
   };
   const sortBy = (c: string) => set({ sort: sort === c ? `-${c}` : c, page: null });
   const total = list.data?.total ?? 0;
-  const linkField = hasName ? 'name' : k.columns.includes('uuid') ? 'uuid' : undefined;
+  // the cell that opens the row's page: its name, else its uuid, else the first column
+  const shown = [...(hasName ? ['name'] : []), ...columns.filter((c) => c !== 'name')];
+  const linkField = hasName ? 'name' : columns.includes('uuid') ? 'uuid' : shown[0];
 
   return (
     <Stack>
@@ -116,7 +118,7 @@ export function KindListPage() {
       <Table striped highlightOnHover withTableBorder data-testid="kind-list">
         <Table.Thead>
           <Table.Tr>
-            {[...(hasName ? ['name'] : []), ...columns.filter((c) => c !== 'name')].map((c) => (
+            {shown.map((c) => (
               <Table.Th
                 key={c}
                 aria-sort={sort === c ? 'ascending' : sort === `-${c}` ? 'descending' : undefined}
@@ -135,7 +137,7 @@ export function KindListPage() {
         <Table.Tbody>
           {rows.map((row, i) => (
             <Table.Tr key={String(row.uuid ?? row.id ?? i)}>
-              {[...(hasName ? ['name'] : []), ...columns.filter((c) => c !== 'name')].map((c) => (
+              {shown.map((c) => (
                 <Table.Td key={c}>
                   {c === linkField && typeof row.uuid === 'string' ? (
                     <Anchor component={Link} to={`/${kind}/${row.uuid}`}>

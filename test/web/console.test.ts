@@ -128,6 +128,15 @@ describe('web console in Chromium', { skip: missing }, () => {
       assert.equal(await zoneRow.locator('[data-cell="cpu"]').textContent(), `${used} / ${cpuTotal}`);
     });
     assert.ok(cpuUsed >= 1 && memUsed >= GiB, 'the demo pool and web-1 hold capacity');
+    // and each host's row (the 10 fullest: the demo has 4) shows its own figures
+    const hostRows = page.getByTestId('capacity-host').locator('tbody tr');
+    await eventually(async () => assert.equal(await hostRows.count(), hosts.length));
+    await eventually(async () => {
+      for (const h of (await t.admin.get('/v1/hosts?limit=1000')).body.items as any[]) {
+        const row = page.getByTestId('capacity-host').locator(`tr[data-name="${h.name}"]`);
+        assert.equal(await row.locator('[data-cell="cpu"]').textContent(), `${h.cpuUsed} / ${h.cpuTotal}`);
+      }
+    });
     assert.match(
       (await zoneRow.locator('[data-cell="memory"]').textContent())!,
       new RegExp(`/ ${(memTotal / GiB).toFixed(1)}$`),

@@ -50,6 +50,7 @@ export function useCapacity(enabled: boolean) {
         all<Cluster>('clusters', ['uuid', 'name', 'zoneUuid']),
         all<Host>('hosts', [
           'uuid',
+          'name',
           'zoneUuid',
           'clusterUuid',
           'status',
@@ -76,6 +77,11 @@ export function useCapacity(enabled: boolean) {
             hosts.filter((h) => h.clusterUuid === c.uuid),
           ),
         ),
+        // the fullest hosts first (by memory allocated, the usual limit), at most 10 rows
+        hosts: hosts
+          .map((h) => ({ ...sum(h.name, h.uuid, [h]), status: h.status }))
+          .sort((a, b) => b.memoryUsed / (b.memoryTotal || 1) - a.memoryUsed / (a.memoryTotal || 1))
+          .slice(0, 10),
         storages,
       };
     },

@@ -56,14 +56,18 @@ function Stat({ label, value, id }: { label: string; value: string | number; id:
   );
 }
 
-function CapacityTable({ rows, caption }: { rows: Capacity[]; caption: string }) {
+function CapacityTable({ rows, caption }: { rows: (Capacity & { status?: string })[]; caption: string }) {
   return (
     <Table withTableBorder striped data-testid={`capacity-${caption}`}>
-      <Table.Caption>{caption}: CPUs allocated to VMs of those the hosts have; memory in GiB</Table.Caption>
+      <Table.Caption>
+        {caption === 'host'
+          ? 'the 10 hosts with the most memory allocated'
+          : `${caption}: CPUs allocated to VMs of those its hosts have; memory in GiB`}
+      </Table.Caption>
       <Table.Thead>
         <Table.Tr>
           <Table.Th>{caption}</Table.Th>
-          <Table.Th>hosts (connected)</Table.Th>
+          <Table.Th>{caption === 'host' ? 'status' : 'hosts (connected)'}</Table.Th>
           <Table.Th>CPU used / total</Table.Th>
           <Table.Th>memory used / free / total GiB</Table.Th>
           <Table.Th w={160}>memory used</Table.Th>
@@ -73,9 +77,7 @@ function CapacityTable({ rows, caption }: { rows: Capacity[]; caption: string })
         {rows.map((r) => (
           <Table.Tr key={r.uuid} data-name={r.name}>
             <Table.Td>{r.name}</Table.Td>
-            <Table.Td>
-              {r.hosts} ({r.connected})
-            </Table.Td>
+            <Table.Td>{r.status ?? `${r.hosts} (${r.connected})`}</Table.Td>
             <Table.Td data-cell="cpu">
               {r.cpuUsed} / {r.cpuTotal}
             </Table.Td>
@@ -174,6 +176,7 @@ export function DashboardPage() {
           <Stack>
             <CapacityTable rows={cap.zones} caption="zone" />
             <CapacityTable rows={cap.clusters} caption="cluster" />
+            <CapacityTable rows={cap.hosts} caption="host" />
             <Table withTableBorder data-testid="capacity-storage">
               <Table.Caption>primary storage</Table.Caption>
               <Table.Tbody>

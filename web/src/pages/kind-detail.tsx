@@ -15,6 +15,7 @@ import { useNames } from '../api/names';
 import { useSession } from '../api/session';
 import type { CloudEvent, Resource } from '../api/types';
 import { ActionButton } from '../components/action-button';
+import { JobProgress } from '../components/job-progress';
 import { referencedUuids, Value } from '../components/value';
 import { when } from '../format';
 import { NotFoundPage } from './not-found';
@@ -107,6 +108,7 @@ export function KindDetailPage() {
           )}
         </Group>
       </Group>
+      {kind === 'jobs' && <JobProgress job={row as unknown as Job} />}
       <Table withTableBorder data-testid="detail-fields">
         <Table.Tbody>
           {fields.map((f) => (

@@ -43,6 +43,10 @@ await build({
   logLevel: 'warning',
 });
 const wanted = new Set(sources.map((s) => join('dist', s.replace(/\.ts$/, '.js'))));
-for (const out of walk('dist', '.js')) if (!wanted.has(out)) rmSync(out);
+// dist/web holds the console's bundle (build-web.mjs), not transpiled sources
+for (const out of walk('dist', '.js'))
+  if (!wanted.has(out) && !out.startsWith(join('dist', 'web'))) rmSync(out);
 // The CLI runs as a bundle (start-up time): see build-cli.mjs.
 await import('./build-cli.mjs');
+// The web console (web/ → dist/web, served at / by the management node): see build-web.mjs.
+await import('./build-web.mjs');

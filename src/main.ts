@@ -184,7 +184,8 @@ async function main(): Promise<void> {
       ? '$NIMBUS_ADMIN_PASSWORD'
       : '<the admin password>';
   console.log(`
-Nimbus is running at ${node.url}   (API docs: ${node.url}/v1/docs, metrics: ${node.url}/metrics)
+Nimbus is running. Open the web console: ${node.url}/   (log in as account admin)
+API: ${node.url}/v1   (docs: ${node.url}/v1/docs, metrics: ${node.url}/metrics)
 ${node.adminPassword ? `\nThe admin account was created with the password ${node.adminPassword}\n(shown only this once: keep it, or set NIMBUS_ADMIN_PASSWORD on first start)\n` : ''}
 Log in with the CLI:
   npx nimbus login --url ${node.url} --account admin --password ${process.env.NIMBUS_ADMIN_PASSWORD && !node.adminPassword ? '"$NIMBUS_ADMIN_PASSWORD"' : `'${password}'`}

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { LoginBody, LoginReply, WhoAmI } from '../contract/auth.js';
 import type { EventBus } from '../engine/events.js';
 import type { Caller } from '../kernel/caller.js';
 import { CloudError } from '../kernel/errors.js';
@@ -55,27 +56,6 @@ function bearer(request: FastifyRequest): string | undefined {
   const [scheme, token] = header.split(' ');
   return scheme?.toLowerCase() === 'bearer' && token ? token : undefined;
 }
-
-const LoginBody = Type.Object(
-  {
-    account: Type.String({ minLength: 1, maxLength: 255 }),
-    user: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 255,
-        description: 'user of the account (default: the user named like the account)',
-      }),
-    ),
-    password: Type.String({ minLength: 1, maxLength: 256 }),
-  },
-  { additionalProperties: false },
-);
-const LoginReply = Type.Object({
-  token: Type.String(),
-  expiresAt: Type.String({ format: 'date-time' }),
-  accountUuid: Type.String(),
-  userUuid: Type.String(),
-});
 
 /** Events after which sessions are no longer valid: which sessions to evict from the cache. */
 function revokedBy(e: { type: string; resourceUuid: string; data: Record<string, unknown> }) {
@@ -179,13 +159,7 @@ export function registerAuth(
         tags: ['auth'],
         operationId: 'whoami',
         summary: 'the account and user of this token',
-        response: {
-          200: Type.Object({
-            accountUuid: Type.String({ format: 'uuid' }),
-            userUuid: Type.String({ format: 'uuid' }),
-            isAdmin: Type.Boolean(),
-          }),
-        },
+        response: { 200: WhoAmI },
       },
     },
     async (request) => {

@@ -22,6 +22,9 @@ function patternOf(url: string): RegExp {
 export function registerMethodTable(app: FastifyInstance): { allowedFor(path: string): string[] } {
   const byUrl = new Map<string, PathMethods>();
   app.addHook('onRoute', (route) => {
+    // hidden routes (the web console's catch-all pages, /metrics) are not API paths: a method
+    // they do not answer on some /v1 path is no reason for a 405
+    if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     let entry = byUrl.get(route.url);
     if (!entry) {

@@ -33,6 +33,7 @@ import type { Metrics } from './metrics.js';
 import { checkMetricsToken } from './metrics-token.js';
 import { completeDocument } from './openapi/complete.js';
 import { registerSimulatorRoutes } from './simulator-routes.js';
+import { registerWebConsole } from './web-console.js';
 
 export interface ServerDeps {
   db: Db;
@@ -200,5 +201,6 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   for (const svc of d.services)
     registerKindRoutes(app, svc, { engine: d.engine, registry: d.registry, db: d.db, tags: d.tags });
   for (const svc of d.services) svc.routes?.(app);
+  registerWebConsole(app); // the web console at / (web-console.ts)
   return app;
 }

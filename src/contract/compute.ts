@@ -101,7 +101,7 @@ export const affinityGroups: KindContract = {
 
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 
-export const vms: KindContract = {
+export const vms = {
   createRules: {
     description: 'an instance offering, or cpu and memory (not both)',
     oneOf: [
@@ -221,6 +221,7 @@ export const vms: KindContract = {
       ),
     },
     migrate: {
+      admin: true,
       summary: 'admin: live-migrate a Running VM on shared storage to another host of its cluster',
       body: Type.Object(
         { hostUuid: Type.Optional(RefUuid('target host (default: the scheduler picks one)')) },
@@ -239,6 +240,6 @@ export const vms: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'state', 'cpu', 'memory', 'hostUuid', 'createdAt'],
   adminOnly: false,
-};
+} satisfies KindContract;
 
 export const COMPUTE_KINDS: KindContract[] = [instanceOfferings, affinityGroups, vms];

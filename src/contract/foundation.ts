@@ -29,7 +29,7 @@ const HypervisorType = Type.Enum(HYPERVISOR_TYPES, { description: 'hypervisor ty
 /** the port nimbus-agent listens on unless a host says otherwise */
 export const DEFAULT_AGENT_PORT = 7070;
 
-export const zones: KindContract = {
+export const zones = {
   kind: 'zones',
   singular: 'zone',
   summary: 'a failure domain / data centre: holds clusters',
@@ -41,9 +41,9 @@ export const zones: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'state', 'createdAt'],
   adminOnly: true,
-};
+} satisfies KindContract;
 
-export const clusters: KindContract = {
+export const clusters = {
   kind: 'clusters',
   singular: 'cluster',
   summary: 'a group of hosts of one hypervisor type in a zone',
@@ -63,12 +63,12 @@ export const clusters: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'hypervisorType', 'state', 'zoneUuid'],
   adminOnly: true,
-};
+} satisfies KindContract;
 
 export const HOST_STATES = ['Enabled', 'Disabled', 'Maintenance'] as const;
 export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
 
-export const hosts: KindContract = {
+export const hosts = {
   kind: 'hosts',
   singular: 'host',
   summary: 'a hypervisor machine (simulated or KVM) in a cluster',
@@ -154,7 +154,7 @@ export const hosts: KindContract = {
     'memoryTotal',
   ],
   adminOnly: true,
-};
+} satisfies KindContract;
 
 export const accounts: KindContract = {
   kind: 'accounts',

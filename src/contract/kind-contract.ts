@@ -1,6 +1,8 @@
 /**
  * The shape every API kind's contract has (path, CLI noun, bodies, actions). A file of its own so
  * the family contracts and the registry (kinds.ts) can both import it without importing each other.
+ * A kind whose resource the web console reads by field (hosts, vms, …) is declared
+ * `satisfies KindContract` rather than `: KindContract`, so `Static<typeof hosts.resource>` keeps its fields.
  */
 import type { TObject } from 'typebox';
 
@@ -14,7 +16,11 @@ export interface KindContract {
   create?: TObject;
   update?: TObject;
   /** POST /v1/<kind>/{uuid}/actions/<name> */
-  actions?: Record<string, { summary: string; body: TObject; tenant?: boolean }>;
+  /**
+   * `tenant`: on an adminOnly kind, open to every account that sees the resource; `admin`: on any
+   * other kind, the admin's only (the service enforces it; clients hide it from tenants).
+   */
+  actions?: Record<string, { summary: string; body: TObject; tenant?: boolean; admin?: boolean }>;
   deletable: boolean;
   taggable: boolean;
   /** columns of the CLI's table output */

@@ -164,7 +164,7 @@ const DomainName = Type.String({
   description: 'DNS domain of the VMs',
 });
 
-export const l3Networks: KindContract = {
+export const l3Networks = {
   createRules: {
     description: 'virtualRouterOfferingUuid only with provider virtual-router',
     anyOf: [
@@ -245,7 +245,7 @@ export const l3Networks: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'category', 'provider', 'ipFree', 'ipTotal', 'l2NetworkUuid'],
   adminOnly: false,
-};
+} satisfies KindContract;
 
 export const ipRanges: KindContract = {
   createRules: {

@@ -176,7 +176,7 @@ export const HostShare = Type.Object({
   capacityAvailable: Bytes('capacityTotal × overProvisioningRatio − capacityUsed'),
 });
 
-export const primaryStorages: KindContract = {
+export const primaryStorages = {
   kind: 'primary-storages',
   singular: 'primary-storage',
   summary: 'where volumes and image caches live (attached to clusters)',
@@ -244,6 +244,6 @@ export const primaryStorages: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'type', 'state', 'capacityUsed', 'capacityTotal', 'capacityAvailable'],
   adminOnly: true,
-};
+} satisfies KindContract;
 
 export const STORAGE_KINDS: KindContract[] = [diskOfferings, backupStorages, images, primaryStorages];

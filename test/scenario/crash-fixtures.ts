@@ -172,7 +172,7 @@ export function summary(rows: JobRow[]): Record<string, number> {
 export async function noBackendsOf(observer: DbHandle, database: string): Promise<void> {
   await waitUntil('the killed node’s database sessions to end', async () => {
     const { rows } = await observer.pool.query(
-      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'nimbus'`,
+      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name like 'nimbus node %'`,
       [database],
     );
     return rows[0].n === 0;

@@ -14,6 +14,7 @@ import * as m0008 from './0008-routers.js';
 import * as m0009 from './0009-agent-hosts.js';
 import * as m0010 from './0010-self-service.js';
 import * as m0011 from './0011-transitional-owners.js';
+import * as m0018 from './0018-cluster.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -27,4 +28,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009-agent-hosts': m0009,
   '0010-self-service': m0010,
   '0011-transitional-owners': m0011,
+  '0018-cluster': m0018,
 };

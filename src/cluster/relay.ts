@@ -1,0 +1,170 @@
+/**
+ * Cluster-wide fan-out of events by PostgreSQL LISTEN/NOTIFY: what one node publishes (after
+ * its commit) reaches every other node's subscribers — SSE streams, the admission cache, job
+ * waiters and the engine's queue wake-ups — as if it had been published there.
+ *
+ * Sending: this node's published events are gathered for a few milliseconds and sent as one
+ * `select pg_notify(…)` per batch, outside the transactions that wrote them (NOTIFY inside a
+ * writing transaction would serialize every commit of the cluster on PostgreSQL's notify lock).
+ * A payload stays under PostgreSQL's 8000-byte limit: events are packed into as many
+ * notifications as needed, and one too big alone travels as its id (receivers read it).
+ * Receiving: one dedicated connection LISTENs; notifications of this node's own events are
+ * skipped; a lost connection is opened again with backoff.
+ * What a notification cannot promise — a node dying between its commit and its notify — the
+ * consumers cover: SSE clients resume with Last-Event-ID, waiters also poll, caches expire.
+ */
+
+import { sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Db } from '../db/pool.js';
+import type { CloudEvent, EventBus } from '../engine/events.js';
+
+export const EVENTS_CHANNEL = 'nimbus_events';
+const MAX_PAYLOAD = 7500;
+const BATCH_MS = 5;
+
+interface Payload {
+  /** the node that published */
+  n: string;
+  /** events that fit */
+  e?: CloudEvent[];
+  /** ids of events too large to carry */
+  ids?: string[];
+}
+
+/** Splits events into notification payloads, each under MAX_PAYLOAD bytes. */
+export function packEvents(nodeId: string, events: CloudEvent[]): string[] {
+  const out: string[] = [];
+  let current: CloudEvent[] = [];
+  let size = 0;
+  const flush = () => {
+    if (current.length > 0) out.push(JSON.stringify({ n: nodeId, e: current } satisfies Payload));
+    current = [];
+    size = 0;
+  };
+  for (const e of events) {
+    const one = Buffer.byteLength(JSON.stringify(e)) + 1;
+    if (one + 80 > MAX_PAYLOAD) {
+      out.push(JSON.stringify({ n: nodeId, ids: [e.id] } satisfies Payload));
+      continue;
+    }
+    if (size + one + 80 > MAX_PAYLOAD) flush();
+    current.push(e);
+    size += one;
+  }
+  flush();
+  return out;
+}
+
+export class EventRelay {
+  private outgoing: CloudEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> = Promise.resolve();
+  private listener: pg.Client | undefined;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly o: {
+      db: Db;
+      connectionString: string;
+      bus: EventBus;
+      nodeId: string;
+      applicationName: string;
+      log: Logger;
+    },
+  ) {}
+
+  /** Starts listening (resolves once LISTEN is in place) and relaying this node's events. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.o.bus.subscribe((e, remote) => {
+      if (remote || this.stopped) return;
+      this.outgoing.push(e);
+      this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+    });
+    await this.listen(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.retryTimer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.flush();
+    }
+    await this.sending.catch(() => {});
+    await this.listener?.end().catch(() => {});
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const events = this.outgoing.splice(0);
+    if (events.length === 0) return;
+    const payloads = packEvents(this.o.nodeId, events);
+    this.sending = this.sending
+      .then(async () => {
+        await sql`select pg_notify(${EVENTS_CHANNEL}, p) from unnest(${payloads}::text[]) p`.execute(
+          this.o.db,
+        );
+      })
+      .catch((err) =>
+        this.o.log.warn({ err, events: events.length }, 'relaying events to the other nodes failed'),
+      );
+  }
+
+  private async listen(attempt: number): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({
+      connectionString: this.o.connectionString,
+      application_name: this.o.applicationName,
+    });
+    const retry = (err: unknown) => {
+      if (this.stopped || this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      const pause = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
+      this.o.log.warn({ err, retryInMs: pause }, 'the event relay lost its database connection');
+      this.retryTimer = setTimeout(() => void this.listen(attempt + 1).catch(() => {}), pause);
+      this.retryTimer.unref();
+    };
+    this.listener = client;
+    client.on('error', retry);
+    client.on('end', () => retry(new Error('connection ended')));
+    client.on('notification', (msg) => {
+      if (msg.channel === EVENTS_CHANNEL && msg.payload) void this.receive(msg.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${EVENTS_CHANNEL}`);
+    } catch (err) {
+      retry(err);
+    }
+  }
+
+  private async receive(raw: string): Promise<void> {
+    let payload: Payload;
+    try {
+      payload = JSON.parse(raw) as Payload;
+    } catch {
+      return;
+    }
+    if (payload.n === this.o.nodeId) return;
+    try {
+      const events = payload.e?.map((e) => ({ ...e, at: new Date(e.at) })) ?? [];
+      if (payload.ids && payload.ids.length > 0) {
+        const rows = await this.o.db
+          .selectFrom('events')
+          .selectAll()
+          .where('id', 'in', payload.ids)
+          .execute();
+        events.push(...rows.map((r) => ({ ...r, id: String(r.id) }) as CloudEvent));
+      }
+      this.o.bus.publishRemote(events);
+    } catch (err) {
+      this.o.log.warn({ err }, 'reading relayed events failed');
+    }
+  }
+}

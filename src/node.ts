@@ -140,6 +140,13 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     },
   });
   const probe = new DbProbe(url); // health and metrics never queue behind user work
+  // the heartbeat never queues behind user work either (a busy node must not look dead)
+  const beat = openDb(url, {
+    max: 1,
+    applicationName: sessionName(nodeId),
+    verify: fence.verify,
+    prepare: false,
+  });
   const pending: NotReadyReason[] = ['migrating', 'recovering'];
   if (o.demo) pending.push('creating-demo');
   const readiness = new Readiness(pending);
@@ -163,6 +170,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     const membership = new Membership({
       db: db.db,
       nodeId,
+      beatDb: beat.db,
       version: VERSION,
       onFenced: () => fence.fenced(),
       name: o.nodeName ?? defaultNodeName(o.port),
@@ -255,6 +263,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}),
       readiness,
     });
+    // compiling every route's schemas keeps the event loop busy for a while: done before the
+    // node joins, so that its heartbeats are not held back (it would look dead to the others)
+    await app.ready();
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
     readiness.done('recovering');
     await app.listen({ host: o.host, port: o.port });
@@ -296,6 +307,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         await relay.stop();
         agentClient.close();
         await db.close();
+        await beat.close().catch(() => {});
         await probe.close().catch(() => {});
         if (embedded) await embedded.stop();
       },
@@ -303,6 +315,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   } catch (err) {
     await started.relay?.stop().catch(() => {});
     await db.close().catch(() => {});
+    await beat.close().catch(() => {});
     await probe.close().catch(() => {});
     if (embedded) await embedded.stop().catch(() => {});
     throw err;

@@ -23,6 +23,11 @@ export interface MembershipOptions {
   log: Logger;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /**
+   * where the heartbeat is written: a connection of its own, so that a beat never waits behind
+   * the node's work for a connection of the main pool (a busy node must not look dead)
+   */
+  beatDb?: Db;
   /** this node's uuid (default: a new one) */
   nodeId?: string;
   version?: string;
@@ -66,11 +71,17 @@ export class Membership {
       .where('uuid', '!=', this.nodeId)
       .where('stoppedAt', 'is', null)
       .execute();
-    await endStoppedSessions(this.o.db);
-    await this.takeOver();
+    // beating from now on: the first takeover may take a while on a busy database
     const every = this.o.heartbeatMs ?? 2000;
     this.timer = setInterval(() => this.tick(), every);
     this.timer.unref();
+    this.taking = true;
+    try {
+      await endStoppedSessions(this.o.db);
+      await this.takeOver();
+    } finally {
+      this.taking = false;
+    }
   }
 
   /** Shown by `management-nodes` (state Draining) while the node stops. */
@@ -94,7 +105,7 @@ export class Membership {
   private tick(): void {
     if (!this.beating) {
       this.beating = true;
-      void this.o.db
+      void (this.o.beatDb ?? this.o.db)
         .updateTable('managementNodes')
         .set({ heartbeatAt: sql`now()` })
         .where('uuid', '=', this.nodeId)

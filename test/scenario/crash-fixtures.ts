@@ -56,8 +56,9 @@ export class ServerProcess {
   constructor(
     readonly args: string[],
     readonly url: string,
+    extraEnv: Record<string, string> = {},
   ) {
-    const env: NodeJS.ProcessEnv = { ...process.env, NIMBUS_ADMIN_PASSWORD: CRASH_PASSWORD };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, NIMBUS_ADMIN_PASSWORD: CRASH_PASSWORD };
     // the test runner's DATABASE_URL must not leak in: the node gets --database-url, or runs
     // its embedded PostgreSQL without one
     delete env.DATABASE_URL;

@@ -151,6 +151,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   if (o.demo) pending.push('creating-demo');
   const readiness = new Readiness(pending);
   const started: { relay?: EventRelay } = {};
+  let relay: EventRelay | undefined;
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
@@ -173,6 +174,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       beatDb: beat.db,
       version: VERSION,
       onFenced: () => fence.fenced(),
+      onPeers: (count) => relay?.setPeers(count),
       name: o.nodeName ?? defaultNodeName(o.port),
       address,
       log,
@@ -212,7 +214,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
 
     const stopForgetting = forgetOnEvents(events); // the admission cache drops what any node's changes touch
     // what this node publishes reaches the other nodes' streams, caches and waiters, and theirs this one
-    const relay: EventRelay = new EventRelay({
+    relay = new EventRelay({
       db: db.db,
       connectionString: url,
       bus: events,
@@ -304,7 +306,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         await engine.drain(10_000);
         await app.close();
         await membership.leave().catch(() => {});
-        await relay.stop();
+        await relay?.stop();
         agentClient.close();
         await db.close();
         await beat.close().catch(() => {});

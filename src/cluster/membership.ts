@@ -33,6 +33,8 @@ export interface MembershipOptions {
   version?: string;
   /** a heartbeat found this node stopped: another node declared it dead and fenced it */
   onFenced?: () => void;
+  /** told, on every heartbeat, how many other nodes are alive */
+  onPeers?: (count: number) => void;
   /** takes over the work of nodes silent for longer than the given milliseconds */
   onTakeOver(deadAfterMs: number): Promise<unknown>;
 }
@@ -110,9 +112,17 @@ export class Membership {
         .set({ heartbeatAt: sql`now()` })
         .where('uuid', '=', this.nodeId)
         .where('stoppedAt', 'is', null)
+        .returning(
+          sql<number>`(select count(*)::int from management_nodes o where o.uuid <> ${this.nodeId}
+            and o.stopped_at is null
+            and o.heartbeat_at > now() - ${this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS} * interval '1 millisecond')`.as(
+            'peers',
+          ),
+        )
         .executeTakeFirst()
-        .then((res) => {
-          if (Number(res.numUpdatedRows) === 0) this.o.onFenced?.();
+        .then((row) => {
+          if (!row) this.o.onFenced?.();
+          else this.o.onPeers?.(Number(row.peers));
         })
         .catch((err) => this.o.log.warn({ err }, 'heartbeat failed'))
         .finally(() => {

@@ -8,8 +8,12 @@
  * writing transaction would serialize every commit of the cluster on PostgreSQL's notify lock).
  * A payload stays under PostgreSQL's 8000-byte limit: events are packed into as many
  * notifications as needed, and one too big alone travels as its id (receivers read it).
- * Receiving: one dedicated connection LISTENs; notifications of this node's own events are
- * skipped; a lost connection is opened again with backoff.
+ * Receiving: one dedicated connection LISTENs (and sends, so relaying never takes a connection
+ * from the node's work); notifications of this node's own events are skipped before parsing; a
+ * lost connection is opened again with backoff.
+ * Alone, a node relays nothing: it sends only while membership counts other live nodes, or while
+ * it has heard from another node lately — a node that joins says hello at once, so the others
+ * relay to it before their next heartbeat.
  * What a notification cannot promise — a node dying between its commit and its notify — the
  * consumers cover: SSE clients resume with Last-Event-ID, waiters also poll, caches expire.
  */
@@ -23,6 +27,8 @@ import type { CloudEvent, EventBus } from '../engine/events.js';
 export const EVENTS_CHANNEL = 'nimbus_events';
 const MAX_PAYLOAD = 7500;
 const BATCH_MS = 5;
+/** a node heard from this recently counts as a peer even before membership says so */
+const PEER_HEARD_MS = 30_000;
 
 interface Payload {
   /** the node that published */
@@ -63,8 +69,13 @@ export class EventRelay {
   private sending: Promise<void> = Promise.resolve();
   private listener: pg.Client | undefined;
   private stopped = false;
+  private listening = false;
   private unsubscribe: (() => void) | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** other live nodes, as the last heartbeat counted them (unknown: assume some) */
+  private peers = Number.POSITIVE_INFINITY;
+  private heardAt = 0;
+  private readonly ownPrefix: string;
 
   constructor(
     private readonly o: {
@@ -75,16 +86,29 @@ export class EventRelay {
       applicationName: string;
       log: Logger;
     },
-  ) {}
+  ) {
+    this.ownPrefix = JSON.stringify({ n: o.nodeId }).slice(0, -1);
+  }
+
+  /** How many other live nodes there are (membership, on every heartbeat). */
+  setPeers(count: number): void {
+    this.peers = count;
+  }
+
+  private get alone(): boolean {
+    return this.peers === 0 && Date.now() - this.heardAt > PEER_HEARD_MS;
+  }
 
   /** Starts listening (resolves once LISTEN is in place) and relaying this node's events. */
   async start(): Promise<void> {
     this.unsubscribe = this.o.bus.subscribe((e, remote) => {
-      if (remote || this.stopped) return;
+      if (remote || this.stopped || this.alone) return;
       this.outgoing.push(e);
       this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
     });
     await this.listen(0);
+    // hello: the other nodes relay to this one from now on, not from their next heartbeat
+    this.send([JSON.stringify({ n: this.o.nodeId, e: [] } satisfies Payload)]);
   }
 
   async stop(): Promise<void> {
@@ -103,15 +127,26 @@ export class EventRelay {
     this.timer = undefined;
     const events = this.outgoing.splice(0);
     if (events.length === 0) return;
-    const payloads = packEvents(this.o.nodeId, events);
+    this.send(packEvents(this.o.nodeId, events));
+  }
+
+  /** Sends on the listening connection when it is up (else through the node's pool). */
+  private send(payloads: string[]): void {
     this.sending = this.sending
       .then(async () => {
-        await sql`select pg_notify(${EVENTS_CHANNEL}, p) from unnest(${payloads}::text[]) p`.execute(
-          this.o.db,
-        );
+        const listener = this.listener;
+        if (listener && this.listening) {
+          await listener.query(`select pg_notify('${EVENTS_CHANNEL}', p) from unnest($1::text[]) p`, [
+            payloads,
+          ]);
+        } else {
+          await sql`select pg_notify(${EVENTS_CHANNEL}, p) from unnest(${payloads}::text[]) p`.execute(
+            this.o.db,
+          );
+        }
       })
       .catch((err) =>
-        this.o.log.warn({ err, events: events.length }, 'relaying events to the other nodes failed'),
+        this.o.log.warn({ err, payloads: payloads.length }, 'relaying events to the other nodes failed'),
       );
   }
 
@@ -124,6 +159,7 @@ export class EventRelay {
     const retry = (err: unknown) => {
       if (this.stopped || this.listener !== client) return;
       this.listener = undefined;
+      this.listening = false;
       client.end().catch(() => {});
       const pause = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
       this.o.log.warn({ err, retryInMs: pause }, 'the event relay lost its database connection');
@@ -139,12 +175,15 @@ export class EventRelay {
     try {
       await client.connect();
       await client.query(`listen ${EVENTS_CHANNEL}`);
+      if (this.listener === client) this.listening = true;
     } catch (err) {
       retry(err);
     }
   }
 
   private async receive(raw: string): Promise<void> {
+    if (raw.startsWith(this.ownPrefix)) return; // this node's own, published here already
+    this.heardAt = Date.now();
     let payload: Payload;
     try {
       payload = JSON.parse(raw) as Payload;

@@ -53,7 +53,7 @@ async function hostsOwnedBy(uuid: string): Promise<string[]> {
 
 test('SIGKILL of one node of three at ~30 % of a burst: every job ends cleanly, invariants hold, its hosts get a live owner in time', async (t) => {
   for (const api of apis) {
-    const res = await api.post('/v1/simulator/faults', { point: 'command:vm.start', delayMs: 300 });
+    const res = await api.post('/v1/simulator/faults', { point: 'command:vm.start', delayMs: 1000 });
     assert.equal(res.status, 201, JSON.stringify(res.body));
   }
   const victim = cluster.nodes[2]!;
@@ -72,10 +72,15 @@ test('SIGKILL of one node of three at ~30 % of a burst: every job ends cleanly, 
   const mine = new Set(accepted.map((r) => r.body.uuid as string));
   const creates = async () => (await jobsOf(cluster.observer)).filter((j) => mine.has(j.uuid));
 
+  const ended = (j: { state: string }) => j.state === 'Succeeded' || j.state === 'Failed';
   await waitUntil(
-    'about 30 % of the creates done',
-    async () =>
-      (await creates()).filter((j) => j.state === 'Succeeded' || j.state === 'Failed').length >= BURST * 0.3,
+    'about 30 % of the creates done, the victim with work in flight',
+    async () => {
+      const all = await creates();
+      return (
+        all.filter(ended).length >= BURST * 0.3 && all.some((j) => j.ownerNode === victimUuid && !ended(j))
+      );
+    },
     120_000,
   );
   const owned = await hostsOwnedBy(victimUuid);
@@ -98,8 +103,8 @@ test('SIGKILL of one node of three at ~30 % of a burst: every job ends cleanly, 
   t.diagnostic(
     `its hosts had live owners ${moved} ms after the kill (bound ${DEAD_AFTER_MS + HEARTBEAT_MS} ms)`,
   );
-  // 200 ms: this test's polling interval and a query
-  assert.ok(moved <= DEAD_AFTER_MS + HEARTBEAT_MS + 200, `hosts moved after ${moved} ms`);
+  // plus 1 s for this test's own polling (150 ms) and its queries on a loaded machine
+  assert.ok(moved <= DEAD_AFTER_MS + HEARTBEAT_MS + 1000, `hosts moved after ${moved} ms`);
   const owners = await Promise.all(survivors.map(hostsOwnedBy));
   assert.equal(owners.flat().length, HOSTS, 'every host has exactly one live owner');
 

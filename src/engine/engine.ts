@@ -294,12 +294,16 @@ export class Engine<D> {
       const timeout = new Promise<undefined>((r) => {
         timer = setTimeout(() => r(undefined), timeoutMs);
       });
-      // the job may run on another node: its end arrives relayed, or is seen by this poll
-      const poll = setInterval(() => {
-        void this.load(uuid)
-          .then((row) => row && isFinished(row.state) && this.notify(row))
-          .catch(() => {});
-      }, WAIT_POLL_MS);
+      // a job of another node: its end arrives relayed, or is seen by this poll (this node's
+      // own jobs answer their waiters themselves)
+      const poll =
+        current.ownerNode === this.o.nodeId
+          ? undefined
+          : setInterval(() => {
+              void this.load(uuid)
+                .then((row) => row && isFinished(row.state) && this.notify(row))
+                .catch(() => {});
+            }, WAIT_POLL_MS);
       const job = await Promise.race([finished, timeout]);
       clearTimeout(timer);
       clearInterval(poll);

@@ -21,6 +21,8 @@ Options:
   --host <address>          address to listen on                                         [env NIMBUS_HOST, default 127.0.0.1]
   --port <port>             port to listen on                                            [env NIMBUS_PORT, default 8080]
   --node-name <name>        this node's name in the cluster                              [default <hostname>:<port>]
+  --heartbeat-ms <ms>       how often the node heartbeats (and looks for dead nodes)     [env NIMBUS_HEARTBEAT_MS, default 2000]
+  --dead-after-ms <ms>      a node silent this long is declared dead and fenced          [env NIMBUS_DEAD_AFTER_MS, default 15000]
   --no-demo                 do not create the demo environment on an empty database
   --log-level <level>       trace, debug, info, warn, error                              [env NIMBUS_LOG_LEVEL, default info]
   --log-file <path|->       JSON log file, or - for stdout                               [default <data-dir>/nimbus.log]
@@ -43,6 +45,8 @@ const { values } = parseArgs({
     host: { type: 'string' },
     port: { type: 'string' },
     'node-name': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    'dead-after-ms': { type: 'string' },
     'no-demo': { type: 'boolean' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
@@ -142,6 +146,18 @@ async function main(): Promise<void> {
     ...(metricsToken ? { metricsToken } : {}),
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(process.env.NIMBUS_ADMIN_PASSWORD ? { adminPassword: process.env.NIMBUS_ADMIN_PASSWORD } : {}),
+    // another node declared this one dead and took its work over: its sessions were ended and it
+    // gets no new ones (cluster/fence.ts). It exits; a supervisor starts it again as a new node.
+    onFenced: () => {
+      console.error('nimbus: this node was declared dead and fenced by another management node; exiting (3)');
+      log?.flush?.();
+      process.exit(3);
+    },
+    heartbeatMs:
+      intOption('heartbeat-ms', values['heartbeat-ms'] ?? process.env.NIMBUS_HEARTBEAT_MS, 2000) || 2000,
+    deadAfterMs:
+      intOption('dead-after-ms', values['dead-after-ms'] ?? process.env.NIMBUS_DEAD_AFTER_MS, 15_000) ||
+      15_000,
     tokenTtlSeconds: intOption('token-ttl', values['token-ttl'], 43_200),
     simulatorLatencyMs: intOption('simulator-latency', values['simulator-latency'], 0),
     dbPoolSize:

@@ -12,7 +12,9 @@ import { type NotReadyReason, Readiness } from './api/health-routes.js';
 import { INVENTORY_SQL, Inventory, inventoryFromRows } from './api/inventory-metrics.js';
 import { Metrics } from './api/metrics.js';
 import { buildServer } from './api/server.js';
+import { FencedCheck, sessionName } from './cluster/fence.js';
 import { DEFAULT_DEAD_AFTER_MS, defaultNodeName, Membership } from './cluster/membership.js';
+import { EventRelay } from './cluster/relay.js';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './db/embedded.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DbHandle, openDb } from './db/pool.js';
@@ -29,6 +31,7 @@ import { Engine } from './engine/engine.js';
 import { EventBus } from './engine/events.js';
 import { FaultRegistry } from './engine/faults.js';
 import { parallelismByKind, QueueSet } from './engine/queues.js';
+import { newId } from './kernel/ids.js';
 import { loadSettings, type Settings } from './kernel/settings.js';
 import { forgetOnEvents } from './resources/admission-cache.js';
 import { computeServices } from './resources/catalog/compute.js';
@@ -84,6 +87,11 @@ export interface NodeOptions {
   metricsToken?: string;
   /** the caller creates the demo environment after the start: not ready until it calls demoCreated() */
   demo?: boolean;
+  /**
+   * another node declared this one dead and fenced it (cluster/fence.ts): it can no longer reach
+   * the database and has stopped its work; main.ts exits (a supervisor starts a fresh node)
+   */
+  onFenced?: () => void;
 }
 
 export interface RunningNode {
@@ -118,9 +126,14 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log.info('embedded PostgreSQL started');
   }
   let lostLogged = 0;
+  const nodeId = newId();
+  let onFenced = () => {};
+  const fence = new FencedCheck(() => onFenced());
   const db = openDb(url, {
     max: o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE,
-    applicationName: 'nimbus',
+    // the fence ends this node's sessions by this name, and refuses it new ones once it is stopped
+    applicationName: sessionName(nodeId),
+    verify: fence.verify,
     // a lost connection is dropped and replaced (pool.ts); say so, at most once a second
     onConnectionError: (err) => {
       if (Date.now() - lostLogged < 1000) return;
@@ -129,13 +142,23 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     },
   });
   const probe = new DbProbe(url); // health and metrics never queue behind user work
+  // the heartbeat never queues behind user work either (a busy node must not look dead)
+  const beat = openDb(url, {
+    max: 1,
+    applicationName: sessionName(nodeId),
+    verify: fence.verify,
+    prepare: false,
+  });
   const pending: NotReadyReason[] = ['migrating', 'recovering'];
   if (o.demo) pending.push('creating-demo');
   const readiness = new Readiness(pending);
+  const started: { relay?: EventRelay } = {};
+  let relay: EventRelay | undefined;
   try {
     const applied = await migrateToLatest(db.db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
     readiness.done('migrating');
+    fence.arm(nodeId);
     const admin = await ensureAdmin(db.db, o.adminPassword);
 
     const faults = new FaultRegistry();
@@ -149,6 +172,11 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     const address = `http://${o.host === '0.0.0.0' ? '127.0.0.1' : o.host}:${o.port}`;
     const membership = new Membership({
       db: db.db,
+      nodeId,
+      beatDb: beat.db,
+      version: VERSION,
+      onFenced: () => fence.fenced(),
+      onPeers: (count) => relay?.setPeers(count),
       name: o.nodeName ?? defaultNodeName(o.port),
       address,
       log,
@@ -186,12 +214,29 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
     });
 
-    const stopForgetting = forgetOnEvents(events); // the admission cache drops what this node's changes touch
+    const stopForgetting = forgetOnEvents(events); // the admission cache drops what any node's changes touch
+    // what this node publishes reaches the other nodes' streams, caches and waiters, and theirs this one
+    relay = new EventRelay({
+      db: db.db,
+      connectionString: url,
+      bus: events,
+      nodeId,
+      applicationName: sessionName(nodeId),
+      log,
+    });
+    started.relay = relay;
+    await relay.start();
+    onFenced = () => {
+      log.error('this node was declared dead and fenced by another node: it stops its work');
+      readiness.wait('draining');
+      void engine.drain(0);
+      o.onFenced?.();
+    };
     const registry = kindRegistry();
     const ctx: ServiceContext = { db: db.db, engine, events, registry, deps };
     const tags = new TagService(ctx);
     const services: KindService[] = [
-      ...foundationServices(ctx, tags),
+      ...foundationServices(ctx, tags, o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS),
       ...storageServices(ctx),
       ...computeServices(ctx),
       ...volumesServices(ctx),
@@ -224,6 +269,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       readiness,
       consoles: new KvmConsoles(agentCredentials),
     });
+    // compiling every route's schemas keeps the event loop busy for a while: done before the
+    // node joins, so that its heartbeats are not held back (it would look dead to the others)
+    await app.ready();
     await membership.join(); // registers this node and takes over unfinished jobs of dead ones
     readiness.done('recovering');
     await app.listen({ host: o.host, port: o.port });
@@ -253,6 +301,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         stopped = true;
         // not ready before anything else: a load balancer stops sending work while we drain
         readiness.wait('draining');
+        await membership.draining().catch(() => {});
         clearInterval(purge);
         stopForgetting();
         await Promise.allSettled(services.map((s) => s.stop?.()));
@@ -261,14 +310,18 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         await engine.drain(10_000);
         await app.close();
         await membership.leave().catch(() => {});
+        await relay?.stop();
         agentClient.close();
         await db.close();
+        await beat.close().catch(() => {});
         await probe.close().catch(() => {});
         if (embedded) await embedded.stop();
       },
     };
   } catch (err) {
+    await started.relay?.stop().catch(() => {});
     await db.close().catch(() => {});
+    await beat.close().catch(() => {});
     await probe.close().catch(() => {});
     if (embedded) await embedded.stop().catch(() => {});
     throw err;

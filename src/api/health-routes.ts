@@ -1,8 +1,9 @@
 /**
  * Liveness and readiness, for load balancers and scripts (docs/api.md "Health and readiness"):
- * - `GET /v1/health` (liveness): the process answers and its database answers a trivial query
- *   within HEALTH_DB_TIMEOUT_MS; 503 when the database does not. A draining or starting node is
- *   still alive.
+ * - `GET /v1/health` (what a load balancer checks, docs/cluster.md): the process answers and its
+ *   database answers a trivial query within HEALTH_DB_TIMEOUT_MS, and the node is not draining;
+ *   503 otherwise (a draining node takes no new work: HAProxy sends it elsewhere). A starting
+ *   node is healthy (its start is short; /v1/ready says when it has recovered).
  * - `GET /v1/ready` (readiness: send it work): 200 only when the node is migrated, its first
  *   recovery pass is done, the demo environment exists when one was asked for, and it is not
  *   draining; otherwise 503 naming every reason. A stopping node turns not-ready before it
@@ -122,6 +123,8 @@ export function registerHealthRoutes(
     async (_request, reply) => {
       const problem = await databaseAnswers(ping);
       const body = { version: d.version, node: d.nodeId };
+      if (problem === undefined && d.readiness.draining)
+        return reply.code(503).send({ status: 'draining', database: 'ok', ...body });
       if (problem === undefined) return { status: 'ok', database: 'ok', ...body };
       return reply.code(503).send({ status: 'degraded', database: `unreachable: ${problem}`, ...body });
     },

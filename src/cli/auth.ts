@@ -6,20 +6,25 @@
 import type { Command } from 'commander';
 import type { Ctx } from './context.js';
 import { ApiError, ConnectionError, LocalError, UsageError } from './errors.js';
-import { ApiClient, normalizeUrl } from './http.js';
+import { ApiClient, normalizeUrl, splitUrls } from './http.js';
 import { type Profile, profilePath, readProfile, resolveConnection, writeProfile } from './profile.js';
 
+/** One URL, or several separated by commas (the nodes of a cluster: the CLI fails over). */
 function checkUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`'${raw}' is not a URL (e.g. http://127.0.0.1:8080)`);
+  const urls = splitUrls(raw);
+  if (urls.length === 0) throw new UsageError(`'${raw}' is not a URL (e.g. http://127.0.0.1:8080)`);
+  for (const one of urls) {
+    let url: URL;
+    try {
+      url = new URL(one);
+    } catch {
+      throw new UsageError(`'${one}' is not a URL (e.g. http://127.0.0.1:8080)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new UsageError(`'${one}' must start with http:// or https://`);
+    }
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`'${raw}' must start with http:// or https://`);
-  }
-  return normalizeUrl(raw);
+  return urls.map(normalizeUrl).join(',');
 }
 
 /** Reads a line from the terminal without echoing it. */

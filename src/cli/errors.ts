@@ -77,6 +77,8 @@ export class ConnectionError extends CliFailure {
   constructor(
     readonly url: string,
     readonly reason: string,
+    /** the socket error's code (ECONNREFUSED …), when there was one */
+    readonly code?: string,
   ) {
     super(`cannot reach the Nimbus server at ${url} (${reason})`);
   }

@@ -5,6 +5,13 @@
  * It speaks through node:http (node:https for https URLs), not fetch: loading fetch's
  * implementation costs a CLI process about a quarter of a second of CPU, more than everything
  * else a `vm list` does (bench/cli.ts). One keep-alive agent carries a command's several requests.
+ *
+ * Several servers (a cluster without a load balancer, or several balancers): the base URL may
+ * list them separated by commas. A request goes to the one that last answered (the first at
+ * start) and moves on to the next only when the request provably did nothing there — the
+ * connection was refused or could not be made, or the node answered 503 NODE_DRAINING (refused
+ * before it was handled) — or, for a GET, on any connection failure. A POST whose connection broke
+ * mid-way is never sent again: it may have been accepted (its job then shows in `nimbus job list`).
  */
 import type { Agent, request as httpRequest, IncomingMessage } from 'node:http';
 import { ApiError, ConnectionError, toErrorInfo, UsageError } from './errors.js';
@@ -31,6 +38,24 @@ export function normalizeUrl(url: string): string {
   return url.trim().replace(/\/+$/, '');
 }
 
+/** The servers a `--url`/profile/NIMBUS_URL value names: comma-separated, normalized. */
+export function splitUrls(urls: string): string[] {
+  return urls
+    .split(',')
+    .map(normalizeUrl)
+    .filter((u) => u.length > 0);
+}
+
+/** connection failures that prove the request never reached a server */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** Whether `err` (from `method` to one server) may be retried on the next server. */
+export function mayFailOver(method: string, err: unknown): boolean {
+  if (err instanceof ApiError) return err.status === 503 && err.info.code === 'NODE_DRAINING';
+  if (!(err instanceof ConnectionError)) return false;
+  return NOT_SENT.has(err.code ?? '') || method === 'GET' || method === 'HEAD';
+}
+
 interface Transport {
   request: typeof httpRequest;
   agent: Agent;
@@ -51,13 +76,35 @@ function transport(protocol: string): Promise<Transport> {
 }
 
 export class ApiClient {
-  readonly baseUrl: string;
+  readonly baseUrls: string[];
+  /** the server that answered last: requests go there first */
+  private current = 0;
 
   constructor(
     baseUrl: string,
     private readonly token: string | undefined,
   ) {
-    this.baseUrl = normalizeUrl(baseUrl);
+    this.baseUrls = splitUrls(baseUrl);
+    if (this.baseUrls.length === 0) this.baseUrls = [normalizeUrl(baseUrl)];
+  }
+
+  get baseUrl(): string {
+    return this.baseUrls[this.current] as string;
+  }
+
+  /** Runs `attempt` on the current server, then on the next ones while `mayFailOver` allows. */
+  private async failOver<T>(method: string, attempt: () => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let tried = 0; tried < this.baseUrls.length; tried++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        lastError = err;
+        if (!mayFailOver(method, err) || tried === this.baseUrls.length - 1) throw err;
+        this.current = (this.current + 1) % this.baseUrls.length;
+      }
+    }
+    throw lastError;
   }
 
   private headers(opts: RequestOptions, accept: string): Record<string, string> {
@@ -92,7 +139,7 @@ export class ApiClient {
     }
     return new Promise((resolve, reject) => {
       const req = t.request(url, { method, headers, agent: t.agent }, resolve);
-      req.on('error', (err) => reject(new ConnectionError(this.baseUrl, socketReason(err))));
+      req.on('error', (err) => reject(new ConnectionError(this.baseUrl, socketReason(err), socketCode(err))));
       if (timeout) {
         req.setTimeout(TIMEOUT_MS, () =>
           req.destroy(Object.assign(new Error('timeout'), { code: 'CLI_TIMEOUT' })),
@@ -102,7 +149,11 @@ export class ApiClient {
     });
   }
 
-  async request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
+  request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
+    return this.failOver(method, () => this.requestOnce(method, path, opts));
+  }
+
+  private async requestOnce(method: string, path: string, opts: RequestOptions): Promise<ApiResponse> {
     const headers = this.headers(opts, 'application/json');
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const res = await this.send(method, path, opts.query ?? [], headers, payload, true);
@@ -118,7 +169,15 @@ export class ApiClient {
    * A long-lived GET whose body is read as it arrives (the event stream). No timeout: it lasts
    * until the server ends it or `signal` aborts it.
    */
-  async stream(path: string, query: Query, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  stream(path: string, query: Query, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    return this.failOver('GET', () => this.streamOnce(path, query, signal));
+  }
+
+  private async streamOnce(
+    path: string,
+    query: Query,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Uint8Array>> {
     const res = await this.send('GET', path, query, this.headers({}, 'text/event-stream'), undefined, false);
     const status = res.statusCode ?? 0;
     if (status >= 400) {
@@ -169,6 +228,12 @@ const SOCKET_ERRORS: Record<string, string> = {
   ETIMEDOUT: 'connection timed out',
   CLI_TIMEOUT: `no answer within ${TIMEOUT_MS / 1000} s`,
 };
+
+function socketCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
+}
 
 function socketReason(err: unknown): string {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')

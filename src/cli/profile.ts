@@ -3,6 +3,7 @@
  * file is only ever readable by its owner (0600 in a 0700 directory), whatever the umask, and it
  * is replaced atomically so a crash never leaves half a profile.
  * NIMBUS_PROFILE moves the file (tests, several clouds); NIMBUS_URL / NIMBUS_TOKEN override it.
+ * `url` may list several servers separated by commas (the CLI fails over between them: http.ts).
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';

@@ -6,11 +6,15 @@
  * The heartbeat and the takeover run independently: a slow takeover (a busy database, many rows
  * to reclaim) never holds back the next beat, or the node would look dead to the others; a beat
  * that fails (a lost connection) is logged and the next one tries again.
+ * A takeover first fences the silent nodes (fence.ts): their sessions end before their work is
+ * claimed. A beat that finds this node stopped (another node fenced it) says so (`onFenced`).
  */
 import { hostname } from 'node:os';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
 import { newId } from '../kernel/ids.js';
+import { endStoppedSessions, fenceSilentNodes } from './fence.js';
 
 export interface MembershipOptions {
   db: Db;
@@ -19,6 +23,18 @@ export interface MembershipOptions {
   log: Logger;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /**
+   * where the heartbeat is written: a connection of its own, so that a beat never waits behind
+   * the node's work for a connection of the main pool (a busy node must not look dead)
+   */
+  beatDb?: Db;
+  /** this node's uuid (default: a new one) */
+  nodeId?: string;
+  version?: string;
+  /** a heartbeat found this node stopped: another node declared it dead and fenced it */
+  onFenced?: () => void;
+  /** told, on every heartbeat, how many other nodes are alive */
+  onPeers?: (count: number) => void;
   /** takes over the work of nodes silent for longer than the given milliseconds */
   onTakeOver(deadAfterMs: number): Promise<unknown>;
 }
@@ -30,30 +46,53 @@ export function defaultNodeName(port: number): string {
 }
 
 export class Membership {
-  readonly nodeId = newId();
+  readonly nodeId: string;
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
   private taking = false;
 
-  constructor(private readonly o: MembershipOptions) {}
+  constructor(private readonly o: MembershipOptions) {
+    this.nodeId = o.nodeId ?? newId();
+  }
 
   async join(): Promise<void> {
     await this.o.db
       .insertInto('managementNodes')
-      .values({ uuid: this.nodeId, name: this.o.name, address: this.o.address })
+      .values({
+        uuid: this.nodeId,
+        name: this.o.name,
+        address: this.o.address,
+        version: this.o.version ?? '',
+      })
       .execute();
-    // earlier incarnations of this node are dead by definition
+    // earlier incarnations of this node are dead by definition (fenced like any dead node)
     await this.o.db
       .updateTable('managementNodes')
-      .set({ stoppedAt: new Date() })
+      .set({ stoppedAt: new Date(), fencedBy: this.nodeId })
       .where('name', '=', this.o.name)
       .where('uuid', '!=', this.nodeId)
       .where('stoppedAt', 'is', null)
       .execute();
-    await this.takeOver();
+    // beating from now on: the first takeover may take a while on a busy database
     const every = this.o.heartbeatMs ?? 2000;
     this.timer = setInterval(() => this.tick(), every);
     this.timer.unref();
+    this.taking = true;
+    try {
+      await endStoppedSessions(this.o.db);
+      await this.takeOver();
+    } finally {
+      this.taking = false;
+    }
+  }
+
+  /** Shown by `management-nodes` (state Draining) while the node stops. */
+  async draining(): Promise<void> {
+    await this.o.db
+      .updateTable('managementNodes')
+      .set({ drainingAt: new Date() })
+      .where('uuid', '=', this.nodeId)
+      .execute();
   }
 
   async leave(): Promise<void> {
@@ -68,11 +107,23 @@ export class Membership {
   private tick(): void {
     if (!this.beating) {
       this.beating = true;
-      void this.o.db
+      void (this.o.beatDb ?? this.o.db)
         .updateTable('managementNodes')
-        .set({ heartbeatAt: new Date() })
+        .set({ heartbeatAt: sql`now()` })
         .where('uuid', '=', this.nodeId)
-        .execute()
+        .where('stoppedAt', 'is', null)
+        .returning(
+          sql<number>`(select count(*)::int from management_nodes o where o.uuid <> ${this.nodeId}
+            and o.stopped_at is null
+            and o.heartbeat_at > now() - ${this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS} * interval '1 millisecond')`.as(
+            'peers',
+          ),
+        )
+        .executeTakeFirst()
+        .then((row) => {
+          if (!row) this.o.onFenced?.();
+          else this.o.onPeers?.(Number(row.peers));
+        })
         .catch((err) => this.o.log.warn({ err }, 'heartbeat failed'))
         .finally(() => {
           this.beating = false;
@@ -88,8 +139,22 @@ export class Membership {
     }
   }
 
-  /** Hands the work of dead nodes to the engine, which claims it atomically. */
+  /**
+   * Fences the nodes silent for longer than dead-after, then hands the work of dead nodes to the
+   * engine, which claims it atomically — only once no dead node has a session left.
+   */
   async takeOver(): Promise<void> {
-    await this.o.onTakeOver(this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS);
+    const deadAfterMs = this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS;
+    const { fenced, sessionsLeft } = await fenceSilentNodes(this.o.db, this.nodeId, deadAfterMs);
+    if (fenced.length > 0)
+      this.o.log.warn({ nodes: fenced, deadAfterMs }, 'fenced management nodes that stopped heartbeating');
+    if (sessionsLeft > 0) {
+      this.o.log.warn(
+        { sessionsLeft },
+        'dead nodes still have database sessions; their work waits for the next pass',
+      );
+      return;
+    }
+    await this.o.onTakeOver(deadAfterMs);
   }
 }

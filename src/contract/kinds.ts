@@ -6,6 +6,7 @@
  * compute.ts, storage.ts, volumes.ts, network.ts), the KindContract shape in kind-contract.ts.
  */
 import type { TSchema } from 'typebox';
+import { managementNodes } from './cluster.js';
 import { COMPUTE_KINDS } from './compute.js';
 import { accounts, clusters, events, hosts, jobs, tags, users, zones } from './foundation.js';
 import type { KindContract } from './kind-contract.js';
@@ -26,6 +27,7 @@ export const KINDS: KindContract[] = [
   jobs,
   events,
   tags,
+  managementNodes,
   ...STORAGE_KINDS,
   ...COMPUTE_KINDS,
   ...VOLUMES_KINDS,

@@ -34,6 +34,8 @@ export function openDb(
     onConnectionError?: (err: Error) => void;
     /** a checkout waits this long for a connection before failing (default 30 s) */
     connectTimeoutMs?: number;
+    /** checks every new connection before its first use (PreparingPool `verify`) */
+    verify?: (client: pg.PoolClient) => Promise<void>;
   } = {},
 ): DbHandle {
   const pool = new pg.Pool({
@@ -50,7 +52,9 @@ export function openDb(
   // NIMBUS_DB_PREPARE=0 turns that off (to compare, or should a server-side pooler not keep them).
   const prepare = opts.prepare ?? process.env.NIMBUS_DB_PREPARE !== '0';
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: new PreparingPool(pool, { prepare }) }),
+    dialect: new PostgresDialect({
+      pool: new PreparingPool(pool, { prepare, ...(opts.verify ? { verify: opts.verify } : {}) }),
+    }),
     plugins: [new CamelCasePlugin()],
   });
   return {

@@ -29,6 +29,11 @@ export interface PrepareOptions {
   maxStatements?: number;
   /** false: never name a statement (the pool still maps lost connections) */
   prepare?: boolean;
+  /**
+   * runs once on every new connection before its first use; when it throws, the connection is
+   * dropped and the checkout fails with its error (cluster/fence.ts: a fenced node gets none)
+   */
+  verify?: (client: pg.PoolClient) => Promise<void>;
 }
 
 /** A single data statement: no `;` (so no second command), and it starts with a DML keyword. */
@@ -90,12 +95,14 @@ export class PreparingPool implements PostgresPool {
   readonly namer: StatementNamer;
   /** one wrapper per pg client: Kysely keys its connection objects by the client */
   private readonly wrappers = new WeakMap<pg.PoolClient, PreparingClient>();
+  private readonly verify: PrepareOptions['verify'];
 
   constructor(
     private readonly pool: pg.Pool,
     opts: PrepareOptions = {},
   ) {
     this.namer = new StatementNamer(opts);
+    this.verify = opts.verify;
   }
 
   async connect(): Promise<PostgresPoolClient> {
@@ -104,6 +111,14 @@ export class PreparingPool implements PostgresPool {
     });
     let wrapper = this.wrappers.get(client);
     if (!wrapper) {
+      if (this.verify) {
+        try {
+          await this.verify(client);
+        } catch (err) {
+          client.release(err instanceof Error ? err : true); // dropped, never reused
+          throw mapConnectionLost(err);
+        }
+      }
       wrapper = new PreparingClient(client, this.namer);
       this.wrappers.set(client, wrapper);
     }

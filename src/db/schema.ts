@@ -69,6 +69,10 @@ export interface ManagementNodeTable {
   startedAt: Timestamp;
   heartbeatAt: Timestamp;
   stoppedAt: Date | null;
+  version: WithDefault<string>;
+  drainingAt: Date | null;
+  /** the node that declared this one dead and fenced it (cluster/fence.ts) */
+  fencedBy: string | null;
 }
 
 export type JobState = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
@@ -103,6 +107,8 @@ export interface JobTable {
   error: Json<unknown> | null;
   flow: Json<FlowJournal> | null;
   ownerNode: string | null;
+  /** the slot a Running job holds in its queue (unique per queue: cluster-wide serialization) */
+  queueSlot: number | null;
   requestId: string | null;
   createdAt: Timestamp;
   startedAt: Date | null;

@@ -12,6 +12,10 @@
  *   database answers again (bounded), rollbacks and the steps of 'resume' chains that failed on
  *   a lost connection are run again, and a job whose runner still could not go on is run again
  *   from its journal (as recovery would after a crash), so it ends rolled back or resumed.
+ * - cluster-wide serialization: a job runs only while it holds a slot of its queue in the
+ *   database (claimJob); a job whose queue is busy on another node waits for a job of that
+ *   queue to end anywhere (QueueWake) and is queued again;
+ * - answering waiters for jobs that ran on other nodes (their job events arrive relayed).
  * Invariant: a job row is only ever changed by its owner node, with `where owner_node = me`.
  */
 import { type Kysely, sql } from 'kysely';
@@ -24,9 +28,17 @@ import { CloudError, toErrorBody } from '../kernel/errors.js';
 import { type EventBatch, type EventBus, type EventInput, eventValues, storedEvents } from './events.js';
 import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, newJournal, type StepContext } from './flow.js';
-import { claimJob, finishJob, jobEvent, type StoredEvent, saveJournal } from './job-statements.js';
+import {
+  claimJob,
+  finishJob,
+  jobEvent,
+  QUEUE_BUSY,
+  type StoredEvent,
+  saveJournal,
+} from './job-statements.js';
 import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
-import { DEFAULT_DEAD_AFTER_MS, liveNodes, ownerGone, ownerInterrupted } from './owners.js';
+import { DEFAULT_DEAD_AFTER_MS, ownerGone, ownerInterrupted } from './owners.js';
+import { QueueWake } from './queue-wake.js';
 import { type QueueSet, Slots } from './queues.js';
 
 export interface EngineMetrics {
@@ -57,6 +69,8 @@ export type Reclaimer = (deadAfterMs: number) => Promise<number>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** reclaimers run with a recovery pass at most this often (a pass comes with every heartbeat) */
 const RECLAIM_EVERY_MS = 5000;
+/** a waiter for a job that runs on another node also looks at its row this often (lost notifications) */
+const WAIT_POLL_MS = 5000;
 /** the pause before the n-th retry after a lost connection: 100 ms doubling up to 5 s */
 const backoff = (attempt: number) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
 
@@ -71,11 +85,22 @@ export class Engine<D> {
   private readonly reclaimers = new Map<string, Reclaimer>();
   /** when the reclaimers last ran: at most every RECLAIM_EVERY_MS (the first pass always runs) */
   private reclaimedAt = 0;
+  private readonly queueWake = new QueueWake();
 
   constructor(private readonly o: EngineOptions<D>) {
     this.slots = new Slots(
       o.maxRunningJobs && o.maxRunningJobs > 0 ? o.maxRunningJobs : Number.POSITIVE_INFINITY,
     );
+    // a job that ended anywhere (this node's, or another's relayed) frees a slot of its queue,
+    // and answers whoever waits for it here
+    o.events.subscribe((e, remote) => {
+      if (e.type !== 'job.state.changed' || !isFinished(e.data.state as JobRow['state'])) return;
+      if (typeof e.data.queueKey === 'string') this.queueWake.wake(e.data.queueKey);
+      if (remote && this.waiters.has(e.resourceUuid))
+        void this.load(e.resourceUuid)
+          .then((job) => job && isFinished(job.state) && this.notify(job))
+          .catch(() => {});
+    });
   }
 
   register<P>(def: FlowDef<P, D>): void {
@@ -203,7 +228,14 @@ export class Engine<D> {
   /** Queues the job for execution in its resource's queue. Never throws. */
   start(uuid: string, queueKey: string, attempt = 0): void {
     const run = this.o.queues
-      .run(queueKey, () => this.runJob(uuid))
+      .run(queueKey, () => this.runJob(uuid, queueKey))
+      .then(async (outcome) => {
+        if (outcome !== QUEUE_BUSY) return;
+        // another node holds the queue: leave this node's lane (a job it recovers for that very
+        // queue must not wait behind this one) and try again once a job of the queue ended
+        await this.queueWake.wait(queueKey);
+        if (!this.stopping) this.start(uuid, queueKey, attempt);
+      })
       .catch((err) => {
         if (isConnectionLost(err) && !this.stopping) {
           // the database went away under the runner: run the job again from its journal once it
@@ -262,8 +294,19 @@ export class Engine<D> {
       const timeout = new Promise<undefined>((r) => {
         timer = setTimeout(() => r(undefined), timeoutMs);
       });
+      // a job of another node: its end arrives relayed, or is seen by this poll (this node's
+      // own jobs answer their waiters themselves)
+      const poll =
+        current.ownerNode === this.o.nodeId
+          ? undefined
+          : setInterval(() => {
+              void this.load(uuid)
+                .then((row) => row && isFinished(row.state) && this.notify(row))
+                .catch(() => {});
+            }, WAIT_POLL_MS);
       const job = await Promise.race([finished, timeout]);
       clearTimeout(timer);
+      clearInterval(poll);
       return job ?? (await this.load(uuid));
     } finally {
       const list = this.waiters.get(uuid)?.filter((w) => w !== resolveFn);
@@ -311,13 +354,15 @@ export class Engine<D> {
   }
 
   /**
-   * Claims the unfinished jobs whose owner is not a live node (stopped, silent for longer than
-   * `deadAfterMs`, or never set) with one conditional UPDATE, so two survivors never both take
+   * Claims the unfinished jobs whose owner is not a live node (stopped or fenced: membership
+   * fences the nodes silent for longer than `deadAfterMs` first; or never set) with one conditional UPDATE, so two survivors never both take
    * a job; then runs them: Pending ones from the start, Running ones resumed or rolled back from
    * their journal. Returns how many it took.
    */
   async recover(deadAfterMs: number): Promise<number> {
-    const live = liveNodes(this.o.db, deadAfterMs);
+    // only the jobs of nodes declared dead — stopped, or fenced by cluster/fence.ts, whose
+    // sessions have ended — never those of a node that is merely late with its heartbeat
+    const live = this.o.db.selectFrom('managementNodes').select('uuid').where('stoppedAt', 'is', null);
     const claimed = await this.o.db
       .updateTable('jobs')
       .set({ ownerNode: this.o.nodeId, updatedAt: new Date() })
@@ -359,21 +404,25 @@ export class Engine<D> {
     return this.inFlight.size;
   }
 
-  private async runJob(uuid: string): Promise<void> {
+  private async runJob(uuid: string, queueKey: string): Promise<typeof QUEUE_BUSY | undefined> {
     if (this.stopping) return; // left Pending/Running for the next owner
     await this.slots.acquire();
     try {
       if (this.stopping) return;
-      await this.runClaimed(uuid);
+      return await this.runClaimed(uuid, queueKey);
     } finally {
       this.slots.release();
     }
   }
 
   /** Claims the job for this node (see claimJob) and publishes its Running event. */
-  private async claim(uuid: string): Promise<{ row: JobRow; wasInterrupted: boolean } | undefined> {
-    const claimed = await this.durable(() => claimJob(this.o.db, this.o.nodeId, uuid));
-    if (!claimed) return undefined;
+  private async claim(
+    uuid: string,
+    queueKey: string,
+  ): Promise<{ row: JobRow; wasInterrupted: boolean } | typeof QUEUE_BUSY | undefined> {
+    const queue = { key: queueKey, parallelism: this.o.queues.limitOf(queueKey) };
+    const claimed = await this.durable(() => claimJob(this.o.db, this.o.nodeId, uuid, queue));
+    if (!claimed || claimed === QUEUE_BUSY) return claimed;
     if (claimed.event) this.publishJobEvent(claimed.row, 'Running', claimed.event);
     return { row: claimed.row, wasInterrupted: claimed.wasInterrupted };
   }
@@ -395,8 +444,9 @@ export class Engine<D> {
     ]);
   }
 
-  private async runClaimed(uuid: string): Promise<void> {
-    const claim = await this.claim(uuid);
+  private async runClaimed(uuid: string, queueKey: string): Promise<typeof QUEUE_BUSY | undefined> {
+    const claim = await this.claim(uuid, queueKey);
+    if (claim === QUEUE_BUSY) return claim;
     if (!claim) return; // cancelled, finished, or taken by another node
     const { row: claimed, wasInterrupted } = claim;
     this.o.log.debug(

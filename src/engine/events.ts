@@ -1,7 +1,8 @@
 /**
  * Events: every state change of every resource and job is written to the `events` table in the
  * same transaction as the change, and published to in-process subscribers only after that
- * transaction commits (so a rolled-back change is never streamed).
+ * transaction commits (so a rolled-back change is never streamed). In a cluster the relay
+ * (cluster/relay.ts) forwards what this node publishes to the others, which publish it as remote.
  */
 import { EventEmitter } from 'node:events';
 import type { Db } from '../db/pool.js';
@@ -93,8 +94,14 @@ export class EventBus {
     return rows.map((r) => ({ ...r, id: String(r.id) }) as CloudEvent);
   }
 
+  /** Streams committed events to this node's subscribers (and, through the relay, to the other nodes). */
   publish(events: CloudEvent[]): void {
-    for (const e of events) this.emitter.emit('event', e);
+    for (const e of events) this.emitter.emit('event', e, false);
+  }
+
+  /** Streams events another node committed and published (cluster/relay.ts): never relayed again. */
+  publishRemote(events: CloudEvent[]): void {
+    for (const e of events) this.emitter.emit('event', e, true);
   }
 
   /** Runs `fn` in a transaction with an event batch; events are stored with it and streamed after commit. */
@@ -110,7 +117,8 @@ export class EventBus {
     return result;
   }
 
-  subscribe(listener: (e: CloudEvent) => void): () => void {
+  /** `remote`: the event was published by another management node. */
+  subscribe(listener: (e: CloudEvent, remote: boolean) => void): () => void {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
   }

@@ -20,26 +20,50 @@ export interface StoredEvent {
   at: Date | string | null;
 }
 
+/** What claimJob answers when the job's queue has no free slot (another node runs its work). */
+export const QUEUE_BUSY = 'busy' as const;
+
 /**
  * Claims the job (Pending or Running → Running, owned by this node) and inserts its
  * job.state.changed event in one statement: the previous state is read under a row lock in the
  * same statement, so a job found Running was interrupted by a node's death (no event then).
+ *
+ * A Pending job also takes a free slot of its queue (`queue_slot` in 0 … parallelism-1): the
+ * unique index over the Running jobs' (queue_key, queue_slot) makes two claims of one slot
+ * impossible whichever nodes run them, so the operations on one resource are serialized across
+ * the cluster. No free slot, or a slot another claim took first: QUEUE_BUSY (try again once a job
+ * of that queue ends). A Running job (recovered from a dead node) keeps the slot it holds.
  */
 export async function claimJob(
   db: Db,
   nodeId: string,
   uuid: string,
-): Promise<{ row: JobRow; wasInterrupted: boolean; event?: StoredEvent } | undefined> {
+  queue: { key: string; parallelism: number },
+): Promise<{ row: JobRow; wasInterrupted: boolean; event?: StoredEvent } | typeof QUEUE_BUSY | undefined> {
   const now = new Date();
   const eventUuid = newId();
-  const res = await sql<JobRow & { previousState: string; eventId: string | null; eventAt: Date | null }>`
+  let res: {
+    rows: Array<
+      JobRow & { claimed: boolean; previousState: string; eventId: string | null; eventAt: Date | null }
+    >;
+  };
+  try {
+    res = await sql<
+      JobRow & { claimed: boolean; previousState: string; eventId: string | null; eventAt: Date | null }
+    >`
       with prev as (
         select uuid, state from jobs
         where uuid = ${uuid} and owner_node = ${nodeId} and state in ('Pending', 'Running')
         for update
+      ), free as (
+        select s as slot from generate_series(0, ${queue.parallelism}::int - 1) s
+        where not exists (select 1 from jobs r
+          where r.queue_key = ${queue.key} and r.state = 'Running' and r.queue_slot = s)
+        order by s limit 1
       ), j as (
-        update jobs set state = 'Running', started_at = coalesce(jobs.started_at, ${now}), updated_at = ${now}
-        from prev where jobs.uuid = prev.uuid
+        update jobs set state = 'Running', started_at = coalesce(jobs.started_at, ${now}), updated_at = ${now},
+          queue_slot = case when prev.state = 'Running' then jobs.queue_slot else (select slot from free) end
+        from prev where jobs.uuid = prev.uuid and (prev.state = 'Running' or exists (select 1 from free))
         returning jobs.*, prev.state as previous_state
       ), e as (
         insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
@@ -49,12 +73,19 @@ export async function claimJob(
         from j where j.previous_state = 'Pending'
         returning id, at
       )
-      select j.*, e.id as event_id, e.at as event_at from j left join e on true`.execute(db);
+      select j.*, j.uuid is not null as claimed, e.id as event_id, e.at as event_at
+      from prev left join j on true left join e on true`.execute(db);
+  } catch (err) {
+    // another node's claim took the same slot between our look and our update
+    if ((err as { code?: string }).code === '23505') return QUEUE_BUSY;
+    throw err;
+  }
   const found = res.rows[0];
   if (!found) return undefined;
-  const { previousState, eventId, eventAt, ...row } = found;
+  if (!found.claimed) return QUEUE_BUSY;
+  const { previousState, eventId, eventAt, claimed: _claimed, ...row } = found;
   return {
-    row,
+    row: row as JobRow,
     wasInterrupted: previousState === 'Running',
     ...(eventId !== null ? { event: { uuid: eventUuid, id: eventId, at: eventAt } } : {}),
   };
@@ -115,7 +146,7 @@ export async function finishJob(
         insert into events (uuid, type, resource_kind, resource_uuid, account_uuid, job_uuid, data)
         select ${eventUuid}, 'job.state.changed', 'jobs', j.uuid, j.account_uuid, j.uuid,
           jsonb_build_object('kind', j.kind, 'state', j.state, 'resourceKind', j.resource_kind,
-            'resourceUuid', j.resource_uuid)
+            'resourceUuid', j.resource_uuid, 'queueKey', j.queue_key)
         from j
         returning id, at
       )

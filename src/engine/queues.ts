@@ -1,7 +1,8 @@
 /**
  * Per-resource queues: tasks with the same key (`vm:<uuid>`) run in arrival order, at most
  * `parallelism(key)` at a time; different keys never wait for each other. No global lock.
- * In a cluster each resource is owned by one node, so an in-process queue per key suffices.
+ * These lanes order a node's own work; across the cluster the same limit holds through the
+ * queue slots a job claims in the database (job-statements.ts claimJob, docs/cluster.md).
  */
 
 export type Parallelism = (key: string) => number;
@@ -20,6 +21,11 @@ export class QueueSet {
   private readonly lanes = new Map<string, Lane>();
 
   constructor(private readonly parallelism: Parallelism) {}
+
+  /** How many tasks of `key` may run at once (in this node's lane, and cluster-wide). */
+  limitOf(key: string): number {
+    return this.parallelism(key);
+  }
 
   /** Runs `task` when the key's lane has a free slot. */
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {

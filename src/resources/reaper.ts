@@ -2,8 +2,10 @@
  * Reaping soft-deleted resources (ZStack's Delay policy): a resource Deleted longer than
  * `settings.retentionSeconds` gets an ordinary `<singular>.expunge` job in its own queue, so an
  * expunge is journaled and retried like any other; one whose expunge is already pending is left
- * to that job. Any node may run it: a second expunge of the same resource finds it gone.
+ * to that job. With several nodes each resource is reaped by the node that owns it (rendezvous,
+ * cluster/ownership.ts); a second expunge of the same resource would find it gone anyway.
  */
+import { ownedBy } from '../cluster/ownership.js';
 import type { Settings } from '../kernel/settings.js';
 import type { ServiceContext } from './service.js';
 
@@ -31,6 +33,7 @@ export async function reapSoftDeleted(
     .select(['r.uuid', 'r.accountUuid'])
     .where('r.state', '=', 'Deleted')
     .where('r.deletedAt', '<=', cutoff)
+    .where(ownedBy('r', ctx.engine.nodeId))
     .where(({ not, exists, selectFrom }) =>
       not(
         exists(

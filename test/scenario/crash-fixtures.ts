@@ -56,8 +56,9 @@ export class ServerProcess {
   constructor(
     readonly args: string[],
     readonly url: string,
+    extraEnv: Record<string, string> = {},
   ) {
-    const env: NodeJS.ProcessEnv = { ...process.env, NIMBUS_ADMIN_PASSWORD: CRASH_PASSWORD };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, NIMBUS_ADMIN_PASSWORD: CRASH_PASSWORD };
     // the test runner's DATABASE_URL must not leak in: the node gets --database-url, or runs
     // its embedded PostgreSQL without one
     delete env.DATABASE_URL;
@@ -172,7 +173,7 @@ export function summary(rows: JobRow[]): Record<string, number> {
 export async function noBackendsOf(observer: DbHandle, database: string): Promise<void> {
   await waitUntil('the killed node’s database sessions to end', async () => {
     const { rows } = await observer.pool.query(
-      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'nimbus'`,
+      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name like 'nimbus node %'`,
       [database],
     );
     return rows[0].n === 0;

@@ -101,7 +101,7 @@ describe('crash recovery of a management node process', () => {
     if (!opts.embedded) {
       db = await createTestDatabase({ max: 1 });
       databases.push(db);
-      // its own application name, so the node's sessions ('nimbus') can be told apart
+      // its own application name, so the node's sessions ('nimbus node <uuid>') can be told apart
       observer = openDb(db.url, { max: 3, applicationName: 'crash-test-observer' });
       observers.push(observer);
     }

@@ -125,7 +125,7 @@ test('terminating the node’s busy backends under load: the node survives and e
     const { rows } = await observer.pool.query(
       `select count(*)::int as n from (
          select pg_terminate_backend(pid) from pg_stat_activity
-         where application_name = 'nimbus' and datname = $1 and pid <> pg_backend_pid()) k`,
+         where application_name like 'nimbus node %' and datname = $1 and pid <> pg_backend_pid()) k`,
       [db.name],
     );
     terminated += rows[0].n;

@@ -95,8 +95,10 @@ test('ready only after the demo exists; not ready, and refusing new work, while 
     const draining = await probe(node.url, '/v1/ready');
     assert.equal(draining.status, 503, JSON.stringify(draining.body));
     assert.deepEqual(draining.body.reasons, ['draining']);
-    // still alive while it drains, and new work is sent elsewhere
-    assert.equal((await probe(node.url, '/v1/health')).status, 200);
+    // unhealthy for a load balancer while it drains (docs/cluster.md), and new work is sent elsewhere
+    const drainingHealth = await probe(node.url, '/v1/health');
+    assert.equal(drainingHealth.status, 503, JSON.stringify(drainingHealth.body));
+    assert.equal(drainingHealth.body.status, 'draining');
     const refused = await api.post('/v1/zones', { name: 'too-late' });
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.equal(refused.body.error.code, 'NODE_DRAINING');

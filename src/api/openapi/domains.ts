@@ -36,8 +36,9 @@ export const DOMAINS = {
     kinds: ['accounts', 'users', 'quotas', 'auth'],
   },
   operations: {
-    description: 'jobs, events (and their stream), webhooks and their deliveries, tags, health and readiness',
-    kinds: ['jobs', 'events', 'webhooks', 'webhook-deliveries', 'tags', 'health'],
+    description:
+      'jobs, events (and their stream), webhooks and their deliveries, tags, the management nodes, health and readiness',
+    kinds: ['jobs', 'events', 'webhooks', 'webhook-deliveries', 'tags', 'management-nodes', 'health'],
   },
   'self-service': {
     description: 'VM pools and the leases of the VMs they hand out',

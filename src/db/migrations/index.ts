@@ -18,6 +18,7 @@ import * as m0012 from './0012-pool-sizing-health.js';
 import * as m0013 from './0013-webhooks.js';
 import * as m0016 from './0016-console.js';
 import * as m0017 from './0017-pool-login.js';
+import * as m0018 from './0018-cluster.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -35,4 +36,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0013-webhooks': m0013,
   '0016-console': m0016,
   '0017-pool-login': m0017,
+  '0018-cluster': m0018,
 };

@@ -1,4 +1,4 @@
-/** The foundation kinds: infrastructure, identity, jobs, events, tags. */
+/** The foundation kinds: infrastructure, identity, jobs, events, tags, management nodes. */
 import type { KindSchema } from '../../engine/query/schema.js';
 import { clusterSchema, clusterService } from '../compute/cluster/service.js';
 import { HostService, hostSchema } from '../compute/host/service.js';
@@ -6,6 +6,7 @@ import { zoneSchema, zoneService } from '../compute/zone/service.js';
 import { AccountService, accountSchema, UserService, userSchema } from '../identity/account/service.js';
 import { EventService, eventSchema } from '../operations/event/service.js';
 import { JobService, jobSchema } from '../operations/job/service.js';
+import { ManagementNodeService, managementNodeSchema } from '../operations/management-node/service.js';
 import { type TagService, tagSchema } from '../operations/tag/service.js';
 import type { KindService, ServiceContext } from '../service.js';
 
@@ -18,9 +19,15 @@ export const foundationSchemas: KindSchema[] = [
   jobSchema,
   eventSchema,
   tagSchema,
+  managementNodeSchema,
 ];
 
-export function foundationServices(ctx: ServiceContext, tags: TagService): KindService[] {
+/** `deadAfterMs`: a node silent this long is dead (what management-nodes reports as Unreachable) */
+export function foundationServices(
+  ctx: ServiceContext,
+  tags: TagService,
+  deadAfterMs: number,
+): KindService[] {
   return [
     zoneService(ctx),
     clusterService(ctx),
@@ -30,5 +37,6 @@ export function foundationServices(ctx: ServiceContext, tags: TagService): KindS
     new JobService(ctx),
     new EventService(ctx.db),
     tags,
+    new ManagementNodeService(ctx.db, deadAfterMs),
   ];
 }

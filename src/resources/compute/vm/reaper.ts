@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { ownedBy } from '../../../cluster/ownership.js';
 import { CloudError } from '../../../kernel/errors.js';
 import type { Settings } from '../../../kernel/settings.js';
 import type { ServiceContext } from '../../service.js';
@@ -25,6 +26,8 @@ export async function reapDestroyedVms(
     .where('state', '=', 'Destroyed')
     .where('task', 'is', null)
     .where('destroyedAt', '<', sql<Date>`now() - make_interval(secs => ${settings.retentionSeconds})`)
+    // with several nodes, each VM by the node that owns it (cluster/ownership.ts)
+    .where(ownedBy('vms', ctx.engine.nodeId))
     .orderBy('destroyedAt')
     .limit(BATCH)
     .execute();

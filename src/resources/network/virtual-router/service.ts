@@ -244,7 +244,7 @@ export function routerService(ctx: ServiceContext): RouterService {
       );
     return row;
   };
-  const settle = () => settleRouters(ctx.db, ctx.deps);
+  const settle = () => settleRouters(ctx.db, ctx.deps, ctx.engine.nodeId);
   let task: PeriodicTask | undefined;
   return {
     contract,

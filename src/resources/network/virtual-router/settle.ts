@@ -7,23 +7,25 @@
  *   (ensure.ts `finish`: Running with its addresses and its configuration sent, or Error);
  * - a router Running whose appliance is stopped is marked Stopped; one Stopped whose appliance
  *   runs again (an admin started it) is marked Running and sent its configuration (start.ts).
- * Every change is conditional, so passes on several nodes and VMs settling at the same time are
- * harmless. The pass never starts an appliance: a stopped router is started by the next VM that
+ * Each node settles the routers it owns (rendezvous, cluster/ownership.ts), and every change is
+ * conditional, so VMs settling at the same time are harmless. The pass never starts an appliance: a stopped router is started by the next VM that
  * needs it.
  */
+import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import type { FlowDeps } from '../../service.js';
 import { finish } from './ensure.js';
 import { markStopped, settleStarted } from './start.js';
 
 /** One pass; returns how many routers it changed (or tried to: a failed sync counts). */
-export async function settleRouters(db: Db, deps: FlowDeps): Promise<number> {
+export async function settleRouters(db: Db, deps: FlowDeps, nodeId: string): Promise<number> {
   let changed = 0;
   const created = await db
     .selectFrom('virtualRouters as r')
     .innerJoin('jobs as j', 'j.uuid', 'r.jobUuid')
     .select(['r.uuid', 'r.jobUuid', 'j.state as jobState'])
     .where('r.state', '=', 'Creating')
+    .where(ownedBy('r', nodeId))
     .where('j.state', 'in', ['Succeeded', 'Failed', 'Cancelled'])
     .execute();
   const started = await db
@@ -31,6 +33,7 @@ export async function settleRouters(db: Db, deps: FlowDeps): Promise<number> {
     .innerJoin('vms as v', 'v.uuid', 'r.vmUuid')
     .select('r.uuid')
     .where('r.state', '=', 'Stopped')
+    .where(ownedBy('r', nodeId))
     .where('v.state', '=', 'Running')
     .execute();
   const work = [
@@ -42,5 +45,5 @@ export async function settleRouters(db: Db, deps: FlowDeps): Promise<number> {
     changed++;
     if (r.status === 'rejected') deps.log.warn({ err: r.reason }, 'settling a virtual router failed');
   }
-  return changed + (await markStopped(db));
+  return changed + (await markStopped(db, undefined, nodeId));
 }

@@ -17,6 +17,7 @@
  * An appliance in any other state (Paused, Unknown, Destroyed…) is not repaired here: a Running
  * row is left as it is (as before), a Stopped row fails the VM.
  */
+import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import { CloudError } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
@@ -48,7 +49,7 @@ export interface RouterLook {
 export type StartStep = 'ready' | 'wait' | 'again';
 
 /** Running → Stopped when its appliance is stopped (or on its way down or up). */
-export async function markStopped(db: Db, routerUuid?: string): Promise<number> {
+export async function markStopped(db: Db, routerUuid?: string, ownerNode?: string): Promise<number> {
   let q = db
     .updateTable('virtualRouters as r')
     .set({ state: 'Stopped', status: 'Disconnected', jobUuid: null, updatedAt: new Date() })
@@ -62,6 +63,7 @@ export async function markStopped(db: Db, routerUuid?: string): Promise<number> 
       ),
     );
   if (routerUuid) q = q.where('r.uuid', '=', routerUuid);
+  if (ownerNode) q = q.where(ownedBy('r', ownerNode));
   const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }

@@ -1,0 +1,136 @@
+/**
+ * Several management nodes as child processes (`node dist/src/main.js …`) on one test database
+ * (docs/cluster.md): short heartbeats and dead-after so a killed or stopped node is declared dead
+ * within seconds; each node on its own port, killed with SIGKILL, stopped with SIGSTOP and
+ * resumed with SIGCONT; an observer connection reads the database straight.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/db/embedded.js';
+import { type DbHandle, openDb } from '../../src/db/pool.js';
+import { TRANSITIONAL_STATES } from '../../src/kernel/vm-states.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { ServerProcess, unfinished } from './crash-fixtures.js';
+
+export const HEARTBEAT_MS = 500;
+export const DEAD_AFTER_MS = 5000;
+
+export interface ClusterNode {
+  name: string;
+  url: string;
+  port: number;
+  process: ServerProcess;
+  /** the node's uuid in management_nodes (its latest incarnation) */
+  uuid(): Promise<string>;
+}
+
+export interface Cluster {
+  db: TestDatabase;
+  observer: DbHandle;
+  nodes: ClusterNode[];
+  /** starts node `i` again (a new incarnation, same name and port) */
+  restart(i: number): Promise<ClusterNode>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts `count` nodes on a fresh database, one after the other (the first migrates it), and
+ * waits until each is ready. `settings` go to every node as NIMBUS_SETTINGS.
+ */
+export async function startCluster(
+  prefix: string,
+  count: number,
+  settings: Record<string, unknown> = {},
+): Promise<Cluster> {
+  const db = await createTestDatabase({ max: 1 });
+  const observer = openDb(db.url, { max: 3, applicationName: 'cluster-test-observer' });
+  const dir = mkdtempSync(join(tmpdir(), `nimbus-${prefix}-`));
+  const all: ServerProcess[] = [];
+  const env = { NIMBUS_SETTINGS: JSON.stringify(settings) };
+  const launch = (name: string, port: number) => {
+    const args = [
+      ...['--database-url', db.url, '--data-dir', join(dir, name), '--host', '127.0.0.1'],
+      ...['--port', String(port), '--node-name', name, '--no-demo'],
+      ...['--log-file', join(dir, `${name}.log`), '--db-pool-size', '4'],
+      ...['--heartbeat-ms', String(HEARTBEAT_MS), '--dead-after-ms', String(DEAD_AFTER_MS)],
+    ];
+    const p = new ServerProcess(args, `http://127.0.0.1:${port}`, env);
+    all.push(p);
+    return p;
+  };
+  const node = (name: string, port: number, p: ServerProcess): ClusterNode => ({
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    process: p,
+    async uuid() {
+      const row = await observer.db
+        .selectFrom('managementNodes')
+        .select('uuid')
+        .where('name', '=', name)
+        .orderBy('startedAt', 'desc')
+        .executeTakeFirstOrThrow();
+      return row.uuid;
+    },
+  });
+  const nodes: ClusterNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `${prefix}-${i}`;
+    const port = await freePort();
+    const p = launch(name, port);
+    await p.ready(120_000);
+    nodes.push(node(name, port, p));
+  }
+  return {
+    db,
+    observer,
+    nodes,
+    async restart(i) {
+      const old = nodes[i]!;
+      const p = launch(old.name, old.port);
+      await p.ready(120_000);
+      nodes[i] = node(old.name, old.port, p);
+      return nodes[i];
+    },
+    async cleanup() {
+      for (const p of all) {
+        if (p.running) process.kill(p.pid, 'SIGCONT');
+        await p.killHard().catch(() => {});
+      }
+      await observer.close().catch(() => {});
+      await db.drop().catch(() => {});
+      if (process.env.KEEP_CLUSTER_LOGS) console.log(`cluster logs kept in ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Rows some operation left half-way: what no finished system may hold (empty keys dropped). */
+export async function transitionalRows(observer: DbHandle): Promise<Record<string, unknown[]>> {
+  const rows: Record<string, unknown[]> = {
+    imageCache: await observer.db
+      .selectFrom('imageCache')
+      .select(['uuid', 'state', 'jobUuid'])
+      .where('state', '!=', 'Ready')
+      .execute(),
+    vms: await observer.db
+      .selectFrom('vms')
+      .select(['uuid', 'state', 'task'])
+      .where((eb) => eb.or([eb('state', 'in', [...TRANSITIONAL_STATES]), eb('task', 'is not', null)]))
+      .execute(),
+    volumes: await observer.db
+      .selectFrom('volumes')
+      .select(['uuid', 'state'])
+      .where('state', '=', 'Creating')
+      .execute(),
+    hosts: await observer.db
+      .selectFrom('hosts')
+      .select(['uuid', 'status'])
+      .where('status', '=', 'Connecting')
+      .execute(),
+    jobs: (await unfinished(observer)).map((j) => ({ uuid: j.uuid, kind: j.kind, state: j.state })),
+  };
+  for (const key of Object.keys(rows)) if (rows[key]!.length === 0) delete rows[key];
+  return rows;
+}

@@ -271,7 +271,7 @@ export function sharedStorageVms(kind: Kind, opts: { vni: number }): void {
       const left = leftovers(lab, [vm, vm2], nics, volumes);
       assert.deepEqual(
         left,
-        { qemu: [], taps: [], namespaces: [], nftRules: [], files: [] },
+        { qemu: [], taps: [], namespaces: [], dnsmasq: [], nftRules: [], files: [] },
         JSON.stringify(left),
       );
       for (const v of volumes)

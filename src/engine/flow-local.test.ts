@@ -57,6 +57,39 @@ describe('local steps: journaled with the next save, and rolled back after a cra
     assert.deepEqual(rollbacks(rec.calls), ['c', 'b', 'a'], 'b and c may have run unrecorded');
   });
 
+  test('a node that dies again during that rollback leaves a journal naming the unrecorded local steps', async () => {
+    // first recovery: the node dies right after its first rollback save (about to undo c)
+    const first = recorder();
+    const crashed = journal({
+      phase: 'rollback',
+      done: [],
+      current: 'a',
+      failure: { code: 'JOB_INTERRUPTED' },
+    });
+    const killed = new Error('node killed');
+    const base = hooks(first);
+    await assert.rejects(
+      executeFlow(localFlow(first), context(), crashed, {
+        ...base,
+        recovered: true,
+        async save(j, progress) {
+          await base.save(j, progress);
+          throw killed;
+        },
+      }),
+      killed,
+    );
+    assert.deepEqual(rollbacks(first.calls), [], 'nothing undone before the node died');
+    // what the database holds: the last save
+    const saved = first.saves.at(-1)!;
+    assert.deepEqual(saved.done, ['a', 'b', 'c'], 'the first rollback save names every step to undo');
+    // second recovery reads a rollback journal (not "recovered"): it still undoes c, b and a
+    const second = recorder();
+    const out = await executeFlow(localFlow(second), context(), structuredClone(saved), hooks(second));
+    assert.equal(out.ok, false);
+    assert.deepEqual(rollbacks(second.calls), ['c', 'b', 'a']);
+  });
+
   test('not recovered (a failure in this process): only what the journal names is rolled back', async () => {
     const rec = recorder();
     const out = await executeFlow(localFlow(rec, { failRun: 'b' }), context(), journal(), hooks(rec));

@@ -168,12 +168,18 @@ async function rollBack<P, D>(
   hooks: StepHooks,
 ): Promise<FlowOutcome> {
   const failures: unknown[] = [...(journal.rollbackFailures ?? [])];
+  // The step in flight and, after a crash, the local steps that may have run unrecorded join the
+  // steps to undo in the journal itself, so the first rollback save records them: a node that dies
+  // again during this rollback leaves a journal that still names every one of them (read back,
+  // a rollback journal is not "recovered" and its unrecorded steps could not be found again).
   const unrecorded = hooks.recovered ? unrecordedLocalSteps(def, journal) : [];
-  const order = [
-    ...unrecorded.reverse(),
-    ...(journal.current ? [journal.current] : []),
-    ...[...journal.done].reverse(),
+  journal.done = [
+    ...journal.done,
+    ...(journal.current && !journal.done.includes(journal.current) ? [journal.current] : []),
+    ...unrecorded,
   ];
+  journal.current = null;
+  const order = [...journal.done].reverse();
   for (const name of order) {
     const step = def.steps.find((s) => s.name === name);
     journal.current = name;

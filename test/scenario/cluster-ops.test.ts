@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { cliRunner } from '../support/cli.js';
 import { Api, type TestNode } from '../support/node.js';
 import { type Cluster, startCluster } from './cluster-fixtures.js';
 import { CRASH_PASSWORD } from './crash-fixtures.js';
@@ -71,6 +72,28 @@ test('a third node joins a running cluster; a node stopped with Ctrl-C leaves cl
   );
   for (const n of joined.nodes)
     assert.equal(n.ownedHosts, joined.ownership.find((o) => o.nodeUuid === n.uuid)!.hosts.length);
+
+  // the CLI shows the same: every node Running, and the hosts of each
+  const cli = cliRunner();
+  const login = await cli.run([
+    'login',
+    '--url',
+    third.url,
+    '--account',
+    'admin',
+    '--password',
+    CRASH_PASSWORD,
+  ]);
+  assert.equal(login.code, 0, login.stderr);
+  const table = await cli.run(['cluster', 'status']);
+  assert.equal(table.code, 0, table.stderr);
+  for (const name of ['clops-0', 'clops-1', 'clops-2'])
+    assert.match(table.stdout, new RegExp(`${name}\\s+http://\\S+\\s+\\S+\\s+Running`));
+  assert.match(table.stdout, /database: PostgreSQL \d+[^,]*, primary, [\d.]+ MiB/);
+  assert.match(table.stdout, new RegExp(`clops-2\\s+${share.hosts.join(', ')}`));
+  const json = await cli.run(['cluster', 'status', '-f', 'json']);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(owned(JSON.parse(json.stdout) as Status), owned(joined));
 
   // remove node 0 cleanly: Ctrl-C drains it and marks it stopped
   const leaving = cluster.nodes[0]!;

@@ -13,7 +13,9 @@
  * into --database-url (refused while any management node there is alive). The schema is migrated
  * to this version, which must be the backup's; then, in one transaction with triggers off
  * (session_replication_role = replica: the rows were consistent when read), every table is
- * emptied and refilled, and the sequences set to the backup's values. It replaces everything.
+ * emptied and refilled, and the sequences set to the backup's values; the backup's management
+ * nodes are marked stopped (their Running jobs are taken over by the first node started). It
+ * replaces everything.
  */
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -199,6 +201,9 @@ export async function restoreCommand(t: Target, file: string): Promise<Record<st
             select * from json_populate_recordset(null::${sql.table(table)}, ${batch}::json)`.execute(trx);
         }
       }
+      // the nodes of the backup are not running here: marked stopped, so the first node started
+      // takes over at once the jobs that were Running when the backup was taken (engine.recover)
+      await sql`update management_nodes set stopped_at = now() where stopped_at is null`.execute(trx);
       for (const [seq, value] of Object.entries(header.sequences)) {
         if (value === null) await sql`select setval(${seq}::regclass, 1, false)`.execute(trx);
         else await sql`select setval(${seq}::regclass, ${value}::bigint, true)`.execute(trx);

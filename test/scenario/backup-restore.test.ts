@@ -7,17 +7,21 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { freePort } from '../../src/db/embedded.js';
+import { createTestDatabase } from '../support/database.js';
 import { Api } from '../support/node.js';
 import { CRASH_PASSWORD, MAIN, ServerProcess } from './crash-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nimbus-backup-'));
 chmodSync(dir, 0o755); // as root, the embedded PostgreSQL runs as `postgres` and must traverse it
 const started: ServerProcess[] = [];
+const file = join(dir, 'nimbus.backup');
+let backedUp: string[] = [];
 after(async () => {
   for (const p of started) await p.killHard().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
@@ -66,10 +70,9 @@ test('a backup taken while the node runs restores into a fresh database with exa
   const a = await startNode(original);
   await createZone(a.api, 'bk-before-1');
   await createZone(a.api, 'bk-before-2');
-  const backedUp = await zoneNames(a.api);
+  backedUp = await zoneNames(a.api);
   assert.deepEqual(backedUp, ['bk-before-1', 'bk-before-2']);
 
-  const file = join(dir, 'nimbus.backup');
   const backup = oneShot(['--data-dir', original, '--backup', file]);
   assert.equal(backup.code, 0, backup.out);
   assert.match(backup.out, /backed up to .*: \d+ rows in \d+ tables/);
@@ -96,4 +99,44 @@ test('a backup taken while the node runs restores into a fresh database with exa
   await createZone(b.api, 'bk-new');
   assert.deepEqual(await zoneNames(b.api), ['bk-before-1', 'bk-before-2', 'bk-new']);
   await b.p.interrupt();
+});
+
+test('the backup restores into an external database (--database-url); one of another schema version is refused', async () => {
+  assert.ok(existsSync(file), 'the first test made the backup');
+  const target = await createTestDatabase({ max: 1 });
+  try {
+    const restore = oneShot(['--database-url', target.url, '--restore', file]);
+    assert.equal(restore.code, 0, restore.out);
+    const zones = await target.db.selectFrom('zones').select('name').orderBy('name').execute();
+    assert.deepEqual(
+      zones.map((z) => z.name),
+      backedUp,
+    );
+    // the node that ran when the backup was taken is not running here: marked stopped
+    const live = await target.db
+      .selectFrom('managementNodes')
+      .select('name')
+      .where('stoppedAt', 'is', null)
+      .execute();
+    assert.deepEqual(live, []);
+    assert.ok((await target.db.selectFrom('managementNodes').select('uuid').execute()).length > 0);
+    // the same backup, as if taken at a schema with one more migration
+    const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n');
+    const header = JSON.parse(lines[0]!) as { migrations: string[] };
+    header.migrations.push('9999-from-the-future');
+    lines[0] = JSON.stringify(header);
+    const future = join(dir, 'future.backup');
+    writeFileSync(future, gzipSync(lines.join('\n')));
+    const refused = oneShot(['--database-url', target.url, '--restore', future]);
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(refused.out, /another schema version/);
+    const still = await target.db.selectFrom('zones').select('name').orderBy('name').execute();
+    assert.deepEqual(
+      still.map((z) => z.name),
+      backedUp,
+      'a refused restore changes nothing',
+    );
+  } finally {
+    await target.drop();
+  }
 });

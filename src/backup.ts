@@ -17,7 +17,7 @@
  * nodes are marked stopped (their Running jobs are taken over by the first node started). It
  * replaces everything.
  */
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -141,7 +141,9 @@ export async function backupCommand(t: Target, file: string): Promise<Record<str
       yield `${JSON.stringify(header)}\n`;
       for (const l of lines) yield `${l}\n`;
     }
-    await pipeline(text(), createGzip(), createWriteStream(file, { mode: 0o600 }));
+    // written aside and renamed: a failed backup never leaves a half file under the name asked for
+    await pipeline(text(), createGzip(), createWriteStream(`${file}.partial`, { mode: 0o600 }));
+    renameSync(`${file}.partial`, file);
     return header.tables;
   } finally {
     await conn.close();
@@ -167,6 +169,11 @@ async function readBackup(file: string): Promise<{ header: Header; rows: Map<str
     rows.set(table, list);
   }
   if (!header) throw new Error(`${file} is empty`);
+  for (const [table, count] of Object.entries(header.tables))
+    if ((rows.get(table)?.length ?? 0) !== count)
+      throw new Error(
+        `${file} is incomplete: ${table} has ${rows.get(table)?.length ?? 0} of its ${count} rows`,
+      );
   return { header, rows };
 }
 

@@ -130,6 +130,15 @@ test('the backup restores into an external database (--database-url); one of ano
     const refused = oneShot(['--database-url', target.url, '--restore', future]);
     assert.equal(refused.code, 1, refused.out);
     assert.match(refused.out, /another schema version/);
+    // a backup missing a row (cut short, edited) is refused too
+    const cut = join(dir, 'cut.backup');
+    writeFileSync(
+      cut,
+      gzipSync(gunzipSync(readFileSync(file)).toString('utf8').trimEnd().split('\n').slice(0, -1).join('\n')),
+    );
+    const incomplete = oneShot(['--database-url', target.url, '--restore', cut]);
+    assert.equal(incomplete.code, 1, incomplete.out);
+    assert.match(incomplete.out, /is incomplete: \w+ has \d+ of its \d+ rows/);
     const still = await target.db.selectFrom('zones').select('name').orderBy('name').execute();
     assert.deepEqual(
       still.map((z) => z.name),

@@ -32,6 +32,10 @@ Options:
   --metrics-token <token>   require Authorization: Bearer <token> on /metrics            [env NIMBUS_METRICS_TOKEN, default: open]
   --reset-admin-password    set a new admin password (NIMBUS_ADMIN_PASSWORD or a generated one), revoke the
                             admin's sessions, and exit; the node must be stopped (embedded database)
+  --backup <file>           write a consistent backup of the node's database (embedded or --database-url) to
+                            <file> and exit; the node may be running (docs/cluster.md "Backup and restore")
+  --restore <file>          replace the database's content with the backup in <file> and exit; refused while a
+                            node runs on it
   -h, --help                show this help
 
 Environment:
@@ -55,6 +59,8 @@ const { values } = parseArgs({
     'db-pool-size': { type: 'string' },
     'metrics-token': { type: 'string' },
     'reset-admin-password': { type: 'boolean' },
+    backup: { type: 'string' },
+    restore: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -82,6 +88,22 @@ async function main(): Promise<void> {
   const port = intOption('port', values.port ?? process.env.NIMBUS_PORT, 8080);
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
   const metricsToken = values['metrics-token'] ?? process.env.NIMBUS_METRICS_TOKEN;
+  if (values.backup !== undefined || values.restore !== undefined) {
+    const { backupCommand, restoreCommand } = await import('./backup.js');
+    const target = { dataDir, databaseUrl };
+    const counts = await (values.backup
+      ? backupCommand(target, resolve(values.backup))
+      : restoreCommand(target, resolve(values.restore as string))
+    ).catch((err: Error) => {
+      console.error(`nimbus --${values.backup ? 'backup' : 'restore'} failed: ${err.message}`);
+      process.exit(1);
+    });
+    const rows = Object.values(counts).reduce((a, b) => a + b, 0);
+    console.log(
+      `${values.backup ? `backed up to ${values.backup}` : `restored from ${values.restore}`}: ${rows} rows in ${Object.keys(counts).length} tables`,
+    );
+    return;
+  }
   if (values['reset-admin-password']) {
     const { resetAdminPasswordCommand } = await import('./reset-admin-password.js');
     const given = process.env.NIMBUS_ADMIN_PASSWORD;

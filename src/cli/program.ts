@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addSessionCommands } from './auth.js';
 import { KINDS } from './catalog.js';
+import { addClusterStatus } from './cluster-status.js';
 import { addCompletion, completionWords } from './completion.js';
 import { addVmConsole } from './console.js';
 import { type Ctx, processCtx } from './context.js';
@@ -81,6 +82,8 @@ export function buildProgram(ctx: Ctx, only?: string): Command {
     const cmd = addKindCommand(program, kind, ctx, only === undefined || only === kind.singular);
     if (kind.kind === 'quotas' && (only === undefined || only === kind.singular)) addQuotaSet(cmd, kind, ctx);
     if (kind.kind === 'events' && (only === undefined || only === kind.singular)) addEventTail(cmd, ctx);
+    if (kind.kind === 'clusters' && (only === undefined || only === kind.singular))
+      addClusterStatus(cmd, ctx);
     if (kind.kind === 'vms' && (only === undefined || only === kind.singular)) addVmConsole(cmd, ctx);
     if (kind.kind === 'webhooks' && (only === undefined || only === kind.singular))
       addWebhookDeliveries(cmd, ctx);

@@ -32,3 +32,35 @@ export const managementNodes: KindContract = {
   columns: ['name', 'address', 'state', 'heartbeatAt', 'ownedHosts', 'runningJobs'],
   adminOnly: true,
 };
+
+/** `GET /v1/cluster/status` (admin): the nodes, the database they share, and who owns what. */
+export const ClusterStatus = Type.Object({
+  nodes: Type.Array(ManagementNode, {
+    description: 'nodes not stopped, and those stopped within the last hour (oldest first)',
+  }),
+  database: Type.Object({
+    serverVersion: Type.String(),
+    role: Type.Enum(['primary', 'standby'] as const, { description: 'standby when pg_is_in_recovery()' }),
+    sizeBytes: Type.Integer({ description: 'pg_database_size of the nodes database' }),
+    replayLagSeconds: Nullable(
+      Type.Number({ description: 'on a standby: now() - the last replayed transaction; null on a primary' }),
+    ),
+    replicas: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'application_name of the standby' }),
+        address: Nullable(Type.String()),
+        state: Type.String(),
+        replayLagSeconds: Nullable(Type.Number()),
+      }),
+      { description: 'standbys streaming from this primary (pg_stat_replication)' },
+    ),
+  }),
+  ownership: Type.Array(
+    Type.Object({
+      node: Type.String({ description: 'node name' }),
+      nodeUuid: Uuid,
+      hosts: Type.Array(Type.String(), { description: 'names of the hosts this node reconciles' }),
+    }),
+    { description: 'hosts per live node (rendezvous ownership, docs/cluster.md)' },
+  ),
+});

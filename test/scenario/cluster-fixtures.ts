@@ -31,6 +31,8 @@ export interface Cluster {
   nodes: ClusterNode[];
   /** starts node `i` again (a new incarnation, same name and port) */
   restart(i: number): Promise<ClusterNode>;
+  /** adds one more node to the running cluster (the next name, a free port); ready when it resolves */
+  add(): Promise<ClusterNode>;
   cleanup(): Promise<void>;
 }
 
@@ -92,6 +94,14 @@ export async function startCluster(
       await p.ready(120_000);
       nodes[i] = node(old.name, old.port, p);
       return nodes[i];
+    },
+    async add() {
+      const name = `${prefix}-${nodes.length}`;
+      const port = await freePort();
+      const p = launch(name, port);
+      await p.ready(120_000);
+      nodes.push(node(name, port, p));
+      return nodes[nodes.length - 1]!;
     },
     async cleanup() {
       for (const p of all) {

@@ -15,7 +15,7 @@ import { type DbHandle, openDb } from '../../src/db/pool.js';
 import type { FlowJournal } from '../../src/db/schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 export const CRASH_PASSWORD = 'crash-test-admin-password';
 export const WAIT_MS = 60_000;
 

@@ -40,6 +40,32 @@ test('two live nodes split the hosts: each host has exactly one owner, both have
   assert.deepEqual(await owned(a), ofA);
 });
 
+test('GET /v1/cluster/status shows both nodes, the primary database and the same ownership', async () => {
+  const res = await b.admin.get('/v1/cluster/status');
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const names = (res.body.nodes as Array<{ name: string; state: string }>)
+    .filter((n) => n.name === 'own-a' || n.name === 'own-b')
+    .map((n) => [n.name, n.state]);
+  assert.deepEqual(names, [
+    ['own-a', 'Running'],
+    ['own-b', 'Running'],
+  ]);
+  assert.equal(res.body.database.role, 'primary');
+  assert.match(res.body.database.serverVersion, /^\d+/);
+  const hostNames = async (node: TestNode) =>
+    (
+      await db.db
+        .selectFrom('hosts')
+        .select('name')
+        .where(ownedBy('hosts', node.node.nodeId))
+        .orderBy('name')
+        .execute()
+    ).map((h) => h.name);
+  const ownership = res.body.ownership as Array<{ nodeUuid: string; hosts: string[] }>;
+  assert.deepEqual(ownership.find((o) => o.nodeUuid === a.node.nodeId)?.hosts, await hostNames(a));
+  assert.deepEqual(ownership.find((o) => o.nodeUuid === b.node.nodeId)?.hosts, await hostNames(b));
+});
+
 test('a node that stops hands its share to the survivor; the survivor keeps what it had', async () => {
   const before = await owned(a);
   await b.stop();

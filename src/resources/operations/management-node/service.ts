@@ -3,6 +3,7 @@
  * what it is doing — its state (from its stop, drain, fence and heartbeat columns), the hosts it
  * owns by rendezvous hashing (the ones its reconciler pings) and its Running jobs.
  */
+import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { ownedBy } from '../../../cluster/ownership.js';
 import { managementNodes as contract } from '../../../contract/cluster.js';
@@ -12,6 +13,7 @@ import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { notFound } from '../../../kernel/errors.js';
 import type { KindService } from '../../service.js';
+import { registerClusterStatus } from './status.js';
 
 export const managementNodeSchema: KindSchema = {
   kind: 'management-nodes',
@@ -41,6 +43,11 @@ export class ManagementNodeService implements KindService {
     private readonly db: Db,
     private readonly deadAfterMs: number,
   ) {}
+
+  /** `GET /v1/cluster/status` (status.ts) */
+  routes(app: FastifyInstance): void {
+    registerClusterStatus(app, this.db, this.deadAfterMs, this.present);
+  }
 
   get = async (caller: Caller, uuid: string) => {
     const row = await getVisibleRow(this.db, this.schema, uuid, caller);

@@ -41,6 +41,7 @@ type Ctx = StepContext<MaintainParams, FlowDeps>;
 
 /** how long one wait for a busy VM's job lasts before the pass looks again */
 const WAIT_SLICE_MS = 5_000;
+const NO_JOB_PAUSE_MS = 200;
 const STOPPABLE: readonly VmState[] = ['Running', 'Paused', 'Unknown', 'Error'];
 
 async function setState(ctx: Ctx, to: 'PreMaintenance' | 'Maintenance', from?: string): Promise<boolean> {
@@ -219,8 +220,12 @@ async function waitForAny(svc: ServiceContext, ctx: Ctx, vmUuids: string[]): Pro
       .where('resourceUuid', 'in', vmUuids)
       .where('state', 'in', ['Pending', 'Running'])
       .execute();
-    // a VM just looked at (a refusal to apply) or whose job ended meanwhile: look again at once
-    if (jobs.length === 0) return;
+    // a VM just looked at (a refusal to apply) or whose job ended meanwhile: look again soon (a
+    // short pause, so a VM left transitional without a job cannot make this loop spin)
+    if (jobs.length === 0) {
+      await new Promise((r) => setTimeout(r, NO_JOB_PAUSE_MS));
+      return;
+    }
     await Promise.race(jobs.map((j) => svc.engine.waitFor(j.uuid, WAIT_SLICE_MS)));
   };
   await (ctx.idle ? ctx.idle(wait) : wait());

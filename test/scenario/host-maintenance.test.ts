@@ -3,7 +3,8 @@
  * `maintenanceMigrationParallelism` at once (each an ordinary vm.migrate job of the system), the
  * host goes PreMaintenance → Maintenance, new VMs never land on it, `enable` brings it back; VMs
  * that cannot move fail the job naming them (policy 'fail', the others moved) or are stopped
- * (policy 'stop', started elsewhere later); an unknown policy is refused naming the field.
+ * (policy 'stop', started elsewhere later); `enable` during the evacuation ends it; a second
+ * maintain meanwhile is refused; an unknown policy is refused naming the field.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -165,6 +166,37 @@ describe('maintenance', () => {
     assert.match(job.error.message, new RegExp(`vm ${vm}: .*local storage`));
     assert.equal(await hostState(host), 'Maintenance');
     assert.equal((await vmOf(t, vm))?.state, 'Running');
+    await assertInvariants(t.db.db);
+  });
+
+  test('enable during the evacuation ends it: the moves made stay, the host takes VMs again', async () => {
+    const env = await buildVmEnv(t, { hosts: 3, prefix: 'me', storage: 'nfs', hostMemory: 32 * GiB });
+    const host = env.hosts[0]!;
+    const vms: string[] = [];
+    for (let i = 0; i < 6; i++) vms.push(await runningVm(t, env, { hostUuid: host }));
+    await fault(t, { point: 'command:vm.migrate', delayMs: 800 });
+    try {
+      const submitted = await t.admin.post(`/v1/hosts/${host}/actions/maintain`, {});
+      assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+      const again = await t.admin.post(`/v1/hosts/${host}/actions/maintain`, {});
+      assert.equal(again.body.error?.code, 'HOST_BUSY', JSON.stringify(again.body));
+      for (;;) {
+        const moving = (await onHost(host)).filter((v) => v.state === 'Migrating');
+        if (moving.length > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal((await t.admin.job('POST', `/v1/hosts/${host}/actions/enable`, {})).state, 'Succeeded');
+      const ended = await t.admin.job('GET', `/v1/jobs/${submitted.body.uuid}`);
+      assert.equal(ended.state, 'Failed');
+      assert.equal(ended.error.code, 'HOST_MAINTENANCE_ENDED');
+    } finally {
+      await clearFaults(t);
+    }
+    assert.equal(await hostState(host), 'Enabled');
+    const left = await onHost(host);
+    assert.ok(left.length > 0 && left.length < 6, `${left.length} VMs left on the host`);
+    for (const uuid of vms) assert.equal((await vmOf(t, uuid))?.state, 'Running');
+    assert.equal((await vmOf(t, await runningVm(t, env, { hostUuid: host })))?.hostUuid, host);
     await assertInvariants(t.db.db);
   });
 

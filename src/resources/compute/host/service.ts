@@ -123,15 +123,24 @@ export class HostService implements KindService {
   /**
    * Maintenance runs in its own queue (`host-maintenance:<uuid>`, one at a time cluster-wide), so
    * two maintain requests never evacuate one host at once; the host's other operations go on.
+   * A second request while one is pending or running is refused (two at the same instant may
+   * both pass this check; the queue then runs them one after the other).
    */
   private async maintain(caller: Caller, uuid: string, body: Record<string, unknown>) {
     const host = await loadVisible(this.ctx, hostSchema, uuid, caller);
-    if (host.state === 'PreMaintenance')
+    const running = await this.ctx.db
+      .selectFrom('jobs')
+      .select('uuid')
+      .where('resourceUuid', '=', uuid)
+      .where('kind', '=', 'host.maintain')
+      .where('state', 'in', ['Pending', 'Running'])
+      .executeTakeFirst();
+    if (running || host.state === 'PreMaintenance')
       throw new CloudError(
         'Conflict',
         'HOST_BUSY',
         `host ${uuid} is already entering maintenance; wait for that job to finish`,
-        { details: { state: host.state } },
+        { details: { state: host.state, ...(running ? { jobUuid: running.uuid } : {}) } },
       );
     return this.ctx.engine.submitAndStart({
       kind: 'host.maintain',

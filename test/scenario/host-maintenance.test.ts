@@ -193,6 +193,17 @@ describe('maintenance', () => {
       await clearFaults(t);
     }
     assert.equal(await hostState(host), 'Enabled');
+    // the migrations already submitted are jobs of their own: they finish
+    for (;;) {
+      const busy = await t.db.db
+        .selectFrom('jobs')
+        .select('uuid')
+        .where('resourceUuid', 'in', vms)
+        .where('state', 'in', ['Pending', 'Running'])
+        .execute();
+      if (busy.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const left = await onHost(host);
     assert.ok(left.length > 0 && left.length < 6, `${left.length} VMs left on the host`);
     for (const uuid of vms) assert.equal((await vmOf(t, uuid))?.state, 'Running');

@@ -191,7 +191,14 @@ async function evacuate(svc: ServiceContext, ctx: Ctx): Promise<void> {
       }
       busy.push(vm.uuid);
     }
-    if (vms.length === 0) return;
+    if (vms.length === 0) {
+      // the last moves left the host; their jobs are ending: their outcomes become events
+      const ending = () =>
+        Promise.all([...submitted.keys()].map((uuid) => svc.engine.waitFor(uuid, WAIT_SLICE_MS)));
+      await (ctx.idle ? ctx.idle(ending) : ending());
+      await learnOutcomes(svc, ctx, submitted, cannot, stopFailed);
+      return;
+    }
     if (busy.length === 0) break; // only VMs that cannot leave are left
     await waitForAny(svc, ctx, busy);
     await learnOutcomes(svc, ctx, submitted, cannot, stopFailed);

@@ -65,7 +65,9 @@ export const clusters = {
   adminOnly: true,
 } satisfies KindContract;
 
-export const HOST_STATES = ['Enabled', 'Disabled', 'Maintenance'] as const;
+/** PreMaintenance: its VMs are being moved away (nothing new is placed); Maintenance: done */
+export const HOST_STATES = ['Enabled', 'Disabled', 'PreMaintenance', 'Maintenance'] as const;
+export const MAINTENANCE_POLICIES = ['fail', 'stop'] as const;
 export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
 
 export const hosts = {
@@ -137,7 +139,21 @@ export const hosts = {
   update: RenameBody,
   actions: {
     ...enableDisable,
-    maintain: { summary: 'put it in maintenance (nothing new is placed; later: VMs move away)', body: Empty },
+    maintain: {
+      summary:
+        'put it in maintenance: nothing new is placed, its Running VMs live-migrate away (a few at a time), those that cannot move follow `policy`',
+      body: Type.Object(
+        {
+          policy: Type.Optional(
+            Type.Enum(MAINTENANCE_POLICIES, {
+              description:
+                "VMs that cannot move (local storage, router appliances, no other host with room, not Running): 'fail' (default) fails the job naming them, the host stays in Maintenance with the others moved; 'stop' stops them",
+            }),
+          ),
+        },
+        strict,
+      ),
+    },
     reconnect: { summary: 'reconnect to the host and re-read its capacity', body: Empty },
   },
   deletable: true,

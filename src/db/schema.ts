@@ -160,7 +160,7 @@ export interface ClusterTable {
   updatedAt: Timestamp;
 }
 
-export type HostState = 'Enabled' | 'Disabled' | 'Maintenance';
+export type HostState = 'Enabled' | 'Disabled' | 'PreMaintenance' | 'Maintenance';
 export type HostStatus = 'Connecting' | 'Connected' | 'Disconnected';
 
 export interface HostTable {

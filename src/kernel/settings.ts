@@ -65,6 +65,8 @@ export interface Settings {
   webhookRetryMaxSeconds: number;
   /** a receiver that has not answered within this many seconds has failed the attempt */
   webhookTimeoutSeconds: number;
+  /** live migrations a host in maintenance runs at once (its VMs leave this many at a time) */
+  maintenanceMigrationParallelism: number;
   /** /metrics reads the inventory (VMs, capacity, IPs, jobs) from the database at most this often, seconds */
   metricsCacheSeconds: number;
 }
@@ -91,6 +93,7 @@ export const DEFAULT_SETTINGS: Settings = {
   maxInFlightWaits: 1024,
   overloadRetryAfterSeconds: 1,
   metricsCacheSeconds: 5,
+  maintenanceMigrationParallelism: 2,
   webhookDeliveryIntervalSeconds: 1,
   webhookRetryBaseSeconds: 10,
   webhookRetryMaxSeconds: 3600,

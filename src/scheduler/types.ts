@@ -8,7 +8,7 @@ export type AffinityPolicy = 'affinity' | 'anti-affinity';
 export type Enforcement = 'hard' | 'soft';
 export type Strategy = 'spread' | 'pack';
 
-export type HostState = 'Enabled' | 'Disabled' | 'Maintenance';
+export type HostState = 'Enabled' | 'Disabled' | 'PreMaintenance' | 'Maintenance';
 export type HostStatus = 'Connecting' | 'Connected' | 'Disconnected';
 export type EnabledState = 'Enabled' | 'Disabled';
 export type StorageType = 'local' | 'nfs' | 'shared-mount' | 'ceph';

@@ -9,6 +9,7 @@ import { admitCreate, loadVisible, submitFor } from '../../common.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../../standard.js';
 import { hostFamily as family, hostCreateFlow, hostReconnectFlow } from './flows.js';
+import { hostMaintainFlow } from './maintenance.js';
 
 export const hostSchema: KindSchema = {
   kind: 'hosts',
@@ -23,7 +24,7 @@ export const hostSchema: KindSchema = {
     clusterUuid: 'uuid',
     hypervisorType: 'string',
     managementIp: 'string',
-    state: { enum: ['Enabled', 'Disabled', 'Maintenance'] },
+    state: { enum: ['Enabled', 'Disabled', 'PreMaintenance', 'Maintenance'] },
     status: { enum: ['Connecting', 'Connected', 'Disconnected'] },
     cpuTotal: 'int',
     cpuUsed: 'int',
@@ -77,10 +78,11 @@ export class HostService implements KindService {
   constructor(private readonly ctx: ServiceContext) {
     ctx.engine.register(hostCreateFlow);
     ctx.engine.register(hostReconnectFlow);
+    ctx.engine.register(hostMaintainFlow(ctx));
     const ops = standardOperations(ctx, {
       family,
       schema: hostSchema,
-      states: { ...ENABLE_DISABLE, maintain: 'Maintenance' },
+      states: { ...ENABLE_DISABLE },
       blockers: [
         {
           table: 'vms',
@@ -112,9 +114,44 @@ export class HostService implements KindService {
     this.remove = ops.remove;
     this.actions = {
       ...ops.actions,
+      maintain: (caller, uuid, body) => this.maintain(caller, uuid, body),
       reconnect: async (caller, uuid) =>
         submitFor(ctx, family, caller, await loadVisible(ctx, hostSchema, uuid, caller), 'host.reconnect'),
     };
+  }
+
+  /**
+   * Maintenance runs in its own queue (`host-maintenance:<uuid>`, one at a time cluster-wide), so
+   * two maintain requests never evacuate one host at once; the host's other operations go on.
+   * A second request while one is pending or running is refused (two at the same instant may
+   * both pass this check; the queue then runs them one after the other).
+   */
+  private async maintain(caller: Caller, uuid: string, body: Record<string, unknown>) {
+    const host = await loadVisible(this.ctx, hostSchema, uuid, caller);
+    const running = await this.ctx.db
+      .selectFrom('jobs')
+      .select('uuid')
+      .where('resourceUuid', '=', uuid)
+      .where('kind', '=', 'host.maintain')
+      .where('state', 'in', ['Pending', 'Running'])
+      .executeTakeFirst();
+    if (running || host.state === 'PreMaintenance')
+      throw new CloudError(
+        'Conflict',
+        'HOST_BUSY',
+        `host ${uuid} is already entering maintenance; wait for that job to finish`,
+        { details: { state: host.state, ...(running ? { jobUuid: running.uuid } : {}) } },
+      );
+    return this.ctx.engine.submitAndStart({
+      kind: 'host.maintain',
+      params: { uuid, policy: (body.policy as string | undefined) ?? 'fail' },
+      accountUuid: host.accountUuid,
+      userUuid: caller.userUuid,
+      resourceKind: family.kind,
+      resourceUuid: uuid,
+      queueKey: `host-maintenance:${uuid}`,
+      requestId: caller.requestId,
+    });
   }
 
   async create(caller: Caller, body: Record<string, unknown>) {

@@ -66,7 +66,10 @@ export async function reserveHost(
     sql`hosts.uuid = ${hostUuid}`,
     sql`exists (select 1 from vms where uuid = ${vm.uuid} and ${col} is null)`,
   ];
-  if (!o.force) conditions.push(roomCondition(vm, limits));
+  // only an Enabled host takes new work: the scheduler's snapshot may be up to a moment old, and
+  // a host entering maintenance must take nothing after its state changed (the reconciler's
+  // forced adoption of a VM found running there records a fact and is not refused)
+  if (!o.force) conditions.push(roomCondition(vm, limits), sql`hosts.state = 'Enabled'`);
   if (o.hard) conditions.push(hardCondition(vm.uuid, o.hard));
   const placed =
     o.slot === 'host'

@@ -220,7 +220,7 @@ describe('state transitions and updates', () => {
     const events = await t.admin.get(`/v1/events?q=resourceUuid=${host}&q=type=host.state.changed`);
     assert.deepEqual(
       events.body.items.map((e: { data: { state: string } }) => e.data.state),
-      ['Disabled', 'Maintenance', 'Enabled'],
+      ['Disabled', 'PreMaintenance', 'Maintenance', 'Enabled'],
     );
     // the state is administrative: the connection status is untouched
     assert.equal((await t.admin.get(`/v1/hosts/${host}`)).body.status, 'Connected');

@@ -272,11 +272,21 @@ const CHAINS: Record<string, ChainSpec> = {
     suffix: '/actions/disable',
     body: {},
   }),
-  'host.maintain': change('hosts', () => newHost(), '/v1/hosts', {
-    method: 'POST',
-    suffix: '/actions/maintain',
-    body: {},
-  }),
+  'host.maintain': {
+    ...change('hosts', () => newHost(), '/v1/hosts', {
+      method: 'POST',
+      suffix: '/actions/maintain',
+      body: {},
+    }),
+    // a state change stamps updatedAt: compare the rest
+    snapshot: async (fx) => {
+      const { updatedAt: _, ...rest } = (await row('hosts', fx.uuid)) as Record<string, unknown>;
+      return rest;
+    },
+    // the host never stays half-way: once PreMaintenance, a failure leaves it in Maintenance
+    after: (before, step) =>
+      step === 'enter-pre-maintenance' ? before : { ...before, state: 'Maintenance' },
+  },
   'host.delete': remove('hosts', () => newHost(), '/v1/hosts'),
 
   'account.create': recordOnlyCreate(
@@ -343,6 +353,7 @@ const STEPS: Record<string, string[]> = {
     'mark-connected',
     'sync-peers',
   ],
+  'host.maintain': ['enter-pre-maintenance', 'evacuate', 'mark-maintenance'],
   'tag.set': ['set-tag'],
   'tag.remove': ['remove-tag'],
 };

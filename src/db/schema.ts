@@ -27,11 +27,18 @@ import type {
 } from './schema-network.js';
 import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
+import type {
+  SimulatorBackupStorageImageTable,
+  SimulatorBackupStorageTable,
+  SimulatorHostTable,
+  SimulatorVmTable,
+} from './schema-simulator.js';
 
 export type * from './columns.js';
 export type * from './schema-hooks.js';
 export type * from './schema-network.js';
 export type * from './schema-self-service.js';
+export type * from './schema-simulator.js';
 
 export interface AccountTable {
   uuid: string;
@@ -189,15 +196,6 @@ export interface HostTable {
   updatedAt: Timestamp;
 }
 
-/** The simulator's own world: what a simulated machine "really" has, independent of the platform. */
-export interface SimulatorHostTable {
-  address: string;
-  cpu: number;
-  memory: number;
-  facts: JsonWithDefault<Record<string, unknown>>;
-  createdAt: Timestamp;
-}
-
 /** Columns every resource table has. */
 
 export interface InstanceOfferingTable extends Resource {
@@ -303,18 +301,6 @@ export interface PrimaryStorageWithCapacityView extends Resource {
 }
 
 /** The simulated backup storages' own world (what the "physical" storage has). */
-export interface SimulatorBackupStorageTable {
-  url: string;
-  capacity: number;
-  createdAt: Timestamp;
-}
-
-export interface SimulatorBackupStorageImageTable {
-  url: string;
-  imageUuid: string;
-  size: number;
-}
-
 export interface AffinityGroupTable extends Resource {
   policy: 'affinity' | 'anti-affinity';
   enforcement: 'hard' | 'soft';
@@ -388,18 +374,6 @@ export interface QuotaUsageView {
   limit: number;
   used: number;
   updatedAt: Date;
-}
-
-export interface SimulatorVmTable {
-  vmUuid: string;
-  hostAddress: string;
-  state: string;
-  cpu: number;
-  memory: number;
-  updatedAt: Timestamp;
-  /** the user-data and cloud-init instance id the host was given with vm.start (0017) */
-  userData: WithDefault<string | null>;
-  instanceId: WithDefault<string | null>;
 }
 
 export interface Database {

@@ -196,8 +196,6 @@ export interface HostTable {
   updatedAt: Timestamp;
 }
 
-/** Columns every resource table has. */
-
 export interface InstanceOfferingTable extends Resource {
   cpu: number;
   memory: number;

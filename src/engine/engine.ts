@@ -36,6 +36,7 @@ import {
   type StoredEvent,
   saveJournal,
 } from './job-statements.js';
+import { JobWaiters } from './job-waiters.js';
 import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
 import { DEFAULT_DEAD_AFTER_MS, ownerGone, ownerInterrupted } from './owners.js';
 import { QueueWake } from './queue-wake.js';
@@ -69,8 +70,6 @@ export type Reclaimer = (deadAfterMs: number) => Promise<number>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** reclaimers run with a recovery pass at most this often (a pass comes with every heartbeat) */
 const RECLAIM_EVERY_MS = 5000;
-/** a waiter for a job that runs on another node also looks at its row this often (lost notifications) */
-const WAIT_POLL_MS = 5000;
 /** the pause before the n-th retry after a lost connection: 100 ms doubling up to 5 s */
 const backoff = (attempt: number) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
 
@@ -78,7 +77,7 @@ type AnyFlow<D> = FlowDef<never, D>;
 
 export class Engine<D> {
   private readonly flows = new Map<string, AnyFlow<D>>();
-  private readonly waiters = new Map<string, Array<(job: JobRow) => void>>();
+  private readonly waiters: JobWaiters;
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private readonly slots: Slots;
@@ -91,15 +90,13 @@ export class Engine<D> {
     this.slots = new Slots(
       o.maxRunningJobs && o.maxRunningJobs > 0 ? o.maxRunningJobs : Number.POSITIVE_INFINITY,
     );
+    this.waiters = new JobWaiters(o.nodeId, (uuid) => this.load(uuid));
     // a job that ended anywhere (this node's, or another's relayed) frees a slot of its queue,
     // and answers whoever waits for it here
     o.events.subscribe((e, remote) => {
       if (e.type !== 'job.state.changed' || !isFinished(e.data.state as JobRow['state'])) return;
       if (typeof e.data.queueKey === 'string') this.queueWake.wake(e.data.queueKey);
-      if (remote && this.waiters.has(e.resourceUuid))
-        void this.load(e.resourceUuid)
-          .then((job) => job && isFinished(job.state) && this.notify(job))
-          .catch(() => {});
+      if (remote) this.waiters.remoteEnded(e.resourceUuid);
     });
   }
 
@@ -279,40 +276,8 @@ export class Engine<D> {
   }
 
   /** Resolves with the job once finished, or with its current row after `timeoutMs`. */
-  async waitFor(uuid: string, timeoutMs: number): Promise<JobRow | undefined> {
-    let resolveFn: ((job: JobRow) => void) | undefined;
-    const finished = new Promise<JobRow>((resolve) => {
-      resolveFn = resolve;
-      const list = this.waiters.get(uuid) ?? [];
-      list.push(resolve);
-      this.waiters.set(uuid, list);
-    });
-    try {
-      const current = await this.load(uuid);
-      if (!current || isFinished(current.state)) return current;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<undefined>((r) => {
-        timer = setTimeout(() => r(undefined), timeoutMs);
-      });
-      // a job of another node: its end arrives relayed, or is seen by this poll (this node's
-      // own jobs answer their waiters themselves)
-      const poll =
-        current.ownerNode === this.o.nodeId
-          ? undefined
-          : setInterval(() => {
-              void this.load(uuid)
-                .then((row) => row && isFinished(row.state) && this.notify(row))
-                .catch(() => {});
-            }, WAIT_POLL_MS);
-      const job = await Promise.race([finished, timeout]);
-      clearTimeout(timer);
-      clearInterval(poll);
-      return job ?? (await this.load(uuid));
-    } finally {
-      const list = this.waiters.get(uuid)?.filter((w) => w !== resolveFn);
-      if (list && list.length > 0) this.waiters.set(uuid, list);
-      else this.waiters.delete(uuid);
-    }
+  waitFor(uuid: string, timeoutMs: number): Promise<JobRow | undefined> {
+    return this.waiters.waitFor(uuid, timeoutMs);
   }
 
   load(uuid: string): Promise<JobRow | undefined> {
@@ -580,9 +545,6 @@ export class Engine<D> {
   }
 
   private notify(job: JobRow): void {
-    const list = this.waiters.get(job.uuid);
-    if (!list) return;
-    this.waiters.delete(job.uuid);
-    for (const resolve of list) resolve(job);
+    this.waiters.notify(job);
   }
 }

@@ -6,22 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Ajv } from 'ajv';
-import formats from 'ajv-formats';
+import { newAjv } from '../support/document-check.js';
 import { startTestNode, type TestNode } from '../support/node.js';
 import { buildNetEnv, type NetEnv } from './network-fixtures.js';
-
-const addFormats = ((formats as unknown as { default?: typeof formats }).default ?? formats) as unknown as (
-  ajv: Ajv,
-) => void;
 
 type Json = Record<string, any>;
 const U = '5b1c3f8e-0000-4000-8000-0000000000aa';
 let t: TestNode;
 let env: NetEnv;
 let doc: Json;
-const ajv = new Ajv({ strict: false, allErrors: true });
-addFormats(ajv);
+const ajv = newAjv();
 
 before(async () => {
   t = await startTestNode();

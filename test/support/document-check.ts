@@ -15,6 +15,13 @@ const addFormats = ((formats as unknown as { default?: typeof formats }).default
   ajv: Ajv,
 ) => void;
 
+/** a validator for the document's schemas: every error, formats checked, OpenAPI keywords allowed */
+export function newAjv(): Ajv {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  return ajv;
+}
+
 type Json = Record<string, any>;
 
 export interface RecordedAnswer {
@@ -57,8 +64,7 @@ export class DocumentCheck {
   private readonly validators = new Map<string, ValidateFunction>();
 
   constructor(private readonly doc: Json) {
-    this.ajv = new Ajv({ strict: false, allErrors: true });
-    addFormats(this.ajv);
+    this.ajv = newAjv();
     for (const [template, item] of Object.entries(doc.paths as Record<string, Json>)) {
       const segments = template.split('/');
       const pattern = new RegExp(

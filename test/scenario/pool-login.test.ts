@@ -19,6 +19,7 @@ import type { LeaseService } from '../../src/resources/self-service/lease/servic
 import { cliRunner } from '../support/cli.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { type Receiver, startReceiver } from '../support/webhook-receiver.js';
+import { until } from './pool-fixtures.js';
 import { buildRouterEnv, type RouterEnv, refused, succeed, tenant, vrL3 } from './router-fixtures.js';
 
 let t: TestNode;
@@ -44,21 +45,6 @@ const ready = () =>
     .where('poolUuid', '=', pool)
     .where('state', '=', 'Ready')
     .execute();
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (v: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function routerEips(): Promise<RouterConfig['eips']> {
   const r = await t.db.db

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { LeaseService } from '../../src/resources/self-service/lease/service.js';
 import { type Api, startTestNode, type TestNode } from '../support/node.js';
 import { buildNetEnv, type NetEnv } from './network-fixtures.js';
+import { until } from './pool-fixtures.js';
 import { GiB, ok } from './vm-env.js';
 
 let t: TestNode;
@@ -16,21 +17,6 @@ let env: NetEnv;
 let tenant: string;
 
 const DAY = 24 * 3600;
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (v: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const counts = async (pool: string) => {
   const rows = await t.db.db

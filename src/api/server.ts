@@ -16,6 +16,7 @@ import type { EventBus } from '../engine/events.js';
 import type { FaultRegistry } from '../engine/faults.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { newId } from '../kernel/ids.js';
+import { registerOpenStackApi } from '../openstack/index.js';
 import { ConsoleTokens } from '../resources/compute/console/tokens.js';
 import type { Sessions } from '../resources/identity/session/sessions.js';
 import type { TagService } from '../resources/operations/tag/service.js';
@@ -201,6 +202,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   for (const svc of d.services)
     registerKindRoutes(app, svc, { engine: d.engine, registry: d.registry, db: d.db, tags: d.tags });
   for (const svc of d.services) svc.routes?.(app);
+  // the OpenStack-compatible API over the same services (src/openstack, docs/openstack.md)
+  await registerOpenStackApi(app, {
+    services: new Map(d.services.map((s) => [s.contract.kind, s])),
+    engine: d.engine,
+    registry: d.registry,
+    db: d.db,
+    sessions: d.sessions,
+  });
   registerWebConsole(app); // the web console at / (web-console.ts)
   return app;
 }

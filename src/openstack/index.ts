@@ -1,0 +1,29 @@
+/**
+ * The OpenStack-compatible API (docs/openstack.md): Keystone v3 at /identity, Nova v2.1 at
+ * /compute, Glance v2 at /image, Neutron v2.0 at /network, Cinder v3 at /volume — a façade over
+ * the same kind services, jobs and rules as /v1. Each service registers itself in its own
+ * Fastify scope (own error shape, own token hook); none of its routes is in the native API
+ * document.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { OpenStackDeps } from './deps.js';
+
+/** one OpenStack service: registers its routes in a scope already prefixed with its mount point */
+export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => Promise<void> | void;
+
+/** the services and their mount points (deps.ts OPENSTACK_PREFIX); each adds itself here */
+const SERVICES: { prefix: string; register: OpenStackService }[] = [];
+
+export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStackDeps): Promise<void> {
+  for (const s of SERVICES)
+    await app.register(
+      async (scope) => {
+        // the façade follows the OpenStack references, not the native API document
+        scope.addHook('onRoute', (route) => {
+          route.schema = { ...(route.schema ?? {}), hide: true };
+        });
+        await s.register(scope, deps);
+      },
+      { prefix: s.prefix },
+    );
+}

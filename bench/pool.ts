@@ -1,5 +1,6 @@
 /**
  * npm run bench:pool -- [--users 100] [--warm 100] [--hosts 20]
+ *   [--node-args="--cpu-prof --cpu-prof-dir=prof"]  (flags for the server's node process)
  *
  * Self-service pools on simulated hosts: how long a pool takes to fill its warm stock (refill
  * rate), the latency of N users each taking a VM at once (allocate with ?wait=true: the answer
@@ -12,6 +13,7 @@ const f = flags({
   users: { type: 'string', default: '100' },
   warm: { type: 'string', default: '100' },
   hosts: { type: 'string', default: '20' },
+  'node-args': { type: 'string' },
 });
 const USERS = Number(f.users);
 const WARM = Number(f.warm);
@@ -34,7 +36,12 @@ async function waitReady(api: Client, pool: string, ready: number): Promise<numb
 }
 
 async function main(): Promise<void> {
-  const server = await startServer([], { NIMBUS_SETTINGS: JSON.stringify({ poolStockIntervalSeconds: 1 }) });
+  const nodeArgs = ((f['node-args'] as string | undefined) ?? '').split(' ').filter(Boolean);
+  const server = await startServer(
+    [],
+    { NIMBUS_SETTINGS: JSON.stringify({ poolStockIntervalSeconds: 1 }) },
+    nodeArgs,
+  );
   try {
     const api = new Client(server.url);
     await api.login(ADMIN_PASSWORD);

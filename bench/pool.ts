@@ -1,10 +1,13 @@
 /**
  * npm run bench:pool -- [--users 100] [--warm 100] [--hosts 20]
+ *   [--node-args="--cpu-prof --cpu-prof-dir=prof"]  (flags for the server's node process)
  *
  * Self-service pools on simulated hosts: how long a pool takes to fill its warm stock (refill
  * rate), the latency of N users each taking a VM at once (allocate with ?wait=true: the answer
- * carries the VM and its address), beside a reference measured in the same run (N concurrent
- * reads of the pool), and how long the drained pool takes to be back at its warm target.
+ * carries the VM and its address), beside references measured in the same run just before (N
+ * concurrent GET /v1/auth/whoami, N concurrent reads of the pool: the machine is shared, so the
+ * ratio is the figure to compare across runs), and how long the drained pool takes to be back at
+ * its warm target.
  */
 import { ADMIN_PASSWORD, Client, flags, machine, ms, percentiles, startServer } from './lib.js';
 
@@ -12,6 +15,7 @@ const f = flags({
   users: { type: 'string', default: '100' },
   warm: { type: 'string', default: '100' },
   hosts: { type: 'string', default: '20' },
+  'node-args': { type: 'string' },
 });
 const USERS = Number(f.users);
 const WARM = Number(f.warm);
@@ -34,7 +38,12 @@ async function waitReady(api: Client, pool: string, ready: number): Promise<numb
 }
 
 async function main(): Promise<void> {
-  const server = await startServer([], { NIMBUS_SETTINGS: JSON.stringify({ poolStockIntervalSeconds: 1 }) });
+  const nodeArgs = ((f['node-args'] as string | undefined) ?? '').split(' ').filter(Boolean);
+  const server = await startServer(
+    [],
+    { NIMBUS_SETTINGS: JSON.stringify({ poolStockIntervalSeconds: 1 }) },
+    nodeArgs,
+  );
   try {
     const api = new Client(server.url);
     await api.login(ADMIN_PASSWORD);
@@ -146,7 +155,9 @@ async function main(): Promise<void> {
     ).resourceUuid;
     const fill = await waitReady(api, pool, WARM);
 
-    // reference: the same number of concurrent requests, reading the pool
+    // references, the same number of concurrent requests just before: a trivial authenticated GET
+    // (the HTTP and token path, no query), and a read of the pool (what an allocate reads first)
+    const whoami = await Promise.all(users.map((u) => timed(() => u.call('GET', '/v1/auth/whoami'))));
     const reads = await Promise.all(users.map((u) => timed(() => u.call('GET', `/v1/pools/${pool}`))));
     const allocations = await Promise.all(
       users.map((u) =>
@@ -159,6 +170,7 @@ async function main(): Promise<void> {
 
     const a = percentiles(allocations.map(([t]) => t));
     const r = percentiles(reads.map(([t]) => t));
+    const w = percentiles(whoami.map(([t]) => t));
     console.log(`machine: ${machine()}`);
     console.log(
       `pool of ${WARM} warm VMs on ${HOSTS} simulated hosts; ${USERS} users, one allocation each, all at once`,
@@ -167,7 +179,11 @@ async function main(): Promise<void> {
     console.log(
       `allocate (wait=true, VM + address in the answer): p50 ${ms(a.p50)}, p95 ${ms(a.p95)}, p99 ${ms(a.p99)}, max ${ms(a.max)}; ${failed.length} failed; ${vms.size} distinct VMs`,
     );
+    console.log(`reference, ${USERS} concurrent GET /v1/auth/whoami: p50 ${ms(w.p50)}, p99 ${ms(w.p99)}`);
     console.log(`reference, ${USERS} concurrent GET of the pool: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`);
+    console.log(
+      `allocate p99 / whoami p99: ${(a.p99 / w.p99).toFixed(1)}; / pool GET p99: ${(a.p99 / r.p99).toFixed(1)}`,
+    );
     console.log(`drained pool back to ${Math.min(WARM, USERS)} ready: ${refill.toFixed(1)} s`);
     if (failed.length > 0) console.log(`first failure: ${JSON.stringify(failed[0]?.[1].body)}`);
   } finally {

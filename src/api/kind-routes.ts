@@ -21,7 +21,7 @@ import { Job, Page, TagBody } from '../contract/common.js';
 import { noun, withArticle } from '../contract/wording.js';
 import type { Engine } from '../engine/engine.js';
 import { secretsOf } from '../engine/job-secrets.js';
-import { type JobRow, jobToApi } from '../engine/jobs.js';
+import { isFinished, type JobRow, jobToApi } from '../engine/jobs.js';
 import { getVisibleRow, parseListQuery, runListQuery } from '../engine/query/index.js';
 import type { KindRegistry } from '../engine/query/schema.js';
 import { forbidden, notFound } from '../kernel/errors.js';
@@ -42,7 +42,9 @@ export async function replyWithJob(
 ): Promise<unknown> {
   const wait = (request.query as Record<string, unknown> | undefined)?.wait;
   let current: JobRow | undefined = job;
-  if (wait === 'true' || wait === '1') current = (await engine.waitFor(job.uuid, WAIT_LIMIT_MS)) ?? job;
+  // a job finished at its admission (a pool hand-out) is answered from its row: no read back
+  if ((wait === 'true' || wait === '1') && !isFinished(job.state))
+    current = (await engine.waitFor(job.uuid, WAIT_LIMIT_MS)) ?? job;
   const finished =
     current.state === 'Succeeded' || current.state === 'Failed' || current.state === 'Cancelled';
   // values this one answer shows (job-secrets.ts): from the admitted row, never from the database

@@ -18,7 +18,7 @@
  * - answering waiters for jobs that ran on other nodes (their job events arrive relayed).
  * Invariant: a job row is only ever changed by its owner node, with `where owner_node = me`.
  */
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { isConnectionLost } from '../db/errors.js';
 import type { Db } from '../db/pool.js';
@@ -27,7 +27,8 @@ import type { Tx } from '../db/transaction.js';
 import { CloudError, toErrorBody } from '../kernel/errors.js';
 import { type EventBatch, type EventBus, type EventInput, eventValues, storedEvents } from './events.js';
 import type { FaultRegistry } from './faults.js';
-import { executeFlow, type FlowDef, type FlowOutcome, newJournal, type StepContext } from './flow.js';
+import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
+import { finishedJobValues, insertFinishedJob } from './job-record.js';
 import {
   claimJob,
   finishJob,
@@ -139,22 +140,26 @@ export class Engine<D> {
    * names the work, and every step counts as done.
    */
   async recordFinished(tx: Tx, spec: JobSpec, result: unknown, batch?: EventBatch): Promise<JobRow> {
-    const flow = this.flows.get(spec.kind);
-    if (!flow) throw new Error(`no flow registered for job kind ${spec.kind}`);
-    const now = new Date();
-    const values = {
-      ...jobValues(spec, this.o.nodeId),
-      state: 'Succeeded',
-      progress: 100,
-      progressMessage: 'done',
-      result: JSON.stringify(result ?? null),
-      flow: JSON.stringify({ ...newJournal(spec.data ?? {}), done: flow.steps.map((step) => step.name) }),
-      startedAt: now,
-      finishedAt: now,
-    } as const;
+    const values = finishedJobValues(spec, this.o.nodeId, this.stepsOf(spec.kind), result);
     const job = await tx.insertInto('jobs').values(values).returningAll().executeTakeFirstOrThrow();
     batch?.add(jobEvent(job, 'Succeeded'));
     return job;
+  }
+
+  /**
+   * recordFinished and `events` in ONE statement (job-record.ts), with `also` computed by it;
+   * publish `stored` after the commit.
+   */
+  recordFinishedWith<T>(tx: Tx, spec: JobSpec, result: unknown, events: EventInput[], also?: RawBuilder<T>) {
+    const values = finishedJobValues(spec, this.o.nodeId, this.stepsOf(spec.kind), result);
+    const job = { ...values, accountUuid: spec.accountUuid } as unknown as JobRow;
+    return insertFinishedJob(tx, values, [...events, jobEvent(job, 'Succeeded')], also);
+  }
+
+  private stepsOf(kind: string): string[] {
+    const flow = this.flows.get(kind);
+    if (!flow) throw new Error(`no flow registered for job kind ${kind}`);
+    return flow.steps.map((step) => step.name);
   }
 
   /** Submits in its own transaction (with the given events) and starts the job. */

@@ -9,6 +9,7 @@
  * user's concurrent requests queue on it, different users never do.
  */
 import { sql } from 'kysely';
+import type { CloudEvent } from '../../../engine/events.js';
 import type { FlowDef } from '../../../engine/flow.js';
 import { attachSecrets } from '../../../engine/job-secrets.js';
 import type { JobRow } from '../../../engine/jobs.js';
@@ -16,7 +17,7 @@ import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, conflict, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
 import { loadVisible, queueKey, resourceEvent } from '../../common.js';
-import { chargeQuotaAtCommit, quotaErrorAtCommit } from '../../identity/quota/at-commit.js';
+import { quotaErrorAtCommit } from '../../identity/quota/at-commit.js';
 import { type QuotaUsage, reserveQuota } from '../../identity/quota/quota.js';
 import type { FlowDeps, ServiceContext } from '../../service.js';
 import { poolSchema } from '../pool/model.js';
@@ -24,6 +25,7 @@ import { recordMiss } from '../pool/sizing.js';
 import { claimReadyVm } from './claim.js';
 import { endLease } from './end.js';
 import { attachFloatingIp, syncAfterLeaseEnded } from './floating-ip.js';
+import { handOutReadyVm } from './hand-out.js';
 import { deliverLogin, loginOf } from './login.js';
 import { leaseFamily, leaseWithVm } from './model.js';
 import type { Login } from './user-data.js';
@@ -99,57 +101,69 @@ export async function admitAllocate(
     requestId: caller.requestId,
     done: ['admit'],
   };
+  const handOut = {
+    ...lease,
+    loginMethod: login ? (method ?? null) : null,
+    loginUser: login ? login.user : null,
+    loginState: login ? ('Delivering' as const) : null,
+  };
+  const limit = pool.perUserLimit as number;
+  const overLimit = (held: number) =>
+    conflict(
+      'POOL_USER_LIMIT',
+      `you hold ${held} VMs of pool ${pool.name}, its limit per user; release one first`,
+      {
+        pool: pool.uuid,
+        held,
+        limit,
+      },
+    );
+  // the holder's live leases of this pool, counted in a statement that starts after the advisory
+  // lock on (pool, user) was taken (hand-out.ts): it sees every lease that user's other requests committed
+  const heldLeases = sql<number>`(select count(*)::int from leases
+    where pool_uuid = ${poolUuid} and user_uuid = ${caller.userUuid} and state <> 'Ended')`;
+  let published: CloudEvent[] = [];
   const { job, queued } = await ctx.events
     .inTransaction(ctx.db, async (tx, batch) => {
+      // the fast path: one statement hands out a Ready VM (or writes nothing), one more records
+      // the finished job with its events and counts the holder's leases, then the COMMIT
+      const out = await handOutReadyVm(tx, handOut, !holder.isAdmin);
+      if (out) {
+        charged = out.usage;
+        const created = resourceEvent(leaseFamily, lease, 'created', {
+          pool: pool.name,
+          vmUuid: out.vm.uuid,
+        });
+        if (!handOver) {
+          const r = await ctx.engine.recordFinishedWith(tx, spec, out.answer, [created], heldLeases);
+          // the count includes this lease
+          if ((r.also ?? 0) > limit) throw overLimit((r.also ?? 0) - 1);
+          published = r.stored;
+          return { job: r.job, queued: false };
+        }
+        // the login or floating IP is delivered by the job; the quota is charged now all the same
+        const held = await sql<{ n: number }>`select ${heldLeases} as n`.execute(tx);
+        if ((held.rows[0]?.n ?? 0) > limit) throw overLimit((held.rows[0]?.n ?? 0) - 1);
+        batch.add(created);
+        return {
+          job: await ctx.engine.submit(tx, { ...spec, done: ['admit', 'wait-for-vm'] }, batch),
+          queued: true,
+        };
+      }
+      // no VM ready: the lock (again: it may not have been taken when nothing was claimed), the
+      // count, then the pool's policy
       await sql`select pg_advisory_xact_lock(hashtext(${poolUuid}), hashtext(${caller.userUuid}))`.execute(
         tx,
       );
-      const held = await tx
-        .selectFrom('leases')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('poolUuid', '=', poolUuid)
-        .where('userUuid', '=', caller.userUuid)
-        .where('state', '<>', 'Ended')
-        .executeTakeFirstOrThrow();
-      if (Number(held.n) >= (pool.perUserLimit as number))
-        throw conflict(
-          'POOL_USER_LIMIT',
-          `you hold ${held.n} VMs of pool ${pool.name}, its limit per user; release one first`,
-          { pool: pool.uuid, held: Number(held.n), limit: pool.perUserLimit },
-        );
-      const vm = await claimReadyVm(tx, poolUuid, holder);
-      if (!vm && pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
+      const held = (await sql<{ n: number }>`select ${heldLeases} as n`.execute(tx)).rows[0]?.n ?? 0;
+      if (held >= limit) throw overLimit(held);
+      if (pool.emptyPolicy !== 'wait') throw poolEmpty(pool.name as string);
       await tx
         .insertInto('leases')
-        .values({
-          ...lease,
-          name: vm?.name ?? lease.name,
-          vmUuid: vm?.uuid ?? null,
-          ips: JSON.stringify(vm?.ips ?? []),
-          state: vm ? 'Active' : 'Pending',
-          ...(login
-            ? { loginMethod: method ?? null, loginUser: login.user, loginState: 'Delivering' as const }
-            : {}),
-        })
+        .values({ ...handOut, vmUuid: null, ips: JSON.stringify([]), state: 'Pending' })
         .execute();
-      batch.add(
-        resourceEvent(leaseFamily, lease, vm ? 'created' : 'pending', { pool: pool.name, vmUuid: vm?.uuid }),
-      );
-      if (!vm) return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
-      if (handOver) {
-        // the login or floating IP is delivered by the job; the quota is charged now all the same
-        const job = await ctx.engine.submit(tx, { ...spec, done: ['admit', 'wait-for-vm'] }, batch);
-        charged = vm.usage;
-        await chargeQuotaAtCommit(tx, holder, vm.usage);
-        return { job, queued: true };
-      }
-      // served at once: the job is only the record of it, finished in this same transaction; the
-      // quota is charged at the COMMIT (quota/at-commit.ts: the account's rows are shared by all
-      // its hand-outs, so they are locked only inside the commit), a refusal there undoing it all
-      const job = await ctx.engine.recordFinished(tx, spec, await leaseWithVm(tx, lease.uuid), batch);
-      charged = vm.usage;
-      await chargeQuotaAtCommit(tx, holder, vm.usage);
-      return { job, queued: false };
+      batch.add(resourceEvent(leaseFamily, lease, 'pending', { pool: pool.name }));
+      return { job: await ctx.engine.submit(tx, spec, batch), queued: true };
     })
     .catch(async (err: unknown) => {
       // a refusal for want of a VM is demand all the same: the pool's sizing counts it
@@ -157,6 +171,7 @@ export async function admitAllocate(
         await recordMiss(ctx.db, poolUuid).catch(() => {});
       throw (charged && (await quotaErrorAtCommit(ctx.db, err, holder.uuid, charged))) ?? err;
     });
+  ctx.events.publish(published);
   if (queued) ctx.engine.start(job.uuid, job.queueKey);
   return password ? attachSecrets(job, { password }) : job;
 }

@@ -1,5 +1,7 @@
 /**
- * Handing one Ready VM of a pool to a holder, inside the caller's transaction: the oldest Ready
+ * Handing one Ready VM of a pool to a holder whose lease waited for it (allocate.ts `serve`, the
+ * `wait` policy's path; a request served at once takes hand-out.ts's single statement instead),
+ * inside the caller's transaction: the oldest Ready
  * row not locked by a concurrent hand-out (`FOR UPDATE SKIP LOCKED`: callers take different VMs
  * and never queue behind each other), the VM row locked so no operation starts on it meanwhile,
  * and the VM with its volumes and NICs moved to the holder's account. The holder's quota is NOT

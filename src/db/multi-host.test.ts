@@ -124,6 +124,26 @@ describe('ServerFinder', () => {
     assert.match(err.message, /c:3 is read-only/);
   });
 
+  test('waiting: searched again until a standby is promoted, within the time given', async () => {
+    const modes: Record<string, ServerMode | Error> = {
+      a: new Error('connect ECONNREFUSED'),
+      b: 'read-only',
+      c: new Error('connect ECONNREFUSED'),
+    };
+    const { finder, calls } = scripted(modes, 'read-write');
+    await assert.rejects(finder.find(), /no read-write server/, 'no waiting: fails at once');
+    assert.equal(calls.length, 3);
+    const waited = finder.find(10_000);
+    await new Promise((r) => setTimeout(r, 600));
+    modes.b = 'read-write'; // Patroni promoted b
+    assert.equal((await waited).host, 'b');
+    assert.ok(calls.length >= 6, `searched again while waiting (${calls.length} checks)`);
+    modes.b = 'read-only';
+    const found = await finder.find();
+    finder.forget(found);
+    await assert.rejects(finder.find(300), /no read-write server/, 'gives up when the time is up');
+  });
+
   test('any: the first host that answers, standby or not', async () => {
     const { finder } = scripted({ a: new Error('down'), b: 'read-only', c: 'read-write' }, 'any');
     assert.equal((await finder.find()).host, 'b');
@@ -189,7 +209,8 @@ describe('multi-host URLs on a real server', () => {
       assert.ok(isConnectionLost(stale), String(stale));
       assert.match(stale.message, /is read-only now \(no longer the primary\)/);
       // the pool's next connection searches every host again and finds none suitable
-      const h = openDb(url, { max: 1, applicationName: 'multi-host-test-ro' });
+      // a 2 s connection timeout: the search for a read-write server gives up after 1.5 s
+      const h = openDb(url, { max: 1, applicationName: 'multi-host-test-ro', connectTimeoutMs: 2000 });
       try {
         const err = await sql`select 1`.execute(h.db).then(
           () => assert.fail('connected to a read-only server'),

@@ -9,8 +9,10 @@
  * connecting, asks a ServerFinder for the server to use. The finder remembers the primary it found
  * last; when a connection to it fails, ends unexpectedly or finds it read-only, it forgets it, and
  * the next connection probes every host in order again (one short connection each: `select
- * pg_is_in_recovery()` and `transaction_read_only`). One finder per URL in the process, so the
- * node's pool, heartbeat, health probe and event relay agree and share one search.
+ * pg_is_in_recovery()` and `transaction_read_only`) — and while none is the primary (a failover
+ * under way), again every 250 ms for most of the connection's timeout, so a statement issued
+ * during a failover waits for the new primary instead of failing. One finder per URL in the
+ * process, so the node's pool, heartbeat, health probe and event relay share one search.
  *
  * A URL with one host gets pg's own Client and the URL unchanged: exactly the behaviour before.
  */
@@ -114,6 +116,13 @@ function noServer(message: string): Error {
   return Object.assign(new Error(message), { code: '08001' });
 }
 
+/** between two searches that found no suitable server */
+const SEARCH_PAUSE_MS = 250;
+/** how long a search waits for one host to answer */
+const PROBE_TIMEOUT_MS = 5000;
+/** how long a connection without a connection timeout (the event relay's) waits for a primary */
+const DEFAULT_SEARCH_MS = 15_000;
+
 /** Finds the server to connect to among the hosts, remembering it until told it failed. */
 export class ServerFinder {
   private current: HostPort | undefined;
@@ -125,8 +134,24 @@ export class ServerFinder {
     private readonly check: (host: HostPort, index: number) => Promise<ServerMode>,
   ) {}
 
-  /** The server to use: the one found last, or the first suitable one in the listed order. */
-  find(): Promise<HostPort> {
+  /**
+   * The server to use: the one found last, or the first suitable one in the listed order. With
+   * `waitMs`, a search that finds none is made again (every 250 ms) until one is found or the
+   * time is up: a failover's few seconds without a primary are waited out, not failed.
+   */
+  async find(waitMs = 0): Promise<HostPort> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return await this.findOnce();
+      } catch (err) {
+        if (Date.now() + SEARCH_PAUSE_MS > deadline) throw err;
+        await new Promise((r) => setTimeout(r, SEARCH_PAUSE_MS));
+      }
+    }
+  }
+
+  private findOnce(): Promise<HostPort> {
     if (this.current) return Promise.resolve(this.current);
     // callers that ask at once (a pool filling up) share one search
     this.finding ??= this.search().finally(() => {
@@ -163,6 +188,15 @@ export class ServerFinder {
 function finderClient(finder: ServerFinder): typeof pg.Client {
   const readWrite = finder.target.sessionAttrs === 'read-write';
   class FinderClient extends pg.Client {
+    /** how long a connect waits for a suitable server: most of its connection timeout */
+    private readonly searchMs: number;
+
+    constructor(config?: string | pg.ClientConfig) {
+      super(config);
+      const timeout = typeof config === 'object' ? config.connectionTimeoutMillis : undefined;
+      this.searchMs = timeout ? timeout * 0.75 : DEFAULT_SEARCH_MS;
+    }
+
     override connect(): Promise<void>;
     override connect(callback: (err: Error) => void): void;
     override connect(callback?: (err: Error) => void): Promise<void> | undefined {
@@ -174,7 +208,7 @@ function finderClient(finder: ServerFinder): typeof pg.Client {
     }
 
     private async connectToServer(): Promise<void> {
-      const server = await finder.find();
+      const server = await finder.find(this.searchMs);
       // the constructor read the first host from the URL; pg reads these when it connects
       this.host = server.host;
       this.port = server.port;
@@ -207,8 +241,6 @@ export interface PgTarget {
 }
 
 const finders = new Map<string, ServerFinder>();
-/** how long a search waits for one host to answer */
-const PROBE_TIMEOUT_MS = 5000;
 
 /** How pg reaches the database `url` names (see the header). */
 export function pgTarget(url: string): PgTarget {

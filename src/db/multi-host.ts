@@ -188,13 +188,12 @@ export class ServerFinder {
 function finderClient(finder: ServerFinder): typeof pg.Client {
   const readWrite = finder.target.sessionAttrs === 'read-write';
   class FinderClient extends pg.Client {
-    /** how long a connect waits for a suitable server: most of its connection timeout */
-    private readonly searchMs: number;
+    /** the connection timeout pg-pool enforces (0: none) */
+    private readonly timeoutMs: number;
 
     constructor(config?: string | pg.ClientConfig) {
       super(config);
-      const timeout = typeof config === 'object' ? config.connectionTimeoutMillis : undefined;
-      this.searchMs = timeout ? timeout * 0.75 : DEFAULT_SEARCH_MS;
+      this.timeoutMs = (typeof config === 'object' && config.connectionTimeoutMillis) || 0;
     }
 
     override connect(): Promise<void>;
@@ -208,7 +207,12 @@ function finderClient(finder: ServerFinder): typeof pg.Client {
     }
 
     private async connectToServer(): Promise<void> {
-      const server = await finder.find(this.searchMs);
+      const started = Date.now();
+      // most of the connection's timeout; the rest is for connecting to the server found
+      const server = await finder.find(this.timeoutMs ? this.timeoutMs * 0.75 : DEFAULT_SEARCH_MS);
+      // a slow search (hosts that do not answer) can outlast the timeout: pg-pool gave up by then
+      if (this.timeoutMs && Date.now() - started >= this.timeoutMs)
+        throw noServer('timeout exceeded when trying to connect (looking for the primary)');
       // the constructor read the first host from the URL; pg reads these when it connects
       this.host = server.host;
       this.port = server.port;

@@ -56,7 +56,7 @@ describe('HA database: the primary PostgreSQL killed under load', { skip }, () =
   before(async () => {
     lab = await PatroniLab.start(2);
     const primary = await lab.waitReplicating();
-    await lab.query(primary, 'create database nimbus');
+    assert.ok(await lab.query(primary, 'create database nimbus'), `created the database${lab.tails()}`);
     const url = lab.url('nimbus');
     const dir = join(lab.dir, 'nodes');
     mkdirSync(dir);

@@ -188,7 +188,7 @@ describe('HA database: the primary PostgreSQL killed under load', { skip }, () =
     const jobs = new Map((await jobsOf(observer!)).map((j) => [j.uuid, j]));
     const creates = [...jobs.values()].filter((j) => j.kind === 'vm.create');
     t.diagnostic(
-      `${accepted().length} creates accepted (${before.length} before the kill); jobs: ${JSON.stringify(summary(creates))}`,
+      `${accepted().length} creates accepted (${before.length} before the kill), ${creates.length - accepted().length} more committed though their answer was lost; jobs: ${JSON.stringify(summary(creates))}`,
     );
     for (const uuid of before) assert.ok(jobs.has(uuid), `job ${uuid}, accepted before the kill, exists`);
     for (const a of accepted()) {

@@ -244,15 +244,16 @@ export interface PgTarget {
   Client: typeof pg.Client;
 }
 
-const finders = new Map<string, ServerFinder>();
+/** one finder (and its Client class) per multi-host URL in this process */
+const targets = new Map<string, PgTarget>();
 
 /** How pg reaches the database `url` names (see the header). */
 export function pgTarget(url: string): PgTarget {
   const parsed = parseMultiHostUrl(url);
   if (!parsed) return { connectionString: url, Client: pg.Client };
-  let finder = finders.get(url);
-  if (!finder) {
-    finder = new ServerFinder(parsed, async (_host, i) => {
+  let target = targets.get(url);
+  if (!target) {
+    const finder = new ServerFinder(parsed, async (_host, i) => {
       const client = new pg.Client({
         connectionString: parsed.urls[i]!,
         connectionTimeoutMillis: PROBE_TIMEOUT_MS,
@@ -267,7 +268,8 @@ export function pgTarget(url: string): PgTarget {
         await client.end().catch(() => {});
       }
     });
-    finders.set(url, finder);
+    target = { connectionString: parsed.urls[0]!, Client: finderClient(finder) };
+    targets.set(url, target);
   }
-  return { connectionString: parsed.urls[0]!, Client: finderClient(finder) };
+  return target;
 }

@@ -18,6 +18,7 @@ Usage: npm start -- [options]      (or: node dist/src/main.js [options])
 Options:
   --data-dir <dir>          where the node keeps its data: embedded PostgreSQL, logs   [env NIMBUS_DATA_DIR, default ./.nimbus]
   --database-url <url>      use this PostgreSQL instead of the embedded one              [env DATABASE_URL]
+                            (several hosts, the primary found: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write)
   --host <address>          address to listen on                                         [env NIMBUS_HOST, default 127.0.0.1]
   --port <port>             port to listen on                                            [env NIMBUS_PORT, default 8080]
   --node-name <name>        this node's name in the cluster                              [default <hostname>:<port>]

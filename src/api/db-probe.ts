@@ -6,6 +6,7 @@
  * that ask at once share one round trip (single-flight), so a flood of health checks costs one.
  */
 import pg from 'pg';
+import { pgTarget } from '../db/multi-host.js';
 
 export const PROBE_TIMEOUT_MS = 2000;
 
@@ -14,8 +15,11 @@ export class DbProbe {
   private pinging: Promise<void> | undefined;
 
   constructor(connectionString: string, timeoutMs = PROBE_TIMEOUT_MS) {
+    // a multi-host URL: the probe follows the primary too (a standby answering is no health)
+    const target = pgTarget(connectionString);
     this.pool = new pg.Pool({
-      connectionString,
+      connectionString: target.connectionString,
+      Client: target.Client,
       max: 2,
       application_name: 'nimbus-probe',
       connectionTimeoutMillis: timeoutMs,

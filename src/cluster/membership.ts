@@ -8,12 +8,15 @@
  * that fails (a lost connection) is logged and the next one tries again.
  * A takeover first fences the silent nodes (fence.ts): their sessions end before their work is
  * claimed. A beat that finds this node stopped (another node fenced it) says so (`onFenced`).
+ * A node judges others silent only after heartbeating without a break for dead-after itself
+ * (beat-continuity.ts): after a database failover the first node back fences nobody.
  */
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/pool.js';
 import { newId } from '../kernel/ids.js';
+import { BeatContinuity } from './beat-continuity.js';
 import { endStoppedSessions, fenceSilentNodes } from './fence.js';
 
 export interface MembershipOptions {
@@ -50,9 +53,12 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
   private taking = false;
+  /** whether this node's own beats went on long enough for it to judge others silent */
+  private readonly continuity: BeatContinuity;
 
   constructor(private readonly o: MembershipOptions) {
     this.nodeId = o.nodeId ?? newId();
+    this.continuity = new BeatContinuity(o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS);
   }
 
   async join(): Promise<void> {
@@ -121,10 +127,14 @@ export class Membership {
         )
         .executeTakeFirst()
         .then((row) => {
-          if (!row) this.o.onFenced?.();
-          else this.o.onPeers?.(Number(row.peers));
+          if (!row) return this.o.onFenced?.();
+          this.continuity.succeeded();
+          this.o.onPeers?.(Number(row.peers));
         })
-        .catch((err) => this.o.log.warn({ err }, 'heartbeat failed'))
+        .catch((err) => {
+          this.continuity.failed();
+          this.o.log.warn({ err }, 'heartbeat failed');
+        })
         .finally(() => {
           this.beating = false;
         });
@@ -140,12 +150,15 @@ export class Membership {
   }
 
   /**
-   * Fences the nodes silent for longer than dead-after, then hands the work of dead nodes to the
-   * engine, which claims it atomically — only once no dead node has a session left.
+   * Fences the nodes silent for longer than dead-after (when this node may judge: see the header),
+   * then hands the work of dead nodes to the engine, which claims it atomically — only once no
+   * dead node has a session left.
    */
   async takeOver(): Promise<void> {
     const deadAfterMs = this.o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS;
-    const { fenced, sessionsLeft } = await fenceSilentNodes(this.o.db, this.nodeId, deadAfterMs);
+    const { fenced, sessionsLeft } = this.continuity.mayJudgeSilence()
+      ? await fenceSilentNodes(this.o.db, this.nodeId, deadAfterMs)
+      : { fenced: [], sessionsLeft: await endStoppedSessions(this.o.db) };
     if (fenced.length > 0)
       this.o.log.warn({ nodes: fenced, deadAfterMs }, 'fenced management nodes that stopped heartbeating');
     if (sessionsLeft > 0) {

@@ -19,8 +19,9 @@
  */
 
 import { sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
+import { pgTarget } from '../db/multi-host.js';
 import type { Db } from '../db/pool.js';
 import type { CloudEvent, EventBus } from '../engine/events.js';
 
@@ -152,18 +153,22 @@ export class EventRelay {
 
   private async listen(attempt: number): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({
-      connectionString: this.o.connectionString,
+    // a multi-host URL: LISTEN on the primary, where the other nodes NOTIFY
+    const target = pgTarget(this.o.connectionString);
+    const client = new target.Client({
+      connectionString: target.connectionString,
       application_name: this.o.applicationName,
     });
     const retry = (err: unknown) => {
       if (this.stopped || this.listener !== client) return;
+      // a connection that was listening starts the backoff afresh (a failover: back within seconds)
+      const next = this.listening ? 0 : attempt + 1;
       this.listener = undefined;
       this.listening = false;
       client.end().catch(() => {});
-      const pause = Math.min(5000, 200 * 2 ** Math.min(attempt, 5));
+      const pause = Math.min(5000, 200 * 2 ** Math.min(next, 5));
       this.o.log.warn({ err, retryInMs: pause }, 'the event relay lost its database connection');
-      this.retryTimer = setTimeout(() => void this.listen(attempt + 1).catch(() => {}), pause);
+      this.retryTimer = setTimeout(() => void this.listen(next).catch(() => {}), pause);
       this.retryTimer.unref();
     };
     this.listener = client;

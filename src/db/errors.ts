@@ -33,9 +33,21 @@ export function mapUnique(err: unknown, code: string, message: string): unknown 
 /**
  * SQLSTATE classes and socket errors that mean the connection (not the statement) failed: the
  * server ended the session (57P01 admin shutdown, e.g. pg_terminate_backend; 57P02/57P03 a
- * crash or restart), the link broke (class 08), or the server cannot be reached.
+ * crash or restart), the link broke (class 08; 08001 also when no listed host is the primary,
+ * multi-host.ts), or the server cannot be reached. 25006 (a write refused by a read-only server)
+ * means the connection is on a standby, not the primary: dropped and retried like a lost one.
  */
-const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+const CONNECTION_CODES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '25006',
+]);
 const SOCKET_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',

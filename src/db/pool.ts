@@ -1,6 +1,7 @@
 /** The Kysely instance over a pg pool; the only place that configures the driver. */
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { pgTarget } from './multi-host.js';
 import { PreparingPool } from './prepared.js';
 import type { Database } from './schema.js';
 
@@ -22,7 +23,8 @@ export interface DbHandle {
  * restart, a failover) makes pg emit 'error' on that client — on the pool for an idle one, on the
  * client itself for one checked out. Both are listened to here (an unheard 'error' event ends
  * the process), the broken client is dropped, and the statement it ran fails with the retryable
- * DATABASE_UNAVAILABLE (prepared.ts); the next checkout opens a fresh connection.
+ * DATABASE_UNAVAILABLE (prepared.ts); the next checkout opens a fresh connection — with a
+ * multi-host URL, to whichever server is the primary by then (multi-host.ts).
  */
 export function openDb(
   connectionString: string,
@@ -38,8 +40,11 @@ export function openDb(
     verify?: (client: pg.PoolClient) => Promise<void>;
   } = {},
 ): DbHandle {
+  // a multi-host URL (a replicated PostgreSQL): every new connection goes to the primary
+  const target = pgTarget(connectionString);
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: target.connectionString,
+    Client: target.Client,
     max: opts.max ?? 20,
     application_name: opts.applicationName ?? 'nimbus',
     idleTimeoutMillis: 30_000,

@@ -39,6 +39,7 @@ import {
 } from './job-statements.js';
 import { JobWaiters } from './job-waiters.js';
 import { insertJob, isFinished, type JobRow, type JobSpec, jobValues } from './jobs.js';
+import { OrphanJobs } from './orphan-jobs.js';
 import { DEFAULT_DEAD_AFTER_MS, ownerGone, ownerInterrupted } from './owners.js';
 import { QueueWake } from './queue-wake.js';
 import { type QueueSet, Slots } from './queues.js';
@@ -86,6 +87,7 @@ export class Engine<D> {
   /** when the reclaimers last ran: at most every RECLAIM_EVERY_MS (the first pass always runs) */
   private reclaimedAt = 0;
   private readonly queueWake = new QueueWake();
+  private readonly orphans = new OrphanJobs();
 
   constructor(private readonly o: EngineOptions<D>) {
     this.slots = new Slots(
@@ -229,10 +231,11 @@ export class Engine<D> {
 
   /** Queues the job for execution in its resource's queue. Never throws. */
   start(uuid: string, queueKey: string, attempt = 0): void {
+    this.orphans.started(uuid);
     const run = this.o.queues
       .run(queueKey, () => this.runJob(uuid, queueKey))
       .then(async (outcome) => {
-        if (outcome !== QUEUE_BUSY) return;
+        if (outcome !== QUEUE_BUSY) return this.orphans.ended(uuid);
         // another node holds the queue: leave this node's lane (a job it recovers for that very
         // queue must not wait behind this one) and try again once a job of the queue ended
         await this.queueWake.wait(queueKey);
@@ -251,6 +254,7 @@ export class Engine<D> {
           timer.unref();
           return;
         }
+        this.orphans.ended(uuid);
         this.o.log.error({ err, job: uuid }, 'job runner crashed');
       });
     this.inFlight.add(run);
@@ -347,6 +351,14 @@ export class Engine<D> {
     }
     if (claimed.length === 0 && Date.now() - this.reclaimedAt < RECLAIM_EVERY_MS) return 0;
     this.reclaimedAt = Date.now();
+    if (!this.stopping)
+      for (const job of await this.orphans.find(this.o.db, this.o.nodeId)) {
+        this.o.log.warn(
+          { job: job.uuid, kind: job.kind },
+          'starting a job of this node nothing ran (its admission’s answer was lost)',
+        );
+        this.start(job.uuid, job.queueKey);
+      }
     for (const [name, reclaim] of this.reclaimers) {
       try {
         const n = await reclaim(deadAfterMs);

@@ -205,79 +205,92 @@ async function releaseVms(ctx: Ctx): Promise<void> {
   }
 }
 
-async function restartVms(svc: ServiceContext, ctx: Ctx): Promise<void> {
-  const listed = (ctx.data.restart as string[] | undefined) ?? [];
-  const jobs = new Map<string, string>(); // start job → VM
-  for (const uuid of listed) {
-    const requestId = `host-ha-${ctx.job.uuid}-${uuid}`;
-    const earlier = await ctx.db
+/** starts of one VM this chain submits at most (a start interrupted by a crash, no room once) */
+const START_ATTEMPTS = 3;
+
+type JobOutcome = { uuid: string; state: string; error: unknown };
+
+/** Waits (without a running slot) for a job to end; its row at the end. */
+async function ended(svc: ServiceContext, ctx: Ctx, jobUuid: string): Promise<JobOutcome | undefined> {
+  const read = () =>
+    ctx.db
       .selectFrom('jobs')
-      .select('uuid')
-      .where('requestId', '=', requestId)
-      .where('resourceUuid', '=', uuid)
+      .select(['uuid', 'state', 'error'])
+      .where('uuid', '=', jobUuid)
       .executeTakeFirst();
-    if (earlier) {
-      jobs.set(earlier.uuid, uuid);
-      continue;
-    }
+  let row = await read();
+  while (row && (row.state === 'Pending' || row.state === 'Running')) {
+    const wait = () => svc.engine.waitFor(jobUuid, WAIT_SLICE_MS);
+    await (ctx.idle ? ctx.idle(wait) : wait());
+    row = await read();
+  }
+  return row;
+}
+
+/**
+ * Starts one released VM elsewhere and waits for it. The starts carry this chain's request id,
+ * so a resumed step first looks at what it submitted before a crash: a start still running is
+ * waited for, one that succeeded counts, one that failed (or was rolled back by the crash) is
+ * submitted again, up to START_ATTEMPTS starts in all.
+ */
+async function restartOne(svc: ServiceContext, ctx: Ctx, uuid: string): Promise<string | undefined> {
+  const requestId = `host-ha-${ctx.job.uuid}-${uuid}`;
+  const earlier = await ctx.db
+    .selectFrom('jobs')
+    .select('uuid')
+    .where('requestId', '=', requestId)
+    .where('resourceUuid', '=', uuid)
+    .orderBy('createdAt')
+    .execute();
+  let last: JobOutcome | undefined;
+  for (const job of earlier) last = await ended(svc, ctx, job.uuid);
+  for (let attempt = earlier.length; ; attempt++) {
+    if (last?.state === 'Succeeded') return undefined;
     const vm = await ctx.db
       .selectFrom('vms')
       .select(['uuid', 'accountUuid', 'state', 'task', 'hostUuid'])
       .where('uuid', '=', uuid)
       .executeTakeFirst();
-    if (vm?.state !== 'Stopped' || vm.task !== null || vm.hostUuid !== null) {
-      await hostEvent(ctx, 'ha.vm-restart-failed', {
-        vmUuid: uuid,
-        reason: vm
-          ? `it is ${vm.state}${vm.task ? ` (busy with ${vm.task})` : ''}: left as it is`
-          : 'it is gone',
-      });
-      continue;
+    if (vm?.state !== 'Stopped' || vm.task !== null || vm.hostUuid !== null)
+      return vm
+        ? `it is ${vm.state}${vm.task ? ` (busy with ${vm.task})` : ''}: left as it is`
+        : 'it is gone';
+    if (attempt >= START_ATTEMPTS) {
+      const error = last?.error as { code?: string; message?: string } | null | undefined;
+      return `its start ${last?.state ?? 'never ran'} ${attempt} time(s): ${error?.code ?? ''} ${error?.message ?? ''}`.trim();
     }
     try {
       const job = await submitOperation(svc, { userUuid: null, requestId }, vm, 'start', {
         excludeHosts: [ctx.params.uuid],
       });
-      jobs.set(job.uuid, uuid);
+      last = await ended(svc, ctx, job.uuid);
     } catch (err) {
-      await hostEvent(ctx, 'ha.vm-restart-failed', { vmUuid: uuid, reason: (err as Error).message });
+      return (err as Error).message;
     }
   }
+}
+
+async function restartVms(svc: ServiceContext, ctx: Ctx): Promise<void> {
   const restarted: string[] = [];
   const failed: string[] = [];
-  for (const [jobUuid, vmUuid] of jobs) {
-    let row = await ctx.db
-      .selectFrom('jobs')
-      .select(['state', 'error'])
-      .where('uuid', '=', jobUuid)
-      .executeTakeFirst();
-    while (row && (row.state === 'Pending' || row.state === 'Running')) {
-      const wait = () => svc.engine.waitFor(jobUuid, WAIT_SLICE_MS);
-      await (ctx.idle ? ctx.idle(wait) : wait());
-      row = await ctx.db
-        .selectFrom('jobs')
-        .select(['state', 'error'])
-        .where('uuid', '=', jobUuid)
-        .executeTakeFirst();
-    }
-    if (row?.state === 'Succeeded') {
-      const vm = await ctx.db
-        .selectFrom('vms')
-        .select('hostUuid')
-        .where('uuid', '=', vmUuid)
-        .executeTakeFirst();
-      restarted.push(vmUuid);
-      await hostEvent(ctx, 'ha.vm-restarted', { vmUuid, hostUuid: vm?.hostUuid ?? null, jobUuid });
-    } else {
-      const error = row?.error as { code?: string; message?: string } | null | undefined;
-      failed.push(vmUuid);
-      await hostEvent(ctx, 'ha.vm-restart-failed', {
-        vmUuid,
-        jobUuid,
-        reason: `its start ${row?.state ?? 'vanished'}: ${error?.code ?? ''} ${error?.message ?? ''}`.trim(),
-      });
-    }
-  }
+  const listed = (ctx.data.restart as string[] | undefined) ?? [];
+  await Promise.all(
+    listed.map(async (vmUuid) => {
+      const why = await restartOne(svc, ctx, vmUuid);
+      if (why === undefined) {
+        const vm = await ctx.db
+          .selectFrom('vms')
+          .select('hostUuid')
+          .where('uuid', '=', vmUuid)
+          .executeTakeFirst();
+        restarted.push(vmUuid);
+        await hostEvent(ctx, 'ha.vm-restarted', { vmUuid, hostUuid: vm?.hostUuid ?? null });
+      } else {
+        failed.push(vmUuid);
+        await hostEvent(ctx, 'ha.vm-restart-failed', { vmUuid, reason: why });
+      }
+    }),
+  );
   ctx.data.restarted = restarted;
   ctx.data.failed = failed;
 }

@@ -327,3 +327,77 @@ describe('VM HA levels', () => {
     assert.deepEqual(fieldsOf(badCluster.body), ['hostHa']);
   });
 });
+
+describe('IPMI credentials', () => {
+  test('kvm only, all three together, refused naming the fields', async () => {
+    const sim = await t.admin.post('/v1/hosts', {
+      name: 'ha-ipmi-sim',
+      clusterUuid: env.cluster,
+      managementIp: '10.250.0.1',
+      ipmiAddress: '10.250.1.1',
+    });
+    assert.equal(sim.status, 400);
+    assert.deepEqual(fieldsOf(sim.body), ['ipmiAddress']);
+    const kvm = (
+      await ok(t, 'POST', '/v1/clusters', {
+        name: 'ha-kvm',
+        zoneUuid: env.zone,
+        hypervisorType: 'kvm',
+        hostHa: true,
+      })
+    ).resourceUuid;
+    const half = await t.admin.post('/v1/hosts', {
+      name: 'ha-ipmi-half',
+      clusterUuid: kvm,
+      managementIp: '127.0.0.1',
+      agentSecret: 'an-agent-secret-of-enough-length',
+      ipmiAddress: '10.250.1.1',
+    });
+    assert.equal(half.status, 400);
+    assert.deepEqual(fieldsOf(half.body), ['ipmiPassword', 'ipmiUsername']);
+  });
+
+  test('the password is never in the job, its events or the host', async () => {
+    const kvm = (
+      await t.db.db
+        .selectFrom('clusters')
+        .select('uuid')
+        .where('name', '=', 'ha-kvm')
+        .executeTakeFirstOrThrow()
+    ).uuid;
+    const password = 'bmc-password-that-must-not-leak';
+    // no agent answers on port 1: the create fails at connect and is rolled back
+    const job = await t.admin.job('POST', '/v1/hosts', {
+      name: 'ha-ipmi-full',
+      clusterUuid: kvm,
+      managementIp: '127.0.0.1',
+      agentPort: 1,
+      agentSecret: 'an-agent-secret-of-enough-length',
+      ipmiAddress: '10.250.1.1',
+      ipmiUsername: 'fence',
+      ipmiPassword: password,
+    });
+    assert.equal(job.state, 'Failed', JSON.stringify(job));
+    assert.ok(!JSON.stringify(job).includes(password));
+    const rows = await t.db.db.selectFrom('jobs').selectAll().where('uuid', '=', job.uuid).execute();
+    assert.ok(!JSON.stringify(rows).includes(password));
+    const events = await t.db.db
+      .selectFrom('events')
+      .selectAll()
+      .where('resourceUuid', '=', job.resourceUuid)
+      .execute();
+    assert.ok(events.length > 0);
+    assert.ok(!JSON.stringify(events).includes(password));
+    // the host is gone with its credentials (deleted with it)
+    assert.equal(
+      (
+        await t.db.db
+          .selectFrom('hostFenceCredentials')
+          .select('hostUuid')
+          .where('hostUuid', '=', job.resourceUuid)
+          .execute()
+      ).length,
+      0,
+    );
+  });
+});

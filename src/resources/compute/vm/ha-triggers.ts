@@ -65,7 +65,7 @@ export function haTriggers(svc: ServiceContext): HaTriggers {
       try {
         await submitOperation(
           svc,
-          { userUuid: null, requestId: `ha-restart-${vm.uuid}` },
+          { userUuid: null, requestId: `ha-restart-${vm.uuid}-${Date.now()}` },
           { uuid: vm.uuid, accountUuid: vm.accountUuid, state: 'Stopped', task: null },
           'start',
           { hostUuid },

@@ -12,8 +12,9 @@
  * - A host that fails `vm.list` `failuresBeforeDisconnect` times in a row → Disconnected, and
  *   its Running/Paused VMs → Unknown (they keep their capacity: they may still run). When it
  *   answers again → Connected, and its VMs take the states it reports.
- * - Host runs or pauses a VM the platform has on another host (a stale copy: the host was fenced
- *   and its VMs restarted elsewhere) → vm.destroy there; on a host that comes back from a fence,
+ * - Host runs, pauses or defines a VM the platform has on another host (a stale copy: the host
+ *   was fenced and its VMs restarted elsewhere, or it was away when the VM started elsewhere)
+ *   → vm.destroy there; on a host that comes back from a fence,
  *   also a VM the platform has Stopped: nothing a fenced host ran is brought back.
  * - A VM of HA level restart-on-failure (or restart-on-host-failure) whose guest died → Stopped,
  *   then started again on its host (ha-triggers.ts); a host silent past the threshold in a
@@ -174,11 +175,12 @@ export class Reconciler {
   ): Promise<boolean> {
     const holdsHere = vm.hostUuid === host.uuid;
     const runsHere = actual === 'Running' || actual === 'Paused';
-    // a copy this host should not run: the VM is the platform's on another host, or this host
-    // was fenced (its VMs are restarted elsewhere or left Stopped: it gets none back)
+    // a copy this host should not have: the VM is the platform's on another host (running here,
+    // or a stopped definition left behind while this host was away), or this host was fenced
+    // (its VMs are restarted elsewhere or left Stopped: it runs none of them again)
     const elsewhere = vm.hostUuid !== null && !holdsHere && vm.migrationTargetUuid !== host.uuid;
     const afterFence = host.fencedAt !== null && !holdsHere && vm.state !== 'Destroyed';
-    if (runsHere && (elsewhere || afterFence)) {
+    if ((elsewhere && actual !== undefined) || (afterFence && runsHere)) {
       await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: vm.uuid });
       await this.emit([
         resourceEvent(vmFamily, vm, 'drift.repaired', {

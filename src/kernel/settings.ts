@@ -67,7 +67,7 @@ export interface Settings {
   webhookTimeoutSeconds: number;
   /** live migrations a host in maintenance runs at once (its VMs leave this many at a time) */
   maintenanceMigrationParallelism: number;
-  /** host HA: a fence that failed (or is not confirmed yet) is tried again after this many seconds */
+  /** host HA: a fence that failed (or is not confirmed yet) is tried again after this many seconds (doubling per failure, up to 5 min) */
   hostFenceRetrySeconds: number;
   /**
    * host HA without IPMI: the `--self-fence-after` of the clusters' nimbus-agents (0: they do not

@@ -5,7 +5,8 @@
  *
  *   fence         the host's fence driver (drivers/fence/: simulator, IPMI, agent self-fence)
  *                 until it confirms; a failure is an event (`host.ha.fence-failed`, with why) and
- *                 is tried again every `hostFenceRetrySeconds`, restarting nothing meanwhile. Ends
+ *                 is tried again after `hostFenceRetrySeconds` (doubling up to 5 min),
+ *                 restarting nothing meanwhile. Ends
  *                 without a fence when the host answers again or host HA is turned off. On
  *                 success `fencedAt` is set (the reconciler then destroys any guest the host
  *                 reports if it comes back: nothing it ran is brought back on it).
@@ -44,6 +45,8 @@ type Ctx = StepContext<RecoverParams, FlowDeps>;
 
 const LIVE = ['Unknown', 'Running', 'Paused'] as const;
 const WAIT_SLICE_MS = 5_000;
+/** a failing fence is tried again after hostFenceRetrySeconds, doubling up to this */
+const MAX_RETRY_MS = 300_000;
 
 async function hostEvent(ctx: Ctx, type: string, data: Record<string, unknown>): Promise<void> {
   const host = await ctx.db
@@ -98,12 +101,14 @@ async function fence(ctx: Ctx): Promise<void> {
         : {}),
     };
     const driver = fenceDriverFor(ctx.deps.fences, { ...host, hasIpmi: host.ipmiAddress !== null });
-    let retryMs = ctx.deps.settings.hostFenceRetrySeconds * 1000;
+    // every failure is an event: a BMC that stays unreachable is tried less and less often
+    const base = ctx.deps.settings.hostFenceRetrySeconds * 1000;
+    let retryMs = Math.min(base * 2 ** Math.min(attempt - 1, 10), Math.max(base, MAX_RETRY_MS));
     try {
       const outcome = await driver.fence(target);
       if (outcome.state === 'fenced') {
-        await markFenced(ctx, outcome.method, outcome.detail);
-        return;
+        if (await markFenced(ctx, outcome.method, outcome.detail)) return;
+        continue; // it answered meanwhile: the next look ends the chain with nothing recovered
       }
       if (attempt === 1)
         await hostEvent(ctx, 'ha.fence-pending', { method: outcome.method, reason: outcome.detail });
@@ -123,13 +128,15 @@ async function fence(ctx: Ctx): Promise<void> {
   }
 }
 
-async function markFenced(ctx: Ctx, method: string, detail: string): Promise<void> {
-  await ctx.deps.events.inTransaction(ctx.db, async (tx, batch) => {
+/** Records the fence; false when the host answered meanwhile (a Connected host is never marked fenced). */
+async function markFenced(ctx: Ctx, method: string, detail: string): Promise<boolean> {
+  return ctx.deps.events.inTransaction(ctx.db, async (tx, batch) => {
     const row = await tx
       .updateTable('hosts')
       .set({ fencedAt: new Date(), updatedAt: new Date() })
       .where('uuid', '=', ctx.params.uuid)
       .where('fencedAt', 'is', null)
+      .where('status', '=', 'Disconnected')
       .returning(['uuid', 'accountUuid'])
       .executeTakeFirst();
     if (row)
@@ -137,6 +144,7 @@ async function markFenced(ctx: Ctx, method: string, detail: string): Promise<voi
         ...resourceEvent(hostFamily, row, 'ha.fenced', { method, detail }),
         jobUuid: ctx.job.uuid,
       });
+    return row !== undefined;
   });
 }
 

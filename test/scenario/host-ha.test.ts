@@ -231,6 +231,38 @@ describe('a host that stops answering in a cluster with host HA', () => {
   });
 });
 
+describe('an HA VM busy when its host is recovered', () => {
+  test('is left as it is, and once idle a second recovery moves it without fencing again', async () => {
+    const host = env.hosts[1]!;
+    const busy = await haVm({ hostUuid: host });
+    // an operation in flight, as its admission marks it (its job would end with the host gone)
+    await t.db.db.updateTable('vms').set({ task: 'reboot' }).where('uuid', '=', busy).execute();
+    await silence(host);
+    const first = await finished((await recoveryJob(host)).uuid);
+    assert.equal(first.state, 'Succeeded', JSON.stringify(first));
+    assert.deepEqual(first.result.restarted, []);
+    assert.equal((await vmOf(t, busy))?.hostUuid, host, 'a busy VM is not taken');
+    await t.db.db.updateTable('vms').set({ task: null }).where('uuid', '=', busy).execute();
+    await vms.reconciler.reconcileAll();
+    const second = await recoveryJob(host);
+    assert.notEqual(second.uuid, first.uuid);
+    assert.equal((await finished(second.uuid)).state, 'Succeeded');
+    const vm = (await vmOf(t, busy))!;
+    assert.equal(vm.state, 'Running');
+    assert.notEqual(vm.hostUuid, host);
+    assert.equal((await hostEvents(host, 'host.ha.fenced')).length, 1, 'fenced once');
+    await vms.reconciler.reconcileAll();
+    const jobs = await t.db.db
+      .selectFrom('jobs')
+      .select('uuid')
+      .where('kind', '=', 'host.ha-recover')
+      .where('resourceUuid', '=', host)
+      .execute();
+    assert.equal(jobs.length, 2, 'nothing left behind: no third recovery');
+    await clearFaults(t);
+  });
+});
+
 describe('a fence that fails', () => {
   test('restarts nothing, says why, and is tried again until it succeeds', async () => {
     const host = env.hosts[2]!;

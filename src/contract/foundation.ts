@@ -87,6 +87,34 @@ export const HOST_STATES = ['Enabled', 'Disabled', 'PreMaintenance', 'Maintenanc
 export const MAINTENANCE_POLICIES = ['fail', 'stop'] as const;
 export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
 
+/** a kvm host's BMC, for fencing it with IPMI (host HA): all three together; stored apart, never returned */
+const IPMI_FIELDS = {
+  ipmiAddress: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9.:-]+$',
+      description: 'kvm only: the address of its BMC, to fence it with IPMI (host HA)',
+    }),
+  ),
+  ipmiUsername: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'kvm only: the BMC user',
+    }),
+  ),
+  ipmiPassword: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[\\x20-\\x7e]+$',
+      description: 'kvm only: the BMC password; write-only, never returned',
+    }),
+  ),
+};
+
 export const hosts = {
   kind: 'hosts',
   singular: 'host',
@@ -156,34 +184,19 @@ export const hosts = {
       simulatorMemory: Type.Optional(
         Bytes('simulator only: memory of the simulated machine (default 128 GiB)'),
       ),
-      ipmiAddress: Type.Optional(
-        Type.String({
-          minLength: 1,
-          maxLength: 253,
-          pattern: '^[A-Za-z0-9.:-]+$',
-          description: 'kvm only: the address of its BMC, to fence it with IPMI (host HA)',
-        }),
-      ),
-      ipmiUsername: Type.Optional(
-        Type.String({
-          minLength: 1,
-          maxLength: 64,
-          pattern: '^[\\x21-\\x7e]+$',
-          description: 'kvm only: the BMC user',
-        }),
-      ),
-      ipmiPassword: Type.Optional(
-        Type.String({
-          minLength: 1,
-          maxLength: 128,
-          pattern: '^[\\x20-\\x7e]+$',
-          description: 'kvm only: the BMC password; write-only, never returned',
-        }),
-      ),
+      ...IPMI_FIELDS,
     },
     strict,
   ),
-  update: RenameBody,
+  update: Type.Object(
+    {
+      name: Type.Optional(Name),
+      description: Type.Optional(Description),
+      ...IPMI_FIELDS,
+      removeIpmi: Type.Optional(Type.Boolean({ description: 'kvm only: forget its IPMI credentials' })),
+    },
+    strict,
+  ),
   actions: {
     ...enableDisable,
     maintain: {

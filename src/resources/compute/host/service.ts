@@ -5,7 +5,7 @@ import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
-import { admitCreate, loadVisible, submitFor } from '../../common.js';
+import { admitCreate, loadVisible, queueKey, submitFor } from '../../common.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../../standard.js';
 import { hostFamily as family, hostCreateFlow, hostReconnectFlow } from './flows.js';
@@ -124,7 +124,7 @@ export class HostService implements KindService {
         }
       },
     });
-    this.update = ops.update;
+    this.update = (caller, uuid, body) => this.updateHost(caller, uuid, body);
     this.remove = ops.remove;
     this.actions = {
       ...ops.actions,
@@ -132,6 +132,59 @@ export class HostService implements KindService {
       reconnect: async (caller, uuid) =>
         submitFor(ctx, family, caller, await loadVisible(ctx, hostSchema, uuid, caller), 'host.reconnect'),
     };
+  }
+
+  /**
+   * PATCH: name and description through the standard `host.update` chain; IPMI credentials
+   * (kvm only, all three together, or `removeIpmi`) are written in the submitting transaction,
+   * never into the job's params or its event.
+   */
+  private async updateHost(caller: Caller, uuid: string, body: Record<string, unknown>) {
+    const host = await loadVisible(this.ctx, hostSchema, uuid, caller);
+    const { ipmiAddress, ipmiUsername, ipmiPassword, removeIpmi, ...changes } = body;
+    const given = IPMI_FIELDS.filter((f) => body[f] !== undefined);
+    const problems: FieldProblem[] = [];
+    for (const f of [...given, ...(removeIpmi !== undefined ? ['removeIpmi'] : [])])
+      if (host.hypervisorType !== 'kvm')
+        problems.push({ field: f, problem: `only for kvm hosts; this host is ${host.hypervisorType}` });
+    if (host.hypervisorType === 'kvm' && given.length > 0) {
+      for (const f of IPMI_FIELDS)
+        if (body[f] === undefined)
+          problems.push({
+            field: f,
+            problem: `required with ${given.join(', ')}: IPMI fencing needs the BMC address, user and password`,
+          });
+      if (removeIpmi === true)
+        problems.push({ field: 'removeIpmi', problem: 'give new IPMI credentials or remove them, not both' });
+    }
+    if (problems.length > 0) throw invalid(problems);
+    return this.ctx.engine.submitAndStart(
+      {
+        kind: 'host.update',
+        params: { uuid, changes },
+        accountUuid: host.accountUuid,
+        userUuid: caller.userUuid,
+        resourceKind: family.kind,
+        resourceUuid: uuid,
+        queueKey: queueKey(family, uuid),
+        requestId: caller.requestId,
+      },
+      async (tx) => {
+        if (removeIpmi === true)
+          await tx.deleteFrom('hostFenceCredentials').where('hostUuid', '=', uuid).execute();
+        if (given.length === 0) return;
+        const creds = {
+          address: ipmiAddress as string,
+          username: ipmiUsername as string,
+          password: ipmiPassword as string,
+        };
+        await tx
+          .insertInto('hostFenceCredentials')
+          .values({ hostUuid: uuid, ...creds })
+          .onConflict((oc) => oc.column('hostUuid').doUpdateSet(creds))
+          .execute();
+      },
+    );
   }
 
   /**

@@ -19,6 +19,9 @@ import { type EmbeddedDatabase, startEmbeddedDatabase } from './db/embedded.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DbHandle, openDb } from './db/pool.js';
 import { BackupStorageDriverRegistry } from './drivers/backup-storage.js';
+import { AgentSelfFence } from './drivers/fence/agent-self-fence.js';
+import { IpmiFence } from './drivers/fence/ipmi.js';
+import { SimulatorFence } from './drivers/fence/simulator.js';
 import { AgentClient } from './drivers/kvm/agent-client.js';
 import { AgentBackupStorage } from './drivers/kvm/backup-storage.js';
 import { KvmConsoles } from './drivers/kvm/console-tunnel.js';
@@ -184,8 +187,14 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       deadAfterMs: o.deadAfterMs ?? DEFAULT_DEAD_AFTER_MS,
       onTakeOver: (deadAfterMs) => engine.recover(deadAfterMs),
     });
+    const settings = o.settings ?? loadSettings(process.env.NIMBUS_SETTINGS);
     const deps: FlowDeps = {
       drivers,
+      fences: {
+        simulator: new SimulatorFence(simulator, faults),
+        ipmi: new IpmiFence(),
+        agent: new AgentSelfFence(settings.hostSelfFenceSeconds, settings.hostSelfFenceMarginSeconds),
+      },
       backupStorages: new BackupStorageDriverRegistry({
         simulator: new SimulatedBackupStorage({ db: db.db, faults, latencyMs: o.simulatorLatencyMs ?? 0 }),
         agent: new AgentBackupStorage(agentClient, agentCredentials),
@@ -193,7 +202,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       simulator,
       events,
       log,
-      settings: o.settings ?? loadSettings(process.env.NIMBUS_SETTINGS),
+      settings,
       network: new HostNetworkSync(db.db, drivers, log),
     };
     const inventory = new Inventory(

@@ -6,6 +6,7 @@
  * into one file (dist/nimbus-agent.mjs) that a host can run with nothing but node.
  */
 import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -15,6 +16,7 @@ import { type AcceleratorChoice, detectAccelerator, hostHandlers } from './host/
 import { createNetworkPart } from './network/index.js';
 import { consoleUpgrade } from './qemu/console.js';
 import { createQemuPart } from './qemu/index.js';
+import { fileLease, killThroughHandlers, SelfFence } from './self-fence.js';
 import { createAgentServer } from './server.js';
 import { storageHandlers } from './storage/index.js';
 
@@ -28,6 +30,10 @@ const USAGE = `usage: nimbus-agent [options]
   --vtep-ip addr          this host's VXLAN tunnel endpoint address (needed for vxlan L2s)
   --backup-storage-dir d  also keep a backup storage in d: bs.* commands and GET/HEAD/PUT /v1/images/<uuid>
   --stop-timeout seconds  how long vm.stop waits for an ACPI shutdown before killing (default 60)
+  --self-fence-after s    host HA: kill every guest after s seconds without a management node's
+                          command (and without renewing the lease, with --self-fence-lease);
+                          must equal the management's hostSelfFenceSeconds (default 0: off)
+  --self-fence-lease file a lease file on the shared storage, rewritten every few seconds
   --help                  this text`;
 
 const MAX_STATE_DIR = 107 - '/vms/'.length - 36 - '/qmp.sock'.length;
@@ -42,6 +48,8 @@ export interface AgentConfig {
   vtepIp: string | undefined;
   backupStorageDir: string | undefined;
   stopTimeoutMs: number;
+  selfFenceAfterMs: number;
+  selfFenceLease: string | undefined;
 }
 
 function fail(message: string): never {
@@ -61,6 +69,8 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
       'vtep-ip': { type: 'string' },
       'backup-storage-dir': { type: 'string' },
       'stop-timeout': { type: 'string', default: '60' },
+      'self-fence-after': { type: 'string', default: '0' },
+      'self-fence-lease': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -83,6 +93,11 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
     fail(`--state-dir must be at most ${MAX_STATE_DIR} bytes long`);
   const stopTimeout = Number(values['stop-timeout']);
   if (!Number.isFinite(stopTimeout) || stopTimeout <= 0) fail('--stop-timeout must be a positive number');
+  const selfFence = Number(values['self-fence-after']);
+  if (!Number.isFinite(selfFence) || selfFence < 0)
+    fail('--self-fence-after must be 0 (off) or a number of seconds');
+  if (values['self-fence-lease'] !== undefined && selfFence === 0)
+    fail('--self-fence-lease needs --self-fence-after');
   let secret = process.env.NIMBUS_AGENT_SECRET ?? '';
   if (values['secret-file'] !== undefined) {
     secret = (await readFile(values['secret-file'], 'utf8').catch((err: Error) => fail(err.message))).trim();
@@ -99,6 +114,9 @@ async function readConfig(argv: string[]): Promise<AgentConfig> {
     backupStorageDir:
       values['backup-storage-dir'] === undefined ? undefined : resolve(values['backup-storage-dir']),
     stopTimeoutMs: stopTimeout * 1000,
+    selfFenceAfterMs: selfFence * 1000,
+    selfFenceLease:
+      values['self-fence-lease'] === undefined ? undefined : resolve(values['self-fence-lease']),
   };
 }
 
@@ -115,6 +133,29 @@ function backupStorageCredential(secret: string): (url: string) => string | unde
       return undefined;
     }
   };
+}
+
+/** a peer agent's commands (a live migration's target side) are no contact with the management */
+const PEER_COMMANDS = new Set(['vm.prepare-migration']);
+
+function selfFence(
+  config: AgentConfig,
+  handlers: Parameters<typeof killThroughHandlers>[0],
+  log: pino.Logger,
+) {
+  if (config.selfFenceAfterMs === 0) return undefined;
+  const fence = new SelfFence({
+    afterMs: config.selfFenceAfterMs,
+    checkEveryMs: Math.min(5_000, Math.max(500, config.selfFenceAfterMs / 6)),
+    ...(config.selfFenceLease ? { lease: fileLease(config.selfFenceLease, hostname()) } : {}),
+    killGuests: killThroughHandlers(handlers),
+    log: log.child({ part: 'self-fence' }),
+  });
+  log.info(
+    { afterSeconds: config.selfFenceAfterMs / 1000, lease: config.selfFenceLease ?? null },
+    'self-fencing armed',
+  );
+  return fence;
 }
 
 async function main(): Promise<void> {
@@ -162,13 +203,16 @@ async function main(): Promise<void> {
       ? undefined
       : backupStorageRoutes({ dir: config.backupStorageDir, secret: config.secret });
   const upgrade = consoleUpgrade({ hypervisor: qemu.hypervisor, log: log.child({ part: 'console' }) });
+  const fence = selfFence(config, handlers, log);
   const server = createAgentServer({
     secret: config.secret,
     handlers,
     log,
     upgrade,
     ...(routes ? { routes } : {}),
+    ...(fence ? { onCommand: (command: string) => PEER_COMMANDS.has(command) || fence.contact() } : {}),
   });
+  fence?.start();
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;

@@ -9,9 +9,12 @@ import { createAgentServer, MAX_BODY_BYTES } from './server.js';
 
 const SECRET = 'the-agent-secret';
 let base = '';
+/** what onCommand saw: the self-fence's contact (authenticated commands only) */
+const contacts: string[] = [];
 const server = createAgentServer({
   secret: SECRET,
   log: pino({ level: 'silent' }),
+  onCommand: (command) => contacts.push(command),
   handlers: {
     'host.ping': async () => ({ uptimeSeconds: 42 }),
     'vm.pause': async ({ vmUuid }) => {
@@ -93,4 +96,17 @@ test("a handler's CloudError keeps its status; any other error is AGENT_INTERNAL
   assert.deepEqual(boom.body, {
     error: { code: 'AGENT_INTERNAL', reason: 'Internal', message: 'qemu exploded' },
   });
+});
+
+test('onCommand hears authenticated commands only (the self-fence counts them as contact)', async () => {
+  contacts.length = 0;
+  await fetch(`${base}/v1/commands/host.ping`, { method: 'POST', body: '{}' });
+  await fetch(`${base}/v1/commands/host.ping`, {
+    method: 'POST',
+    body: '{}',
+    headers: { authorization: 'Bearer wrong' },
+  });
+  assert.deepEqual(contacts, []);
+  assert.equal((await post('/v1/commands/host.ping', '{}')).status, 200);
+  assert.deepEqual(contacts, ['host.ping']);
 });

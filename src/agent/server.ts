@@ -42,6 +42,8 @@ export interface AgentServerOptions {
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** HTTP upgrades (GET /v1/vms/<uuid>/console), tried after authentication */
   upgrade?: UpgradeHandler;
+  /** an authenticated command arrived (self-fence.ts counts it as contact) */
+  onCommand?: (command: string) => void;
   log: Logger;
 }
 
@@ -171,6 +173,7 @@ export function createAgentServer(opts: AgentServerOptions): Server {
       req.resume();
       return;
     }
+    opts.onCommand?.(command);
     const log = opts.log.child({ command, requestId });
     const started = Date.now();
     readBody(req)

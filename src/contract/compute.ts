@@ -100,6 +100,11 @@ export const affinityGroups: KindContract = {
 };
 
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
+/** what the platform does when a VM dies (docs/compute.md "HA levels") */
+export const VM_HA_LEVELS = ['none', 'restart-on-failure', 'restart-on-host-failure'] as const;
+const HaLevel = (description: string) => Type.Enum(VM_HA_LEVELS, { description });
+const HA_LEVEL =
+  'none; restart-on-failure: a guest that dies is started again on its host; restart-on-host-failure: that, and when its host fails (fenced, with host HA on) it restarts on another host';
 
 export const vms = {
   createRules: {
@@ -134,6 +139,7 @@ export const vms = {
     platform: Nullable(Type.String()),
     affinityGroupUuid: Nullable(Uuid),
     destroyedAt: Nullable(Timestamp),
+    haLevel: HaLevel(HA_LEVEL),
   }),
   create: Type.Object(
     {
@@ -167,6 +173,7 @@ export const vms = {
       strategy: Type.Optional(
         Type.Enum(VM_CREATE_STRATEGIES, { description: 'start it (default) or only create it, Stopped' }),
       ),
+      haLevel: Type.Optional(HaLevel(`${HA_LEVEL} (default none)`)),
       l3NetworkUuids: Type.Optional(
         Type.Array(Type.String({ format: 'uuid' }), {
           maxItems: 8,
@@ -199,7 +206,14 @@ export const vms = {
     },
     strict,
   ),
-  update: RenameBody,
+  update: Type.Object(
+    {
+      name: Type.Optional(Name),
+      description: Type.Optional(Description),
+      haLevel: Type.Optional(HaLevel(HA_LEVEL)),
+    },
+    strict,
+  ),
   actions: {
     start: { summary: 'start a Stopped VM (re-placed on a host with room)', body: Empty },
     stop: {

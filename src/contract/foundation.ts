@@ -43,21 +43,38 @@ export const zones = {
   adminOnly: true,
 } satisfies KindContract;
 
+const HOST_HA =
+  'host HA: a host of this cluster that stops answering is fenced, then its VMs of HA level restart-on-host-failure restart on other hosts (docs/hosts.md "Host HA")';
+
 export const clusters = {
   kind: 'clusters',
   singular: 'cluster',
   summary: 'a group of hosts of one hypervisor type in a zone',
-  resource: Type.Object({ ...base, zoneUuid: Uuid, hypervisorType: Type.String(), state: EnabledState }),
+  resource: Type.Object({
+    ...base,
+    zoneUuid: Uuid,
+    hypervisorType: Type.String(),
+    state: EnabledState,
+    hostHa: Type.Boolean({ description: HOST_HA }),
+  }),
   create: Type.Object(
     {
       name: Name,
       description: Type.Optional(Description),
       zoneUuid: Type.String({ format: 'uuid', description: 'zone to create the cluster in' }),
       hypervisorType: HypervisorType,
+      hostHa: Type.Optional(Type.Boolean({ description: `${HOST_HA} (default false)` })),
     },
     strict,
   ),
-  update: RenameBody,
+  update: Type.Object(
+    {
+      name: Type.Optional(Name),
+      description: Type.Optional(Description),
+      hostHa: Type.Optional(Type.Boolean({ description: HOST_HA })),
+    },
+    strict,
+  ),
   actions: enableDisable,
   deletable: true,
   taggable: true,
@@ -69,6 +86,34 @@ export const clusters = {
 export const HOST_STATES = ['Enabled', 'Disabled', 'PreMaintenance', 'Maintenance'] as const;
 export const MAINTENANCE_POLICIES = ['fail', 'stop'] as const;
 export const HOST_STATUSES = ['Connecting', 'Connected', 'Disconnected'] as const;
+
+/** a kvm host's BMC, for fencing it with IPMI (host HA): all three together; stored apart, never returned */
+const IPMI_FIELDS = {
+  ipmiAddress: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9.:-]+$',
+      description: 'kvm only: the address of its BMC, to fence it with IPMI (host HA)',
+    }),
+  ),
+  ipmiUsername: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'kvm only: the BMC user',
+    }),
+  ),
+  ipmiPassword: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[\\x20-\\x7e]+$',
+      description: 'kvm only: the BMC password; write-only, never returned',
+    }),
+  ),
+};
 
 export const hosts = {
   kind: 'hosts',
@@ -95,6 +140,12 @@ export const hosts = {
     hypervisorVersion: Nullable(
       Type.String({
         description: 'what the host runs guests with (e.g. QEMU 7.2.22); from its last connect',
+      }),
+    ),
+    fencedAt: Nullable(
+      Type.String({
+        format: 'date-time',
+        description: 'host HA: when the host was last fenced (until it answers again)',
       }),
     ),
   }),
@@ -133,10 +184,19 @@ export const hosts = {
       simulatorMemory: Type.Optional(
         Bytes('simulator only: memory of the simulated machine (default 128 GiB)'),
       ),
+      ...IPMI_FIELDS,
     },
     strict,
   ),
-  update: RenameBody,
+  update: Type.Object(
+    {
+      name: Type.Optional(Name),
+      description: Type.Optional(Description),
+      ...IPMI_FIELDS,
+      removeIpmi: Type.Optional(Type.Boolean({ description: 'kvm only: forget its IPMI credentials' })),
+    },
+    strict,
+  ),
   actions: {
     ...enableDisable,
     maintain: {

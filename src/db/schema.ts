@@ -162,6 +162,7 @@ export interface ClusterTable {
   zoneUuid: string;
   hypervisorType: string;
   state: WithDefault<'Enabled' | 'Disabled'>;
+  hostHa: WithDefault<boolean>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -191,6 +192,7 @@ export interface HostTable {
   /** kvm: kvm | tcg, as the agent said at its last connect */
   accelerator: WithDefault<string | null>;
   hypervisorVersion: WithDefault<string | null>;
+  fencedAt: WithDefault<Date | null>;
   accountUuid: string;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -323,6 +325,7 @@ export interface VmTable extends Resource {
   destroyedAt: Date | null;
   /** a live migration's target host, whose capacity the VM holds while it moves (0005) */
   migrationTargetUuid: WithDefault<string | null>;
+  haLevel: WithDefault<string>;
 }
 
 export interface VolumeTable extends Resource {
@@ -386,6 +389,7 @@ export interface Database {
   clusters: ClusterTable;
   hosts: HostTable;
   hostSecrets: { hostUuid: string; secret: string };
+  hostFenceCredentials: { hostUuid: string; address: string; username: string; password: string };
   backupStorageSecrets: { backupStorageUuid: string; secret: string };
   /** 0016: secrets every management node shares (the console tokens' HMAC key) */
   installationSecrets: { name: string; secret: string; createdAt: Timestamp };

@@ -67,6 +67,15 @@ export interface Settings {
   webhookTimeoutSeconds: number;
   /** live migrations a host in maintenance runs at once (its VMs leave this many at a time) */
   maintenanceMigrationParallelism: number;
+  /** host HA: a fence that failed (or is not confirmed yet) is tried again after this many seconds (doubling per failure, up to 5 min) */
+  hostFenceRetrySeconds: number;
+  /**
+   * host HA without IPMI: the `--self-fence-after` of the clusters' nimbus-agents (0: they do not
+   * self-fence, and a kvm host without IPMI credentials cannot be fenced). A silent host counts as
+   * fenced once it has stayed silent this long plus `hostSelfFenceMarginSeconds`
+   */
+  hostSelfFenceSeconds: number;
+  hostSelfFenceMarginSeconds: number;
   /** /metrics reads the inventory (VMs, capacity, IPs, jobs) from the database at most this often, seconds */
   metricsCacheSeconds: number;
 }
@@ -94,6 +103,9 @@ export const DEFAULT_SETTINGS: Settings = {
   overloadRetryAfterSeconds: 1,
   metricsCacheSeconds: 5,
   maintenanceMigrationParallelism: 2,
+  hostFenceRetrySeconds: 10,
+  hostSelfFenceSeconds: 0,
+  hostSelfFenceMarginSeconds: 15,
   webhookDeliveryIntervalSeconds: 1,
   webhookRetryBaseSeconds: 10,
   webhookRetryMaxSeconds: 3600,

@@ -2,11 +2,13 @@
  * What each resource family gives the API: its contract (wire shapes), its query schema, and
  * the operations it supports. Every mutating operation returns the job it submitted.
  */
+
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { KindContract } from '../contract/kinds.js';
 import type { Db } from '../db/pool.js';
 import type { BackupStorageDriverRegistry } from '../drivers/backup-storage.js';
+import type { FenceDrivers } from '../drivers/fence/registry.js';
 import type { DriverRegistry } from '../drivers/port.js';
 import type { Simulator } from '../drivers/simulator/simulator.js';
 import type { Engine } from '../engine/engine.js';
@@ -20,6 +22,8 @@ import type { HostNetworkSync } from './network/host-sync.js';
 /** What flows get as `deps`. */
 export interface FlowDeps {
   drivers: DriverRegistry;
+  /** how a failed host is fenced before host HA restarts its VMs (drivers/fence/) */
+  fences: FenceDrivers;
   /** backup storages (where images live), by storage type */
   backupStorages: BackupStorageDriverRegistry;
   simulator: Simulator;

@@ -186,7 +186,7 @@ export interface CrashNode {
   observer: DbHandle;
   url: string;
   /** starts a node process (always the same name, database, port and data directory) */
-  start(): ServerProcess;
+  start(extraEnv?: Record<string, string>): ServerProcess;
 }
 
 /**
@@ -216,8 +216,8 @@ export function crashHarness(): { setup(nodeName: string): Promise<CrashNode>; c
         db,
         observer,
         url,
-        start() {
-          const s = new ServerProcess(args, url);
+        start(extraEnv: Record<string, string> = {}) {
+          const s = new ServerProcess(args, url, extraEnv);
           servers.push(s);
           return s;
         },

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { VmService } from '../../src/resources/compute/vm/service.js';
 import { assertTableCovers, registeredSteps } from '../support/chains.js';
 import { buildInfra, startTestNode, type TestNode } from '../support/node.js';
 
@@ -288,6 +289,35 @@ const CHAINS: Record<string, ChainSpec> = {
       step === 'enter-pre-maintenance' ? before : { ...before, state: 'Maintenance' },
   },
   'host.delete': remove('hosts', () => newHost(), '/v1/hosts'),
+  // submitted by the reconciler, not the API: the host goes silent and three passes disconnect it
+  'host.ha-recover': {
+    setup: async () => {
+      const cluster = await newCluster();
+      await ok('PATCH', `/v1/clusters/${cluster}`, { hostHa: true });
+      const uuid = await newHost({ clusterUuid: cluster });
+      return { uuid, path: `/v1/hosts/${uuid}` };
+    },
+    act: async (fx) => {
+      const ip = ((await row('hosts', fx.uuid)) as { managementIp: string }).managementIp;
+      await fault({ point: 'command:vm.list', host: ip, error: { code: 'HOST_UNREACHABLE' } });
+      const vms = t.node.kindServices.find((k) => k.contract.kind === 'vms') as VmService;
+      for (let i = 0; i < 3; i++) await vms.reconciler.reconcileAll();
+      const job = await t.db.db
+        .selectFrom('jobs')
+        .select('uuid')
+        .where('kind', '=', 'host.ha-recover')
+        .where('resourceUuid', '=', fx.uuid)
+        .executeTakeFirstOrThrow();
+      return (await t.admin.get(`/v1/jobs/${job.uuid}?wait=true`)).body;
+    },
+    snapshot: async (fx) => {
+      const { updatedAt: _, fencedAt, ...rest } = (await row('hosts', fx.uuid)) as Record<string, unknown>;
+      return { ...rest, fenced: fencedAt !== null };
+    },
+    // the silence is the reconciler's (Disconnected either way); a fence cannot be undone: a
+    // failure after it leaves the host fenced, and the next reconcile pass recovers it again
+    after: (before, step) => ({ ...before, status: 'Disconnected', fenced: step !== 'fence' }),
+  },
 
   'account.create': recordOnlyCreate(
     '/v1/accounts',
@@ -354,6 +384,7 @@ const STEPS: Record<string, string[]> = {
     'sync-peers',
   ],
   'host.maintain': ['enter-pre-maintenance', 'evacuate', 'mark-maintenance'],
+  'host.ha-recover': ['fence', 'list-vms', 'release-vms', 'restart-vms'],
   'tag.set': ['set-tag'],
   'tag.remove': ['remove-tag'],
 };

@@ -19,6 +19,7 @@ import * as m0013 from './0013-webhooks.js';
 import * as m0016 from './0016-console.js';
 import * as m0017 from './0017-pool-login.js';
 import * as m0018 from './0018-cluster.js';
+import * as m0019 from './0019-host-ha.js';
 import * as m0020 from './0020-webhook-outbox-guard.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -38,5 +39,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0016-console': m0016,
   '0017-pool-login': m0017,
   '0018-cluster': m0018,
+  '0019-host-ha': m0019,
   '0020-webhook-outbox-guard': m0020,
 };

@@ -38,6 +38,7 @@ export const clusterSchema: KindSchema = {
     zoneUuid: 'uuid',
     hypervisorType: 'string',
     state: { enum: ['Enabled', 'Disabled'] },
+    hostHa: 'boolean',
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',
@@ -57,7 +58,11 @@ export function clusterService(ctx: ServiceContext): KindService {
     schema: clusterSchema,
     blockers,
     states: ENABLE_DISABLE,
-    fields: (body) => ({ zoneUuid: body.zoneUuid as string, hypervisorType: body.hypervisorType as string }),
+    fields: (body) => ({
+      zoneUuid: body.zoneUuid as string,
+      hypervisorType: body.hypervisorType as string,
+      hostHa: body.hostHa === true,
+    }),
     check: async (tx, body) => {
       const zone = await tx
         .selectFrom('zones')

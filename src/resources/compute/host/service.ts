@@ -5,10 +5,11 @@ import type { KindSchema } from '../../../engine/query/schema.js';
 import type { Caller } from '../../../kernel/caller.js';
 import { CloudError, type FieldProblem, invalid } from '../../../kernel/errors.js';
 import { newId } from '../../../kernel/ids.js';
-import { admitCreate, loadVisible, submitFor } from '../../common.js';
+import { admitCreate, loadVisible, queueKey, submitFor } from '../../common.js';
 import type { KindService, ServiceContext } from '../../service.js';
 import { ENABLE_DISABLE, type StandardOperations, standardOperations } from '../../standard.js';
 import { hostFamily as family, hostCreateFlow, hostReconnectFlow } from './flows.js';
+import { hostHaRecoverFlow } from './ha-flow.js';
 import { hostMaintainFlow } from './maintenance.js';
 
 export const hostSchema: KindSchema = {
@@ -33,6 +34,7 @@ export const hostSchema: KindSchema = {
     agentPort: 'int',
     accelerator: 'string',
     hypervisorVersion: 'string',
+    fencedAt: 'timestamp',
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',
@@ -43,6 +45,8 @@ export const hostSchema: KindSchema = {
   },
   defaultSort: 'createdAt',
 };
+
+const IPMI_FIELDS = ['ipmiAddress', 'ipmiUsername', 'ipmiPassword'] as const;
 
 /** What a hypervisor type requires of a host create body and what it refuses. */
 function hypervisorProblems(type: string, body: Record<string, unknown>): FieldProblem[] {
@@ -55,6 +59,15 @@ function hypervisorProblems(type: string, body: Record<string, unknown>): FieldP
   only('simulatorMemory', 'simulator');
   only('agentSecret', 'kvm');
   only('agentPort', 'kvm');
+  const ipmi = IPMI_FIELDS.filter((f) => body[f] !== undefined);
+  for (const f of ipmi) only(f, 'kvm');
+  if (type === 'kvm' && ipmi.length > 0)
+    for (const f of IPMI_FIELDS)
+      if (body[f] === undefined)
+        problems.push({
+          field: f,
+          problem: `required with ${ipmi.join(', ')}: IPMI fencing needs the BMC address, user and password`,
+        });
   if (type === 'kvm' && body.agentSecret === undefined)
     problems.push({
       field: 'agentSecret',
@@ -79,6 +92,7 @@ export class HostService implements KindService {
     ctx.engine.register(hostCreateFlow);
     ctx.engine.register(hostReconnectFlow);
     ctx.engine.register(hostMaintainFlow(ctx));
+    ctx.engine.register(hostHaRecoverFlow(ctx));
     const ops = standardOperations(ctx, {
       family,
       schema: hostSchema,
@@ -110,7 +124,7 @@ export class HostService implements KindService {
         }
       },
     });
-    this.update = ops.update;
+    this.update = (caller, uuid, body) => this.updateHost(caller, uuid, body);
     this.remove = ops.remove;
     this.actions = {
       ...ops.actions,
@@ -118,6 +132,59 @@ export class HostService implements KindService {
       reconnect: async (caller, uuid) =>
         submitFor(ctx, family, caller, await loadVisible(ctx, hostSchema, uuid, caller), 'host.reconnect'),
     };
+  }
+
+  /**
+   * PATCH: name and description through the standard `host.update` chain; IPMI credentials
+   * (kvm only, all three together, or `removeIpmi`) are written in the submitting transaction,
+   * never into the job's params or its event.
+   */
+  private async updateHost(caller: Caller, uuid: string, body: Record<string, unknown>) {
+    const host = await loadVisible(this.ctx, hostSchema, uuid, caller);
+    const { ipmiAddress, ipmiUsername, ipmiPassword, removeIpmi, ...changes } = body;
+    const given = IPMI_FIELDS.filter((f) => body[f] !== undefined);
+    const problems: FieldProblem[] = [];
+    for (const f of [...given, ...(removeIpmi !== undefined ? ['removeIpmi'] : [])])
+      if (host.hypervisorType !== 'kvm')
+        problems.push({ field: f, problem: `only for kvm hosts; this host is ${host.hypervisorType}` });
+    if (host.hypervisorType === 'kvm' && given.length > 0) {
+      for (const f of IPMI_FIELDS)
+        if (body[f] === undefined)
+          problems.push({
+            field: f,
+            problem: `required with ${given.join(', ')}: IPMI fencing needs the BMC address, user and password`,
+          });
+      if (removeIpmi === true)
+        problems.push({ field: 'removeIpmi', problem: 'give new IPMI credentials or remove them, not both' });
+    }
+    if (problems.length > 0) throw invalid(problems);
+    return this.ctx.engine.submitAndStart(
+      {
+        kind: 'host.update',
+        params: { uuid, changes },
+        accountUuid: host.accountUuid,
+        userUuid: caller.userUuid,
+        resourceKind: family.kind,
+        resourceUuid: uuid,
+        queueKey: queueKey(family, uuid),
+        requestId: caller.requestId,
+      },
+      async (tx) => {
+        if (removeIpmi === true)
+          await tx.deleteFrom('hostFenceCredentials').where('hostUuid', '=', uuid).execute();
+        if (given.length === 0) return;
+        const creds = {
+          address: ipmiAddress as string,
+          username: ipmiUsername as string,
+          password: ipmiPassword as string,
+        };
+        await tx
+          .insertInto('hostFenceCredentials')
+          .values({ hostUuid: uuid, ...creds })
+          .onConflict((oc) => oc.column('hostUuid').doUpdateSet(creds))
+          .execute();
+      },
+    );
   }
 
   /**
@@ -182,14 +249,24 @@ export class HostService implements KindService {
     const secret = body.agentSecret as string | undefined;
     if (secret === undefined)
       return admitCreate(this.ctx, family, caller, row, params, { mapError: addressTaken });
-    // the secret is stored apart from the host (host_secrets) in the creating transaction: never in
-    // the job's params, an event, or any row a query of hosts can return
+    // the secrets are stored apart from the host (host_secrets, host_fence_credentials) in the
+    // creating transaction: never in the job's params, an event, or any row a query of hosts can return
     return admitCreate(this.ctx, family, caller, row, params, {
       skipInsert: true,
       mapError: addressTaken,
       check: async (tx) => {
         await tx.insertInto('hosts').values(row).execute();
         await tx.insertInto('hostSecrets').values({ hostUuid: row.uuid, secret }).execute();
+        if (body.ipmiAddress !== undefined)
+          await tx
+            .insertInto('hostFenceCredentials')
+            .values({
+              hostUuid: row.uuid,
+              address: body.ipmiAddress as string,
+              username: body.ipmiUsername as string,
+              password: body.ipmiPassword as string,
+            })
+            .execute();
       },
     });
   }

@@ -42,6 +42,7 @@ export interface VmCreateBody {
   primaryStorageUuid?: string;
   affinityGroupUuid?: string;
   strategy?: 'start' | 'create-stopped';
+  haLevel?: 'none' | 'restart-on-failure' | 'restart-on-host-failure';
   l3NetworkUuids?: string[];
   defaultL3NetworkUuid?: string;
   staticIps?: Array<{ l3NetworkUuid: string; ip: string }>;
@@ -261,6 +262,7 @@ async function admitResolved(
     state: 'Creating',
     task: 'create',
     affinityGroupUuid: b.affinityGroupUuid ?? null,
+    haLevel: b.haLevel ?? 'none',
     placement: JSON.stringify({
       hints: params.hints,
       strategy: params.strategy,

@@ -41,6 +41,7 @@ export const vmSchema: KindSchema = {
     platform: 'string',
     affinityGroupUuid: 'uuid',
     destroyedAt: 'timestamp',
+    haLevel: { enum: ['none', 'restart-on-failure', 'restart-on-host-failure'] },
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',

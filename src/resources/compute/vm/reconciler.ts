@@ -12,6 +12,13 @@
  * - A host that fails `vm.list` `failuresBeforeDisconnect` times in a row → Disconnected, and
  *   its Running/Paused VMs → Unknown (they keep their capacity: they may still run). When it
  *   answers again → Connected, and its VMs take the states it reports.
+ * - Host runs, pauses or defines a VM the platform has on another host (a stale copy: the host
+ *   was fenced and its VMs restarted elsewhere, or it was away when the VM started elsewhere)
+ *   → vm.destroy there; on a host that comes back from a fence,
+ *   also a VM the platform has Stopped: nothing a fenced host ran is brought back.
+ * - A VM of HA level restart-on-failure (or restart-on-host-failure) whose guest died → Stopped,
+ *   then started again on its host (ha-triggers.ts); a host silent past the threshold in a
+ *   cluster with host HA on → its `host.ha-recover` chain (fence, then restart elsewhere).
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
@@ -23,6 +30,7 @@ import type { EventInput } from '../../../engine/events.js';
 import { resourceEvent } from '../../common.js';
 import type { FlowDeps } from '../../service.js';
 import { type Placed, placeNics, syncNetwork } from '../vm-nic/nics.js';
+import type { HaTriggers } from './ha-triggers.js';
 import { releaseHost, reserveHost } from './host-capacity.js';
 import { vmFamily } from './model.js';
 import type { VmRuntime } from './runtime.js';
@@ -39,6 +47,7 @@ export interface ReconcileReport {
 interface HostRow extends HostAddress {
   status: string;
   accountUuid: string;
+  fencedAt: Date | null;
 }
 
 const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
@@ -53,6 +62,8 @@ export class Reconciler {
     private readonly rt: VmRuntime,
     /** this node: it reconciles only the hosts it owns (cluster/ownership.ts) */
     private readonly nodeId: string,
+    /** host HA and restart-on-failure (absent: the reconciler only repairs) */
+    private readonly ha?: HaTriggers,
     private readonly failuresBeforeDisconnect = 3,
   ) {}
 
@@ -67,7 +78,7 @@ export class Reconciler {
   private async pass(): Promise<ReconcileReport> {
     const hosts = await this.db
       .selectFrom('hosts')
-      .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid'])
+      .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid', 'fencedAt'])
       .where('status', 'in', ['Connected', 'Disconnected'])
       // with several management nodes each host is reconciled by one of them, not by all
       .where(ownedBy('hosts', this.nodeId))
@@ -98,7 +109,11 @@ export class Reconciler {
     } catch (err) {
       const n = (this.failures.get(host.uuid) ?? 0) + 1;
       this.failures.set(host.uuid, n);
-      if (n >= this.failuresBeforeDisconnect) await this.hostSilent(host, report, err);
+      if (n >= this.failuresBeforeDisconnect) {
+        await this.hostSilent(host, report, err);
+        // every pass while it stays silent: a recovery that failed (its fence did) is tried again
+        await this.ha?.hostSilent(host);
+      }
       return false;
     }
     this.failures.delete(host.uuid);
@@ -106,7 +121,17 @@ export class Reconciler {
     const reported = new Map(list.map((v) => [v.uuid, v.state]));
     const vms = await this.db
       .selectFrom('vms')
-      .select(['uuid', 'accountUuid', 'state', 'task', 'hostUuid', 'cpu', 'memory'])
+      .select([
+        'uuid',
+        'accountUuid',
+        'state',
+        'task',
+        'hostUuid',
+        'migrationTargetUuid',
+        'cpu',
+        'memory',
+        'haLevel',
+      ])
       .where((eb) =>
         reported.size > 0
           ? eb.or([eb('hostUuid', '=', host.uuid), eb('uuid', 'in', [...reported.keys()])])
@@ -141,12 +166,31 @@ export class Reconciler {
       accountUuid: string;
       state: string;
       hostUuid: string | null;
+      migrationTargetUuid: string | null;
       cpu: number;
       memory: number;
+      haLevel: string;
     },
     actual: Reported | undefined,
   ): Promise<boolean> {
     const holdsHere = vm.hostUuid === host.uuid;
+    const runsHere = actual === 'Running' || actual === 'Paused';
+    // a copy this host should not have: the VM is the platform's on another host (running here,
+    // or a stopped definition left behind while this host was away), or this host was fenced
+    // (its VMs are restarted elsewhere or left Stopped: it runs none of them again)
+    const elsewhere = vm.hostUuid !== null && !holdsHere && vm.migrationTargetUuid !== host.uuid;
+    const afterFence = host.fencedAt !== null && !holdsHere && vm.state !== 'Destroyed';
+    if ((elsewhere && actual !== undefined) || (afterFence && runsHere)) {
+      await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: vm.uuid });
+      await this.emit([
+        resourceEvent(vmFamily, vm, 'drift.repaired', {
+          host: host.uuid,
+          action: 'destroyed stale copy',
+          reason: afterFence ? 'its host was fenced' : `the VM runs on host ${vm.hostUuid}`,
+        }),
+      ]);
+      return true;
+    }
     const live = vm.state === 'Running' || vm.state === 'Paused' || vm.state === 'Unknown';
     if (holdsHere && live) {
       if (actual === vm.state) return false;
@@ -160,6 +204,7 @@ export class Reconciler {
         nics = await placeNics(tx, vm.uuid, null);
       });
       if (stopped && nics) await this.resync(nics, [], [host.uuid]);
+      if (stopped) await this.guestDied(vm, host);
       return stopped;
     }
     if (vm.state === 'Stopped' && !vm.hostUuid && (actual === 'Running' || actual === 'Paused')) {
@@ -180,6 +225,19 @@ export class Reconciler {
       return true;
     }
     return false;
+  }
+
+  /** restart-on-failure: the guest died while its host answers; it is started again there */
+  private async guestDied(vm: { uuid: string; accountUuid: string; haLevel: string }, host: HostRow) {
+    if (!this.ha || vm.haLevel === 'none') return;
+    try {
+      await this.ha.guestDied(vm, host.uuid);
+    } catch (err) {
+      this.deps.log.warn(
+        { err, vm: vm.uuid, host: host.uuid },
+        'HA: could not restart a VM whose guest died',
+      );
+    }
   }
 
   /** Re-syncs the network of a VM whose NICs a repair moved (best-effort: the next pass retries). */
@@ -261,7 +319,7 @@ export class Reconciler {
     const back = await this.deps.events.inTransaction(this.db, async (tx, batch) => {
       const changed = await tx
         .updateTable('hosts')
-        .set({ status: 'Connected', updatedAt: new Date() })
+        .set({ status: 'Connected', fencedAt: null, updatedAt: new Date() })
         .where('uuid', '=', host.uuid)
         .where('status', '=', 'Disconnected')
         .returning(['uuid', 'accountUuid'])
@@ -271,7 +329,9 @@ export class Reconciler {
       batch.add(
         resourceEvent(hostFamily, changed, 'status.changed', {
           status: 'Connected',
-          reason: 'answers again',
+          reason: host.fencedAt
+            ? `answers again after it was fenced at ${host.fencedAt.toISOString()}; none of its moved VMs comes back to it`
+            : 'answers again',
         }),
       );
       return true;

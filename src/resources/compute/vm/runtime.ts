@@ -100,7 +100,9 @@ export async function restartOnHost(
  * whose guest died there) and then starts on another, or is destroyed while on none, leaves its
  * old definition (on a real host: its spec, serial log, TAPs) on the host it last ran on: that
  * host is told to forget it. Best effort: a host that does not answer keeps it until the
- * reconciler finds it (a Destroyed or unknown VM it reports is destroyed there).
+ * reconciler finds it (a Destroyed or unknown VM it reports is destroyed there). A host that is
+ * not Connected is not asked (a fenced host's BMC has it off; waiting on it would delay an HA
+ * restart by the command's deadline): the reconciler destroys the copy if it comes back.
  */
 export async function dropStaleDefinition(
   rt: VmRuntime,
@@ -109,6 +111,12 @@ export async function dropStaleDefinition(
   current: string | null,
 ): Promise<void> {
   if (!vm.lastHostUuid || vm.lastHostUuid === current) return;
+  const last = await ctx.db
+    .selectFrom('hosts')
+    .select('status')
+    .where('uuid', '=', vm.lastHostUuid)
+    .executeTakeFirst();
+  if (last?.status !== 'Connected') return;
   try {
     await ctx.deps.drivers.send(await hostAddress(rt, ctx.db, vm.lastHostUuid), 'vm.destroy', {
       vmUuid: vm.uuid,

@@ -3,6 +3,7 @@
  * the actions, each admitted through the transition table (transitions.ts) and run as a chain in
  * the VM's queue; plus the node's periodic work for VMs: the reconciler and the reaper.
  */
+
 import { vms as contract } from '../../../contract/compute.js';
 import type { Tx } from '../../../db/transaction.js';
 import { PeriodicTask } from '../../../engine/periodic.js';
@@ -16,6 +17,7 @@ import { admitApplianceCreate, admitVmCreate, type VmCreateBody } from './admiss
 import { CandidateSnapshot } from './candidates.js';
 import { vmCreateFlow } from './create-flow.js';
 import { vmDestroyFlow, vmExpungeFlow, vmRecoverFlow } from './destroy.js';
+import { haTriggers } from './ha-triggers.js';
 import {
   type ChangeOfferingParams,
   quotaDelta,
@@ -68,7 +70,7 @@ export class VmService implements KindService {
       ...changeFlow(vmFamily, 'vm.update', 'updated'),
       result: (c) => readRow(c.db, 'vms', c.params.uuid).then(presentVm),
     });
-    this.reconciler = new Reconciler(ctx.db, ctx.deps, rt, ctx.engine.nodeId);
+    this.reconciler = new Reconciler(ctx.db, ctx.deps, rt, ctx.engine.nodeId, haTriggers(ctx));
 
     const simple =
       (op: VmOperation, params?: (body: Record<string, unknown>) => Record<string, unknown>): Operation =>

@@ -6,6 +6,7 @@
 import { createBrowserRouter, Navigate, Outlet, useLocation } from 'react-router';
 import { endedByLogout, useSession } from './api/session';
 import { Layout } from './components/layout';
+import { CreatePage } from './pages/create/create-page';
 import { KindDetailPage } from './pages/kind-detail';
 import { KindListPage } from './pages/kind-list';
 import { LoginPage } from './pages/login';
@@ -36,6 +37,7 @@ export const router = createBrowserRouter([
       // its own chunk: ECharts loads with the dashboard, not with the login or list pages
       { index: true, lazy: async () => ({ Component: (await import('./pages/dashboard')).DashboardPage }) },
       { path: ':kind', element: <KindListPage /> },
+      { path: ':kind/new', element: <CreatePage /> },
       { path: ':kind/:uuid', element: <KindDetailPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

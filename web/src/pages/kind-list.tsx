@@ -6,6 +6,7 @@
 import {
   Alert,
   Anchor,
+  Button,
   Group,
   Pagination,
   Stack,
@@ -89,7 +90,14 @@ export function KindListPage() {
 
   return (
     <Stack>
-      <Title order={2}>{title(k)}</Title>
+      <Group justify="space-between">
+        <Title order={2}>{title(k)}</Title>
+        {k.create && (session?.isAdmin || !k.adminOnly) && (
+          <Button component={Link} to={`/${kind}/new`}>
+            New {k.singular}
+          </Button>
+        )}
+      </Group>
       <Text c="dimmed" size="sm">
         {k.summary}
       </Text>

@@ -73,6 +73,36 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     await page.waitForURL(`${rig.t.url}/vms/${vms[0].uuid}`);
   });
 
+  test('a VM whose job fails: the code, the message and the steps rolled back, in order', async () => {
+    const fault = await rig.t.admin.post('/v1/simulator/faults', {
+      point: 'step:vm.create/start-on-host',
+      error: { code: 'INJECTED_FAULT', message: 'the host refused to start it' },
+      times: 1,
+    });
+    assert.equal(fault.status, 201, JSON.stringify(fault.body));
+    await page.goto(`${rig.t.url}/vms/new`);
+    await page.getByRole('textbox', { name: 'name', exact: true }).fill('wiz-fails');
+    await choose(page, 'imageUuid', /^ubuntu-22\.04/);
+    await choose(page, 'instanceOfferingUuid', /^small/);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await choose(page, 'l3NetworkUuids', /^public/);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('[data-job-state="Failed"]').waitFor({ timeout: 30_000 });
+    const failure = page.getByTestId('job-error');
+    await failure.getByText('INJECTED_FAULT').waitFor();
+    await failure.getByText('the host refused to start it').waitFor();
+    const jobs = (await rig.t.admin.get('/v1/jobs?q=kind=vm.create&q=state=Failed')).body.items;
+    assert.equal(jobs.length, 1);
+    const undone: string[] = jobs[0].steps.rolledBack;
+    assert.equal(undone[0], 'start-on-host', JSON.stringify(jobs[0].steps));
+    assert.ok(undone.includes('allocate-host') && undone.at(-1) === 'create-record', undone.join());
+    assert.equal(
+      await page.getByTestId('job-rolled-back').textContent(),
+      `Rolled back: ${undone.join(', ')}`,
+    );
+    await rig.shot(page, 'wizard-vm-failed-rolled-back');
+  });
+
   test('an L3 network with an IP range in one go', async () => {
     await page.goto(`${rig.t.url}/l3-networks/new`);
     await page.getByRole('textbox', { name: 'name', exact: true }).fill('lab-net');

@@ -1,11 +1,10 @@
 /**
  * A job's progress as it runs: state, percentage, the step in flight and those done, and the
  * events it writes as the stream delivers them. A failure shows its code and message and what
- * was rolled back: the steps the job had done going forward (as seen while following it, or
- * from its journal) that are no longer done once its rollback ran, and any rollback that failed.
+ * was rolled back (the journal's steps undone, in the order they were undone), and any rollback
+ * that failed.
  */
 import { Alert, Badge, Group, List, Progress, Stack, Text } from '@mantine/core';
-import { useRef } from 'react';
 import type { Job } from '../api/client';
 import { isDone, useJob, useJobEvents } from '../api/jobs';
 import { when } from '../format';
@@ -16,29 +15,18 @@ interface JobError {
   details?: { rollbackFailures?: { step?: string; code?: string; message?: string }[] };
 }
 
-/** Forward steps seen done, kept across re-renders: the rollback empties the journal's list. */
-function useForwardSteps(job: Job): string[] {
-  const seen = useRef<string[]>([]);
-  if (job.steps?.phase === 'forward')
-    for (const s of job.steps.done) if (!seen.current.includes(s)) seen.current.push(s);
-  return seen.current;
-}
-
 export function JobProgress({ job: initial }: { job: Job }) {
   const { data } = useJob(initial.uuid, initial);
   const job = data ?? initial;
   const events = useJobEvents(job.uuid);
-  const forward = useForwardSteps(job);
   const error = job.error as JobError | null;
   const color = job.state === 'Succeeded' ? 'green' : job.state === 'Failed' ? 'red' : 'blue';
   const rollingBack = job.steps?.phase === 'rollback';
   const failures = error?.details?.rollbackFailures ?? [];
-  const rolledBack = rollingBack
-    ? forward
-        .filter((s) => !job.steps?.done.includes(s) && !failures.some((f) => f.step === s))
-        .slice()
-        .reverse()
-    : [];
+  // the journal's steps undone, in the order they were undone (a failed rollback is listed below)
+  const rolledBack = (rollingBack ? (job.steps?.rolledBack ?? []) : []).filter(
+    (s) => !failures.some((f) => f.step === s),
+  );
   return (
     <Stack gap="xs" data-testid="job-progress" data-job-state={job.state} aria-live="polite">
       <Group justify="space-between">
@@ -82,7 +70,7 @@ export function JobProgress({ job: initial }: { job: Job }) {
             </Text>
           )}
           {rollingBack && rolledBack.length === 0 && failures.length === 0 && (
-            <Text size="sm">Every step it had done was rolled back.</Text>
+            <Text size="sm">It had done nothing that needed undoing.</Text>
           )}
           {failures.map((f) => (
             <Text size="sm" key={`${f.step}:${f.code}`}>

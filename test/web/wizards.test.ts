@@ -1,9 +1,10 @@
 /**
- * The create wizards in Chromium (see browser.ts): a VM made through the VM wizard, its job
+ * The create wizards and list pages in Chromium (see browser.ts): a VM made through the VM wizard, its job
  * followed live until the VM is Running; an L3 network with an IP range made in one go; a volume
  * attached to a VM through its action dialog, choosing the VM by name; a field the schema refuses
  * marked as the user types (nothing sent), and a refusal only the API can make shown next to the
- * field the API names.
+ * field the API names; a failed job's code, message and steps rolled back; a list's column choice
+ * and a bulk action, confirmed, with each resource's outcome.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -176,6 +177,62 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     await eventually(async () =>
       assert.equal(await page.locator('[data-field="vmUuid"]').textContent(), 'wiz-1'),
     );
+  });
+
+  test('lists: a column chosen is shown and kept in the URL; a bulk stop, confirmed, stops each VM; a second shows each refusal', async () => {
+    for (const name of ['bulk-1', 'bulk-2']) {
+      const job = await rig.t.admin.job('POST', '/v1/vms', {
+        name,
+        imageUuid: await rig.byName('images', 'ubuntu-22.04'),
+        instanceOfferingUuid: await rig.byName('instance-offerings', 'small'),
+        l3NetworkUuids: [await rig.byName('l3-networks', 'public')],
+      });
+      assert.equal(job.state, 'Succeeded', JSON.stringify(job));
+    }
+    await page.goto(`${rig.t.url}/vms?q=name~%3Dbulk%25`);
+    const list = page.getByTestId('kind-list');
+    await list.getByRole('link', { name: 'bulk-2' }).waitFor();
+    assert.equal(await list.getByRole('columnheader', { name: 'powerState' }).count(), 0);
+    await page.getByRole('combobox', { name: 'Columns' }).click();
+    await page.getByRole('option', { name: 'powerState', exact: true }).click();
+    await page.keyboard.press('Escape');
+    await list.getByRole('columnheader', { name: 'powerState' }).waitFor();
+    assert.match(page.url(), /cols=[^&]*powerState/);
+
+    await list.getByRole('checkbox', { name: 'select every row of this page' }).check();
+    const bulk = page.getByRole('group', { name: 'bulk actions' });
+    await bulk.getByText('2 selected:').waitFor();
+    await bulk.getByRole('button', { name: 'stop', exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('stop 2 VMs?').waitFor();
+    // nothing is sent before the confirmation
+    assert.equal((await rig.t.admin.get('/v1/vms?q=name~=bulk%25&q=state=Running&count=true')).body.total, 2);
+    await dialog.getByRole('button', { name: 'stop 2' }).click();
+    await eventually(async () =>
+      assert.equal(await dialog.locator('[data-job-state="Succeeded"]').count(), 2),
+    );
+    // the list behind the dialog shows them as the jobs left them
+    await eventually(async () =>
+      assert.deepEqual(await list.locator('tbody td[data-cell="state"]').allTextContents(), [
+        'Stopped',
+        'Stopped',
+      ]),
+    );
+    await rig.shot(page, 'list-bulk-stop');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    assert.equal((await rig.t.admin.get('/v1/vms?q=name~=bulk%25&q=state=Stopped&count=true')).body.total, 2);
+
+    await list.getByRole('checkbox', { name: 'select bulk-1' }).check();
+    await list.getByRole('checkbox', { name: 'select bulk-2' }).check();
+    await bulk.getByRole('button', { name: 'stop', exact: true }).click();
+    await dialog.getByRole('button', { name: 'stop 2' }).click();
+    for (const name of ['bulk-1', 'bulk-2'])
+      await dialog
+        .locator(`tr[data-name="${name}"]`)
+        .getByRole('alert')
+        .getByText('VM_INVALID_STATE')
+        .waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
   test('no page error and no Content-Security-Policy violation', () => {

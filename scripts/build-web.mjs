@@ -45,16 +45,8 @@ for (const k of KINDS) {
 const kinds = KINDS.map(({ update, ...k }) => ({ ...k, creatable: !!k.create, updatable: !!update }));
 const catalog = JSON.stringify({ kinds, query, vmStates: VM_STATES, jobStates: JOB_STATES });
 
-// The VM console page draws the VNC stream with noVNC (@novnc/novnc) when the package is installed;
-// without it the page says so (web/src/pages/vm-console.tsx), and the rest of the console is unchanged.
-let novnc = false;
-try {
-  import.meta.resolve('@novnc/novnc');
-  novnc = true;
-} catch {}
-
 const inputs = [...walk('web'), 'scripts/build-web.mjs', 'package-lock.json'].sort();
-const hash = createHash('sha256').update(catalog).update(String(novnc));
+const hash = createHash('sha256').update(catalog);
 for (const f of inputs) hash.update(f).update(readFileSync(f));
 const stamp = hash.digest('hex');
 const upToDate =
@@ -65,7 +57,6 @@ async function buildWeb() {
   const { build } = await import('vite');
   const { default: react } = await import('@vitejs/plugin-react');
   const VIRTUAL = 'virtual:nimbus-catalog';
-  const NOVNC = 'virtual:novnc';
   await build({
     root: resolve('web'),
     configFile: false,
@@ -75,14 +66,10 @@ async function buildWeb() {
       react(),
       {
         name: 'nimbus-catalog',
-        resolveId: (id) => (id === VIRTUAL || id === NOVNC ? `\0${id}` : undefined),
-        load: (id) => {
-          // JSON.parse of a string literal is faster for the browser than the same object literal
-          if (id === `\0${VIRTUAL}`) return `export default JSON.parse(${JSON.stringify(catalog)});`;
-          if (id === `\0${NOVNC}`)
-            return novnc ? `export { default } from '@novnc/novnc';` : 'export default null;';
-          return undefined;
-        },
+        resolveId: (id) => (id === VIRTUAL ? `\0${VIRTUAL}` : undefined),
+        // JSON.parse of a string literal is faster for the browser than the same object literal
+        load: (id) =>
+          id === `\0${VIRTUAL}` ? `export default JSON.parse(${JSON.stringify(catalog)});` : undefined,
       },
     ],
     build: {

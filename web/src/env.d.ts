@@ -7,12 +7,10 @@ declare module 'virtual:nimbus-catalog' {
 }
 declare module '*.css';
 
-/**
- * noVNC's RFB client when @novnc/novnc is installed, else null (scripts/build-web.mjs). The few
- * members the console page uses (docs/API.md of noVNC).
- */
-declare module 'virtual:novnc' {
-  export interface Rfb extends EventTarget {
+/** noVNC's RFB client (@novnc/novnc ships no types): the members the console page uses (its docs/API.md). */
+declare module '@novnc/novnc' {
+  export default class RFB extends EventTarget {
+    constructor(target: HTMLElement, url: string, options?: Record<string, unknown>);
     scaleViewport: boolean;
     resizeSession: boolean;
     viewOnly: boolean;
@@ -20,6 +18,4 @@ declare module 'virtual:novnc' {
     sendCtrlAltDel(): void;
     focus(): void;
   }
-  const RFB: null | (new (target: HTMLElement, url: string, options?: Record<string, unknown>) => Rfb);
-  export default RFB;
 }

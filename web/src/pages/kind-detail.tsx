@@ -89,7 +89,7 @@ export function KindDetailPage() {
       <Group justify="space-between">
         <div>
           <Text size="sm" c="dimmed">
-            <Anchor component={Link} to={`/${kind}`}>
+            <Anchor component={Link} to={`/${kind}`} underline="always">
               {k.kind}
             </Anchor>{' '}
             / {k.singular}

@@ -5,13 +5,11 @@
  * draws into the page. A refusal (the VM is not Running, its host is simulated and has no VNC)
  * shows the API's code and message. A new token is asked for at each connect: they are spent on
  * use and expire within a minute.
- *
- * noVNC (@novnc/novnc) is bundled only when installed (scripts/build-web.mjs); a build without
- * it says so here, and the rest of the console is unchanged.
+ * The page is a chunk of its own (routes.tsx): noVNC loads with it only.
  */
 
-import RFB, { type Rfb } from 'virtual:novnc';
 import { Alert, Anchor, Badge, Button, Group, Stack, Text, Title } from '@mantine/core';
+import RFB from '@novnc/novnc';
 import { useQuery } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
@@ -26,7 +24,7 @@ export function VmConsolePage() {
   const { uuid = '' } = useParams();
   const vm = useQuery({ queryKey: ['kind', 'vms', uuid], queryFn: () => get<Vm>(`/v1/vms/${uuid}`) });
   const screen = useRef<HTMLElement>(null);
-  const rfb = useRef<Rfb | null>(null);
+  const rfb = useRef<RFB | null>(null);
   const [status, setStatus] = useState<Status>('idle');
   const [error, setError] = useState<ApiError | null>(null);
   const [why, setWhy] = useState<string | null>(null);
@@ -44,7 +42,7 @@ export function VmConsolePage() {
       setStatus('idle');
       return;
     }
-    if (!RFB || !screen.current) return setStatus('idle');
+    if (!screen.current) return setStatus('idle');
     setStatus('connecting');
     const client = new RFB(screen.current, grant.url);
     client.scaleViewport = true;
@@ -74,11 +72,11 @@ export function VmConsolePage() {
     <Stack>
       <div>
         <Text size="sm" c="dimmed">
-          <Anchor component={Link} to="/vms">
+          <Anchor component={Link} to="/vms" underline="always">
             vms
           </Anchor>{' '}
           /{' '}
-          <Anchor component={Link} to={`/vms/${uuid}`}>
+          <Anchor component={Link} to={`/vms/${uuid}`} underline="always">
             {name}
           </Anchor>{' '}
           / console
@@ -111,13 +109,6 @@ export function VmConsolePage() {
       {why && (
         <Alert color="orange" role="alert">
           {why}
-        </Alert>
-      )}
-      {!RFB && (
-        <Alert color="gray" title="No VNC viewer in this build" data-testid="console-no-novnc">
-          This console was built without noVNC (the npm package @novnc/novnc). The management node still
-          serves the console: a VNC client that speaks RFB over a WebSocket can open the URL that POST
-          /v1/vms/{'{uuid}'}/actions/console answers.
         </Alert>
       )}
       <section

@@ -81,7 +81,7 @@ export function CreatePage() {
     <Stack maw={880}>
       <div>
         <Text size="sm" c="dimmed">
-          <Anchor component={Link} to={`/${kind}`}>
+          <Anchor component={Link} to={`/${kind}`} underline="always">
             {k.kind}
           </Anchor>{' '}
           / new

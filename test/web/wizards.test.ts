@@ -127,6 +127,37 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     assert.match(ranges[0].startIp, /^10\.20\.0\./);
   });
 
+  test('a security group with two rules in one go; a rule the schema refuses is marked in its row', async () => {
+    await page.goto(`${rig.t.url}/security-groups/new`);
+    await page.getByRole('textbox', { name: 'name', exact: true }).fill('web-sg');
+    for (const _ of [1, 2]) await page.getByRole('button', { name: 'Add a rule' }).click();
+    const [first, second] = [1, 2].map((i) => page.getByRole('group', { name: `security-group-rule ${i}` }));
+    for (const row of [first!, second!]) {
+      await row.getByRole('combobox', { name: 'direction', exact: true }).click();
+      await page.getByRole('option', { name: 'ingress', exact: true }).click();
+      await row.getByRole('combobox', { name: 'protocol', exact: true }).click();
+      await page.getByRole('option', { name: 'tcp', exact: true }).click();
+    }
+    const port = second!.getByRole('textbox', { name: 'portStart', exact: true });
+    await first!.getByRole('textbox', { name: 'portStart', exact: true }).fill('22');
+    await port.fill('70000');
+    assert.equal(await port.getAttribute('aria-invalid'), 'true');
+    await second!.getByText('must be <= 65535').waitFor();
+    // nothing is sent while a row has a problem
+    await page.getByRole('button', { name: 'Create' }).click();
+    assert.equal((await rig.t.admin.get('/v1/security-groups?q=name=web-sg')).body.items.length, 0);
+    await port.fill('443');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await eventually(async () => assert.equal(await page.locator('[data-job-state="Succeeded"]').count(), 3));
+    const sg = (await rig.t.admin.get('/v1/security-groups?q=name=web-sg')).body.items[0];
+    const rules = (await rig.t.admin.get(`/v1/security-group-rules?q=securityGroupUuid=${sg.uuid}`)).body
+      .items;
+    assert.deepEqual(rules.map((r: any) => [r.direction, r.protocol, r.portStart]).sort(), [
+      ['ingress', 'tcp', 22],
+      ['ingress', 'tcp', 443],
+    ]);
+  });
+
   test('a refusal only the API can make shows next to the field it names', async () => {
     // the schema takes any text of 2–45 characters as startIp; the service checks the address
     await page.goto(`${rig.t.url}/ip-ranges/new`);

@@ -40,8 +40,9 @@ for (const k of KINDS) {
     ...(s.defaultSort ? { defaultSort: s.defaultSort } : {}),
   };
 }
-// create/update bodies are left out until the console has forms for them (smaller bundle)
-const kinds = KINDS.map(({ create, update, ...k }) => ({ ...k, creatable: !!create, updatable: !!update }));
+// create bodies and their cross-field rules feed the create forms (validation as you type with
+// the API's own schemas); update bodies are left out until the console edits resources
+const kinds = KINDS.map(({ update, ...k }) => ({ ...k, creatable: !!k.create, updatable: !!update }));
 const catalog = JSON.stringify({ kinds, query, vmStates: VM_STATES, jobStates: JOB_STATES });
 
 const inputs = [...walk('web'), 'scripts/build-web.mjs', 'package-lock.json'].sort();

@@ -54,7 +54,16 @@ export const Job = Type.Object({
   result: Type.Unknown(),
   error: Type.Unknown(),
   steps: Type.Optional(
-    Type.Object({ phase: Type.String(), done: Type.Array(Type.String()), current: Nullable(Type.String()) }),
+    Type.Object({
+      phase: Type.String(),
+      done: Type.Array(Type.String()),
+      current: Nullable(Type.String()),
+      rolledBack: Type.Optional(
+        Type.Array(Type.String(), {
+          description: 'rollback phase: the steps undone so far, in the order they were undone',
+        }),
+      ),
+    }),
   ),
   requestId: Nullable(Type.String()),
   secrets: Type.Optional(

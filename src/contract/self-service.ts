@@ -61,7 +61,7 @@ const poolSettings = {
   waitSeconds: Count('how long an allocation waits for a VM under the wait policy', 1, 120),
 };
 
-export const pools: KindContract = {
+export const pools = {
   kind: 'pools',
   singular: 'pool',
   summary: 'a self-service pool: warm VMs of one purpose, handed out at once on a lease',
@@ -159,11 +159,11 @@ export const pools: KindContract = {
   taggable: true,
   columns: ['uuid', 'name', 'state', 'ready', 'provisioning', 'allocated', 'warmTarget', 'cap'],
   adminOnly: true,
-};
+} satisfies KindContract;
 
 export const LEASE_STATES = ['Pending', 'Active', 'Stopped', 'Ended'] as const;
 
-export const leases: KindContract = {
+export const leases = {
   kind: 'leases',
   singular: 'lease',
   summary: 'who holds a pool VM, until when; renew it or release it',
@@ -209,6 +209,6 @@ export const leases: KindContract = {
   taggable: false,
   columns: ['uuid', 'name', 'state', 'ips', 'importance', 'expiresAt', 'renewals'],
   adminOnly: false,
-};
+} satisfies KindContract;
 
 export const SELF_SERVICE_KINDS: KindContract[] = [pools, leases];

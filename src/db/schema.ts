@@ -96,6 +96,8 @@ export interface FlowJournal {
   /** first failure, kept while rolling back */
   failure?: unknown;
   rollbackFailures?: unknown[];
+  /** steps whose rollback ran (failed or not), in the order they were undone: what a client shows */
+  rolledBack?: string[];
 }
 
 export interface JobTable {

@@ -51,6 +51,8 @@ describe('executeFlow: a failure at each step rolls back that step and every ear
       assert.ok(rec.calls.slice(firstRollback).every((c) => c.startsWith('rollback:')));
       assert.equal(j.phase, 'rollback');
       assert.deepEqual(j.done, []);
+      // what a client shows as rolled back: every step undone, in the order it was undone
+      assert.deepEqual(j.rolledBack, NAMES.slice(0, row.i + 1).reverse());
       assert.equal(j.current, null);
       assert.deepEqual((j.failure as { code: string }).code, row.code);
       // the rollbacks undid what the runs journaled

@@ -194,6 +194,7 @@ async function rollBack<P, D>(
       }
     }
     journal.done = journal.done.filter((d) => d !== name);
+    journal.rolledBack = [...(journal.rolledBack ?? []), name];
     journal.current = null;
     journal.rollbackFailures = failures;
   }

@@ -52,7 +52,12 @@ export function isFinished(state: JobRow['state']): boolean {
 }
 
 export function jobToApi(row: JobRow): Job {
-  const flow = row.flow as JobRow['flow'] & { phase?: string; done?: string[]; current?: string | null };
+  const flow = row.flow as JobRow['flow'] & {
+    phase?: string;
+    done?: string[];
+    current?: string | null;
+    rolledBack?: string[];
+  };
   return {
     uuid: row.uuid,
     kind: row.kind,
@@ -66,7 +71,14 @@ export function jobToApi(row: JobRow): Job {
     result: row.result ?? null,
     error: row.error ?? null,
     ...(flow?.phase
-      ? { steps: { phase: flow.phase, done: flow.done ?? [], current: flow.current ?? null } }
+      ? {
+          steps: {
+            phase: flow.phase,
+            done: flow.done ?? [],
+            current: flow.current ?? null,
+            ...(flow.phase === 'rollback' ? { rolledBack: flow.rolledBack ?? [] } : {}),
+          },
+        }
       : {}),
     requestId: row.requestId,
     createdAt: new Date(row.createdAt).toISOString(),

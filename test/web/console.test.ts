@@ -7,7 +7,7 @@
  * Screenshots go to $NIMBUS_SCREENSHOTS (default: a temporary directory, printed).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,25 +15,9 @@ import pino from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createDemoEnvironment } from '../../src/demo.js';
 import { ADMIN_PASSWORD, type Api, startTestNode, type TestNode } from '../support/node.js';
+import { CHROMIUM, eventually, logIn, missingBrowser as missing } from './browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is absent (Debian package chromium; .ci/run installs it)`;
 if (missing) console.log(`# skipping the browser tests: ${missing}`);
-
-/** Retries `check` until it passes (figures that follow the event stream settle within a second or two). */
-async function eventually(check: () => Promise<void>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
 
 const GiB = 1024 ** 3;
 
@@ -95,12 +79,6 @@ describe('web console in Chromium', { skip: missing }, () => {
     await browser?.close();
     await t?.stop();
   });
-
-  async function logIn(p: Page, account: string, password: string) {
-    await p.getByLabel('Account').fill(account);
-    await p.getByLabel(/^Password/).fill(password);
-    await p.getByRole('button', { name: 'Log in' }).click();
-  }
 
   test('/ asks for a login, then the dashboard shows the API’s figures', async () => {
     await page.goto(`${t.url}/`);
@@ -240,8 +218,8 @@ describe('web console in Chromium', { skip: missing }, () => {
       );
       const rows = page.getByTestId('kind-list').locator('tbody tr');
       if ((await rows.count()) === 0) continue;
-      // the first cell opens the row's page (its name, uuid or first column)
-      const first = rows.first().locator('td').first().getByRole('link');
+      // the first cell (after the tick box of bulk actions) opens the row's page (its name, uuid or first column)
+      const first = rows.first().locator('td:not([data-cell="pick"])').first().getByRole('link');
       assert.equal(await first.count(), 1, `${k.kind}: the first cell of a row is no link`);
       const href = await first.getAttribute('href');
       assert.ok(href?.startsWith(`/${k.kind}/`), `${k.kind}: ${href}`);

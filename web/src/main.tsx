@@ -7,6 +7,7 @@ import { createRoot } from 'react-dom/client';
 import { RouterProvider } from 'react-router';
 import { ApiError, onUnauthenticated } from './api/client';
 import { router } from './routes';
+import { contrastResolver, theme } from './theme';
 
 const queries = new QueryClient({
   defaultOptions: {
@@ -27,7 +28,7 @@ onUnauthenticated(() => {
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <MantineProvider defaultColorScheme="light">
+    <MantineProvider defaultColorScheme="light" theme={theme} cssVariablesResolver={contrastResolver}>
       <QueryClientProvider client={queries}>
         <RouterProvider router={router} />
       </QueryClientProvider>

@@ -6,10 +6,12 @@
 import { createBrowserRouter, Navigate, Outlet, useLocation } from 'react-router';
 import { endedByLogout, useSession } from './api/session';
 import { Layout } from './components/layout';
+import { CreatePage } from './pages/create/create-page';
 import { KindDetailPage } from './pages/kind-detail';
 import { KindListPage } from './pages/kind-list';
 import { LoginPage } from './pages/login';
 import { NotFoundPage } from './pages/not-found';
+import { PortalPage } from './pages/portal/portal-page';
 
 function RequireSession() {
   const session = useSession();
@@ -36,6 +38,13 @@ export const router = createBrowserRouter([
       // its own chunk: ECharts loads with the dashboard, not with the login or list pages
       { index: true, lazy: async () => ({ Component: (await import('./pages/dashboard')).DashboardPage }) },
       { path: ':kind', element: <KindListPage /> },
+      // its own chunk: noVNC loads with the console page only
+      {
+        path: 'console/:uuid',
+        lazy: async () => ({ Component: (await import('./pages/vm-console')).VmConsolePage }),
+      },
+      { path: 'portal', element: <PortalPage /> },
+      { path: ':kind/new', element: <CreatePage /> },
       { path: ':kind/:uuid', element: <KindDetailPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

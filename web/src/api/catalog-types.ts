@@ -1,12 +1,12 @@
 /**
  * The shape of the build-time catalog (scripts/build-web.mjs): every kind of the contract registry
- * without its request bodies, plus what the query language knows of it. Types only: the data comes
+ * (with its create body and cross-field rules, without its update body), plus what the query language knows of it. Types only: the data comes
  * from `virtual:nimbus-catalog`, so the console never bundles TypeBox or server code.
  */
 import type { KindContract } from '../../../src/contract/kind-contract.js';
 import type { KindSchema } from '../../../src/engine/query/schema.js';
 
-export type CatalogKind = Omit<KindContract, 'create' | 'update'> & {
+export type CatalogKind = Omit<KindContract, 'update'> & {
   creatable: boolean;
   updatable: boolean;
 };

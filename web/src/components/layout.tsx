@@ -53,6 +53,12 @@ export function Layout({ children }: { children: ReactNode }) {
       <AppShell.Navbar p="xs" aria-label="Resources">
         <AppShell.Section grow component={ScrollArea}>
           <NavLink component={Link} to="/" label="Dashboard" active={location.pathname === '/'} />
+          <NavLink
+            component={Link}
+            to="/portal"
+            label="Self-service"
+            active={location.pathname === '/portal'}
+          />
           {kinds.map((k) => (
             <NavLink
               key={k.kind}

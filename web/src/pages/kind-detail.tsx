@@ -3,7 +3,19 @@
  * references by name with links, its actions and delete as buttons (see ActionButton), and its
  * recent jobs and events. It follows the event stream, so a state change shows without a reload.
  */
-import { Alert, Anchor, Card, Group, SimpleGrid, Stack, Table, Text, Title, Tooltip } from '@mantine/core';
+import {
+  Alert,
+  Anchor,
+  Button,
+  Card,
+  Group,
+  SimpleGrid,
+  Stack,
+  Table,
+  Text,
+  Title,
+  Tooltip,
+} from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 import { Link, useParams } from 'react-router';
@@ -77,7 +89,7 @@ export function KindDetailPage() {
       <Group justify="space-between">
         <div>
           <Text size="sm" c="dimmed">
-            <Anchor component={Link} to={`/${kind}`}>
+            <Anchor component={Link} to={`/${kind}`} underline="always">
               {k.kind}
             </Anchor>{' '}
             / {k.singular}
@@ -85,6 +97,11 @@ export function KindDetailPage() {
           <Title order={2}>{name}</Title>
         </div>
         <Group gap="xs" role="group" aria-label="actions">
+          {kind === 'vms' && row.state === 'Running' && (
+            <Button size="xs" variant="light" component={Link} to={`/console/${uuid}`}>
+              console
+            </Button>
+          )}
           {actionsFor(k, isAdmin, owned).map(([action, a]) => (
             <ActionButton
               key={action}

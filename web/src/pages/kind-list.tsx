@@ -6,6 +6,8 @@
 import {
   Alert,
   Anchor,
+  Button,
+  Checkbox,
   Group,
   Pagination,
   Stack,
@@ -23,6 +25,8 @@ import { ApiError, get, type ListPage, listPath } from '../api/client';
 import { useNames } from '../api/names';
 import { useSession } from '../api/session';
 import type { Resource } from '../api/types';
+import { BulkActions, bulkActions } from '../components/bulk-actions';
+import { ColumnPicker } from '../components/column-picker';
 import { referencedUuids, Value } from '../components/value';
 import { NotFoundPage } from './not-found';
 
@@ -67,10 +71,23 @@ export function KindListPage() {
     placeholderData: keepPreviousData,
   });
   const rows = list.data?.items ?? [];
+  const isAdmin = session?.isAdmin ?? false;
+  // every field of the resource a caller may see can be a column; the contract's are the default
+  const pickable = Object.keys(k?.resource.properties ?? {}).filter((f) => !hiddenFrom(kind, f, isAdmin));
+  const chosen = params
+    .get('cols')
+    ?.split(',')
+    .filter((c) => pickable.includes(c));
   // names, not uuids: the uuid column gives way to a linked name where the kind has one
-  const columns = (k?.columns ?? []).filter(
-    (c) => !(c === 'uuid' && hasName) && !hiddenFrom(kind, c, session?.isAdmin ?? false),
+  const columns = (chosen?.length ? chosen : (k?.columns ?? [])).filter(
+    (c) => !(c === 'uuid' && hasName && !chosen?.length) && !hiddenFrom(kind, c, isAdmin),
   );
+  // rows ticked for a bulk action: a new page, filter or sort starts with nothing ticked
+  const where = `${kind}|${filter}|${sort}|${page}`;
+  const [ticked, setTicked] = useState({ where, rows: new Map<string, string>() });
+  const picked = ticked.where === where ? ticked.rows : new Map<string, string>();
+  const setPicked = (rows: Map<string, string>) => setTicked({ where, rows });
+  const bulk = !!k && bulkActions(k, isAdmin).length > 0;
   const names = useNames(k ? referencedUuids(k, rows, columns) : {});
   if (!k || !visible) return <NotFoundPage what={`The page /${kind}`} />;
 
@@ -84,12 +101,22 @@ export function KindListPage() {
   const sortBy = (c: string) => set({ sort: sort === c ? `-${c}` : c, page: null });
   const total = list.data?.total ?? 0;
   // the cell that opens the row's page: its name, else its uuid, else the first column
-  const shown = [...(hasName ? ['name'] : []), ...columns.filter((c) => c !== 'name')];
+  const shown = [
+    ...(hasName && !chosen?.length ? ['name'] : []),
+    ...columns.filter((c) => c !== 'name' || chosen?.length),
+  ];
   const linkField = hasName ? 'name' : columns.includes('uuid') ? 'uuid' : shown[0];
 
   return (
     <Stack>
-      <Title order={2}>{title(k)}</Title>
+      <Group justify="space-between">
+        <Title order={2}>{title(k)}</Title>
+        {k.create && (session?.isAdmin || !k.adminOnly) && (
+          <Button component={Link} to={`/${kind}/new`}>
+            New {k.singular}
+          </Button>
+        )}
+      </Group>
       <Text c="dimmed" size="sm">
         {k.summary}
       </Text>
@@ -110,6 +137,18 @@ export function KindListPage() {
           name="filter"
         />
       </form>
+      <ColumnPicker
+        fields={pickable}
+        value={shown}
+        onChange={(cols) => set({ cols: cols.length ? cols.join(',') : null })}
+      />
+      {bulk && (
+        <BulkActions
+          k={k}
+          picked={[...picked].map(([uuid, name]) => ({ uuid, name }))}
+          onDone={() => setPicked(new Map())}
+        />
+      )}
       {list.error && (
         <Alert color="red" title={list.error instanceof ApiError ? list.error.code : 'error'} role="alert">
           {list.error.message}
@@ -118,6 +157,22 @@ export function KindListPage() {
       <Table striped highlightOnHover withTableBorder data-testid="kind-list">
         <Table.Thead>
           <Table.Tr>
+            {bulk && (
+              <Table.Th w={36}>
+                <Checkbox
+                  aria-label="select every row of this page"
+                  checked={rows.length > 0 && picked.size === rows.length}
+                  indeterminate={picked.size > 0 && picked.size < rows.length}
+                  onChange={(e) =>
+                    setPicked(
+                      e.currentTarget.checked
+                        ? new Map(rows.map((r) => [String(r.uuid), String(r.name ?? r.uuid)]))
+                        : new Map(),
+                    )
+                  }
+                />
+              </Table.Th>
+            )}
             {shown.map((c) => (
               <Table.Th
                 key={c}
@@ -137,8 +192,22 @@ export function KindListPage() {
         <Table.Tbody>
           {rows.map((row, i) => (
             <Table.Tr key={String(row.uuid ?? row.id ?? i)}>
+              {bulk && (
+                <Table.Td data-cell="pick">
+                  <Checkbox
+                    aria-label={`select ${String(row.name ?? row.uuid)}`}
+                    checked={picked.has(String(row.uuid))}
+                    onChange={(e) => {
+                      const next = new Map(picked);
+                      if (e.currentTarget.checked) next.set(String(row.uuid), String(row.name ?? row.uuid));
+                      else next.delete(String(row.uuid));
+                      setPicked(next);
+                    }}
+                  />
+                </Table.Td>
+              )}
               {shown.map((c) => (
-                <Table.Td key={c}>
+                <Table.Td key={c} data-cell={c}>
                   {c === linkField && typeof row.uuid === 'string' ? (
                     <Anchor component={Link} to={`/${kind}/${row.uuid}`}>
                       {String(row[c] ?? row.uuid)}

@@ -40,7 +40,7 @@ export function LoginPage() {
   }
 
   return (
-    <Center mih="100vh" bg="gray.0">
+    <Center component="main" mih="100vh" bg="gray.0">
       <Paper component="form" onSubmit={submit} withBorder shadow="sm" p="xl" w={380} aria-label="Log in">
         <Stack>
           <Title order={1} size="h2">

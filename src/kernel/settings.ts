@@ -89,7 +89,7 @@ export const DEFAULT_SETTINGS: Settings = {
   retentionSeconds: 7 * 24 * 3600,
   reaperIntervalSeconds: 60,
   stopTimeoutSeconds: 60,
-  reconcileIntervalSeconds: 30,
+  reconcileIntervalSeconds: 10,
   maxPlacementAttempts: 5,
   maxRunningJobs: 64,
   poolStockIntervalSeconds: 2,

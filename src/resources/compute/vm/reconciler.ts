@@ -41,11 +41,29 @@ interface HostRow extends HostAddress {
   accountUuid: string;
 }
 
+interface VmRow {
+  uuid: string;
+  accountUuid: string;
+  state: string;
+  task: string | null;
+  hostUuid: string | null;
+  cpu: number;
+  memory: number;
+}
+
+/** hosts per page of a pass: one VM read per page */
+const PAGE = 200;
+
 const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
 
 export class Reconciler {
+  /** hosts that failed to answer, and how many times in a row (only hosts failing now) */
   private readonly failures = new Map<string, number>();
+  /** the hosts that failed in the pass in flight: a host gone from the list is forgotten */
+  private readonly seenFailing = new Set<string>();
   private running: Promise<ReconcileReport> | undefined;
+  /** hosts per page of a pass (tests make it small to cross pages with a few hosts) */
+  pageSize = PAGE;
 
   constructor(
     private readonly db: Db,
@@ -64,55 +82,129 @@ export class Reconciler {
     return this.running;
   }
 
+  /**
+   * Pages through the hosts this node owns (keyset on uuid, PAGE at a time), so a pass holds
+   * one page in memory however many hosts there are, and reads the VMs of a whole page in one
+   * statement: the database work per host is a share of a statement, not a round trip.
+   */
   private async pass(): Promise<ReconcileReport> {
-    const hosts = await this.db
-      .selectFrom('hosts')
-      .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid'])
-      .where('status', 'in', ['Connected', 'Disconnected'])
-      // with several management nodes each host is reconciled by one of them, not by all
-      .where(ownedBy('hosts', this.nodeId))
-      .execute();
-    const report: ReconcileReport = { hosts: hosts.length, repaired: 0, disconnected: [], reconnected: [] };
-    const seen: string[] = [];
-    for (let i = 0; i < hosts.length; i += 20) {
-      await Promise.all(
-        hosts.slice(i, i + 20).map(async (h) => {
-          try {
-            if (await this.reconcileHost(h, report)) seen.push(h.uuid);
-          } catch (err) {
-            this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
-          }
-        }),
-      );
+    const report: ReconcileReport = { hosts: 0, repaired: 0, disconnected: [], reconnected: [] };
+    this.seenFailing.clear();
+    for (let after = ''; ; ) {
+      const hosts = await this.db
+        .selectFrom('hosts')
+        .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid'])
+        .where('status', 'in', ['Connected', 'Disconnected'])
+        .where('uuid', '>', after || '00000000-0000-0000-0000-000000000000')
+        // with several management nodes each host is reconciled by one of them, not by all
+        .where(ownedBy('hosts', this.nodeId))
+        .orderBy('uuid')
+        .limit(this.pageSize)
+        .execute();
+      if (hosts.length === 0) break;
+      report.hosts += hosts.length;
+      await this.reconcilePage(hosts, report);
+      if (hosts.length < this.pageSize) break;
+      after = hosts[hosts.length - 1]!.uuid;
     }
-    if (seen.length > 0)
-      await this.db.updateTable('hosts').set({ lastSeenAt: new Date() }).where('uuid', 'in', seen).execute();
+    for (const uuid of this.failures.keys()) if (!this.seenFailing.has(uuid)) this.failures.delete(uuid);
+    this.seenFailing.clear();
     return report;
   }
 
-  /** Reconciles one host; false when it did not answer. */
-  private async reconcileHost(host: HostRow, report: ReconcileReport): Promise<boolean> {
-    let list: Array<{ uuid: string; state: Reported }>;
-    try {
-      list = (await this.deps.drivers.send(host, 'vm.list', {})).vms;
-    } catch (err) {
-      const n = (this.failures.get(host.uuid) ?? 0) + 1;
-      this.failures.set(host.uuid, n);
-      if (n >= this.failuresBeforeDisconnect) await this.hostSilent(host, report, err);
-      return false;
-    }
-    this.failures.delete(host.uuid);
-    if (host.status === 'Disconnected') await this.hostBack(host, report);
-    const reported = new Map(list.map((v) => [v.uuid, v.state]));
+  private async reconcilePage(hosts: HostRow[], report: ReconcileReport): Promise<void> {
+    // ask every host of the page what it runs (the simulator answers a page in one read)
+    const lists = await Promise.all(hosts.map((h) => this.listOn(h, report)));
+    const answered = hosts.filter((_, i) => lists[i] !== undefined);
+    if (answered.length === 0) return;
+    const reportedAll = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : []));
     const vms = await this.db
       .selectFrom('vms')
       .select(['uuid', 'accountUuid', 'state', 'task', 'hostUuid', 'cpu', 'memory'])
       .where((eb) =>
-        reported.size > 0
-          ? eb.or([eb('hostUuid', '=', host.uuid), eb('uuid', 'in', [...reported.keys()])])
-          : eb('hostUuid', '=', host.uuid),
+        reportedAll.length > 0
+          ? eb.or([
+              eb(
+                'hostUuid',
+                'in',
+                answered.map((h) => h.uuid),
+              ),
+              eb('uuid', 'in', reportedAll),
+            ])
+          : eb(
+              'hostUuid',
+              'in',
+              answered.map((h) => h.uuid),
+            ),
       )
       .execute();
+    const byUuid = new Map(vms.map((v) => [v.uuid, v]));
+    const onHost = new Map<string, typeof vms>();
+    for (const vm of vms) {
+      if (!vm.hostUuid) continue;
+      const list = onHost.get(vm.hostUuid);
+      if (list) list.push(vm);
+      else onHost.set(vm.hostUuid, [vm]);
+    }
+    await Promise.all(
+      hosts.map(async (h, i) => {
+        const list = lists[i];
+        if (list === undefined) return;
+        try {
+          // the VMs the platform places here, and those the host reports wherever the platform has them
+          const mine = new Map((onHost.get(h.uuid) ?? []).map((v) => [v.uuid, v]));
+          for (const v of list) {
+            const vm = byUuid.get(v.uuid);
+            if (vm) mine.set(vm.uuid, vm);
+          }
+          await this.reconcileHost(h, list, [...mine.values()], report);
+        } catch (err) {
+          this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
+        }
+      }),
+    );
+    await this.db
+      .updateTable('hosts')
+      .set({ lastSeenAt: new Date() })
+      .where(
+        'uuid',
+        'in',
+        answered.map((h) => h.uuid),
+      )
+      .execute();
+  }
+
+  /** What `host` runs, or undefined when it did not answer (counted towards Disconnected). */
+  private async listOn(
+    host: HostRow,
+    report: ReconcileReport,
+  ): Promise<Array<{ uuid: string; state: Reported }> | undefined> {
+    try {
+      const list = (await this.deps.drivers.send(host, 'vm.list', {})).vms;
+      this.failures.delete(host.uuid);
+      if (host.status === 'Disconnected') await this.hostBack(host, report);
+      return list;
+    } catch (err) {
+      const n = (this.failures.get(host.uuid) ?? 0) + 1;
+      this.failures.set(host.uuid, n);
+      this.seenFailing.add(host.uuid);
+      try {
+        if (n >= this.failuresBeforeDisconnect) await this.hostSilent(host, report, err);
+      } catch (e) {
+        this.deps.log.warn({ err: e, host: host.uuid }, 'marking a silent host Disconnected failed');
+      }
+      return undefined;
+    }
+  }
+
+  /** Reconciles one host that answered, against the platform's rows of its VMs. */
+  private async reconcileHost(
+    host: HostRow,
+    list: Array<{ uuid: string; state: Reported }>,
+    vms: VmRow[],
+    report: ReconcileReport,
+  ): Promise<void> {
+    const reported = new Map(list.map((v) => [v.uuid, v.state]));
     for (const vm of vms) {
       if (vm.task !== null) continue;
       const actual = reported.get(vm.uuid);
@@ -131,7 +223,6 @@ export class Reconciler {
         );
       });
     }
-    return true;
   }
 
   private async repair(

@@ -76,6 +76,12 @@ export class CandidateSnapshot {
     return viewOf(await this.reload(), imageUuid);
   }
 
+  /** Loads the snapshot and builds the views of these images, so the first creates find them made. */
+  async warm(imageUuids: string[]): Promise<void> {
+    const snap = await this.reload();
+    for (const image of imageUuids) viewOf(snap, image);
+  }
+
   /** How to address a host in commands, if the snapshot knows it. */
   address(hostUuid: string): HostAddress | undefined {
     return this.current?.addresses.get(hostUuid);

@@ -1,17 +1,21 @@
 /**
- * npm run bench:query -- [--vms 100000] [--requests 300] [--concurrency 4]
+ * npm run bench:query -- [--vms 1000000] [--requests 200] [--concurrency 4]
  *
  * Fills a fresh database with N VMs (inserted with SQL: this measures queries, not creation)
- * spread over 10 clusters × 100 hosts and 5 accounts, then times list queries through the HTTP
- * API: a state filter with paging, a nested filter across relations, a tenant's scoped list,
- * a count, and a sorted page deep in the list.
+ * spread over 10 clusters × 100 hosts and 5 accounts, then times, through the HTTP API, the list
+ * queries the clients really send: the CLI's `vm list` (default sort, first page) and its name
+ * lookup (`q=name=…`, how every command resolves a name), the console's list sorted by a column
+ * either way and its dashboard counts per state, a state filter, a host's VMs, a nested filter
+ * across relations, a tenant's scoped lists, and a page deep in the list. Each line prints its
+ * p50/p95/p99; the load average before and after says how shared the machine was.
  */
 import pg from 'pg';
 import { ADMIN_PASSWORD, Client, flags, machine, ms, percentiles, pool, startServer } from './lib.js';
+import { loadAverage } from './proc-stats.js';
 
 const f = flags({
-  vms: { type: 'string', default: '100000' },
-  requests: { type: 'string', default: '300' },
+  vms: { type: 'string', default: '1000000' },
+  requests: { type: 'string', default: '200' },
   concurrency: { type: 'string', default: '4' },
 });
 const N = Number(f.vms);
@@ -70,8 +74,16 @@ async function main(): Promise<void> {
     });
     tenant.token = login.body.token;
 
+    const host = (await api.call('GET', '/v1/hosts?q=name=qcluster-5-host-7')).body.items[0].uuid;
     const queries: Array<[string, Client, string]> = [
+      ['CLI vm list (default sort)', api, '/v1/vms?limit=100'],
+      ['name lookup (CLI)', api, `/v1/vms?q=name=qvm-${Math.floor(N / 2)}&limit=2`],
+      ['newest first', api, '/v1/vms?sort=-createdAt&limit=100'],
+      ['sorted by name', api, '/v1/vms?sort=name&limit=100'],
+      ['sorted by name, descending', api, '/v1/vms?sort=-name&limit=100'],
       ['state filter, first page', api, '/v1/vms?q=state=Running&limit=100'],
+      ['state filter, newest first', api, '/v1/vms?q=state=Stopped&sort=-createdAt&limit=100'],
+      ["a host's VMs", api, `/v1/vms?q=hostUuid=${host}&limit=100`],
       ['nested: host.cluster.name', api, '/v1/vms?q=host.cluster.name=qcluster-3&limit=100'],
       [
         'nested + state + sort',
@@ -79,11 +91,13 @@ async function main(): Promise<void> {
         '/v1/vms?q=host.cluster.name=qcluster-7&q=state=Running&sort=-createdAt&limit=100',
       ],
       ['tenant-scoped list', tenant, '/v1/vms?q=state=Stopped&limit=100'],
+      ['tenant, newest first', tenant, '/v1/vms?sort=-createdAt&limit=100'],
       ['count of Running', api, '/v1/vms?q=state=Running&count=true&limit=0'],
+      ['count of Paused (dashboard)', api, '/v1/vms?q=state=Paused&count=true&limit=0'],
       ['deep page (offset 50000)', api, '/v1/vms?sort=createdAt&limit=100&offset=50000'],
     ];
     console.log(
-      `\nmachine: ${machine()}\ncommand: npm run bench:query -- --vms ${N} --requests ${R} --concurrency ${C}\n`,
+      `\nmachine: ${machine()}\ndate:    ${new Date().toISOString()}, load average ${loadAverage()}\ncommand: npm run bench:query -- --vms ${N} --requests ${R} --concurrency ${C}\n`,
     );
     for (const [label, client, path] of queries) {
       const first = await client.call('GET', path);
@@ -97,9 +111,10 @@ async function main(): Promise<void> {
       const p = percentiles(times);
       const rows = first.body.total ?? first.body.items.length;
       console.log(
-        `${label.padEnd(28)} p50 ${ms(p.p50).padStart(7)}  p95 ${ms(p.p95).padStart(7)}  p99 ${ms(p.p99).padStart(7)}   (${rows} rows)  ${path}`,
+        `${label.padEnd(30)} p50 ${ms(p.p50).padStart(7)}  p95 ${ms(p.p95).padStart(7)}  p99 ${ms(p.p99).padStart(7)}   (${rows} rows)  ${path}`,
       );
     }
+    console.log(`load average after: ${loadAverage()}`);
   } finally {
     await server.stop();
   }

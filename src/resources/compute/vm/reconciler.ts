@@ -15,6 +15,7 @@
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
+import { sql } from 'kysely';
 import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
@@ -117,25 +118,18 @@ export class Reconciler {
     const lists = await Promise.all(hosts.map((h) => this.listOn(h, report)));
     const answered = hosts.filter((_, i) => lists[i] !== undefined);
     if (answered.length === 0) return;
-    const reportedAll = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : []));
+    // one array parameter each, not one parameter per uuid: a page of dense hosts may report
+    // more VMs than a statement may have parameters (65,535)
+    const hostUuids = answered.map((h) => h.uuid);
+    const reported = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : []));
     const vms = await this.db
       .selectFrom('vms')
       .select(['uuid', 'accountUuid', 'state', 'task', 'hostUuid', 'cpu', 'memory'])
       .where((eb) =>
-        reportedAll.length > 0
-          ? eb.or([
-              eb(
-                'hostUuid',
-                'in',
-                answered.map((h) => h.uuid),
-              ),
-              eb('uuid', 'in', reportedAll),
-            ])
-          : eb(
-              'hostUuid',
-              'in',
-              answered.map((h) => h.uuid),
-            ),
+        eb.or([
+          sql<boolean>`${eb.ref('hostUuid')} = any(${hostUuids}::uuid[])`,
+          sql<boolean>`${eb.ref('uuid')} = any(${reported}::uuid[])`,
+        ]),
       )
       .execute();
     const byUuid = new Map(vms.map((v) => [v.uuid, v]));
@@ -166,11 +160,7 @@ export class Reconciler {
     await this.db
       .updateTable('hosts')
       .set({ lastSeenAt: new Date() })
-      .where(
-        'uuid',
-        'in',
-        answered.map((h) => h.uuid),
-      )
+      .where(sql<boolean>`uuid = any(${hostUuids}::uuid[])`)
       .execute();
   }
 

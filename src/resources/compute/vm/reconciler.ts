@@ -54,6 +54,16 @@ interface VmRow {
 
 /** hosts per page of a pass: one VM read per page */
 const PAGE = 200;
+/** VMs a page should read at most: dense hosts make pages of fewer hosts */
+const PAGE_VMS = 20_000;
+
+/** Whether `repair` would change anything (its conditions, without the database). */
+function needsRepair(host: HostRow, vm: VmRow, actual: Reported | undefined): boolean {
+  const live = vm.state === 'Running' || vm.state === 'Paused' || vm.state === 'Unknown';
+  if (vm.hostUuid === host.uuid && live) return actual !== vm.state;
+  if (vm.state === 'Stopped' && !vm.hostUuid) return actual === 'Running' || actual === 'Paused';
+  return vm.state === 'Destroyed' && actual !== undefined;
+}
 
 const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
 
@@ -91,6 +101,7 @@ export class Reconciler {
   private async pass(): Promise<ReconcileReport> {
     const report: ReconcileReport = { hosts: 0, repaired: 0, disconnected: [], reconnected: [] };
     this.seenFailing.clear();
+    let limit = this.pageSize;
     for (let after = ''; ; ) {
       const hosts = await this.db
         .selectFrom('hosts')
@@ -100,24 +111,29 @@ export class Reconciler {
         // with several management nodes each host is reconciled by one of them, not by all
         .where(ownedBy('hosts', this.nodeId))
         .orderBy('uuid')
-        .limit(this.pageSize)
+        .limit(limit)
         .execute();
       if (hosts.length === 0) break;
       report.hosts += hosts.length;
-      await this.reconcilePage(hosts, report);
-      if (hosts.length < this.pageSize) break;
+      const vms = await this.reconcilePage(hosts, report);
+      if (hosts.length < limit) break;
       after = hosts[hosts.length - 1]!.uuid;
+      // the next page holds about PAGE_VMS VMs, at hosts as dense as these
+      limit = Math.max(1, Math.min(this.pageSize, Math.floor((PAGE_VMS * hosts.length) / Math.max(1, vms))));
+      // let the API's requests in between two pages
+      await new Promise((r) => setImmediate(r));
     }
     for (const uuid of this.failures.keys()) if (!this.seenFailing.has(uuid)) this.failures.delete(uuid);
     this.seenFailing.clear();
     return report;
   }
 
-  private async reconcilePage(hosts: HostRow[], report: ReconcileReport): Promise<void> {
+  /** Reconciles one page of hosts; how many VM rows it read. */
+  private async reconcilePage(hosts: HostRow[], report: ReconcileReport): Promise<number> {
     // ask every host of the page what it runs (the simulator answers a page in one read)
     const lists = await Promise.all(hosts.map((h) => this.listOn(h, report)));
     const answered = hosts.filter((_, i) => lists[i] !== undefined);
-    if (answered.length === 0) return;
+    if (answered.length === 0) return 0;
     // one array parameter each, not one parameter per uuid: a page of dense hosts may report
     // more VMs than a statement may have parameters (65,535)
     const hostUuids = answered.map((h) => h.uuid);
@@ -162,6 +178,7 @@ export class Reconciler {
       .set({ lastSeenAt: new Date() })
       .where(sql<boolean>`uuid = any(${hostUuids}::uuid[])`)
       .execute();
+    return vms.length;
   }
 
   /** What `host` runs, or undefined when it did not answer (counted towards Disconnected). */
@@ -198,6 +215,9 @@ export class Reconciler {
     for (const vm of vms) {
       if (vm.task !== null) continue;
       const actual = reported.get(vm.uuid);
+      // decided without awaiting: a page of agreeing VMs (the usual case) is one loop, not a
+      // chain of microtasks that keeps the event loop from the API's requests
+      if (!needsRepair(host, vm, actual)) continue;
       const repaired = await this.repair(host, vm, actual);
       if (repaired) report.repaired++;
     }

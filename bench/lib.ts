@@ -7,11 +7,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.js';
 
 export const ADMIN_PASSWORD = 'bench-admin-password';
+/** the server next to this build of the benchmarks (dist/src/main.js beside dist/bench/) */
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
 export function machine(): string {
   return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
@@ -87,7 +90,7 @@ export async function spawnNode(
   const t0 = Date.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    [...nodeArgs, 'dist/src/main.js', '--port', String(port), '--no-demo', '--log-level', 'warn', ...args],
+    [...nodeArgs, MAIN, '--port', String(port), '--no-demo', '--log-level', 'warn', ...args],
     { env: { ...env, NIMBUS_ADMIN_PASSWORD: ADMIN_PASSWORD }, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const url = `http://127.0.0.1:${port}`;

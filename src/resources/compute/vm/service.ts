@@ -35,6 +35,9 @@ import { Reconciler } from './reconciler.js';
 import type { VmRuntime } from './runtime.js';
 import { vmRow } from './transitions.js';
 
+/** the share of the time reconciliation may take: passes over many hosts come less often */
+const RECONCILE_SHARE = 0.1;
+
 /** images whose candidate views are built before the node reports ready */
 const WARM_IMAGES = 10;
 
@@ -142,6 +145,7 @@ export class VmService implements KindService {
         s.reconcileIntervalSeconds * 1000,
         () => this.reconciler.reconcileAll(),
         onError,
+        RECONCILE_SHARE,
       ).start(),
       new PeriodicTask(s.reaperIntervalSeconds * 1000, () => this.reap(), onError).start(),
     ];

@@ -89,7 +89,11 @@ async function main(): Promise<void> {
     tenant.token = login.body.token;
 
     const host = (await api.call('GET', '/v1/hosts?q=name=qcluster-5-host-7')).body.items[0].uuid;
+    const someVm = (await api.call('GET', '/v1/vms?limit=1')).body.items[0].uuid;
     const queries: Array<[string, Client, string]> = [
+      // the reference, in the same run: a list request whose SQL is one primary-key lookup —
+      // what auth, the query language and HTTP cost on this machine at this moment
+      ['reference: one VM by uuid', api, `/v1/vms?q=uuid=${someVm}&limit=1`],
       ['CLI vm list (default sort)', api, '/v1/vms?limit=100'],
       ['name lookup (CLI)', api, `/v1/vms?q=name=qvm-${Math.floor(N / 2)}&limit=2`],
       ['newest first', api, '/v1/vms?sort=-createdAt&limit=100'],

@@ -63,7 +63,7 @@ async function externalDatabase(): Promise<{ url: string; drop(): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-crash-bench-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-sigkill-bench-'));
   const external = embedded ? undefined : await externalDatabase();
   const env: Record<string, string> = { ...(process.env as Record<string, string>) };
   delete env.DATABASE_URL;
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     '--data-dir',
     dataDir,
     '--node-name',
-    'crash-bench',
+    'sigkill-bench',
     ...(external ? ['--database-url', external.url] : []),
   ];
   let node = await spawnNode(args, env);

@@ -83,7 +83,9 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: C }, () => api.call('GET', '/v1/health')));
 
     // the burst, until kill-at of it has been accepted
+    let sent = 0;
     let accepted = 0;
+    let refused = 0;
     let unanswered = 0;
     let next = 0;
     let killedAt = 0;
@@ -97,13 +99,15 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: Math.min(C, N) }, async () => {
         for (let i = next++; i < N && !killedAt; i = next++) {
+          sent++;
           try {
             const res = await api.call('POST', '/v1/vms', {
               name: `crash-vm-${i}`,
               imageUuid: inv.image,
               instanceOfferingUuid: inv.offering,
             });
-            if (res.status === 202 && ++accepted >= killAfter) kill();
+            if (res.status !== 202) refused++;
+            else if (++accepted >= killAfter) kill();
           } catch {
             unanswered++; // in flight when the node died
           }
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
       }),
     );
     if (!killedAt) kill();
-    const notSent = N - Math.min(next, N);
+    const notSent = N - sent;
     await new Promise((r) => node.child.once('exit', r));
 
     // restart at once, same name and data directory
@@ -165,7 +169,7 @@ machine:      ${machine()}
 date:         ${new Date(start).toISOString()}, load average ${loadAverage()} (at the end)
 command:      npm run bench:crash -- --vms ${N} --hosts ${H} --concurrency ${C} --kill-at ${KILL_AT} --database ${f.database}
 database:     ${embedded ? 'embedded PostgreSQL (the dead node left it running; the restart stopped and restarted it)' : 'external PostgreSQL (DATABASE_URL)'}
-before kill:  ${accepted} creates accepted in ${seconds(killedAt - start)}; ${unanswered} in flight got no answer, ${notSent} not sent
+before kill:  ${accepted} creates accepted in ${seconds(killedAt - start)}${refused ? `, ${refused} refused` : ''}; ${unanswered} in flight got no answer, ${notSent} not sent
 jobs:         ${jobs.length} vm.create jobs in the database: ${[...byOutcome].map(([k, n]) => `${k} ×${n}`).join(', ')}
 VMs Running:  ${running.n}
 from the SIGKILL:

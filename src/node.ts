@@ -3,9 +3,11 @@
  * engine, drivers and services → membership (which also recovers unfinished jobs) → HTTP.
  * The only place that picks implementations. Tests start nodes in-process through it.
  */
+
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import pino, { type Logger } from 'pino';
 import { DbProbe } from './api/db-probe.js';
 import { type NotReadyReason, Readiness } from './api/health-routes.js';
@@ -118,6 +120,17 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/**
+ * Opens every connection of the pool at once (a create burst on a cold node otherwise opens them
+ * while its first admissions wait) and lets each service load what its first requests would.
+ */
+async function warmUp(db: DbHandle, poolSize: number, services: KindService[]): Promise<void> {
+  await Promise.all([
+    ...Array.from({ length: poolSize }, () => db.db.connection().execute((c) => sql`select 1`.execute(c))),
+    ...services.map((s) => s.warm?.()),
+  ]);
+}
+
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const log = o.log ?? pino({ level: 'info' });
   mkdirSync(o.dataDir, { recursive: true });
@@ -152,7 +165,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     verify: fence.verify,
     prepare: false,
   });
-  const pending: NotReadyReason[] = ['migrating', 'recovering'];
+  const pending: NotReadyReason[] = ['migrating', 'recovering', 'warming'];
   if (o.demo) pending.push('creating-demo');
   const readiness = new Readiness(pending);
   const started: { relay?: EventRelay } = {};
@@ -285,6 +298,11 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     readiness.done('recovering');
     await app.listen({ host: o.host, port: o.port });
     for (const s of services) s.start?.();
+    // the first burst must not pay for connections and snapshots: ready only once they exist
+    await warmUp(db, o.dbPoolSize ?? DEFAULT_DB_POOL_SIZE, services).catch((err) =>
+      log.warn({ err }, 'warming up failed; the first requests will load what they need'),
+    );
+    readiness.done('warming');
     const port = (app.server.address() as { port: number }).port;
     const purge = setInterval(() => void sessions.purgeExpired().catch(() => {}), 3600_000);
     purge.unref();

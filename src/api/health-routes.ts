@@ -5,7 +5,8 @@
  *   503 otherwise (a draining node takes no new work: HAProxy sends it elsewhere). A starting
  *   node is healthy (its start is short; /v1/ready says when it has recovered).
  * - `GET /v1/ready` (readiness: send it work): 200 only when the node is migrated, its first
- *   recovery pass is done, the demo environment exists when one was asked for, and it is not
+ *   recovery pass is done, it has warmed up (every database connection of its pool open, the
+ *   scheduler's candidate hosts loaded), the demo environment exists when one was asked for, and it is not
  *   draining; otherwise 503 naming every reason. A stopping node turns not-ready before it
  *   does anything else.
  * Both are unauthenticated and touch nothing but one `select 1`. While the node drains, a
@@ -27,7 +28,7 @@ const HealthBody = (description: string) =>
   );
 
 /** Why a node is not ready, in the words /v1/ready answers with. */
-export type NotReadyReason = 'migrating' | 'recovering' | 'creating-demo' | 'draining';
+export type NotReadyReason = 'migrating' | 'recovering' | 'warming' | 'creating-demo' | 'draining';
 
 /** The node's readiness: conditions still pending; ready when none is. */
 export class Readiness {
@@ -139,7 +140,7 @@ export function registerHealthRoutes(
         response: {
           200: HealthBody('ready: {status: ready, ready: true, reasons: [], version, node}'),
           503: HealthBody(
-            'not ready: {status: not-ready, ready: false, reasons (migrating, recovering, creating-demo, draining), version, node}',
+            'not ready: {status: not-ready, ready: false, reasons (migrating, recovering, warming, creating-demo, draining), version, node}',
           ),
         },
       },

@@ -6,6 +6,7 @@
  */
 import type { Pool } from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { statementsSent } from '../db/prepared.js';
 import type { EngineMetrics } from '../engine/engine.js';
 import type { QueueSet } from '../engine/queues.js';
 import { type Inventory, registerInventoryGauges } from './inventory-metrics.js';
@@ -113,6 +114,15 @@ export class Metrics implements EngineMetrics {
         this.set({ status: 'total' }, pool.totalCount);
         this.set({ status: 'idle' }, pool.idleCount);
         this.set({ status: 'waiting' }, pool.waitingCount);
+      },
+    });
+    new Counter({
+      name: 'nimbus_db_statements_total',
+      help: 'SQL statements this node sent to PostgreSQL (every pool, begin and commit included)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(statementsSent.count);
       },
     });
     if (inventory) registerInventoryGauges(this.registry, inventory);

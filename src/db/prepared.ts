@@ -37,6 +37,12 @@ export interface PrepareOptions {
 }
 
 /** A single data statement: no `;` (so no second command), and it starts with a DML keyword. */
+/**
+ * Statements this process has sent through any PreparingPool, for /metrics
+ * (`nimbus_db_statements_total`): the benchmarks divide it by the VMs made.
+ */
+export const statementsSent = { count: 0 };
+
 const NAMEABLE = /^\s*(select|insert|update|delete|with)\b/i;
 
 /** Decides which texts get a name; shared by all the clients of one pool. */
@@ -143,6 +149,7 @@ class PreparingClient implements PostgresPoolClient {
   query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
   // biome-ignore lint/suspicious/noExplicitAny: pg's overloads, passed through
   query(textOrCursor: any, values?: ReadonlyArray<unknown>): any {
+    statementsSent.count++;
     if (typeof textOrCursor !== 'string') return this.client.query(textOrCursor);
     const name = this.namer.nameFor(textOrCursor);
     if (name === undefined)

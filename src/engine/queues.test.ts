@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parallelismByKind, QueueSet } from './queues.js';
+import { Fifo, parallelismByKind, QueueSet } from './queues.js';
 
 // Tasks are released by hand (deferreds), so the tests observe ordering and concurrency, never timing.
 
@@ -181,4 +181,21 @@ describe('QueueSet', () => {
     await Promise.all(all);
     assert.deepEqual(q.depth(), { keys: 0, waiting: 0, running: 0 });
   });
+});
+
+test('Fifo: arrival order kept across its compaction, however it is interleaved', () => {
+  const q = new Fifo<number>();
+  const out: number[] = [];
+  let next = 0;
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 3000; i++) q.push(next++);
+    for (let i = 0; i < 2500; i++) out.push(q.shift()!);
+  }
+  assert.equal(q.length, next - out.length);
+  for (let v = q.shift(); v !== undefined; v = q.shift()) out.push(v);
+  assert.equal(q.length, 0);
+  assert.deepEqual(
+    out,
+    Array.from({ length: next }, (_, i) => i),
+  );
 });

@@ -14,7 +14,7 @@ export function parallelismByKind(table: Record<string, number>): Parallelism {
 
 interface Lane {
   running: number;
-  waiting: Array<() => void>;
+  waiting: Fifo<() => void>;
 }
 
 export class QueueSet {
@@ -31,7 +31,7 @@ export class QueueSet {
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { running: 0, waiting: [] };
+      lane = { running: 0, waiting: new Fifo() };
       this.lanes.set(key, lane);
     }
     if (lane.running >= this.parallelism(key)) {
@@ -64,10 +64,39 @@ export class QueueSet {
   }
 }
 
+/**
+ * A first-in first-out list whose take is O(1) however long it grows: `Array.shift` moves every
+ * element, and a burst of 100,000 creates leaves that many jobs waiting for a running slot.
+ */
+export class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head] as T;
+    this.items[this.head++] = undefined as T; // let it be collected
+    // drop the taken prefix once it is most of the array (amortised O(1))
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+}
+
 /** A counting semaphore: at most `limit` holders at once; waiters are served in arrival order. */
 export class Slots {
   private used = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting = new Fifo<() => void>();
 
   constructor(private readonly limit: number) {}
 

@@ -80,6 +80,11 @@ export interface KindService {
   routes?(app: FastifyInstance): void;
   /** starts the kind's periodic work (reconcilers, reapers) once the node serves */
   start?(): void;
+  /**
+   * Loads what its first requests would otherwise load in their own time (caches, snapshots);
+   * the node awaits it before it reports ready (readiness `warming`).
+   */
+  warm?(): Promise<void>;
   /** stops it, waiting for a pass in flight */
   stop?(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
 import { createDemoEnvironment } from '../../src/demo.js';
-import { startNode } from '../../src/node.js';
+import { DEFAULT_DB_POOL_SIZE, startNode } from '../../src/node.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADMIN_PASSWORD, Api } from '../support/node.js';
 
@@ -54,6 +54,8 @@ test('ready only after the demo exists; not ready, and refusing new work, while 
     assert.equal(before.status, 503, JSON.stringify(before.body));
     assert.deepEqual(before.body.reasons, ['creating-demo']);
     assert.equal(before.body.ready, false);
+    // warmed before it reported anything but the demo: every connection of its pool is open
+    assert.equal(node.db.pool.totalCount, DEFAULT_DB_POOL_SIZE);
 
     const admin = await node.services.db
       .selectFrom('accounts')

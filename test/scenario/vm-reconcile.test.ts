@@ -65,6 +65,28 @@ describe('drift on a connected host', () => {
     await assertInvariants(t.db.db);
   });
 
+  test('a pass pages through the hosts: with pages of one host, drift on each is repaired', async () => {
+    const a = await runningVm(t, env);
+    const b = await runningVm(t, env);
+    await drift(a, 'Stopped');
+    await drift(b, 'Stopped');
+    vms.reconciler.pageSize = 1;
+    try {
+      const report = await vms.reconciler.reconcileAll();
+      const hosts = await t.db.db
+        .selectFrom('hosts')
+        .select('uuid')
+        .where('status', 'in', ['Connected', 'Disconnected'])
+        .execute();
+      assert.equal(report.hosts, hosts.length);
+      assert.ok(hosts.length >= 2);
+    } finally {
+      vms.reconciler.pageSize = 200;
+    }
+    assert.deepEqual([(await vmOf(t, a))?.state, (await vmOf(t, b))?.state], ['Stopped', 'Stopped']);
+    await assertInvariants(t.db.db);
+  });
+
   test('the VM vanished from its host → Stopped (power state NoState)', async () => {
     const uuid = await runningVm(t, env);
     await drift(uuid, 'Absent');

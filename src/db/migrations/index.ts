@@ -21,6 +21,7 @@ import * as m0017 from './0017-pool-login.js';
 import * as m0018 from './0018-cluster.js';
 import * as m0019 from './0019-host-ha.js';
 import * as m0020 from './0020-webhook-outbox-guard.js';
+import * as m0021 from './0021-vm-list-indexes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -41,4 +42,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0018-cluster': m0018,
   '0019-host-ha': m0019,
   '0020-webhook-outbox-guard': m0020,
+  '0021-vm-list-indexes': m0021,
 };

@@ -12,6 +12,7 @@
 import type { AgentCommand } from '../../contract/agent.js';
 import { CloudError } from '../../kernel/errors.js';
 import type { SimContext, SimHandlers } from './machine.js';
+import { listVms } from './vm-list-batch.js';
 
 type VmCommands =
   | 'vm.start'
@@ -168,12 +169,5 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
     await definedState(ctx, ctx.request.vmUuid);
     return {};
   },
-  'vm.list': async (ctx) => {
-    const rows = await ctx.world
-      .selectFrom('simulatorVms')
-      .select(['vmUuid', 'state'])
-      .where('hostAddress', '=', ctx.machine.address)
-      .execute();
-    return { vms: rows.map((r) => ({ uuid: r.vmUuid, state: r.state as 'Running' | 'Stopped' | 'Paused' })) };
-  },
+  'vm.list': async (ctx) => ({ vms: await listVms(ctx.world, ctx.machine.address) }),
 };

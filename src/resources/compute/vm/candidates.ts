@@ -47,14 +47,23 @@ export interface CacheEntry {
 
 const storageKey = (ps: string, host: string | null) => `${ps}/${host ?? ''}`;
 
+/** a reload may take at most one part in RELOAD_SHARE of the time (see reload) */
+const RELOAD_SHARE = 10;
+/** however slow loads are, the snapshot is reloaded at least this often */
+const MAX_AGE_MS = 10_000;
+
 export class CandidateSnapshot {
   private current: Snapshot | undefined;
+  /** how old the snapshot may grow before a reload: maxAgeMs, or more when loads are slow */
+  private ageMs: number;
   private loading: Promise<Snapshot> | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly maxAgeMs = 500,
-  ) {}
+  ) {
+    this.ageMs = maxAgeMs;
+  }
 
   /** The candidates for a VM of `imageUuid`; reloads in the background when stale. */
   async view(imageUuid: string): Promise<HostCandidate[]> {
@@ -65,6 +74,12 @@ export class CandidateSnapshot {
   /** Waits for a snapshot loaded after this call (or one already loading), then the view. */
   async freshView(imageUuid: string): Promise<HostCandidate[]> {
     return viewOf(await this.reload(), imageUuid);
+  }
+
+  /** Loads the snapshot and builds the views of these images, so the first creates find them made. */
+  async warm(imageUuids: string[]): Promise<void> {
+    const snap = await this.reload();
+    for (const image of imageUuids) viewOf(snap, image);
   }
 
   /** How to address a host in commands, if the snapshot knows it. */
@@ -134,15 +149,22 @@ export class CandidateSnapshot {
   private async snapshot(): Promise<Snapshot> {
     const snap = this.current;
     if (!snap) return this.reload();
-    if (Date.now() - snap.loadedAt > this.maxAgeMs && !this.loading) void this.reload().catch(() => {});
+    if (Date.now() - snap.loadedAt > this.ageMs && !this.loading) void this.reload().catch(() => {});
     return snap;
   }
 
   private reload(): Promise<Snapshot> {
     if (!this.loading) {
+      const t0 = performance.now();
       this.loading = load(this.db)
         .then((snap) => {
           this.current = snap;
+          // a reload reads every host: with ten thousand of them it takes long enough that
+          // reloading every maxAgeMs would make it the node's main work. The age allowed grows
+          // with what a load costs, so reloads take at most ~1/RELOAD_SHARE of the time whatever
+          // the inventory (a staler guide costs a retry on the next host, never an over-commit).
+          const took = performance.now() - t0;
+          this.ageMs = Math.min(MAX_AGE_MS, Math.max(this.maxAgeMs, RELOAD_SHARE * took));
           return snap;
         })
         .finally(() => {

@@ -22,6 +22,7 @@
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
+import { sql } from 'kysely';
 import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
@@ -50,11 +51,59 @@ interface HostRow extends HostAddress {
   fencedAt: Date | null;
 }
 
+interface VmRow {
+  uuid: string;
+  accountUuid: string;
+  state: string;
+  task: string | null;
+  hostUuid: string | null;
+  migrationTargetUuid: string | null;
+  cpu: number;
+  memory: number;
+  haLevel: string;
+}
+
+/** hosts per page of a pass: one VM read per page */
+const PAGE = 200;
+/** VMs a page should read at most: dense hosts make pages of fewer hosts */
+const PAGE_VMS = 20_000;
+
+/** Whether `repair` would change anything (its conditions, without the database). */
+function needsRepair(host: HostRow, vm: VmRow, actual: Reported | undefined): boolean {
+  if (staleCopy(host, vm, actual)) return true;
+  const live = vm.state === 'Running' || vm.state === 'Paused' || vm.state === 'Unknown';
+  if (vm.hostUuid === host.uuid && live) return actual !== vm.state;
+  if (vm.state === 'Stopped' && !vm.hostUuid) return actual === 'Running' || actual === 'Paused';
+  return vm.state === 'Destroyed' && actual !== undefined;
+}
+
+/**
+ * Why `host` holds a copy it should not have, if it does: the VM is the platform's on another
+ * host (running here, or a stopped definition left behind while this host was away), or this
+ * host was fenced (its VMs are restarted elsewhere or left Stopped: it runs none of them again).
+ */
+function staleCopy(
+  host: HostRow,
+  vm: VmRow,
+  actual: Reported | undefined,
+): 'fenced' | 'elsewhere' | undefined {
+  const holdsHere = vm.hostUuid === host.uuid;
+  const runsHere = actual === 'Running' || actual === 'Paused';
+  if (host.fencedAt !== null && !holdsHere && vm.state !== 'Destroyed' && runsHere) return 'fenced';
+  const elsewhere = vm.hostUuid !== null && !holdsHere && vm.migrationTargetUuid !== host.uuid;
+  return elsewhere && actual !== undefined ? 'elsewhere' : undefined;
+}
+
 const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
 
 export class Reconciler {
+  /** hosts that failed to answer, and how many times in a row (only hosts failing now) */
   private readonly failures = new Map<string, number>();
+  /** the hosts that failed in the pass in flight: a host gone from the list is forgotten */
+  private readonly seenFailing = new Set<string>();
   private running: Promise<ReconcileReport> | undefined;
+  /** hosts per page of a pass (tests make it small to cross pages with a few hosts) */
+  pageSize = PAGE;
 
   constructor(
     private readonly db: Db,
@@ -75,50 +124,51 @@ export class Reconciler {
     return this.running;
   }
 
+  /**
+   * Pages through the hosts this node owns (keyset on uuid, PAGE at a time), so a pass holds
+   * one page in memory however many hosts there are, and reads the VMs of a whole page in one
+   * statement: the database work per host is a share of a statement, not a round trip.
+   */
   private async pass(): Promise<ReconcileReport> {
-    const hosts = await this.db
-      .selectFrom('hosts')
-      .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid', 'fencedAt'])
-      .where('status', 'in', ['Connected', 'Disconnected'])
-      // with several management nodes each host is reconciled by one of them, not by all
-      .where(ownedBy('hosts', this.nodeId))
-      .execute();
-    const report: ReconcileReport = { hosts: hosts.length, repaired: 0, disconnected: [], reconnected: [] };
-    const seen: string[] = [];
-    for (let i = 0; i < hosts.length; i += 20) {
-      await Promise.all(
-        hosts.slice(i, i + 20).map(async (h) => {
-          try {
-            if (await this.reconcileHost(h, report)) seen.push(h.uuid);
-          } catch (err) {
-            this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
-          }
-        }),
-      );
+    const report: ReconcileReport = { hosts: 0, repaired: 0, disconnected: [], reconnected: [] };
+    this.seenFailing.clear();
+    let limit = this.pageSize;
+    for (let after = ''; ; ) {
+      const hosts = await this.db
+        .selectFrom('hosts')
+        .select(['uuid', 'managementIp', 'hypervisorType', 'status', 'accountUuid', 'fencedAt'])
+        .where('status', 'in', ['Connected', 'Disconnected'])
+        .where('uuid', '>', after || '00000000-0000-0000-0000-000000000000')
+        // with several management nodes each host is reconciled by one of them, not by all
+        .where(ownedBy('hosts', this.nodeId))
+        .orderBy('uuid')
+        .limit(limit)
+        .execute();
+      if (hosts.length === 0) break;
+      report.hosts += hosts.length;
+      const vms = await this.reconcilePage(hosts, report);
+      if (hosts.length < limit) break;
+      after = hosts[hosts.length - 1]!.uuid;
+      // the next page holds about PAGE_VMS VMs, at hosts as dense as these
+      limit = Math.max(1, Math.min(this.pageSize, Math.floor((PAGE_VMS * hosts.length) / Math.max(1, vms))));
+      // let the API's requests in between two pages
+      await new Promise((r) => setImmediate(r));
     }
-    if (seen.length > 0)
-      await this.db.updateTable('hosts').set({ lastSeenAt: new Date() }).where('uuid', 'in', seen).execute();
+    for (const uuid of this.failures.keys()) if (!this.seenFailing.has(uuid)) this.failures.delete(uuid);
+    this.seenFailing.clear();
     return report;
   }
 
-  /** Reconciles one host; false when it did not answer. */
-  private async reconcileHost(host: HostRow, report: ReconcileReport): Promise<boolean> {
-    let list: Array<{ uuid: string; state: Reported }>;
-    try {
-      list = (await this.deps.drivers.send(host, 'vm.list', {})).vms;
-    } catch (err) {
-      const n = (this.failures.get(host.uuid) ?? 0) + 1;
-      this.failures.set(host.uuid, n);
-      if (n >= this.failuresBeforeDisconnect) {
-        await this.hostSilent(host, report, err);
-        // every pass while it stays silent: a recovery that failed (its fence did) is tried again
-        await this.ha?.hostSilent(host);
-      }
-      return false;
-    }
-    this.failures.delete(host.uuid);
-    if (host.status === 'Disconnected') await this.hostBack(host, report);
-    const reported = new Map(list.map((v) => [v.uuid, v.state]));
+  /** Reconciles one page of hosts; how many VM rows it read. */
+  private async reconcilePage(hosts: HostRow[], report: ReconcileReport): Promise<number> {
+    // ask every host of the page what it runs (the simulator answers a page in one read)
+    const lists = await Promise.all(hosts.map((h) => this.listOn(h, report)));
+    const answered = hosts.filter((_, i) => lists[i] !== undefined);
+    if (answered.length === 0) return 0;
+    // one array parameter each, not one parameter per uuid: a page of dense hosts may report
+    // more VMs than a statement may have parameters (65,535)
+    const hostUuids = answered.map((h) => h.uuid);
+    const reported = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : []));
     const vms = await this.db
       .selectFrom('vms')
       .select([
@@ -133,14 +183,86 @@ export class Reconciler {
         'haLevel',
       ])
       .where((eb) =>
-        reported.size > 0
-          ? eb.or([eb('hostUuid', '=', host.uuid), eb('uuid', 'in', [...reported.keys()])])
-          : eb('hostUuid', '=', host.uuid),
+        eb.or([
+          sql<boolean>`${eb.ref('hostUuid')} = any(${hostUuids}::uuid[])`,
+          sql<boolean>`${eb.ref('uuid')} = any(${reported}::uuid[])`,
+        ]),
       )
       .execute();
+    const byUuid = new Map(vms.map((v) => [v.uuid, v]));
+    const onHost = new Map<string, typeof vms>();
+    for (const vm of vms) {
+      if (!vm.hostUuid) continue;
+      const list = onHost.get(vm.hostUuid);
+      if (list) list.push(vm);
+      else onHost.set(vm.hostUuid, [vm]);
+    }
+    await Promise.all(
+      hosts.map(async (h, i) => {
+        const list = lists[i];
+        if (list === undefined) return;
+        try {
+          // the VMs the platform places here, and those the host reports wherever the platform has them
+          const mine = new Map((onHost.get(h.uuid) ?? []).map((v) => [v.uuid, v]));
+          for (const v of list) {
+            const vm = byUuid.get(v.uuid);
+            if (vm) mine.set(vm.uuid, vm);
+          }
+          await this.reconcileHost(h, list, [...mine.values()], report);
+        } catch (err) {
+          this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
+        }
+      }),
+    );
+    await this.db
+      .updateTable('hosts')
+      .set({ lastSeenAt: new Date() })
+      .where(sql<boolean>`uuid = any(${hostUuids}::uuid[])`)
+      .execute();
+    return vms.length;
+  }
+
+  /** What `host` runs, or undefined when it did not answer (counted towards Disconnected). */
+  private async listOn(
+    host: HostRow,
+    report: ReconcileReport,
+  ): Promise<Array<{ uuid: string; state: Reported }> | undefined> {
+    try {
+      const list = (await this.deps.drivers.send(host, 'vm.list', {})).vms;
+      this.failures.delete(host.uuid);
+      if (host.status === 'Disconnected') await this.hostBack(host, report);
+      return list;
+    } catch (err) {
+      const n = (this.failures.get(host.uuid) ?? 0) + 1;
+      this.failures.set(host.uuid, n);
+      this.seenFailing.add(host.uuid);
+      try {
+        if (n >= this.failuresBeforeDisconnect) {
+          await this.hostSilent(host, report, err);
+          // every pass while it stays silent: a recovery that failed (its fence did) is tried again
+          await this.ha?.hostSilent(host);
+        }
+      } catch (e) {
+        this.deps.log.warn({ err: e, host: host.uuid }, 'marking a silent host Disconnected failed');
+      }
+      return undefined;
+    }
+  }
+
+  /** Reconciles one host that answered, against the platform's rows of its VMs. */
+  private async reconcileHost(
+    host: HostRow,
+    list: Array<{ uuid: string; state: Reported }>,
+    vms: VmRow[],
+    report: ReconcileReport,
+  ): Promise<void> {
+    const reported = new Map(list.map((v) => [v.uuid, v.state]));
     for (const vm of vms) {
       if (vm.task !== null) continue;
       const actual = reported.get(vm.uuid);
+      // decided without awaiting: a page of agreeing VMs (the usual case) is one loop, not a
+      // chain of microtasks that keeps the event loop from the API's requests
+      if (!needsRepair(host, vm, actual)) continue;
       const repaired = await this.repair(host, vm, actual);
       if (repaired) report.repaired++;
     }
@@ -156,37 +278,18 @@ export class Reconciler {
         );
       });
     }
-    return true;
   }
 
-  private async repair(
-    host: HostRow,
-    vm: {
-      uuid: string;
-      accountUuid: string;
-      state: string;
-      hostUuid: string | null;
-      migrationTargetUuid: string | null;
-      cpu: number;
-      memory: number;
-      haLevel: string;
-    },
-    actual: Reported | undefined,
-  ): Promise<boolean> {
+  private async repair(host: HostRow, vm: VmRow, actual: Reported | undefined): Promise<boolean> {
     const holdsHere = vm.hostUuid === host.uuid;
-    const runsHere = actual === 'Running' || actual === 'Paused';
-    // a copy this host should not have: the VM is the platform's on another host (running here,
-    // or a stopped definition left behind while this host was away), or this host was fenced
-    // (its VMs are restarted elsewhere or left Stopped: it runs none of them again)
-    const elsewhere = vm.hostUuid !== null && !holdsHere && vm.migrationTargetUuid !== host.uuid;
-    const afterFence = host.fencedAt !== null && !holdsHere && vm.state !== 'Destroyed';
-    if ((elsewhere && actual !== undefined) || (afterFence && runsHere)) {
+    const stale = staleCopy(host, vm, actual);
+    if (stale) {
       await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: vm.uuid });
       await this.emit([
         resourceEvent(vmFamily, vm, 'drift.repaired', {
           host: host.uuid,
           action: 'destroyed stale copy',
-          reason: afterFence ? 'its host was fenced' : `the VM runs on host ${vm.hostUuid}`,
+          reason: stale === 'fenced' ? 'its host was fenced' : `the VM runs on host ${vm.hostUuid}`,
         }),
       ]);
       return true;

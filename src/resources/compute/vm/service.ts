@@ -37,6 +37,12 @@ import { Reconciler } from './reconciler.js';
 import type { VmRuntime } from './runtime.js';
 import { vmRow } from './transitions.js';
 
+/** the share of the time reconciliation may take: passes over many hosts come less often */
+const RECONCILE_SHARE = 0.1;
+
+/** images whose candidate views are built before the node reports ready */
+const WARM_IMAGES = 10;
+
 export class VmService implements KindService {
   readonly contract = contract;
   readonly schema = vmSchema;
@@ -141,9 +147,22 @@ export class VmService implements KindService {
         s.reconcileIntervalSeconds * 1000,
         () => this.reconciler.reconcileAll(),
         onError,
+        RECONCILE_SHARE,
       ).start(),
       new PeriodicTask(s.reaperIntervalSeconds * 1000, () => this.reap(), onError).start(),
     ];
+  }
+
+  /** The candidate hosts, with the views of the most recent usable images, before the first create. */
+  async warm(): Promise<void> {
+    const images = await this.ctx.db
+      .selectFrom('images')
+      .select('uuid')
+      .where('state', '=', 'Ready')
+      .orderBy('createdAt', 'desc')
+      .limit(WARM_IMAGES)
+      .execute();
+    await this.runtime.snapshot.warm(images.map((i) => i.uuid));
   }
 
   async stop(): Promise<void> {

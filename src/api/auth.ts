@@ -11,7 +11,7 @@ import { LoginBody, LoginReply, WhoAmI } from '../contract/auth.js';
 import type { EventBus } from '../engine/events.js';
 import type { Caller } from '../kernel/caller.js';
 import { CloudError } from '../kernel/errors.js';
-import type { Sessions } from '../resources/identity/session/sessions.js';
+import type { SessionInfo, Sessions } from '../resources/identity/session/sessions.js';
 import { LoginThrottle } from './login-throttle.js';
 
 declare module 'fastify' {
@@ -48,6 +48,17 @@ export function callerOf(request: FastifyRequest): Caller {
       'send Authorization: Bearer <token> (get one from POST /v1/auth/login)',
     );
   return request.caller;
+}
+
+/** the caller a validated session token makes (this API's bearer, the OpenStack façade's X-Auth-Token) */
+export function callerOfSession(info: SessionInfo, requestId: string): Caller {
+  return {
+    accountUuid: info.accountUuid,
+    userUuid: info.userUuid,
+    isAdmin: info.isAdmin,
+    requestId,
+    sessionUuid: info.sessionUuid,
+  };
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -97,14 +108,7 @@ export function registerAuth(
         'TOKEN_MISSING',
         'send Authorization: Bearer <token> (get one from POST /v1/auth/login)',
       );
-    const info = await sessions.validate(token);
-    request.caller = {
-      accountUuid: info.accountUuid,
-      userUuid: info.userUuid,
-      isAdmin: info.isAdmin,
-      requestId: request.id,
-      sessionUuid: info.sessionUuid,
-    };
+    request.caller = callerOfSession(await sessions.validate(token), request.id);
   });
 
   app.post(

@@ -127,13 +127,22 @@ export function errorBodyFor(ce: CloudError, request?: FastifyRequest): Record<s
   return { error: { ...body, details, cause: undefined } };
 }
 
-export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * What every failure does whatever shape its body takes (this API's, or an OpenStack family's):
+ * the CloudError it is, logged (an internal one with its cause), Retry-After when it says when.
+ */
+export function failureOf(err: unknown, request: FastifyRequest, reply: FastifyReply): CloudError {
   const ce = toCloudError(err, request);
   if (ce.reason === 'Internal') request.log.error({ err }, 'request failed');
   else request.log.info({ code: ce.code }, ce.message);
   const retryAfter = ce.details?.retryAfterSeconds;
   if (typeof retryAfter === 'number')
     void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+  return ce;
+}
+
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const ce = failureOf(err, request, reply);
   void reply.code(TRANSPORT_STATUS[ce.code] ?? ce.status).send(errorBodyFor(ce, request));
 }
 

@@ -5,6 +5,7 @@
  * discovery, `POST /v3/auth/tokens`) are listed by the scope.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { callerOfSession } from '../api/auth.js';
 import { CloudError } from '../kernel/errors.js';
 import type { Sessions } from '../resources/identity/session/sessions.js';
 
@@ -32,13 +33,6 @@ export function requireToken(
         'TOKEN_MISSING',
         'send X-Auth-Token (get one from POST /identity/v3/auth/tokens)',
       );
-    const info = await sessions.validate(token);
-    request.caller = {
-      accountUuid: info.accountUuid,
-      userUuid: info.userUuid,
-      isAdmin: info.isAdmin,
-      requestId: request.id,
-      sessionUuid: info.sessionUuid,
-    };
+    request.caller = callerOfSession(await sessions.validate(token), request.id);
   });
 }

@@ -7,7 +7,7 @@
  * message so a user can still look it up.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { toCloudError } from '../api/errors.js';
+import { failureOf } from '../api/errors.js';
 import type { CloudError } from '../kernel/errors.js';
 
 export type ErrorStyle = 'nova' | 'neutron' | 'keystone' | 'glance';
@@ -73,12 +73,7 @@ function neutronType(ce: CloudError): string {
 /** sets a scope's error and not-found handlers to answer in `style` */
 export function useOpenStackErrors(scope: FastifyInstance, style: ErrorStyle): void {
   scope.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const ce = toCloudError(err, request);
-    if (ce.reason === 'Internal') request.log.error({ err }, 'request failed');
-    else request.log.info({ code: ce.code }, ce.message);
-    const retryAfter = ce.details?.retryAfterSeconds;
-    if (typeof retryAfter === 'number')
-      void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+    const ce = failureOf(err, request, reply);
     void reply.code(ce.status).send(openStackErrorBody(style, ce));
   });
 }

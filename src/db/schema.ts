@@ -5,6 +5,7 @@
 import type { Generated } from 'kysely';
 import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 import type { VmGuestConfigTable, WebhookDeliveryTable, WebhookTable } from './schema-hooks.js';
+import type { OpenstackImageTable, OpenstackKeypairTable, OpenstackServerTable } from './schema-openstack.js';
 import type {
   EipTable,
   EipWithAddressesView,
@@ -36,6 +37,7 @@ import type {
 
 export type * from './columns.js';
 export type * from './schema-hooks.js';
+export type * from './schema-openstack.js';
 export type * from './schema-network.js';
 export type * from './schema-self-service.js';
 export type * from './schema-simulator.js';
@@ -439,4 +441,8 @@ export interface Database {
   poolMisses: PoolMissTable;
   vmHeals: VmHealTable;
   quotaCharges: QuotaChargeTable;
+  /** 0022: the OpenStack façade's own records (schema-openstack.ts) */
+  openstackKeypairs: OpenstackKeypairTable;
+  openstackServers: OpenstackServerTable;
+  openstackImages: OpenstackImageTable;
 }

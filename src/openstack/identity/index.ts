@@ -124,10 +124,7 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
     const body = await tokenBody(db, request, info, { kind: 'project' }, info.sessionUuid);
     return reply.header('x-subject-token', token).send(body);
   });
-  scope.head('/v3/auth/tokens', async (request, reply) => {
-    const { token } = await subject(request);
-    return reply.code(200).header('x-subject-token', token).send();
-  });
+  // HEAD /v3/auth/tokens: Fastify answers HEAD from the GET route (headers, no body)
   scope.delete('/v3/auth/tokens', async (request, reply) => {
     const { token } = await subject(request);
     await sessions.logout(token);

@@ -45,8 +45,9 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
     const rest = path.slice(OPENSTACK_PREFIX.image.length).replace(/\/+$/, '');
     return rest === '' || rest === '/versions';
   });
-  // the image data streams to its staging file (no body limit, never held in memory)
-  scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  // the image data is left unread here and streamed from request.raw to its staging file (no body
+  // limit, never held in memory; nor walked by the input guard as a parsed body would be)
+  scope.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
 
   const versions = (request: FastifyRequest) => ({
     versions: ['2.9', '2.0'].map((v, i) => ({
@@ -157,9 +158,8 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
     const md5 = createHash('md5');
     const sha512 = createHash('sha512');
     let size = 0;
-    const body = request.body instanceof Readable ? request.body : Readable.from([Buffer.from(String(request.body ?? ''))]);
     await pipeline(
-      body,
+      request.raw,
       async function* (source) {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           md5.update(chunk);

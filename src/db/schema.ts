@@ -5,7 +5,6 @@
 import type { Generated } from 'kysely';
 import type { Json, JsonWithDefault, Resource, Timestamp, WithDefault } from './columns.js';
 import type { VmGuestConfigTable, WebhookDeliveryTable, WebhookTable } from './schema-hooks.js';
-import type { OpenstackImageTable, OpenstackKeypairTable, OpenstackServerTable } from './schema-openstack.js';
 import type {
   EipTable,
   EipWithAddressesView,
@@ -26,6 +25,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { OpenstackImageTable, OpenstackKeypairTable, OpenstackServerTable } from './schema-openstack.js';
 import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 import type {
@@ -37,8 +37,8 @@ import type {
 
 export type * from './columns.js';
 export type * from './schema-hooks.js';
-export type * from './schema-openstack.js';
 export type * from './schema-network.js';
+export type * from './schema-openstack.js';
 export type * from './schema-self-service.js';
 export type * from './schema-simulator.js';
 

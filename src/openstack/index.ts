@@ -6,8 +6,8 @@
  * document.
  */
 import type { FastifyInstance } from 'fastify';
-import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from './deps.js';
 import { computeService } from './compute/index.js';
+import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from './deps.js';
 import { identityService } from './identity/index.js';
 import { imageService } from './image/index.js';
 

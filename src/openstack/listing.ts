@@ -6,10 +6,10 @@
  * timestamps keep one order).
  */
 import type { FastifyRequest } from 'fastify';
+import { callerOf } from '../api/auth.js';
 import { getVisibleRow, MAX_LIMIT, parseListQuery, runListQuery } from '../engine/query/index.js';
 import { CloudError, invalidField } from '../kernel/errors.js';
 import type { OpenStackDeps } from './deps.js';
-import { callerOf } from '../api/auth.js';
 
 type Row = Record<string, unknown>;
 

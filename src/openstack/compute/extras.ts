@@ -22,12 +22,22 @@ function admin(caller: Caller, what: string): void {
   if (!caller.isAdmin) throw forbidden(`Policy doesn't allow os_compute_api:${what} to be performed.`);
 }
 
-async function quotasOf(deps: OpenStackDeps, accountUuid: string): Promise<Record<QuotaName, { limit: number; used: number }>> {
-  const rows = await deps.db.selectFrom('quotas').select(['name', 'limitValue', 'used']).where('accountUuid', '=', accountUuid).execute();
+async function quotasOf(
+  deps: OpenStackDeps,
+  accountUuid: string,
+): Promise<Record<QuotaName, { limit: number; used: number }>> {
+  const rows = await deps.db
+    .selectFrom('quotas')
+    .select(['name', 'limitValue', 'used'])
+    .where('accountUuid', '=', accountUuid)
+    .execute();
   const out = {} as Record<QuotaName, { limit: number; used: number }>;
   for (const [name, limit] of Object.entries(QUOTA_DEFAULTS)) {
     const row = rows.find((r) => r.name === name);
-    out[name as QuotaName] = { limit: row ? Number(row.limitValue) : limit, used: row ? Number(row.used) : 0 };
+    out[name as QuotaName] = {
+      limit: row ? Number(row.limitValue) : limit,
+      used: row ? Number(row.used) : 0,
+    };
   }
   return out;
 }
@@ -36,7 +46,15 @@ function groupView(g: Obj, members: string[]): Obj {
   return {
     id: g.uuid,
     name: g.name,
-    policies: [g.policy === 'affinity' ? (g.enforcement === 'soft' ? 'soft-affinity' : 'affinity') : g.enforcement === 'soft' ? 'soft-anti-affinity' : 'anti-affinity'],
+    policies: [
+      g.policy === 'affinity'
+        ? g.enforcement === 'soft'
+          ? 'soft-affinity'
+          : 'affinity'
+        : g.enforcement === 'soft'
+          ? 'soft-anti-affinity'
+          : 'anti-affinity',
+    ],
     members,
     metadata: {},
     project_id: g.accountUuid,
@@ -49,14 +67,24 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
 
   const zones = async () => {
     const rows = await db.selectFrom('zones').select(['name', 'state']).orderBy('name').execute();
-    return { availabilityZoneInfo: rows.map((z) => ({ zoneName: z.name, zoneState: { available: z.state === 'Enabled' }, hosts: null })) };
+    return {
+      availabilityZoneInfo: rows.map((z) => ({
+        zoneName: z.name,
+        zoneState: { available: z.state === 'Enabled' },
+        hosts: null,
+      })),
+    };
   };
   scope.get('/v2.1/os-availability-zone', zones);
   scope.get('/v2.1/os-availability-zone/detail', zones);
 
   scope.get('/v2.1/limits', async (request) => {
     const q = await quotasOf(deps, callerOf(request).accountUuid);
-    const groups = await db.selectFrom('affinityGroups').select(db.fn.countAll<number>().as('n')).where('accountUuid', '=', callerOf(request).accountUuid).executeTakeFirst();
+    const groups = await db
+      .selectFrom('affinityGroups')
+      .select(db.fn.countAll<number>().as('n'))
+      .where('accountUuid', '=', callerOf(request).accountUuid)
+      .executeTakeFirst();
     return {
       limits: {
         rate: [],
@@ -88,8 +116,12 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
   const quotaSet = async (request: FastifyRequest, detail: boolean) => {
     const caller = callerOf(request);
     const { project } = request.params as { project: string };
-    if (!caller.isAdmin && project !== caller.accountUuid) throw forbidden('a project may only read its own quotas');
-    if (!isUuid(project) || !(await db.selectFrom('accounts').select('uuid').where('uuid', '=', project).executeTakeFirst()))
+    if (!caller.isAdmin && project !== caller.accountUuid)
+      throw forbidden('a project may only read its own quotas');
+    if (
+      !isUuid(project) ||
+      !(await db.selectFrom('accounts').select('uuid').where('uuid', '=', project).executeTakeFirst())
+    )
       throw new CloudError('NotFound', 'PROJECT_NOT_FOUND', `Project ${project} could not be found.`);
     const q = await quotasOf(deps, project);
     const v = (limit: number, used: number) => (detail ? { limit, in_use: used, reserved: 0 } : limit);
@@ -113,7 +145,14 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
   scope.get('/v2.1/os-quota-sets/:project/detail', (request) => quotaSet(request, true));
   scope.get('/v2.1/os-quota-sets/:project/defaults', async (request) => {
     const { project } = request.params as { project: string };
-    return { quota_set: { id: project, instances: QUOTA_DEFAULTS['vm.num'], cores: QUOTA_DEFAULTS['vm.cpu'], ram: QUOTA_DEFAULTS['vm.memory'] / MiB } };
+    return {
+      quota_set: {
+        id: project,
+        instances: QUOTA_DEFAULTS['vm.num'],
+        cores: QUOTA_DEFAULTS['vm.cpu'],
+        ram: QUOTA_DEFAULTS['vm.memory'] / MiB,
+      },
+    };
   });
 
   // server groups = affinity groups
@@ -121,22 +160,47 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
   const membersOf = async (ids: string[]) =>
     ids.length === 0
       ? []
-      : db.selectFrom('vms').select(['uuid', 'affinityGroupUuid']).where('affinityGroupUuid', 'in', ids).where('state', 'not in', ['Destroyed', 'Expunging']).execute();
+      : db
+          .selectFrom('vms')
+          .select(['uuid', 'affinityGroupUuid'])
+          .where('affinityGroupUuid', 'in', ids)
+          .where('state', 'not in', ['Destroyed', 'Expunging'])
+          .execute();
   scope.get('/v2.1/os-server-groups', async (request) => {
     const qs = request.query as Obj;
-    const page = await listPage(deps, request, 'affinity-groups', { limit: qs.limit, q: callerOf(request).isAdmin && qs.all_projects ? [] : [`accountUuid=${callerOf(request).accountUuid}`] });
+    const page = await listPage(deps, request, 'affinity-groups', {
+      limit: qs.limit,
+      q: callerOf(request).isAdmin && qs.all_projects ? [] : [`accountUuid=${callerOf(request).accountUuid}`],
+    });
     const members = await membersOf(page.items.map((g) => g.uuid as string));
-    return { server_groups: page.items.map((g) => groupView(g, members.filter((m) => m.affinityGroupUuid === g.uuid).map((m) => m.uuid))) };
+    return {
+      server_groups: page.items.map((g) =>
+        groupView(
+          g,
+          members.filter((m) => m.affinityGroupUuid === g.uuid).map((m) => m.uuid),
+        ),
+      ),
+    };
   });
   const loadGroup = async (request: FastifyRequest) => {
     const { id } = request.params as { id: string };
     const g = await getVisibleRow(db, groups.schema, id, callerOf(request));
-    if (!g) throw new CloudError('NotFound', 'AFFINITY_GROUP_NOT_FOUND', `Instance group ${id} could not be found.`);
+    if (!g)
+      throw new CloudError(
+        'NotFound',
+        'AFFINITY_GROUP_NOT_FOUND',
+        `Instance group ${id} could not be found.`,
+      );
     return g;
   };
   scope.get('/v2.1/os-server-groups/:id', async (request) => {
     const g = await loadGroup(request);
-    return { server_group: groupView(g, (await membersOf([g.uuid as string])).map((m) => m.uuid)) };
+    return {
+      server_group: groupView(
+        g,
+        (await membersOf([g.uuid as string])).map((m) => m.uuid),
+      ),
+    };
   });
   scope.post('/v2.1/os-server-groups', async (request) => {
     const caller = callerOf(request);
@@ -150,11 +214,20 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     };
     const p = map[policy];
     if (!b || typeof b.name !== 'string' || !p)
-      throw invalidField('server_group.policies', 'a name and one of affinity, anti-affinity, soft-affinity, soft-anti-affinity', 'INVALID_SERVER_GROUP');
+      throw invalidField(
+        'server_group.policies',
+        'a name and one of affinity, anti-affinity, soft-affinity, soft-anti-affinity',
+        'INVALID_SERVER_GROUP',
+      );
     const job = await groups.create!(caller, { name: b.name, policy: p[0], enforcement: p[1] });
     await deps.engine.waitFor(job.uuid, 30_000);
     const g = await getVisibleRow(db, groups.schema, job.resourceUuid!, caller);
-    if (!g) throw new CloudError('Conflict', 'SERVER_GROUP_CREATE_FAILED', `the server group was not made (job ${job.uuid})`);
+    if (!g)
+      throw new CloudError(
+        'Conflict',
+        'SERVER_GROUP_CREATE_FAILED',
+        `the server group was not made (job ${job.uuid})`,
+      );
     return { server_group: groupView(g, []) };
   });
   scope.delete('/v2.1/os-server-groups/:id', async (request, reply) => {
@@ -206,12 +279,15 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     admin(callerOf(request), 'os-hypervisors:show');
     const { id } = request.params as { id: string };
     const h = (await hostRows()).find((x) => x.uuid === id);
-    if (!h) throw new CloudError('NotFound', 'HOST_NOT_FOUND', `Hypervisor with ID ${id} could not be found.`);
+    if (!h)
+      throw new CloudError('NotFound', 'HOST_NOT_FOUND', `Hypervisor with ID ${id} could not be found.`);
     return { hypervisor: hypervisor(h, true) };
   });
   scope.get('/v2.1/os-services', async (request) => {
     admin(callerOf(request), 'os-services:list');
-    const zones = new Map((await db.selectFrom('zones').select(['uuid', 'name']).execute()).map((z) => [z.uuid, z.name]));
+    const zones = new Map(
+      (await db.selectFrom('zones').select(['uuid', 'name']).execute()).map((z) => [z.uuid, z.name]),
+    );
     return {
       services: (await hostRows()).map((h) => ({
         id: h.uuid,
@@ -249,13 +325,25 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     await loadServer(deps, caller, id);
     const a = (request.body as Obj | undefined)?.interfaceAttachment as Obj | undefined;
     if (!a || typeof a.net_id !== 'string') {
-      throw invalidField('interfaceAttachment.net_id', 'give the network (net_id); ports are made with the interface', 'NETWORK_REQUIRED');
+      throw invalidField(
+        'interfaceAttachment.net_id',
+        'give the network (net_id); ports are made with the interface',
+        'NETWORK_REQUIRED',
+      );
     }
     const ip = Array.isArray(a.fixed_ips) ? (a.fixed_ips[0] as Obj | undefined)?.ip_address : undefined;
-    const job = await nics.create!(caller, { vmUuid: id, l3NetworkUuid: a.net_id, ...(typeof ip === 'string' ? { ip } : {}) });
+    const job = await nics.create!(caller, {
+      vmUuid: id,
+      l3NetworkUuid: a.net_id,
+      ...(typeof ip === 'string' ? { ip } : {}),
+    });
     const done = await deps.engine.waitFor(job.uuid, 120_000);
     if (done?.state !== 'Succeeded')
-      throw new CloudError('Conflict', 'INTERFACE_ATTACH_FAILED', `the interface was not attached (job ${job.uuid}: ${done?.state ?? 'running'})`);
+      throw new CloudError(
+        'Conflict',
+        'INTERFACE_ATTACH_FAILED',
+        `the interface was not attached (job ${job.uuid}: ${done?.state ?? 'running'})`,
+      );
     const n = await getVisibleRow(db, nics.schema, job.resourceUuid!, caller);
     return { interfaceAttachment: interfaceView(n!) };
   });
@@ -264,7 +352,8 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     const { id, port } = request.params as { id: string; port: string };
     await loadServer(deps, caller, id);
     const n = await getVisibleRow(db, nics.schema, port, caller);
-    if (!n || n.vmUuid !== id) throw new CloudError('NotFound', 'PORT_NOT_FOUND', `Port ${port} is not attached`);
+    if (!n || n.vmUuid !== id)
+      throw new CloudError('NotFound', 'PORT_NOT_FOUND', `Port ${port} is not attached`);
     await nics.remove!(caller, port);
     return reply.code(202).send();
   });
@@ -275,13 +364,19 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     id: v.uuid,
     serverId: v.vmUuid,
     volumeId: v.uuid,
-    device: v.deviceId !== null && v.deviceId !== undefined ? `/dev/vd${String.fromCharCode(97 + Number(v.deviceId))}` : null,
+    device:
+      v.deviceId !== null && v.deviceId !== undefined
+        ? `/dev/vd${String.fromCharCode(97 + Number(v.deviceId))}`
+        : null,
   });
   scope.get('/v2.1/servers/:id/os-volume_attachments', async (request) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
     await loadServer(deps, caller, id);
-    const page = await listPage(deps, request, 'volumes', { q: [`vmUuid=${id}`, 'type=Data'], sort: 'createdAt' });
+    const page = await listPage(deps, request, 'volumes', {
+      q: [`vmUuid=${id}`, 'type=Data'],
+      sort: 'createdAt',
+    });
     return { volumeAttachments: page.items.map(attachmentView) };
   });
   scope.post('/v2.1/servers/:id/os-volume_attachments', async (request) => {
@@ -289,7 +384,8 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     const { id } = request.params as { id: string };
     await loadServer(deps, caller, id);
     const a = (request.body as Obj | undefined)?.volumeAttachment as Obj | undefined;
-    if (!a || typeof a.volumeId !== 'string') throw invalidField('volumeAttachment.volumeId', 'required', 'FIELD_REQUIRED');
+    if (!a || typeof a.volumeId !== 'string')
+      throw invalidField('volumeAttachment.volumeId', 'required', 'FIELD_REQUIRED');
     const v = await getVisibleRow(db, volumes.schema, a.volumeId, caller);
     if (!v) throw new CloudError('NotFound', 'VOLUME_NOT_FOUND', `Volume ${a.volumeId} could not be found.`);
     await volumes.actions!.attach!(caller, a.volumeId, { vmUuid: id });
@@ -300,7 +396,12 @@ export function registerExtras(scope: FastifyInstance, deps: OpenStackDeps): voi
     const { id, volume } = request.params as { id: string; volume: string };
     await loadServer(deps, caller, id);
     const v = await getVisibleRow(db, volumes.schema, volume, caller);
-    if (!v || v.vmUuid !== id) throw new CloudError('NotFound', 'VOLUME_NOT_ATTACHED', `volume ${volume} is not attached to server ${id}`);
+    if (!v || v.vmUuid !== id)
+      throw new CloudError(
+        'NotFound',
+        'VOLUME_NOT_ATTACHED',
+        `volume ${volume} is not attached to server ${id}`,
+      );
     await volumes.actions!.detach!(caller, volume, {});
     return reply.code(202).send();
   });

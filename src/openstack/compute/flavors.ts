@@ -36,7 +36,8 @@ function flavorView(request: FastifyRequest, o: Obj, detail: boolean): Obj {
 
 /** instance offerings are the admin's to change (kind-routes.ts adminGuard, the same rule) */
 function adminOnly(caller: Caller, what: string): void {
-  if (!caller.isAdmin) throw forbidden(`Policy doesn't allow os_compute_api:os-flavor-manage:${what} to be performed.`);
+  if (!caller.isAdmin)
+    throw forbidden(`Policy doesn't allow os_compute_api:os-flavor-manage:${what} to be performed.`);
 }
 
 export function registerFlavors(scope: FastifyInstance, deps: OpenStackDeps): void {
@@ -61,7 +62,9 @@ export function registerFlavors(scope: FastifyInstance, deps: OpenStackDeps): vo
     if (!row) throw flavorNotFound(id);
     return row;
   };
-  scope.get('/v2.1/flavors/:id', async (request) => ({ flavor: flavorView(request, await load(request), true) }));
+  scope.get('/v2.1/flavors/:id', async (request) => ({
+    flavor: flavorView(request, await load(request), true),
+  }));
   scope.get('/v2.1/flavors/:id/os-extra_specs', async (request) => {
     await load(request);
     return { extra_specs: {} };
@@ -76,8 +79,16 @@ export function registerFlavors(scope: FastifyInstance, deps: OpenStackDeps): vo
     adminOnly(caller, 'create');
     const f = (request.body as Obj | undefined)?.flavor as Obj | undefined;
     if (!f) throw invalidField('flavor', 'required', 'FIELD_REQUIRED');
-    if (Number(f.disk ?? 0) !== 0 || Number(f['OS-FLV-EXT-DATA:ephemeral'] ?? 0) !== 0 || Number(f.swap || 0) !== 0)
-      throw invalidField('flavor.disk', 'flavors carry no disk here (0): the root disk is the image’s', 'FLAVOR_DISK_UNSUPPORTED');
+    if (
+      Number(f.disk ?? 0) !== 0 ||
+      Number(f['OS-FLV-EXT-DATA:ephemeral'] ?? 0) !== 0 ||
+      Number(f.swap || 0) !== 0
+    )
+      throw invalidField(
+        'flavor.disk',
+        'flavors carry no disk here (0): the root disk is the image’s',
+        'FLAVOR_DISK_UNSUPPORTED',
+      );
     const job = await offerings.create!(caller, {
       name: f.name,
       cpu: Number(f.vcpus),
@@ -85,7 +96,11 @@ export function registerFlavors(scope: FastifyInstance, deps: OpenStackDeps): vo
     });
     const done = await deps.engine.waitFor(job.uuid, 30_000);
     if (done?.state !== 'Succeeded')
-      throw new CloudError('Conflict', 'FLAVOR_CREATE_FAILED', `the flavor was not made (job ${job.uuid}: ${done?.state})`);
+      throw new CloudError(
+        'Conflict',
+        'FLAVOR_CREATE_FAILED',
+        `the flavor was not made (job ${job.uuid}: ${done?.state})`,
+      );
     const row = await getVisibleRow(deps.db, offerings.schema, job.resourceUuid!, caller);
     return { flavor: flavorView(request, row!, true) };
   });

@@ -46,7 +46,11 @@ export function fingerprintOf(publicKey: string): string {
   const blob = data && /^[A-Za-z0-9+/=]+$/.test(data) ? Buffer.from(data, 'base64') : undefined;
   const inner = blob && blob.length > 4 ? blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() : undefined;
   if (!type || !blob || inner !== type)
-    throw invalidField('keypair.public_key', 'not an OpenSSH public key (type base64 [comment])', 'KEYPAIR_INVALID');
+    throw invalidField(
+      'keypair.public_key',
+      'not an OpenSSH public key (type base64 [comment])',
+      'KEYPAIR_INVALID',
+    );
   const md5 = createHash('md5').update(blob).digest('hex');
   return md5.match(/../g)!.join(':');
 }
@@ -72,7 +76,17 @@ export function cloudConfigWithKey(userData: string | null, publicKey: string): 
 const notFound = (name: string) =>
   new CloudError('NotFound', 'KEYPAIR_NOT_FOUND', `Keypair ${name} not found for the user.`);
 
-function view(k: { name: string; publicKey: string; fingerprint: string; type: string; userUuid: string; createdAt: unknown }, full: boolean): Obj {
+function view(
+  k: {
+    name: string;
+    publicKey: string;
+    fingerprint: string;
+    type: string;
+    userUuid: string;
+    createdAt: unknown;
+  },
+  full: boolean,
+): Obj {
   const base: Obj = { name: k.name, public_key: k.publicKey, fingerprint: k.fingerprint };
   if (!full) return base;
   return {
@@ -108,18 +122,31 @@ export function registerKeypairs(scope: FastifyInstance, deps: OpenStackDeps): v
     const k = (request.body as Obj | undefined)?.keypair as Obj | undefined;
     if (!k || typeof k.name !== 'string' || !NAME.test(k.name))
       throw invalidField('keypair.name', 'letters, digits, spaces, _ . @ -; 1 to 255', 'KEYPAIR_INVALID');
-    const given = typeof k.public_key === 'string' && k.public_key.trim() !== '' ? k.public_key.trim() : undefined;
+    const given =
+      typeof k.public_key === 'string' && k.public_key.trim() !== '' ? k.public_key.trim() : undefined;
     const made = given ? undefined : generateKeypair();
     const publicKey = given ?? made!.publicKey;
     const fingerprint = fingerprintOf(publicKey);
     const row = await db
       .insertInto('openstackKeypairs')
-      .values({ userUuid: caller.userUuid, accountUuid: caller.accountUuid, name: k.name, publicKey, fingerprint })
+      .values({
+        userUuid: caller.userUuid,
+        accountUuid: caller.accountUuid,
+        name: k.name,
+        publicKey,
+        fingerprint,
+      })
       .onConflict((oc) => oc.doNothing())
       .returningAll()
       .executeTakeFirst();
     if (!row) throw new CloudError('Conflict', 'KEYPAIR_EXISTS', `Key pair '${k.name}' already exists.`);
-    return { keypair: { ...view(row, false), user_id: caller.userUuid, ...(made ? { private_key: made.privateKey } : {}) } };
+    return {
+      keypair: {
+        ...view(row, false),
+        user_id: caller.userUuid,
+        ...(made ? { private_key: made.privateKey } : {}),
+      },
+    };
   });
   scope.delete('/v2.1/os-keypairs/:name', async (request, reply) => {
     const { name } = request.params as { name: string };

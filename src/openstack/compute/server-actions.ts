@@ -34,7 +34,11 @@ function refId(v: unknown, field: string): string {
 async function finished(deps: OpenStackDeps, job: JobRow, what: string): Promise<JobRow> {
   const done = await deps.engine.waitFor(job.uuid, SYNC_STEP_MS);
   if (done?.state !== 'Succeeded')
-    throw new CloudError('Conflict', 'STEP_FAILED', `${what} did not succeed (job ${job.uuid}: ${done?.state ?? 'still running'})`);
+    throw new CloudError(
+      'Conflict',
+      'STEP_FAILED',
+      `${what} did not succeed (job ${job.uuid}: ${done?.state ?? 'still running'})`,
+    );
   return done;
 }
 
@@ -64,7 +68,8 @@ async function createImage(deps: OpenStackDeps, caller: Caller, vm: Obj, body: O
       .catch(() => undefined);
   }
   const imageUuid = (job.params as Obj | undefined)?.imageUuid;
-  if (typeof imageUuid !== 'string') throw new CloudError('Internal', 'IMAGE_ID_MISSING', 'the image job named no image');
+  if (typeof imageUuid !== 'string')
+    throw new CloudError('Internal', 'IMAGE_ID_MISSING', 'the image job named no image');
   const meta = (body.metadata ?? {}) as Obj;
   await deps.db
     .insertInto('openstackImages')
@@ -81,7 +86,13 @@ async function createImage(deps: OpenStackDeps, caller: Caller, vm: Obj, body: O
   return imageUuid;
 }
 
-async function consoleUrl(deps: OpenStackDeps, request: FastifyRequest, caller: Caller, vmUuid: string, type: string) {
+async function consoleUrl(
+  deps: OpenStackDeps,
+  request: FastifyRequest,
+  caller: Caller,
+  vmUuid: string,
+  type: string,
+) {
   await consoleTarget(deps.db, vmUuid, caller);
   const { token } = await new ConsoleTokens(deps.db).issue(vmUuid, caller);
   const ws = baseUrl(request).replace(/^http/, 'ws');
@@ -90,7 +101,8 @@ async function consoleUrl(deps: OpenStackDeps, request: FastifyRequest, caller: 
 
 export function registerServerActions(scope: FastifyInstance, deps: OpenStackDeps): void {
   const vms = deps.services.get('vms')!;
-  const act = (caller: Caller, id: string, name: string, body: Obj = {}) => vms.actions![name]!(caller, id, body);
+  const act = (caller: Caller, id: string, name: string, body: Obj = {}) =>
+    vms.actions![name]!(caller, id, body);
 
   scope.post('/v2.1/servers/:id/action', async (request, reply) => {
     const caller = callerOf(request);
@@ -120,15 +132,25 @@ export function registerServerActions(scope: FastifyInstance, deps: OpenStackDep
         await act(caller, id, 'resume');
         break;
       case 'resize':
-        await act(caller, id, 'change-offering', { instanceOfferingUuid: refId(arg.flavorRef, 'resize.flavorRef') });
+        await act(caller, id, 'change-offering', {
+          instanceOfferingUuid: refId(arg.flavorRef, 'resize.flavorRef'),
+        });
         break;
       case 'confirmResize':
         break; // change-offering has no step to confirm
       case 'revertResize':
-        throw new CloudError('Conflict', 'RESIZE_NOT_REVERTIBLE', 'a resize here is final; resize back instead');
+        throw new CloudError(
+          'Conflict',
+          'RESIZE_NOT_REVERTIBLE',
+          'a resize here is final; resize back instead',
+        );
       case 'rebuild':
         if (arg.imageRef !== undefined && refId(arg.imageRef, 'rebuild.imageRef') !== vm.imageUuid)
-          throw invalidField('rebuild.imageRef', 'a rebuild keeps the server’s image', 'REBUILD_IMAGE_UNSUPPORTED');
+          throw invalidField(
+            'rebuild.imageRef',
+            'a rebuild keeps the server’s image',
+            'REBUILD_IMAGE_UNSUPPORTED',
+          );
         await act(caller, id, 'rebuild');
         break;
       case 'migrate':
@@ -153,7 +175,11 @@ export function registerServerActions(scope: FastifyInstance, deps: OpenStackDep
       case 'os-getSerialConsole':
         return consoleUrl(deps, request, caller, id, String(arg.type ?? 'serial'));
       default:
-        throw invalidField('action', `${name} is not offered (docs/openstack.md lists the actions)`, 'ACTION_UNSUPPORTED');
+        throw invalidField(
+          'action',
+          `${name} is not offered (docs/openstack.md lists the actions)`,
+          'ACTION_UNSUPPORTED',
+        );
     }
     return reply.code(202).send();
   });

@@ -6,8 +6,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/pool.js';
-import { baseUrl } from '../urls.js';
 import { OPENSTACK_PREFIX } from '../deps.js';
+import { baseUrl } from '../urls.js';
 import { novaState } from './server-state.js';
 
 type Row = Record<string, unknown>;
@@ -23,7 +23,12 @@ export function link(request: FastifyRequest, path: string) {
   ];
 }
 
-export async function serverViews(db: Db, request: FastifyRequest, vms: Row[], isAdmin: boolean): Promise<Row[]> {
+export async function serverViews(
+  db: Db,
+  request: FastifyRequest,
+  vms: Row[],
+  isAdmin: boolean,
+): Promise<Row[]> {
   const ids = vms.map((v) => v.uuid as string);
   if (ids.length === 0) return [];
   const [nics, volumes, groups, extras, zones, hosts] = await Promise.all([
@@ -51,7 +56,15 @@ export async function serverViews(db: Db, request: FastifyRequest, vms: Row[], i
     db.selectFrom('openstackServers').selectAll().where('vmUuid', 'in', ids).execute(),
     db.selectFrom('zones').select(['uuid', 'name']).execute(),
     isAdmin
-      ? db.selectFrom('hosts').select(['uuid', 'name']).where('uuid', 'in', vms.map((v) => (v.hostUuid ?? v.lastHostUuid ?? ids[0]) as string)).execute()
+      ? db
+          .selectFrom('hosts')
+          .select(['uuid', 'name'])
+          .where(
+            'uuid',
+            'in',
+            vms.map((v) => (v.hostUuid ?? v.lastHostUuid ?? ids[0]) as string),
+          )
+          .execute()
       : Promise.resolve([] as { uuid: string; name: string }[]),
   ]);
   const zoneName = new Map(zones.map((z) => [z.uuid, z.name]));
@@ -62,7 +75,9 @@ export async function serverViews(db: Db, request: FastifyRequest, vms: Row[], i
     const addresses: Record<string, Row[]> = {};
     for (const n of nics.filter((x) => x.vmUuid === id)) {
       if (!n.ip) continue;
-      (addresses[n.network] ??= []).push({
+      const list = addresses[n.network] ?? [];
+      addresses[n.network] = list;
+      list.push({
         version: n.ip.includes(':') ? 6 : 4,
         addr: n.ip,
         'OS-EXT-IPS:type': 'fixed',

@@ -19,9 +19,9 @@ import { isUuid } from '../../kernel/ids.js';
 import type { VmService } from '../../resources/compute/vm/service.js';
 import type { OpenStackDeps } from '../deps.js';
 import { listPage } from '../listing.js';
+import { cloudConfigWithKey, keypairOf } from './keypairs.js';
 import { GONE_STATES, statesOfStatus } from './server-state.js';
 import { link, serverViews } from './server-view.js';
-import { cloudConfigWithKey, keypairOf } from './keypairs.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined =>
@@ -59,7 +59,11 @@ async function nameOrIdTo(
     (r) => table === 'zones' || caller.isAdmin || r.accountUuid === caller.accountUuid,
   );
   if (rows.length === 1) return rows[0]!.uuid;
-  throw invalidField(field, rows.length === 0 ? `no ${value} found` : `${value} names several; give the id`, 'INVALID_REFERENCE');
+  throw invalidField(
+    field,
+    rows.length === 0 ? `no ${value} found` : `${value} names several; give the id`,
+    'INVALID_REFERENCE',
+  );
 }
 
 const GiB = 1024 ** 3;
@@ -68,7 +72,8 @@ const GiB = 1024 ** 3;
 async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
   const s = obj(body.server);
   if (!s) throw invalidField('server', 'required', 'FIELD_REQUIRED');
-  if (typeof s.name !== 'string' || s.name.length === 0) throw invalidField('server.name', 'required', 'FIELD_REQUIRED');
+  if (typeof s.name !== 'string' || s.name.length === 0)
+    throw invalidField('server.name', 'required', 'FIELD_REQUIRED');
   const out: Obj = { name: s.name, instanceOfferingUuid: refId(s.flavorRef, 'server.flavorRef') };
   const bdm = Array.isArray(s.block_device_mapping_v2) ? (s.block_device_mapping_v2 as Obj[]) : [];
   const boot = bdm.find((b) => String(b.boot_index ?? '') === '0');
@@ -76,21 +81,36 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
     out.imageUuid = refId(boot.uuid, 'server.block_device_mapping_v2[0].uuid');
     if (boot.volume_size !== undefined) out.rootDiskSize = Number(boot.volume_size) * GiB;
   } else if (boot) {
-    throw invalidField('server.block_device_mapping_v2', 'only booting from an image is offered (source_type image)', 'BDM_UNSUPPORTED');
+    throw invalidField(
+      'server.block_device_mapping_v2',
+      'only booting from an image is offered (source_type image)',
+      'BDM_UNSUPPORTED',
+    );
   } else out.imageUuid = refId(s.imageRef, 'server.imageRef');
-  const blanks = bdm.filter((b) => b !== boot && b.source_type === 'blank' && b.destination_type === 'volume');
+  const blanks = bdm.filter(
+    (b) => b !== boot && b.source_type === 'blank' && b.destination_type === 'volume',
+  );
   if (blanks.length > 0) {
     out.dataDiskSizes = blanks.map((b) => Number(b.volume_size) * GiB);
     out.deleteDataDisksWithVm = blanks.every((b) => b.delete_on_termination === true);
   }
   if (bdm.some((b) => b !== boot && !blanks.includes(b)))
-    throw invalidField('server.block_device_mapping_v2', 'extra devices must be blank volumes', 'BDM_UNSUPPORTED');
+    throw invalidField(
+      'server.block_device_mapping_v2',
+      'extra devices must be blank volumes',
+      'BDM_UNSUPPORTED',
+    );
   const nets = s.networks;
   if (Array.isArray(nets)) {
     const l3: string[] = [];
     const ips: Obj[] = [];
     for (const [i, n] of (nets as Obj[]).entries()) {
-      if (n.port) throw invalidField(`server.networks[${i}].port`, 'give the network (uuid); ports are made with the server', 'PORT_UNSUPPORTED');
+      if (n.port)
+        throw invalidField(
+          `server.networks[${i}].port`,
+          'give the network (uuid); ports are made with the server',
+          'PORT_UNSUPPORTED',
+        );
       const id = refId(n.uuid, `server.networks[${i}].uuid`);
       l3.push(id);
       if (typeof n.fixed_ip === 'string') ips.push({ l3NetworkUuid: id, ip: n.fixed_ip });
@@ -108,12 +128,25 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
       .execute();
     if (mine.length === 1) out.l3NetworkUuids = [mine[0]!.uuid];
     if (mine.length > 1)
-      throw new CloudError('Conflict', 'NETWORK_AMBIGUOUS', 'Multiple possible networks found, use a Network ID to be more specific.');
-  } else if (nets !== 'none') throw invalidField('server.networks', 'a list, "auto" or "none"', 'INVALID_NETWORKS');
+      throw new CloudError(
+        'Conflict',
+        'NETWORK_AMBIGUOUS',
+        'Multiple possible networks found, use a Network ID to be more specific.',
+      );
+  } else if (nets !== 'none')
+    throw invalidField('server.networks', 'a list, "auto" or "none"', 'INVALID_NETWORKS');
   if (Array.isArray(s.security_groups) && s.security_groups.length > 0) {
     const ids: string[] = [];
     for (const [i, g] of (s.security_groups as Obj[]).entries())
-      ids.push(await nameOrIdTo(deps, caller, 'securityGroups', String(g.name ?? ''), `server.security_groups[${i}].name`));
+      ids.push(
+        await nameOrIdTo(
+          deps,
+          caller,
+          'securityGroups',
+          String(g.name ?? ''),
+          `server.security_groups[${i}].name`,
+        ),
+      );
     out.securityGroupUuids = [...new Set(ids)];
   }
   if (typeof s.availability_zone === 'string' && s.availability_zone.length > 0) {
@@ -127,7 +160,8 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
 
   let userData: string | null = null;
   if (typeof s.user_data === 'string' && s.user_data.length > 0) {
-    if (!/^[A-Za-z0-9+/=\s]+$/.test(s.user_data)) throw invalidField('server.user_data', 'must be base64', 'INVALID_USER_DATA');
+    if (!/^[A-Za-z0-9+/=\s]+$/.test(s.user_data))
+      throw invalidField('server.user_data', 'must be base64', 'INVALID_USER_DATA');
     userData = Buffer.from(s.user_data, 'base64').toString('utf8');
   }
   let keyName: string | null = null;
@@ -141,7 +175,11 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
   const metadata = obj(s.metadata) ?? {};
   for (const [k, v] of Object.entries(metadata))
     if (typeof v !== 'string' || k.length > 255 || v.length > 255)
-      throw invalidField(`server.metadata.${k}`, 'keys and values are strings of at most 255 characters', 'INVALID_METADATA');
+      throw invalidField(
+        `server.metadata.${k}`,
+        'keys and values are strings of at most 255 characters',
+        'INVALID_METADATA',
+      );
   return { native: out, keyName, userData, metadata: metadata as Record<string, string> };
 }
 
@@ -157,7 +195,10 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
         .values({ vmUuid, keyName: c.keyName, metadata: JSON.stringify(c.metadata) })
         .execute();
       if (c.userData !== null)
-        await tx.insertInto('vmGuestConfigs').values({ vmUuid, userData: c.userData, instanceId: null }).execute();
+        await tx
+          .insertInto('vmGuestConfigs')
+          .values({ vmUuid, userData: c.userData, instanceId: null })
+          .execute();
     });
     const id = job.resourceUuid!;
     return reply
@@ -200,7 +241,12 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     if (page.more && page.items.length > 0) {
       const last = page.items[page.items.length - 1]!.uuid;
       const limit = qs.limit ? `limit=${qs.limit}&` : '';
-      body.servers_links = [{ rel: 'next', href: `${link(request, `servers${detail ? '/detail' : ''}`)[0]!.href}?${limit}marker=${last}` }];
+      body.servers_links = [
+        {
+          rel: 'next',
+          href: `${link(request, `servers${detail ? '/detail' : ''}`)[0]!.href}?${limit}marker=${last}`,
+        },
+      ];
     }
     return body;
   };
@@ -242,7 +288,14 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
 }
 
 /** once the destroy has run, expunge the VM (Nova frees a deleted server's disk at once) */
-function expungeAfter(deps: OpenStackDeps, vms: VmService, caller: Caller, id: string, jobUuid: string, request: FastifyRequest) {
+function expungeAfter(
+  deps: OpenStackDeps,
+  vms: VmService,
+  caller: Caller,
+  id: string,
+  jobUuid: string,
+  request: FastifyRequest,
+) {
   void (async () => {
     const done = await deps.engine.waitFor(jobUuid, 10 * 60_000);
     if (done?.state !== 'Succeeded') return;

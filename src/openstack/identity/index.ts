@@ -46,7 +46,10 @@ function projectView(request: FastifyRequest, a: { uuid: string; name: string; d
   };
 }
 
-function userView(request: FastifyRequest, u: { uuid: string; name: string; accountUuid: string; description: string | null }) {
+function userView(
+  request: FastifyRequest,
+  u: { uuid: string; name: string; accountUuid: string; description: string | null },
+) {
   return {
     id: u.uuid,
     name: u.name,
@@ -137,10 +140,20 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
   }));
   scope.get('/v3/auth/projects', async (request) => {
     const c = callerOf(request);
-    const rows = await db.selectFrom('accounts').select(['uuid', 'name', 'description']).where('uuid', '=', c.accountUuid).execute();
-    return { projects: rows.map((r) => projectView(request, r)), links: { self: null, next: null, previous: null } };
+    const rows = await db
+      .selectFrom('accounts')
+      .select(['uuid', 'name', 'description'])
+      .where('uuid', '=', c.accountUuid)
+      .execute();
+    return {
+      projects: rows.map((r) => projectView(request, r)),
+      links: { self: null, next: null, previous: null },
+    };
   });
-  scope.get('/v3/auth/domains', async () => ({ domains: [domainView()], links: { self: null, next: null, previous: null } }));
+  scope.get('/v3/auth/domains', async () => ({
+    domains: [domainView()],
+    links: { self: null, next: null, previous: null },
+  }));
 
   scope.get('/v3/projects', async (request) => ({
     projects: (await accountsVisible(db, request)).map((r) => projectView(request, r)),
@@ -149,9 +162,14 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
   scope.get('/v3/projects/:id', async (request) => {
     const { id } = request.params as { id: string };
     const c = callerOf(request);
-    const row = isUuid(id) && (c.isAdmin || id === c.accountUuid)
-      ? await db.selectFrom('accounts').select(['uuid', 'name', 'description']).where('uuid', '=', id).executeTakeFirst()
-      : undefined;
+    const row =
+      isUuid(id) && (c.isAdmin || id === c.accountUuid)
+        ? await db
+            .selectFrom('accounts')
+            .select(['uuid', 'name', 'description'])
+            .where('uuid', '=', id)
+            .executeTakeFirst()
+        : undefined;
     if (!row) throw notFound('project', id);
     return { project: projectView(request, row) };
   });
@@ -164,7 +182,11 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
     const { id } = request.params as { id: string };
     const c = callerOf(request);
     const row = isUuid(id)
-      ? await db.selectFrom('users').select(['uuid', 'name', 'accountUuid', 'description']).where('uuid', '=', id).executeTakeFirst()
+      ? await db
+          .selectFrom('users')
+          .select(['uuid', 'name', 'accountUuid', 'description'])
+          .where('uuid', '=', id)
+          .executeTakeFirst()
       : undefined;
     if (!row || (!c.isAdmin && row.accountUuid !== c.accountUuid)) throw notFound('user', id);
     return { user: userView(request, row) };
@@ -176,22 +198,43 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
       ? await db.selectFrom('users').select(['accountUuid']).where('uuid', '=', id).executeTakeFirst()
       : undefined;
     if (!user || (!c.isAdmin && user.accountUuid !== c.accountUuid)) throw notFound('user', id);
-    const rows = await db.selectFrom('accounts').select(['uuid', 'name', 'description']).where('uuid', '=', user.accountUuid).execute();
-    return { projects: rows.map((r) => projectView(request, r)), links: { self: null, next: null, previous: null } };
+    const rows = await db
+      .selectFrom('accounts')
+      .select(['uuid', 'name', 'description'])
+      .where('uuid', '=', user.accountUuid)
+      .execute();
+    return {
+      projects: rows.map((r) => projectView(request, r)),
+      links: { self: null, next: null, previous: null },
+    };
   });
 
   scope.get('/v3/roles', async (request) => {
     const name = (request.query as Record<string, unknown>).name;
     const roles = rolesOf(true)
       .filter((r) => typeof name !== 'string' || r.name === name)
-      .map((r) => ({ ...r, domain_id: null, description: null, options: {}, links: { self: `${baseUrl(request)}${P}/v3/roles/${r.id}` } }));
+      .map((r) => ({
+        ...r,
+        domain_id: null,
+        description: null,
+        options: {},
+        links: { self: `${baseUrl(request)}${P}/v3/roles/${r.id}` },
+      }));
     return { roles, links: { self: `${baseUrl(request)}${P}/v3/roles`, next: null, previous: null } };
   });
   scope.get('/v3/roles/:id', async (request) => {
     const { id } = request.params as { id: string };
     const role = rolesOf(true).find((r) => r.id === id);
     if (!role) throw notFound('role', id);
-    return { role: { ...role, domain_id: null, description: null, options: {}, links: { self: `${baseUrl(request)}${P}/v3/roles/${id}` } } };
+    return {
+      role: {
+        ...role,
+        domain_id: null,
+        description: null,
+        options: {},
+        links: { self: `${baseUrl(request)}${P}/v3/roles/${id}` },
+      },
+    };
   });
   // every user holds its account's roles on its own project (rolesOf)
   scope.get('/v3/role_assignments', async (request) => {
@@ -210,19 +253,37 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
           role: { id: r.id },
           user: { id: u.userUuid },
           scope: { project: { id: u.accountUuid } },
-          links: { assignment: `${baseUrl(request)}${P}/v3/projects/${u.accountUuid}/users/${u.userUuid}/roles/${r.id}` },
+          links: {
+            assignment: `${baseUrl(request)}${P}/v3/projects/${u.accountUuid}/users/${u.userUuid}/roles/${r.id}`,
+          },
         })),
       );
     return { role_assignments: assignments, links: { self: null, next: null, previous: null } };
   });
 
-  const domainView = () => ({ ...DEFAULT_DOMAIN, description: 'the one domain', enabled: true, tags: [], options: {}, links: {} });
-  scope.get('/v3/domains', async () => ({ domains: [domainView()], links: { self: null, next: null, previous: null } }));
+  const domainView = () => ({
+    ...DEFAULT_DOMAIN,
+    description: 'the one domain',
+    enabled: true,
+    tags: [],
+    options: {},
+    links: {},
+  });
+  scope.get('/v3/domains', async () => ({
+    domains: [domainView()],
+    links: { self: null, next: null, previous: null },
+  }));
   scope.get('/v3/domains/:id', async (request) => {
     const { id } = request.params as { id: string };
     if (id !== DEFAULT_DOMAIN.id) throw notFound('domain', id);
     return { domain: domainView() };
   });
-  scope.get('/v3/services', async () => ({ services: servicesList(), links: { self: null, next: null, previous: null } }));
-  scope.get('/v3/endpoints', async (request) => ({ endpoints: endpointsList(serviceUrls(request)), links: { self: null, next: null, previous: null } }));
+  scope.get('/v3/services', async () => ({
+    services: servicesList(),
+    links: { self: null, next: null, previous: null },
+  }));
+  scope.get('/v3/endpoints', async (request) => ({
+    endpoints: endpointsList(serviceUrls(request)),
+    links: { self: null, next: null, previous: null },
+  }));
 };

@@ -37,7 +37,11 @@ function checkDomain(d: Obj | undefined, field: string): void {
   const id = str(d.id);
   const name = str(d.name);
   if ((id && id !== DEFAULT_DOMAIN.id) || (name && name !== DEFAULT_DOMAIN.name))
-    throw new CloudError('Unauthenticated', 'DOMAIN_UNKNOWN', `${field}: the only domain is Default (id "default")`);
+    throw new CloudError(
+      'Unauthenticated',
+      'DOMAIN_UNKNOWN',
+      `${field}: the only domain is Default (id "default")`,
+    );
 }
 
 export interface TokenScope {
@@ -56,7 +60,13 @@ async function whoIs(db: Db, by: { userUuid: string }): Promise<Who> {
   const row = await db
     .selectFrom('users as u')
     .innerJoin('accounts as a', 'a.uuid', 'u.accountUuid')
-    .select(['u.uuid as userUuid', 'u.name as userName', 'a.uuid as accountUuid', 'a.name as accountName', 'a.type'])
+    .select([
+      'u.uuid as userUuid',
+      'u.name as userName',
+      'a.uuid as accountUuid',
+      'a.name as accountName',
+      'a.type',
+    ])
     .where('u.uuid', '=', by.userUuid)
     .executeTakeFirst();
   if (!row) throw new CloudError('Unauthenticated', 'TOKEN_INVALID', 'the token’s user no longer exists');
@@ -67,14 +77,21 @@ async function whoIs(db: Db, by: { userUuid: string }): Promise<Who> {
  * The account (project) a password login is for: the project asked for, else the one account
  * that has a user of that name. Returns its name (Sessions.login takes names).
  */
-async function accountForLogin(db: Db, userName: string | undefined, userId: string | undefined, project: Obj | undefined) {
+async function accountForLogin(
+  db: Db,
+  userName: string | undefined,
+  userId: string | undefined,
+  project: Obj | undefined,
+) {
   if (project) {
     checkDomain(obj(project.domain), 'auth.scope.project.domain');
     const id = str(project.id);
     const name = str(project.name);
     if (!id && !name) throw invalidField('auth.scope.project', 'give its id or name', 'PROJECT_REQUIRED');
     let q = db.selectFrom('accounts').select(['uuid', 'name']);
-    q = id ? q.where('uuid', '=', /^[0-9a-f-]{36}$/i.test(id) ? id : '00000000-0000-0000-0000-000000000000') : q.where('name', '=', name!);
+    q = id
+      ? q.where('uuid', '=', /^[0-9a-f-]{36}$/i.test(id) ? id : '00000000-0000-0000-0000-000000000000')
+      : q.where('name', '=', name!);
     const row = await q.executeTakeFirst();
     if (!row) throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong project, user or password');
     return row.name;
@@ -84,12 +101,20 @@ async function accountForLogin(db: Db, userName: string | undefined, userId: str
     .innerJoin('accounts as a', 'a.uuid', 'u.accountUuid')
     .select(['a.name']);
   q = userId
-    ? q.where('u.uuid', '=', /^[0-9a-f-]{36}$/i.test(userId) ? userId : '00000000-0000-0000-0000-000000000000')
+    ? q.where(
+        'u.uuid',
+        '=',
+        /^[0-9a-f-]{36}$/i.test(userId) ? userId : '00000000-0000-0000-0000-000000000000',
+      )
     : q.where('u.name', '=', userName!);
   const rows = await q.limit(2).execute();
   if (rows.length === 1) return rows[0]!.name;
   if (rows.length > 1)
-    throw invalidField('auth.scope', `several projects have a user ${userName}; scope the token to one`, 'PROJECT_REQUIRED');
+    throw invalidField(
+      'auth.scope',
+      `several projects have a user ${userName}; scope the token to one`,
+      'PROJECT_REQUIRED',
+    );
   throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong project, user or password');
 }
 
@@ -141,7 +166,12 @@ export class TokenIssuer {
     const methods = Array.isArray(identity.methods) ? identity.methods : [];
     const scopeBody = obj(auth.scope);
     const project = obj(scopeBody?.project);
-    if (scopeBody?.system) throw new CloudError('Unauthenticated', 'SYSTEM_SCOPE_UNSUPPORTED', 'auth.scope.system: system scope is not offered; scope to a project');
+    if (scopeBody?.system)
+      throw new CloudError(
+        'Unauthenticated',
+        'SYSTEM_SCOPE_UNSUPPORTED',
+        'auth.scope.system: system scope is not offered; scope to a project',
+      );
     checkDomain(obj(scopeBody?.domain), 'auth.scope.domain');
     const scope: TokenScope = { kind: project ? 'project' : scopeBody?.domain ? 'domain' : 'unscoped' };
     if (methods.includes('password')) {
@@ -150,7 +180,11 @@ export class TokenIssuer {
       const userId = str(user?.id);
       const password = typeof user?.password === 'string' ? user.password : undefined;
       if (!user || (!userName && !userId) || password === undefined)
-        throw invalidField('auth.identity.password.user', 'give name (with domain) or id, and password', 'AUTH_REQUIRED');
+        throw invalidField(
+          'auth.identity.password.user',
+          'give name (with domain) or id, and password',
+          'AUTH_REQUIRED',
+        );
       checkDomain(obj(user.domain), 'auth.identity.password.user.domain');
       const accountName = await accountForLogin(this.db, userName, userId, project);
       const name = userName ?? (await this.userName(userId!));
@@ -177,17 +211,29 @@ export class TokenIssuer {
         const name = str(project.name);
         const who = await whoIs(this.db, info);
         if ((id && id !== who.accountUuid) || (name && name !== who.accountName))
-          throw new CloudError('Unauthenticated', 'PROJECT_NOT_YOURS', 'auth.scope.project: a user may only scope to its own project');
+          throw new CloudError(
+            'Unauthenticated',
+            'PROJECT_NOT_YOURS',
+            'auth.scope.project: a user may only scope to its own project',
+          );
       }
       return { token: given, body: await tokenBody(this.db, request, info, scope, info.sessionUuid) };
     }
-    throw new CloudError('Unauthenticated', 'AUTH_METHOD_UNSUPPORTED', 'auth.identity.methods: use password or token');
+    throw new CloudError(
+      'Unauthenticated',
+      'AUTH_METHOD_UNSUPPORTED',
+      'auth.identity.methods: use password or token',
+    );
   }
 
   private async userName(userUuid: string): Promise<string> {
     if (!/^[0-9a-f-]{36}$/i.test(userUuid))
       throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong project, user or password');
-    const row = await this.db.selectFrom('users').select('name').where('uuid', '=', userUuid).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('users')
+      .select('name')
+      .where('uuid', '=', userUuid)
+      .executeTakeFirst();
     if (!row) throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong project, user or password');
     return row.name;
   }

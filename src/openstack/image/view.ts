@@ -5,7 +5,12 @@
  */
 type Obj = Record<string, unknown>;
 
-const STATUS: Record<string, string> = { Downloading: 'saving', Ready: 'active', Error: 'killed', Deleted: 'deleted' };
+const STATUS: Record<string, string> = {
+  Downloading: 'saving',
+  Ready: 'active',
+  Error: 'killed',
+  Deleted: 'deleted',
+};
 const GiB = 1024 ** 3;
 const iso = (v: unknown) => (v ? new Date(v as string).toISOString().replace(/\.\d{3}Z$/, 'Z') : null);
 
@@ -33,7 +38,13 @@ export function imageView(image: Obj | undefined, rec: GlanceRecord | undefined)
     id,
     name: image?.name ?? rec?.name,
     status: image ? (STATUS[image.state as string] ?? 'queued') : 'queued',
-    visibility: image ? (image.isPublic ? 'public' : (rec?.visibility === 'shared' ? 'shared' : 'private')) : (rec?.visibility ?? 'private'),
+    visibility: image
+      ? image.isPublic
+        ? 'public'
+        : rec?.visibility === 'shared'
+          ? 'shared'
+          : 'private'
+      : (rec?.visibility ?? 'private'),
     protected: rec?.protected ?? false,
     os_hidden: false,
     size: image && image.state === 'Ready' ? Number(image.actualSize) : null,

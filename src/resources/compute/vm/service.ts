@@ -103,7 +103,11 @@ export class VmService implements KindService {
    * An ordinary create with `alsoInTx` run in the admitting transaction: what another API records
    * with the VM (the OpenStack façade's key name, metadata and user-data) commits with it or not at all.
    */
-  createWith(caller: Caller, body: Record<string, unknown>, alsoInTx: (tx: Tx, vmUuid: string) => Promise<void>) {
+  createWith(
+    caller: Caller,
+    body: Record<string, unknown>,
+    alsoInTx: (tx: Tx, vmUuid: string) => Promise<void>,
+  ) {
     return admitPoolVmCreate(this.ctx, caller, body as unknown as VmCreateBody, alsoInTx);
   }
 

@@ -1,5 +1,5 @@
 /** Row types of the OpenStack façade's tables (0022-openstack). */
-import type { JsonWithDefault, Timestamp, WithDefault } from './columns.js';
+import type { Timestamp, WithDefault } from './columns.js';
 
 export interface OpenstackKeypairTable {
   userUuid: string;
@@ -14,7 +14,8 @@ export interface OpenstackKeypairTable {
 export interface OpenstackServerTable {
   vmUuid: string;
   keyName: string | null;
-  metadata: JsonWithDefault<Record<string, string>>;
+  /** JSON text (keys kept as the user wrote them) */
+  metadata: WithDefault<string>;
 }
 
 export interface OpenstackImageTable {
@@ -27,7 +28,8 @@ export interface OpenstackImageTable {
   minDisk: WithDefault<number>;
   minRam: WithDefault<number>;
   protected: WithDefault<boolean>;
-  properties: JsonWithDefault<Record<string, unknown>>;
+  /** JSON text (keys kept as the user wrote them) */
+  properties: WithDefault<string>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

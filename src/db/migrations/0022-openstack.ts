@@ -7,6 +7,9 @@
  *   them, visibility, min_ram, protected and the free-form properties. A row whose uuid has no
  *   `images` row yet is a Glance image still `queued` (created, data not uploaded); the upload
  *   makes the Nimbus image with the same uuid.
+ * Metadata and properties are JSON kept as text: their keys are the user's (`os_distro`,
+ * `owner_specified.openstack.md5`) and must come back as written, not camel-cased as the query
+ * layer does to the keys of JSON columns.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -27,7 +30,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     create table openstack_servers (
       vm_uuid uuid primary key references vms (uuid) on delete cascade deferrable initially deferred,
       key_name text,
-      metadata jsonb not null default '{}'
+      metadata text not null default '{}'
     )`.execute(db);
   await sql`
     create table openstack_images (
@@ -40,7 +43,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       min_disk integer not null default 0,
       min_ram integer not null default 0,
       protected boolean not null default false,
-      properties jsonb not null default '{}',
+      properties text not null default '{}',
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now()
     )`.execute(db);

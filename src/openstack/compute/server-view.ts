@@ -92,7 +92,7 @@ export async function serverViews(
       status: st.status,
       tenant_id: vm.accountUuid,
       user_id: null,
-      metadata: extra?.metadata ?? {},
+      metadata: extra ? JSON.parse(extra.metadata) : {},
       hostId: vm.hostUuid ? String(vm.hostUuid).replace(/-/g, '') : '',
       image: vm.imageUuid ? { id: vm.imageUuid, links: link(request, `images/${vm.imageUuid}`) } : '',
       flavor: vm.instanceOfferingUuid

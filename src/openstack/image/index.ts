@@ -25,7 +25,7 @@ import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from '../
 import { useOpenStackErrors } from '../errors.js';
 import { listPage } from '../listing.js';
 import { baseUrl } from '../urls.js';
-import { type GlanceRecord, imageView } from './view.js';
+import { type GlanceRecord, imageView, propertiesOf } from './view.js';
 
 type Obj = Record<string, unknown>;
 const GiB = 1024 ** 3;
@@ -242,7 +242,7 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
     };
     await db
       .updateTable('openstackImages')
-      .set({ properties: JSON.stringify({ ...rec.properties, ...hashes }), updatedAt: new Date() })
+      .set({ properties: JSON.stringify({ ...propertiesOf(rec), ...hashes }), updatedAt: new Date() })
       .where('uuid', '=', id)
       .execute();
     try {
@@ -289,7 +289,7 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
     owned(caller, { image, rec });
     const ops = Array.isArray(request.body) ? (request.body as Obj[]) : [];
     const changes: Obj = {};
-    const props: Obj = { ...(rec?.properties ?? {}) };
+    const props: Obj = propertiesOf(rec);
     const recChanges: Obj = {};
     for (const [i, op] of ops.entries()) {
       const key = String(op.path ?? '').replace(/^\//, '');

@@ -24,14 +24,15 @@ export interface GlanceRecord {
   minDisk: number;
   minRam: number;
   protected: boolean;
-  properties: Record<string, unknown>;
+  /** JSON text (schema-openstack.ts) */
+  properties: string;
   createdAt: unknown;
   updatedAt: unknown;
 }
 
 export function imageView(image: Obj | undefined, rec: GlanceRecord | undefined): Obj {
   const id = (image?.uuid ?? rec?.uuid) as string;
-  const props = (rec?.properties ?? {}) as Obj;
+  const props = propertiesOf(rec);
   const { checksum, os_hash_value, os_hash_algo, ...extra } = props;
   return {
     ...extra,
@@ -64,4 +65,11 @@ export function imageView(image: Obj | undefined, rec: GlanceRecord | undefined)
     self: `/v2/images/${id}`,
     schema: '/v2/schemas/image',
   };
+}
+
+/** a record's free-form properties (kept as JSON text) */
+export function propertiesOf(rec: GlanceRecord | undefined): Obj {
+  if (!rec) return {};
+  const parsed: unknown = JSON.parse(rec.properties || '{}');
+  return parsed !== null && typeof parsed === 'object' ? (parsed as Obj) : {};
 }

@@ -6,13 +6,19 @@
  * document.
  */
 import type { FastifyInstance } from 'fastify';
-import type { OpenStackDeps } from './deps.js';
+import { computeService } from './compute/index.js';
+import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from './deps.js';
+import { identityService } from './identity/index.js';
+import { imageService } from './image/index.js';
 
-/** one OpenStack service: registers its routes in a scope already prefixed with its mount point */
-export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => Promise<void> | void;
+export type { OpenStackService } from './deps.js';
 
 /** the services and their mount points (deps.ts OPENSTACK_PREFIX); each adds itself here */
-const SERVICES: { prefix: string; register: OpenStackService }[] = [];
+const SERVICES: { prefix: string; register: OpenStackService }[] = [
+  { prefix: OPENSTACK_PREFIX.identity, register: identityService },
+  { prefix: OPENSTACK_PREFIX.compute, register: computeService },
+  { prefix: OPENSTACK_PREFIX.image, register: imageService },
+];
 
 export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStackDeps): Promise<void> {
   for (const s of SERVICES)

@@ -6,13 +6,16 @@
  * document.
  */
 import type { FastifyInstance } from 'fastify';
-import type { OpenStackDeps } from './deps.js';
+import { OPENSTACK_PREFIX, type OpenStackDeps } from './deps.js';
+import { neutron } from './network/index.js';
 
 /** one OpenStack service: registers its routes in a scope already prefixed with its mount point */
 export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => Promise<void> | void;
 
 /** the services and their mount points (deps.ts OPENSTACK_PREFIX); each adds itself here */
-const SERVICES: { prefix: string; register: OpenStackService }[] = [];
+const SERVICES: { prefix: string; register: OpenStackService }[] = [
+  { prefix: OPENSTACK_PREFIX.network, register: neutron },
+];
 
 export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStackDeps): Promise<void> {
   for (const s of SERVICES)

@@ -19,6 +19,7 @@ import * as m0013 from './0013-webhooks.js';
 import * as m0016 from './0016-console.js';
 import * as m0017 from './0017-pool-login.js';
 import * as m0018 from './0018-cluster.js';
+import * as m0023 from './0023-openstack-routers.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -37,4 +38,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0016-console': m0016,
   '0017-pool-login': m0017,
   '0018-cluster': m0018,
+  '0023-openstack-routers': m0023,
 };

@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { OPENSTACK_PREFIX, type OpenStackDeps } from './deps.js';
 import { neutron } from './network/index.js';
+import { cinder } from './volume/index.js';
 
 /** one OpenStack service: registers its routes in a scope already prefixed with its mount point */
 export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => Promise<void> | void;
@@ -15,6 +16,7 @@ export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => 
 /** the services and their mount points (deps.ts OPENSTACK_PREFIX); each adds itself here */
 const SERVICES: { prefix: string; register: OpenStackService }[] = [
   { prefix: OPENSTACK_PREFIX.network, register: neutron },
+  { prefix: OPENSTACK_PREFIX.volume, register: cinder },
 ];
 
 export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStackDeps): Promise<void> {

@@ -33,3 +33,10 @@ export function assertProject(caller: Caller, projectId: string): void {
   if (!caller.isAdmin && !sameId(projectId, caller.accountUuid))
     throw forbidden(`the token is for project ${caller.accountUuid}, not ${projectId}`, 'PROJECT_MISMATCH');
 }
+
+/** a project id as a Nimbus account UUID (Keystone spells ids without dashes; either is taken) */
+export function projectUuid(projectId: string): string {
+  const hex = projectId.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return projectId;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

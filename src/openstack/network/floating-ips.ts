@@ -9,12 +9,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { invalidField, missingReference } from '../../kernel/errors.js';
+import { CloudError, invalidField, missingReference } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
 import { idCondition, listPage, mustSee, param, serviceOf, settle, stamp, visible } from './facade.js';
 import { refuseProject } from './project.js';
 import { routersOfNetworks } from './router-store.js';
+import { uplinkOf } from './routers.js';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const FipCreate = Type.Object(
@@ -121,17 +122,30 @@ function fipFilters(query: Record<string, unknown>): string[] {
   return q;
 }
 
-/** the NIC a port_id names, checked as the caller sees it (another account's is "no port") */
+/**
+ * The NIC a port_id names, checked as the caller sees it (another account's is "no port"). Its
+ * network must go out through the floating network (a virtual-router L3 whose offering uplinks
+ * there), else 404 ExternalGatewayForFloatingIPNotFound — as Neutron answers, which is what
+ * makes `openstack server add floating ip` try the server's next port.
+ */
 async function nicOf(
   deps: OpenStackDeps,
   caller: Caller,
   portId: string,
   fixedIp: string | null | undefined,
+  floatingNetwork: string,
 ) {
   const nic = await visible(deps, 'vm-nics', portId, caller);
   if (!nic) throw missingReference('port_id', 'port', portId);
   if (fixedIp && fixedIp !== nic.ip)
     throw invalidField('fixed_ip_address', `port ${portId} has ${String(nic.ip)}, not ${fixedIp}`);
+  const l3 = await visible(deps, 'l3-networks', nic.l3NetworkUuid as string, caller);
+  if (!l3 || (await uplinkOf(deps, l3)) !== floatingNetwork)
+    throw new CloudError(
+      'NotFound',
+      'EXTERNAL_GATEWAY_FOR_FLOATING_IP_NOT_FOUND',
+      `External network ${floatingNetwork} is not reachable from subnet of port ${portId}: its network ${String(nic.l3NetworkUuid)} is not routed out through it (a virtual-router network whose router offering uplinks to it)`,
+    );
   return nic;
 }
 
@@ -173,7 +187,9 @@ export function registerFloatingIps(scope: FastifyInstance, deps: OpenStackDeps)
       if (range?.l3NetworkUuid !== f.floating_network_id)
         throw invalidField('subnet_id', `is not a subnet of network ${f.floating_network_id as string}`);
     }
-    const nic = f.port_id ? await nicOf(deps, caller, f.port_id, f.fixed_ip_address) : undefined;
+    const nic = f.port_id
+      ? await nicOf(deps, caller, f.port_id, f.fixed_ip_address, f.floating_network_id)
+      : undefined;
     const name = `floatingip-${newId().slice(-12)}`;
     const description = f.description ? { description: f.description } : {};
     const vipJob = await settle(
@@ -216,7 +232,12 @@ export function registerFloatingIps(scope: FastifyInstance, deps: OpenStackDeps)
       await settle(deps, await eips.update!(caller, id, { description: f.description }));
     if (f.port_id === null && eip.vmNicUuid) await settle(deps, await eips.actions!.detach!(caller, id, {}));
     else if (f.port_id) {
-      const nic = await nicOf(deps, caller, f.port_id, f.fixed_ip_address);
+      const vip = await deps.db
+        .selectFrom('vips')
+        .select('l3NetworkUuid')
+        .where('uuid', '=', eip.vipUuid as string)
+        .executeTakeFirstOrThrow();
+      const nic = await nicOf(deps, caller, f.port_id, f.fixed_ip_address, vip.l3NetworkUuid);
       if (nic.uuid !== eip.vmNicUuid)
         await settle(deps, await eips.actions!.attach!(caller, id, { vmNicUuid: nic.uuid }));
     }

@@ -47,7 +47,9 @@ const NetworkCreate = Type.Object(
         'provider:segmentation_id': Type.Optional(Type.Integer()),
         port_security_enabled: Type.Optional(Type.Literal(true)),
         availability_zone_hints: Type.Optional(Type.Array(Type.String())),
-        is_default: Type.Optional(Type.Boolean()),
+        // auto-allocated topologies are not served
+        is_default: Type.Optional(Type.Literal(false)),
+        qos_policy_id: Type.Optional(Type.Null()),
         tenant_id: Type.Optional(Type.String()),
         project_id: Type.Optional(Type.String()),
       },
@@ -197,7 +199,8 @@ export function registerNetworks(scope: FastifyInstance, deps: OpenStackDeps): v
       l2NetworkUuid: l2.uuid,
       category: external ? 'public' : 'private',
       ...(n.description ? { description: n.description } : {}),
-      ...(n.shared !== undefined ? { shared: n.shared } : {}),
+      // only the admin may share (Nimbus refuses `shared` from a tenant, even false)
+      ...(n.shared ? { shared: true } : {}),
       ...(n.mtu !== undefined ? { mtu: n.mtu } : {}),
       ...(n.dns_domain ? { domainName: n.dns_domain.replace(/\.$/, '') } : {}),
       ...(external ? {} : { provider: offering ? 'virtual-router' : 'flat' }),

@@ -134,7 +134,10 @@ async function mustRouter(deps: OpenStackDeps, caller: Caller, id: string): Prom
 }
 
 /** the public L3 a network's virtual router uplinks to (its offering's), if it is routed */
-async function uplinkOf(deps: OpenStackDeps, l3: Record<string, unknown>): Promise<string | undefined> {
+export async function uplinkOf(
+  deps: OpenStackDeps,
+  l3: Record<string, unknown>,
+): Promise<string | undefined> {
   if (l3.provider !== 'virtual-router') return undefined;
   const offering = await deps.db
     .selectFrom('virtualRouterOfferings')

@@ -71,7 +71,10 @@ export async function allPages(c: OsClient, first: string, key: string, limit: n
     const items = page.body[key] as { id: string }[];
     assert.ok(items.length <= limit, `a page of ${items.length} > limit ${limit}`);
     seen.push(...items);
-    const next = (page.body[`${key}_links`] as { rel: string; href: string }[]).find((l) => l.rel === 'next');
+    // Neutron always sends the links; Cinder only a next one, when there is a next page
+    const next = ((page.body[`${key}_links`] ?? []) as { rel: string; href: string }[]).find(
+      (l) => l.rel === 'next',
+    );
     path = next ? new URL(next.href).pathname + new URL(next.href).search : undefined;
     assert.ok(pages.length < 100, 'paging never ends');
   }

@@ -9,7 +9,6 @@ import type { Api } from '../support/node.js';
 
 export interface OsAnswer {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: test assertions walk JSON answers freely
   body: any;
   headers: Headers;
 }

@@ -98,6 +98,12 @@ test('filters: name, router:external, device_id, security_group_id', async () =>
     [net.id],
   );
   assert.equal(await count(alice, '/network/v2.0/networks?name=nothing-such', 'networks'), 0);
+  // a filter the façade does not apply is refused (it would answer more than was asked)
+  const unknownFilter = await alice.expect(400, 'GET', '/network/v2.0/networks?colour=red&sort_key=name');
+  assert.match(unknownFilter.body.NeutronError.message, /colour: .*sort_key: /);
+  const picked = (await alice.get('/network/v2.0/networks?name=filtered&fields=id&fields=name')).body
+    .networks;
+  assert.deepEqual(picked, [{ id: net.id, name: 'filtered' }]);
   const internal = (await alice.get('/network/v2.0/networks?router:external=False')).body.networks;
   assert.ok(internal.every((n: Record<string, unknown>) => n['router:external'] === false));
   assert.ok(internal.some((n: { id: string }) => n.id === net.id));

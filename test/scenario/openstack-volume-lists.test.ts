@@ -69,6 +69,8 @@ test('paging and filters: limit/marker with next links, summary and detail, stat
   assert.equal((await alice.get(`${aliceBase}/volumes/detail?status=available`)).body.volumes.length, 5);
   assert.equal((await alice.get(`${aliceBase}/volumes/detail?status=in-use`)).body.volumes.length, 0);
   assert.equal((await alice.get(`${aliceBase}/volumes/detail?status=error`)).body.volumes.length, 0);
+  const unknown = await alice.expect(400, 'GET', `${aliceBase}/volumes/detail?colour=red`);
+  assert.match(unknown.body.badRequest.message, /^colour: /);
   const badLimit = await alice.expect(400, 'GET', `${aliceBase}/volumes?limit=-1`);
   assert.match(badLimit.body.badRequest.message, /^limit: /);
   const badMarker = await alice.expect(400, 'GET', `${aliceBase}/volumes?marker=${bobUuid}`);

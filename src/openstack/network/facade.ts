@@ -13,7 +13,7 @@ import type { FastifyRequest } from 'fastify';
 import type { JobRow } from '../../engine/jobs.js';
 import { getVisibleRow, MAX_LIMIT, parseListQuery, runListQuery } from '../../engine/query/index.js';
 import type { Caller } from '../../kernel/caller.js';
-import { CloudError, type ErrorBody, invalidField, notFound } from '../../kernel/errors.js';
+import { CloudError, type ErrorBody, invalid, invalidField, notFound } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
 import type { KindService } from '../../resources/service.js';
 import type { OpenStackDeps } from '../deps.js';
@@ -208,4 +208,41 @@ export function boolParam(query: Record<string, unknown>, name: string): boolean
 /** an id filter: a non-uuid can match nothing (the query engine would refuse it) */
 export function idCondition(field: string, value: string): string {
   return isUuid(value) ? `${field}=${value}` : `${field}=null`;
+}
+
+/** what every list takes besides its filters */
+const LIST_PARAMS = ['limit', 'marker', 'page_reverse', 'fields', 'sort_key', 'sort_dir'];
+
+/**
+ * Refuses a list parameter the façade does not apply (a filter silently ignored would answer
+ * more than was asked): every unknown one named at once. Sorting is by id only (the `sorting`
+ * extension is not listed), so `sort_key` other than id and `sort_dir` other than asc are refused.
+ */
+export function refuseUnknown(query: Record<string, unknown>, filters: string[]): void {
+  const problems: { field: string; problem: string }[] = [];
+  for (const name of Object.keys(query)) {
+    if (!LIST_PARAMS.includes(name) && !filters.includes(name))
+      problems.push({
+        field: name,
+        problem: `is not a filter of this list (filters: ${filters.join(', ')})`,
+      });
+  }
+  const key = param(query, 'sort_key');
+  if (key !== undefined && key !== 'id')
+    problems.push({ field: 'sort_key', problem: 'lists are sorted by id only' });
+  const dir = param(query, 'sort_dir');
+  if (dir !== undefined && dir !== 'asc')
+    problems.push({ field: 'sort_dir', problem: 'lists are sorted by id ascending only' });
+  if (problems.length > 0) throw invalid(problems, 'INVALID_FILTER');
+}
+
+/** `fields=a&fields=b` (or `fields=a,b`): only those attributes of each item, as Neutron answers */
+export function pickFields<T extends Record<string, unknown>>(
+  query: Record<string, unknown>,
+  items: T[],
+): Record<string, unknown>[] {
+  const given = query.fields;
+  if (given === undefined) return items;
+  const fields = (Array.isArray(given) ? given : [given]).flatMap((f) => String(f).split(','));
+  return items.map((item) => Object.fromEntries(fields.filter((f) => f in item).map((f) => [f, item[f]])));
 }

@@ -12,7 +12,18 @@ import type { Caller } from '../../kernel/caller.js';
 import { CloudError, invalidField, missingReference } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
-import { idCondition, listPage, mustSee, param, serviceOf, settle, stamp, visible } from './facade.js';
+import {
+  idCondition,
+  listPage,
+  mustSee,
+  param,
+  pickFields,
+  refuseUnknown,
+  serviceOf,
+  settle,
+  stamp,
+  visible,
+} from './facade.js';
 import { refuseProject } from './project.js';
 import { routersOfNetworks } from './router-store.js';
 import { uplinkOf } from './routers.js';
@@ -101,6 +112,18 @@ async function floatingIpsOf(deps: OpenStackDeps, rows: Record<string, unknown>[
   });
 }
 
+const FIP_FILTERS = [
+  'id',
+  'port_id',
+  'floating_network_id',
+  'project_id',
+  'tenant_id',
+  'floating_ip_address',
+  'fixed_ip_address',
+  'description',
+  'status',
+];
+
 function fipFilters(query: Record<string, unknown>): string[] {
   const q: string[] = [];
   const map: [string, string, boolean][] = [
@@ -158,8 +181,13 @@ export function registerFloatingIps(scope: FastifyInstance, deps: OpenStackDeps)
 
   scope.get('/v2.0/floatingips', async (request: FastifyRequest) => {
     const caller = callerOf(request);
-    const page = await listPage(deps, request, 'eips', caller, fipFilters(request.query as never));
-    return { floatingips: await floatingIpsOf(deps, page.rows), floatingips_links: page.links };
+    const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, FIP_FILTERS);
+    const page = await listPage(deps, request, 'eips', caller, fipFilters(query));
+    return {
+      floatingips: pickFields(query, await floatingIpsOf(deps, page.rows)),
+      floatingips_links: page.links,
+    };
   });
 
   scope.get('/v2.0/floatingips/:id', async (request) =>

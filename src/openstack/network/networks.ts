@@ -22,6 +22,8 @@ import {
   listPage,
   mustSee,
   param,
+  pickFields,
+  refuseUnknown,
   serviceOf,
   settle,
   stamp,
@@ -128,6 +130,17 @@ export async function networksOf(
   });
 }
 
+const NETWORK_FILTERS = [
+  'name',
+  'id',
+  'router:external',
+  'shared',
+  'admin_state_up',
+  'status',
+  'project_id',
+  'tenant_id',
+];
+
 /** list filters of networks → query-language conditions */
 function networkFilters(query: Record<string, unknown>): string[] {
   const q: string[] = [];
@@ -177,8 +190,10 @@ export function registerNetworks(scope: FastifyInstance, deps: OpenStackDeps): v
 
   scope.get('/v2.0/networks', async (request: FastifyRequest) => {
     const caller = callerOf(request);
-    const page = await listPage(deps, request, 'l3-networks', caller, networkFilters(request.query as never));
-    return { networks: await networksOf(deps, page.rows), networks_links: page.links };
+    const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, NETWORK_FILTERS);
+    const page = await listPage(deps, request, 'l3-networks', caller, networkFilters(query));
+    return { networks: pickFields(query, await networksOf(deps, page.rows)), networks_links: page.links };
   });
 
   scope.get('/v2.0/networks/:id', async (request) => {

@@ -10,7 +10,18 @@ import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
 import { invalidField, missingReference } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
-import { idCondition, listPage, mustSee, param, serviceOf, settle, stamp, visible } from './facade.js';
+import {
+  idCondition,
+  listPage,
+  mustSee,
+  param,
+  pickFields,
+  refuseUnknown,
+  serviceOf,
+  settle,
+  stamp,
+  visible,
+} from './facade.js';
 import { refuseProject } from './project.js';
 
 const FixedIp = Type.Object(
@@ -87,6 +98,18 @@ export async function portsOf(deps: OpenStackDeps, nics: Record<string, unknown>
   }));
 }
 
+const PORT_FILTERS = [
+  'id',
+  'device_id',
+  'network_id',
+  'project_id',
+  'tenant_id',
+  'mac_address',
+  'device_owner',
+  'name',
+  'fixed_ips',
+];
+
 function portFilters(query: Record<string, unknown>): string[] {
   const q: string[] = [];
   const ids: [string, string][] = [
@@ -146,8 +169,10 @@ export function registerPorts(scope: FastifyInstance, deps: OpenStackDeps): void
 
   scope.get('/v2.0/ports', async (request: FastifyRequest) => {
     const caller = callerOf(request);
-    const page = await listPage(deps, request, 'vm-nics', caller, portFilters(request.query as never));
-    return { ports: await portsOf(deps, page.rows), ports_links: page.links };
+    const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, PORT_FILTERS);
+    const page = await listPage(deps, request, 'vm-nics', caller, portFilters(query));
+    return { ports: pickFields(query, await portsOf(deps, page.rows)), ports_links: page.links };
   });
 
   scope.get('/v2.0/ports/:id', async (request) =>

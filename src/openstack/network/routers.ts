@@ -16,7 +16,7 @@ import type { Caller } from '../../kernel/caller.js';
 import { CloudError, invalidField, notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
-import { pagingOf, param, stamp, visible } from './facade.js';
+import { pagingOf, param, pickFields, refuseUnknown, stamp, visible } from './facade.js';
 import { refuseProject } from './project.js';
 import {
   addInterface,
@@ -177,6 +177,7 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
   scope.get('/v2.0/routers', async (request: FastifyRequest) => {
     const caller = callerOf(request);
     const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, ['name', 'id']);
     const paging = pagingOf(query);
     if (paging.marker && !(await readRouters(deps.db, caller, { uuid: paging.marker, limit: 1 })).length)
       throw invalidField('marker', `no item ${paging.marker} in this list`);
@@ -201,7 +202,7 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
         rel: 'previous',
         href: `${base}?limit=${paging.limit}&marker=${page[0]!.uuid}&page_reverse=True`,
       });
-    return { routers: await routersOf(deps, page), routers_links: links };
+    return { routers: pickFields(query, await routersOf(deps, page)), routers_links: links };
   });
 
   scope.get('/v2.0/routers/:id', async (request) =>

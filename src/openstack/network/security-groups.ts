@@ -16,6 +16,8 @@ import {
   listPage,
   mustSee,
   param,
+  pickFields,
+  refuseUnknown,
   serviceOf,
   settle,
   stamp,
@@ -176,7 +178,12 @@ function ruleBody(r: Static<typeof RuleCreate>['security_group_rule']): Record<s
   };
 }
 
-function filters(query: Record<string, unknown>, map: [string, string, 'id' | 'text'][]): string[] {
+function filters(
+  query: Record<string, unknown>,
+  map: [string, string, 'id' | 'text'][],
+  extra: string[] = [],
+): string[] {
+  refuseUnknown(query, [...map.map(([name]) => name), ...extra]);
   const q: string[] = [];
   for (const [name, field, type] of map) {
     const v = param(query, name);
@@ -202,14 +209,18 @@ export function registerSecurityGroups(scope: FastifyInstance, deps: OpenStackDe
 
   scope.get('/v2.0/security-groups', async (request: FastifyRequest) => {
     const caller = callerOf(request);
-    const q = filters(request.query as never, [
+    const query = request.query as Record<string, unknown>;
+    const q = filters(query, [
       ['name', 'name', 'text'],
       ['id', 'uuid', 'id'],
       ['project_id', 'accountUuid', 'id'],
       ['tenant_id', 'accountUuid', 'id'],
     ]);
     const page = await listPage(deps, request, 'security-groups', caller, q);
-    return { security_groups: await groupsOf(deps, caller, page.rows), security_groups_links: page.links };
+    return {
+      security_groups: pickFields(query, await groupsOf(deps, caller, page.rows)),
+      security_groups_links: page.links,
+    };
   });
   scope.get('/v2.0/security-groups/:id', async (request) =>
     showGroup(callerOf(request), (request.params as { id: string }).id),
@@ -246,19 +257,28 @@ export function registerSecurityGroups(scope: FastifyInstance, deps: OpenStackDe
   scope.get('/v2.0/security-group-rules', async (request: FastifyRequest) => {
     const caller = callerOf(request);
     const query = request.query as Record<string, unknown>;
-    const q = filters(query, [
-      ['id', 'uuid', 'id'],
-      ['security_group_id', 'securityGroupUuid', 'id'],
-      ['remote_group_id', 'remoteSecurityGroupUuid', 'id'],
-      ['direction', 'direction', 'text'],
-      ['remote_ip_prefix', 'remoteCidr', 'text'],
-      ['project_id', 'accountUuid', 'id'],
-      ['tenant_id', 'accountUuid', 'id'],
-    ]);
+    const q = filters(
+      query,
+      [
+        ['id', 'uuid', 'id'],
+        ['security_group_id', 'securityGroupUuid', 'id'],
+        ['remote_group_id', 'remoteSecurityGroupUuid', 'id'],
+        ['direction', 'direction', 'text'],
+        ['remote_ip_prefix', 'remoteCidr', 'text'],
+        ['project_id', 'accountUuid', 'id'],
+        ['tenant_id', 'accountUuid', 'id'],
+      ],
+      ['ethertype', 'protocol'],
+    );
+    const protocol = param(query, 'protocol');
+    if (protocol !== undefined) q.push(`protocol=${PROTOCOLS[protocol.toLowerCase()]?.protocol ?? protocol}`);
     const ethertype = param(query, 'ethertype');
     if (ethertype !== undefined) q.push(`ipVersion=${ethertype === 'IPv6' ? 6 : 4}`);
     const page = await listPage(deps, request, 'security-group-rules', caller, q);
-    return { security_group_rules: page.rows.map(ruleOf), security_group_rules_links: page.links };
+    return {
+      security_group_rules: pickFields(query, page.rows.map(ruleOf)),
+      security_group_rules_links: page.links,
+    };
   });
   scope.get('/v2.0/security-group-rules/:id', async (request) =>
     showRule(callerOf(request), (request.params as { id: string }).id),

@@ -13,7 +13,17 @@ import { invalidField, notFound } from '../../kernel/errors.js';
 import { isUuid, newId } from '../../kernel/ids.js';
 import { formatIp, networkOf, parseCidr, parseIp } from '../../kernel/ip.js';
 import type { OpenStackDeps } from '../deps.js';
-import { idCondition, listPage, mustSee, param, serviceOf, settle, stamp } from './facade.js';
+import {
+  idCondition,
+  listPage,
+  mustSee,
+  param,
+  pickFields,
+  refuseUnknown,
+  serviceOf,
+  settle,
+  stamp,
+} from './facade.js';
 import { refuseProject } from './project.js';
 
 const Pool = Type.Object({ start: Type.String(), end: Type.String() }, { additionalProperties: false });
@@ -120,6 +130,8 @@ export async function seeSubnet(deps: OpenStackDeps, caller: Caller, uuid: strin
   return { row: row as unknown as Record<string, unknown>, l3 };
 }
 
+const SUBNET_FILTERS = ['name', 'id', 'network_id', 'ip_version', 'gateway_ip', 'project_id', 'tenant_id'];
+
 function subnetFilters(query: Record<string, unknown>): string[] {
   const q = ['type=normal'];
   const map: [string, string, boolean][] = [
@@ -201,14 +213,19 @@ export function registerSubnets(scope: FastifyInstance, deps: OpenStackDeps): vo
 
   scope.get('/v2.0/subnets', async (request: FastifyRequest) => {
     const caller = callerOf(request);
-    const page = await listPage(deps, request, 'ip-ranges', caller, subnetFilters(request.query as never));
+    const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, SUBNET_FILTERS);
+    const page = await listPage(deps, request, 'ip-ranges', caller, subnetFilters(query));
     const l3s = new Map<string, Record<string, unknown>>();
     for (const r of page.rows) {
       const id = r.l3NetworkUuid as string;
       if (!l3s.has(id)) l3s.set(id, await mustSee(deps, 'l3-networks', id, caller, 'network'));
     }
     return {
-      subnets: page.rows.map((r) => subnetOf(r, l3s.get(r.l3NetworkUuid as string)!)),
+      subnets: pickFields(
+        query,
+        page.rows.map((r) => subnetOf(r, l3s.get(r.l3NetworkUuid as string)!)),
+      ),
       subnets_links: page.links,
     };
   });

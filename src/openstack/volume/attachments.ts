@@ -11,7 +11,7 @@ import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, invalidField, missingReference, notFound } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
-import { listPage, param, serviceOf, stamp, visible } from '../network/facade.js';
+import { idCondition, listPage, param, refuseUnknown, serviceOf, stamp, visible } from '../network/facade.js';
 import { projectUuid } from '../network/project.js';
 import { busyOf } from './present.js';
 import { type ProjectParams, volumeField } from './volumes.js';
@@ -71,11 +71,12 @@ export function registerAttachments(scope: FastifyInstance, deps: OpenStackDeps)
     const caller = callerOf(request);
     const { project_id } = request.params as ProjectParams;
     const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, ['volume_id', 'instance_id']);
     const q = ['state=Ready', 'vmUuid!=null', `accountUuid=${projectUuid(project_id)}`];
     const volume = param(query, 'volume_id');
-    if (volume !== undefined) q.push(`uuid=${volume}`);
+    if (volume !== undefined) q.push(idCondition('uuid', volume));
     const instance = param(query, 'instance_id');
-    if (instance !== undefined) q.push(`vmUuid=${instance}`);
+    if (instance !== undefined) q.push(idCondition('vmUuid', instance));
     const page = await listPage(deps, request, 'volumes', caller, q);
     const busy = await busyOf(
       deps.db,

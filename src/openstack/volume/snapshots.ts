@@ -10,7 +10,16 @@ import type { Caller } from '../../kernel/caller.js';
 import { invalidField, notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
-import { boolParam, listPage, param, serviceOf, settle, visible } from '../network/facade.js';
+import {
+  boolParam,
+  idCondition,
+  listPage,
+  param,
+  refuseUnknown,
+  serviceOf,
+  settle,
+  visible,
+} from '../network/facade.js';
 import { projectUuid } from '../network/project.js';
 import { busyOf, snapshotOf } from './present.js';
 import { overLimit, type ProjectParams, volumeField } from './volumes.js';
@@ -79,13 +88,14 @@ export function registerSnapshots(scope: FastifyInstance, deps: OpenStackDeps): 
     const caller = callerOf(request);
     const { project_id } = request.params as ProjectParams;
     const query = request.query as Record<string, unknown>;
+    refuseUnknown(query, ['name', 'volume_id', 'status', 'all_tenants']);
     const q: string[] = [];
     if (!(caller.isAdmin && boolParam(query, 'all_tenants') === true))
       q.push(`accountUuid=${projectUuid(project_id)}`);
     const name = param(query, 'name');
     if (name !== undefined) q.push(`name=${name}`);
     const volume = param(query, 'volume_id');
-    if (volume !== undefined) q.push(`volumeUuid=${volume}`);
+    if (volume !== undefined) q.push(idCondition('volumeUuid', volume));
     const status = param(query, 'status');
     if (status !== undefined)
       q.push(status === 'creating' ? 'state=Creating' : status === 'available' ? 'state=Ready' : 'uuid=null');

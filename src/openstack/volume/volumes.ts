@@ -11,7 +11,16 @@ import type { Caller } from '../../kernel/caller.js';
 import { CloudError, invalid, invalidField, missingReference, notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
-import { boolParam, listPage, param, serviceOf, settle, visible } from '../network/facade.js';
+import {
+  boolParam,
+  idCondition,
+  listPage,
+  param,
+  refuseUnknown,
+  serviceOf,
+  settle,
+  visible,
+} from '../network/facade.js';
 import { projectUuid } from '../network/project.js';
 import { GiB, gib, statusConditions, volumeContext, volumeOf } from './present.js';
 
@@ -134,10 +143,13 @@ async function typeToStorage(deps: OpenStackDeps, type: string): Promise<string>
 }
 
 function listConditions(caller: Caller, projectId: string, query: Record<string, unknown>): string[] {
+  refuseUnknown(query, ['name', 'status', 'bootable', 'all_tenants', 'project_id']);
   const q = ['state!=Deleted'];
   const all = caller.isAdmin && boolParam(query, 'all_tenants') === true;
-  // Cinder scopes a list to the project, the admin's too, unless all_tenants
+  // Cinder scopes a list to the project, the admin's too, unless all_tenants (then project_id may)
+  const project = param(query, 'project_id');
   if (!all) q.push(`accountUuid=${projectUuid(projectId)}`);
+  else if (project !== undefined) q.push(idCondition('accountUuid', projectUuid(project)));
   const name = param(query, 'name');
   if (name !== undefined) q.push(`name=${name}`);
   const status = param(query, 'status');

@@ -93,6 +93,17 @@ test('the CLI scenario: network, subnet, router with gateway and interface, secu
   });
   assert.equal(added.body.subnet_id, sub.id);
   assert.equal(added.body.network_id, net.id);
+  // the interface is a port of the router holding the subnet's gateway (openstack router show)
+  const ifacePorts = (await alice.get(`/network/v2.0/ports?device_id=${router.id}`)).body.ports;
+  assert.deepEqual(
+    ifacePorts.map((p: { id: string }) => p.id),
+    [added.body.port_id],
+  );
+  assert.equal(ifacePorts[0].device_owner, 'network:router_interface');
+  assert.deepEqual(ifacePorts[0].fixed_ips, [{ subnet_id: sub.id, ip_address: '192.168.77.1' }]);
+  assert.equal(ifacePorts[0].status, 'DOWN', 'no virtual router yet: no VM on the network');
+  const fixed = await alice.expect(409, 'DELETE', `/network/v2.0/ports/${added.body.port_id}`);
+  assert.equal(fixed.body.NeutronError.type, 'PortInUse');
 
   // openstack security group create sg1; security group rule create --protocol tcp --dst-port 22 sg1
   const sg = (
@@ -166,6 +177,10 @@ test('the CLI scenario: network, subnet, router with gateway and interface, secu
   const eip = (await aliceApi.get(`/v1/eips/${fip.id}`)).body;
   assert.equal(eip.vmNicUuid, ports[0].id);
   assert.equal(eip.ip, fip.floating_ip_address);
+  // the first VM made the network's virtual router: the interface port is its guest NIC
+  const iface = (await alice.get(`/network/v2.0/ports/${added.body.port_id}`)).body.port;
+  assert.equal(iface.status, 'ACTIVE');
+  assert.match(iface.mac_address, /^fa:16:3e:/);
   // the router's gateway shows the public address its virtual router really holds
   const shown = (await alice.get(`/network/v2.0/routers/${router.id}`)).body.router;
   const vr = (await t.admin.get(`/v1/virtual-routers?q=l3NetworkUuid=${net.id}`)).body.items[0];

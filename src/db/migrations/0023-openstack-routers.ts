@@ -6,6 +6,8 @@
  * - `openstack_routers`: a router's name, owner and external network (a public L3);
  * - `openstack_router_interfaces`: which L3 (through which of its ranges, the subnet) a router
  *   joins; an L3 is on one router at most (its primary key), as a Nimbus L3 has one router.
+ *   `uuid` is the interface's port id (Neutron shows a router interface as a port whose address
+ *   is the subnet's gateway — the address the L3's virtual router holds on it).
  * A deleted L3 leaves its routers (interface gone: cascade); a deleted public L3 clears the
  * gateway (set null), so the native API never trips over façade rows.
  */
@@ -28,6 +30,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table openstack_router_interfaces (
       l3_network_uuid uuid primary key references l3_networks (uuid) on delete cascade,
+      uuid uuid not null unique,
       router_uuid uuid not null references openstack_routers (uuid) on delete cascade,
       ip_range_uuid uuid references ip_ranges (uuid) on delete set null,
       created_at timestamptz not null default now()

@@ -8,12 +8,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { invalidField, missingReference } from '../../kernel/errors.js';
+import { invalidField, missingReference, notFound } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
 import {
   idCondition,
   listPage,
-  mustSee,
   param,
   pickFields,
   refuseUnknown,
@@ -23,6 +22,7 @@ import {
   visible,
 } from './facade.js';
 import { refuseProject } from './project.js';
+import { routerPort, routerPortFixed, routerPortsAskedFor, routerPortsOf } from './router-ports.js';
 
 const FixedIp = Type.Object(
   { subnet_id: Type.Optional(Type.String()), ip_address: Type.Optional(Type.String()) },
@@ -139,8 +139,19 @@ function portFilters(query: Record<string, unknown>): string[] {
 }
 
 async function show(deps: OpenStackDeps, caller: Caller, uuid: string) {
-  const [port] = await portsOf(deps, [await mustSee(deps, 'vm-nics', uuid, caller, 'port')]);
-  return { port };
+  const nic = await visible(deps, 'vm-nics', uuid, caller);
+  if (nic) return { port: (await portsOf(deps, [nic]))[0] };
+  const iface = await routerPort(deps, caller, uuid);
+  if (!iface) throw notFound('port', uuid);
+  return { port: iface };
+}
+
+/** a NIC to change; a router interface is changed through its router */
+async function nicToChange(deps: OpenStackDeps, caller: Caller, uuid: string) {
+  const nic = await visible(deps, 'vm-nics', uuid, caller);
+  if (nic) return nic;
+  if (await routerPort(deps, caller, uuid)) throw routerPortFixed(uuid);
+  throw notFound('port', uuid);
 }
 
 /** moves a NIC into exactly `wanted` groups, through the groups' add-nics/remove-nics */
@@ -171,6 +182,21 @@ export function registerPorts(scope: FastifyInstance, deps: OpenStackDeps): void
     const caller = callerOf(request);
     const query = request.query as Record<string, unknown>;
     refuseUnknown(query, PORT_FILTERS);
+    const routerIfaces = await routerPortsAskedFor(
+      deps,
+      caller,
+      param(query, 'device_owner'),
+      param(query, 'device_id'),
+    );
+    if (routerIfaces) {
+      // a router's few interfaces: one page, filtered here
+      const network = param(query, 'network_id');
+      const id = param(query, 'id');
+      const wanted = routerIfaces.filter(
+        (i) => (!network || i.l3NetworkUuid === network) && (!id || i.uuid === id),
+      );
+      return { ports: pickFields(query, await routerPortsOf(deps, wanted)), ports_links: [] };
+    }
     const page = await listPage(deps, request, 'vm-nics', caller, portFilters(query));
     return { ports: pickFields(query, await portsOf(deps, page.rows)), ports_links: page.links };
   });
@@ -206,7 +232,7 @@ export function registerPorts(scope: FastifyInstance, deps: OpenStackDeps): void
   scope.put('/v2.0/ports/:id', { schema: { body: PortUpdate } }, async (request) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
-    const nic = await mustSee(deps, 'vm-nics', id, caller, 'port');
+    const nic = await nicToChange(deps, caller, id);
     const p = (request.body as Static<typeof PortUpdate>).port;
     if (p.name) throw invalidField('name', 'a Nimbus NIC has no name');
     const ip = (p.fixed_ips as { ip_address?: string }[] | undefined)?.[0]?.ip_address;
@@ -219,7 +245,7 @@ export function registerPorts(scope: FastifyInstance, deps: OpenStackDeps): void
   scope.delete('/v2.0/ports/:id', async (request, reply) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
-    await mustSee(deps, 'vm-nics', id, caller, 'port');
+    await nicToChange(deps, caller, id);
     await settle(deps, await nics.remove!(caller, id));
     return reply.code(204).send();
   });

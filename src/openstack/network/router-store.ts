@@ -8,6 +8,13 @@ import type { Db } from '../../db/pool.js';
 import type { Caller } from '../../kernel/caller.js';
 import { isUuid } from '../../kernel/ids.js';
 
+export interface RouterInterface {
+  /** the interface's port id */
+  uuid: string;
+  l3NetworkUuid: string;
+  ipRangeUuid: string | null;
+}
+
 export interface RouterRow {
   uuid: string;
   accountUuid: string;
@@ -18,7 +25,7 @@ export interface RouterRow {
   createdAt: Date;
   updatedAt: Date;
   /** the L3s it joins, with the range (subnet) each was added by */
-  interfaces: { l3NetworkUuid: string; ipRangeUuid: string | null }[];
+  interfaces: RouterInterface[];
 }
 
 const visibleTo = (caller: Caller) =>
@@ -40,15 +47,15 @@ export async function readRouters(
     order by r.uuid ${o.before !== undefined ? sql`desc` : sql`asc`}
     limit ${o.limit}`.execute(db);
   if (rows.rows.length === 0) return [];
-  const ifaces = await sql<{ routerUuid: string; l3NetworkUuid: string; ipRangeUuid: string | null }>`
-    select router_uuid, l3_network_uuid, ip_range_uuid from openstack_router_interfaces
+  const ifaces = await sql<RouterInterface & { routerUuid: string }>`
+    select uuid, router_uuid, l3_network_uuid, ip_range_uuid from openstack_router_interfaces
     where router_uuid in (${sql.join(rows.rows.map((r) => r.uuid))})
     order by created_at`.execute(db);
   const out = rows.rows.map((r) => ({
     ...r,
     interfaces: ifaces.rows
       .filter((i) => i.routerUuid === r.uuid)
-      .map((i) => ({ l3NetworkUuid: i.l3NetworkUuid, ipRangeUuid: i.ipRangeUuid })),
+      .map((i) => ({ uuid: i.uuid, l3NetworkUuid: i.l3NetworkUuid, ipRangeUuid: i.ipRangeUuid })),
   }));
   return o.before !== undefined ? out.reverse() : out;
 }
@@ -105,13 +112,12 @@ export async function deleteRouter(db: Db, uuid: string): Promise<void> {
  */
 export async function addInterface(
   db: Db,
-  routerUuid: string,
-  l3Uuid: string,
-  rangeUuid: string | null,
+  i: { uuid: string; routerUuid: string; l3Uuid: string; rangeUuid: string | null },
 ): Promise<boolean> {
   const r = await sql`
-    insert into openstack_router_interfaces (l3_network_uuid, router_uuid, ip_range_uuid)
-    values (${l3Uuid}, ${routerUuid}, ${rangeUuid}) on conflict do nothing`.execute(db);
+    insert into openstack_router_interfaces (uuid, l3_network_uuid, router_uuid, ip_range_uuid)
+    values (${i.uuid}, ${i.l3Uuid}, ${i.routerUuid}, ${i.rangeUuid})
+    on conflict (l3_network_uuid) do nothing`.execute(db);
   return Number(r.numAffectedRows ?? 0) === 1;
 }
 
@@ -136,4 +142,22 @@ export async function routersOfNetworks(db: Db, l3Uuids: string[]): Promise<Map<
     select router_uuid, l3_network_uuid from openstack_router_interfaces
     where l3_network_uuid in (${sql.join(l3Uuids)})`.execute(db);
   return new Map(r.rows.map((x) => [x.l3NetworkUuid, x.routerUuid]));
+}
+
+/** the router interfaces (as ports) the caller sees: by port id, or by router */
+export async function readInterfaces(
+  db: Db,
+  caller: Caller,
+  o: { uuid?: string; routerUuid?: string },
+): Promise<(RouterInterface & { routerUuid: string; accountUuid: string })[]> {
+  if ((o.uuid !== undefined && !isUuid(o.uuid)) || (o.routerUuid !== undefined && !isUuid(o.routerUuid)))
+    return [];
+  const r = await sql<RouterInterface & { routerUuid: string; accountUuid: string }>`
+    select i.uuid, i.router_uuid, i.l3_network_uuid, i.ip_range_uuid, r.account_uuid
+    from openstack_router_interfaces i join openstack_routers r on r.uuid = i.router_uuid
+    where ${visibleTo(caller)}
+      and ${o.uuid !== undefined ? sql`i.uuid = ${o.uuid}` : sql`true`}
+      and ${o.routerUuid !== undefined ? sql`i.router_uuid = ${o.routerUuid}` : sql`true`}
+    order by i.uuid`.execute(db);
+  return r.rows;
 }

@@ -275,12 +275,17 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
     });
     return { caller, id, row, range, l3 };
   };
-  const answer = (id: string, range: Record<string, unknown>, l3: Record<string, unknown>) => ({
+  const answer = (
+    id: string,
+    range: Record<string, unknown>,
+    l3: Record<string, unknown>,
+    portId: string,
+  ) => ({
     id,
     subnet_id: range.uuid,
     subnet_ids: [range.uuid],
     network_id: l3.uuid,
-    port_id: null,
+    port_id: portId,
     tenant_id: l3.accountUuid,
     project_id: l3.accountUuid,
   });
@@ -303,7 +308,14 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
           'subnet_id',
           `network ${String(l3.uuid)} goes out through ${uplink}, not the router's gateway ${row.externalL3NetworkUuid}`,
         );
-      if (!(await addInterface(deps.db, id, l3.uuid as string, range.uuid as string))) {
+      const portId = newId();
+      const added = await addInterface(deps.db, {
+        uuid: portId,
+        routerUuid: id,
+        l3Uuid: l3.uuid as string,
+        rangeUuid: range.uuid as string,
+      });
+      if (!added) {
         const other = await routerOfNetwork(deps.db, l3.uuid as string);
         throw invalidField(
           'subnet_id',
@@ -312,7 +324,7 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
             : `network ${String(l3.uuid)} is on router ${other}`,
         );
       }
-      return answer(id, range, l3);
+      return answer(id, range, l3, portId);
     },
   );
 
@@ -320,14 +332,15 @@ export function registerRouters(scope: FastifyInstance, deps: OpenStackDeps): vo
     '/v2.0/routers/:id/remove_router_interface',
     { schema: { body: InterfaceBody } },
     async (request) => {
-      const { id, range, l3 } = await interfaceOf(request);
-      if (!(await removeInterface(deps.db, id, l3.uuid as string)))
+      const { id, row, range, l3 } = await interfaceOf(request);
+      const portId = row.interfaces.find((i) => i.l3NetworkUuid === l3.uuid)?.uuid;
+      if (!portId || !(await removeInterface(deps.db, id, l3.uuid as string)))
         throw new CloudError(
           'NotFound',
           'ROUTER_INTERFACE_NOT_FOUND',
           `router ${id} has no interface on subnet ${String(range.uuid)}`,
         );
-      return answer(id, range, l3);
+      return answer(id, range, l3, portId);
     },
   );
 }

@@ -7,11 +7,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf } from '../../api/auth.js';
-import { CloudError } from '../../kernel/errors.js';
+import { CloudError, invalidField } from '../../kernel/errors.js';
+import { isUuid } from '../../kernel/ids.js';
 import { requireToken } from '../auth.js';
 import type { OpenStackDeps } from '../deps.js';
 import { openStackErrorBody, useOpenStackErrors } from '../errors.js';
-import { assertProject } from '../network/project.js';
+import { assertProject, projectUuid } from '../network/project.js';
 import { ATTACHMENTS_MICROVERSION, registerAttachments } from './attachments.js';
 import { registerLimits } from './limits.js';
 import { registerSnapshots } from './snapshots.js';
@@ -83,7 +84,10 @@ export function cinder(scope: FastifyInstance, deps: OpenStackDeps): void {
   // every route under /v3/{project_id}: the project must be the token's (the admin: any)
   scope.addHook('preHandler', async (request) => {
     const project = (request.params as { project_id?: string } | undefined)?.project_id;
-    if (project !== undefined && request.caller) assertProject(callerOf(request), project);
+    if (project === undefined || !request.caller) return;
+    if (!isUuid(projectUuid(project)))
+      throw invalidField('project_id', `'${project}' is not a project id (an account UUID, with or without dashes)`);
+    assertProject(callerOf(request), project);
   });
 
   scope.get('/', async (request) => ({ versions: [versionDoc(request)] }));

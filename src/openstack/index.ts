@@ -10,6 +10,8 @@ import { computeService } from './compute/index.js';
 import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from './deps.js';
 import { identityService } from './identity/index.js';
 import { imageService } from './image/index.js';
+import { neutron } from './network/index.js';
+import { cinder } from './volume/index.js';
 
 export type { OpenStackService } from './deps.js';
 
@@ -18,6 +20,8 @@ const SERVICES: { prefix: string; register: OpenStackService }[] = [
   { prefix: OPENSTACK_PREFIX.identity, register: identityService },
   { prefix: OPENSTACK_PREFIX.compute, register: computeService },
   { prefix: OPENSTACK_PREFIX.image, register: imageService },
+  { prefix: OPENSTACK_PREFIX.network, register: neutron },
+  { prefix: OPENSTACK_PREFIX.volume, register: cinder },
 ];
 
 export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStackDeps): Promise<void> {

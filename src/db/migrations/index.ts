@@ -21,6 +21,7 @@ import * as m0017 from './0017-pool-login.js';
 import * as m0018 from './0018-cluster.js';
 import * as m0020 from './0020-webhook-outbox-guard.js';
 import * as m0022 from './0022-openstack.js';
+import * as m0023 from './0023-openstack-routers.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -41,4 +42,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0018-cluster': m0018,
   '0020-webhook-outbox-guard': m0020,
   '0022-openstack': m0022,
+  '0023-openstack-routers': m0023,
 };

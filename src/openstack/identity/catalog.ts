@@ -13,18 +13,24 @@ interface Urls {
   volume: string;
 }
 
-const SERVICES: { type: string; name: string; url: (u: Urls) => string }[] = [
+/**
+ * Cinder's v3 endpoint carries the project (`/volume/v3/{project_id}`, the routes' own prefix):
+ * a token's catalog names its project, Keystone's endpoint list the template, as Keystone does.
+ */
+const cinder = (u: Urls, project: string) => `${u.volume}/${project}`;
+
+const SERVICES: { type: string; name: string; url: (u: Urls, project: string) => string }[] = [
   { type: 'identity', name: 'keystone', url: (u) => u.identity },
   { type: 'compute', name: 'nova', url: (u) => u.compute },
   { type: 'image', name: 'glance', url: (u) => u.image },
   { type: 'network', name: 'neutron', url: (u) => u.network },
-  { type: 'volumev3', name: 'cinderv3', url: (u) => u.volume },
-  { type: 'block-storage', name: 'cinder', url: (u) => u.volume },
+  { type: 'volumev3', name: 'cinderv3', url: cinder },
+  { type: 'block-storage', name: 'cinder', url: cinder },
 ];
 
 const INTERFACES = ['public', 'internal', 'admin'] as const;
 
-export function catalogFor(urls: Urls, _projectId: string): Record<string, unknown>[] {
+export function catalogFor(urls: Urls, projectId: string): Record<string, unknown>[] {
   return SERVICES.map((s) => ({
     id: s.type,
     type: s.type,
@@ -34,7 +40,7 @@ export function catalogFor(urls: Urls, _projectId: string): Record<string, unkno
       interface: i,
       region: REGION,
       region_id: REGION,
-      url: s.url(urls),
+      url: s.url(urls, projectId),
     })),
   }));
 }
@@ -52,7 +58,7 @@ export function endpointsList(urls: Urls): Record<string, unknown>[] {
       region: REGION,
       region_id: REGION,
       service_id: s.type,
-      url: s.url(urls),
+      url: s.url(urls, '%(project_id)s'),
       enabled: true,
     })),
   );

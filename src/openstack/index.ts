@@ -6,6 +6,7 @@
  * document.
  */
 import type { FastifyInstance } from 'fastify';
+import { CloudError } from '../kernel/errors.js';
 import { computeService } from './compute/index.js';
 import { OPENSTACK_PREFIX, type OpenStackDeps, type OpenStackService } from './deps.js';
 import { identityService } from './identity/index.js';
@@ -32,8 +33,30 @@ export async function registerOpenStackApi(app: FastifyInstance, deps: OpenStack
         scope.addHook('onRoute', (route) => {
           route.schema = { ...(route.schema ?? {}), hide: true };
         });
+        openStackConventions(scope);
         await s.register(scope, deps);
       },
       { prefix: s.prefix },
     );
+}
+
+/**
+ * What every OpenStack service does alike: each answer names its request
+ * (`x-openstack-request-id`, which Tempest and the clients log), and a JSON body may be empty
+ * (clients send `Content-Type: application/json` on a DELETE or an action without a body).
+ */
+function openStackConventions(scope: FastifyInstance): void {
+  scope.addHook('onSend', async (request, reply) => {
+    void reply.header('x-openstack-request-id', `req-${request.id}`);
+  });
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new CloudError('Invalid', 'INVALID_JSON', 'the body is not valid JSON'), undefined);
+    }
+  });
 }

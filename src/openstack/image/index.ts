@@ -29,6 +29,7 @@ import { type GlanceRecord, imageView, propertiesOf } from './view.js';
 
 type Obj = Record<string, unknown>;
 const GiB = 1024 ** 3;
+const UPLOAD_WAIT_MS = 5 * 60_000;
 const FORMATS = ['qcow2', 'raw', 'iso'];
 /** what POST /v2/images takes as named fields; every other string field is a property */
 const CORE = new Set([
@@ -75,6 +76,18 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
   // the image data is left unread here and streamed from request.raw to its staging file (no body
   // limit, never held in memory; nor walked by the input guard as a parsed body would be)
   scope.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null, undefined));
+  // image PATCH bodies are JSON patches in Glance's own media types (v2.0 and v2.1 forms)
+  scope.addContentTypeParser(
+    /^application\/openstack-images-v2\.[01]-json-patch/,
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, JSON.parse(String(body)));
+      } catch {
+        done(new CloudError('Invalid', 'INVALID_JSON', 'the body is not a valid JSON patch'), undefined);
+      }
+    },
+  );
 
   const versions = (request: FastifyRequest) => ({
     versions: ['2.9', '2.0'].map((v, i) => ({
@@ -253,8 +266,17 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
         minDisk: rec.minDisk * GiB,
         ...(rec.visibility === 'public' || rec.visibility === 'community' ? { isPublic: true } : {}),
       });
-      // the backup storage reads the staged file while the chain runs; then it is not needed
-      void deps.engine.waitFor(job.uuid, 60 * 60_000).finally(() => rm(path, { force: true }));
+      // Glance answers once the data is stored: the chain (the backup storage reads the staged
+      // file) is waited for; an upload that outlasts the wait goes on, and the image shows saving
+      const done = await deps.engine.waitFor(job.uuid, UPLOAD_WAIT_MS);
+      if (done) await rm(path, { force: true });
+      else void deps.engine.waitFor(job.uuid, 60 * 60_000).finally(() => rm(path, { force: true }));
+      if (done && done.state !== 'Succeeded')
+        throw new CloudError(
+          'Conflict',
+          'IMAGE_UPLOAD_FAILED',
+          `the image was not stored (job ${job.uuid}: ${done.state})`,
+        );
     } catch (err) {
       await rm(path, { force: true });
       throw err;
@@ -291,7 +313,11 @@ export const imageService: OpenStackService = (scope: FastifyInstance, deps: Ope
     const changes: Obj = {};
     const props: Obj = propertiesOf(rec);
     const recChanges: Obj = {};
-    for (const [i, op] of ops.entries()) {
+    for (const [i, given] of ops.entries()) {
+      // the v2.0 form names the operation as the key: {"replace": "/name", "value": …}
+      const legacy = ['add', 'replace', 'remove'].find((k) => typeof given[k] === 'string');
+      const op: Obj =
+        given.op === undefined && legacy ? { op: legacy, path: given[legacy], value: given.value } : given;
       const key = String(op.path ?? '').replace(/^\//, '');
       if (!['add', 'replace', 'remove'].includes(String(op.op)))
         throw invalidField(`[${i}].op`, 'add, replace or remove', 'INVALID_PATCH');

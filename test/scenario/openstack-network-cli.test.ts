@@ -109,8 +109,6 @@ test('openstack CLI: network, subnet, router with gateway and interface, securit
   await net('security', 'group', 'delete', 'cli-sg');
   await net('router', 'remove', 'subnet', 'cli-r', 'cli-sub');
   await net('router', 'delete', 'cli-r');
-  const routers = (await t.admin.get(`/v1/virtual-routers?q=l3NetworkUuid=${network.id}`)).body.items;
-  for (const r of routers) await t.admin.job('DELETE', `/v1/virtual-routers/${r.uuid}`);
   await net('subnet', 'delete', 'cli-sub');
   await net('network', 'delete', 'cli-net');
   assert.deepEqual(

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { invalidField, notFound } from '../../kernel/errors.js';
+import { conflict, invalidField, notFound } from '../../kernel/errors.js';
 import { isUuid, newId } from '../../kernel/ids.js';
 import { formatIp, networkOf, parseCidr, parseIp } from '../../kernel/ip.js';
 import type { OpenStackDeps } from '../deps.js';
@@ -24,7 +24,9 @@ import {
   settle,
   stamp,
 } from './facade.js';
+import { assertNetworkUnused, releaseNetworkRouter } from './network-router.js';
 import { refuseProject } from './project.js';
+import { routerOfNetwork } from './router-store.js';
 
 const Pool = Type.Object({ start: Type.String(), end: Type.String() }, { additionalProperties: false });
 const Route = Type.Object(
@@ -268,7 +270,23 @@ export function registerSubnets(scope: FastifyInstance, deps: OpenStackDeps): vo
   scope.delete('/v2.0/subnets/:id', async (request, reply) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
-    await seeSubnet(deps, caller, id);
+    const { row } = await seeSubnet(deps, caller, id);
+    // the network's virtual router holds the gateway: let it go when nothing else is on the network
+    const network = row.l3NetworkUuid as string;
+    const onRouter = await routerOfNetwork(deps.db, network);
+    if (onRouter)
+      throw conflict(
+        'SUBNET_IN_USE',
+        `subnet ${id} is an interface of router ${onRouter}: remove the router interface first`,
+      );
+    const l3 = await mustSee(deps, 'l3-networks', network, caller, 'network');
+    if (l3.accountUuid === caller.accountUuid || caller.isAdmin) {
+      const unused = await assertNetworkUnused(deps, network, `the network of subnet ${id}`).then(
+        () => true,
+        () => false,
+      );
+      if (unused) await releaseNetworkRouter(deps, caller, network);
+    }
     await settle(deps, await ranges.remove!(caller, id));
     return reply.code(204).send();
   });

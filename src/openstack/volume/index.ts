@@ -86,7 +86,10 @@ export function cinder(scope: FastifyInstance, deps: OpenStackDeps): void {
     const project = (request.params as { project_id?: string } | undefined)?.project_id;
     if (project === undefined || !request.caller) return;
     if (!isUuid(projectUuid(project)))
-      throw invalidField('project_id', `'${project}' is not a project id (an account UUID, with or without dashes)`);
+      throw invalidField(
+        'project_id',
+        `'${project}' is not a project id (an account UUID, with or without dashes)`,
+      );
     assertProject(callerOf(request), project);
   });
 

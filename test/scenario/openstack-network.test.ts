@@ -36,6 +36,12 @@ test('the CLI scenario: network, subnet, router with gateway and interface, secu
   assert.equal(pub['router:external'], true);
   assert.equal(pub.shared, true);
   assert.equal(pub.subnets.length, 1, 'a shared network shows its subnets to every account');
+  const pubSubnets = (await alice.get(`/network/v2.0/subnets?network_id=${env.publicL3}`)).body.subnets;
+  assert.deepEqual(
+    pubSubnets.map((x: { id: string }) => x.id),
+    pub.subnets,
+    'and lists them',
+  );
   const externals = await alice.get('/network/v2.0/networks?router:external=True');
   assert.deepEqual(
     externals.body.networks.map((n: { id: string }) => n.id),

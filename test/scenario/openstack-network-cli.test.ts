@@ -38,7 +38,8 @@ after(() => t?.stop());
 async function os(endpoint: string, args: string[]): Promise<any> {
   const { stdout } = await run(
     CLI,
-    ['--os-auth-type', 'admin_token', '--os-endpoint', `${t.url}${endpoint}`, '--os-token', token, ...args],
+    // `=` forms: a token may begin with '-', which argparse would take for an option
+    ['--os-auth-type=admin_token', `--os-endpoint=${t.url}${endpoint}`, `--os-token=${token}`, ...args],
     { timeout: 120_000, env: { ...process.env, PYTHONWARNINGS: 'ignore' } },
   ).catch((err: { stderr?: string; message: string }) => {
     throw new Error(`openstack ${args.join(' ')}: ${err.stderr ?? err.message}`);

@@ -310,3 +310,37 @@ test("tenants: one project neither sees nor changes another's resources", async 
   for (const alias of ['external-net', 'router', 'security-group', 'quotas'])
     assert.ok(ext.includes(alias), alias);
 });
+
+test('which L2 a network is made on: the only one, the one named, or the one the admin tagged', async () => {
+  const second = (
+    await t.admin.job('POST', '/v1/l2-networks', {
+      name: 'osl-second',
+      zoneUuid: env.zone,
+      type: 'vlan',
+      physicalInterface: 'eth9',
+      vlan: 42,
+    })
+  ).resourceUuid;
+  const ambiguous = await alice.expect(400, 'POST', '/network/v2.0/networks', { network: { name: 'where' } });
+  assert.match(
+    ambiguous.body.NeutronError.message,
+    /^provider:physical_network: name the L2 network .*osl-second/,
+  );
+  const named = (
+    await alice.expect(201, 'POST', '/network/v2.0/networks', {
+      network: { name: 'on-vlan', 'provider:physical_network': 'osl-second', 'provider:segmentation_id': 42 },
+    })
+  ).body.network;
+  assert.equal(named['provider:network_type'], 'vlan');
+  assert.equal(named['provider:segmentation_id'], 42);
+  assert.equal((await aliceApi.get(`/v1/l3-networks/${named.id}`)).body.l2NetworkUuid, second);
+  const tagged = await t.admin.job('POST', `/v1/l2-networks/${env.l2}/tags`, {
+    key: 'openstack',
+    value: 'tenant-networks',
+  });
+  assert.equal(tagged.state, 'Succeeded', JSON.stringify(tagged));
+  const onTagged = (
+    await alice.expect(201, 'POST', '/network/v2.0/networks', { network: { name: 'on-tagged' } })
+  ).body.network;
+  assert.equal((await aliceApi.get(`/v1/l3-networks/${onTagged.id}`)).body.l2NetworkUuid, env.l2);
+});

@@ -36,6 +36,12 @@ test('the CLI scenario: network, subnet, router with gateway and interface, secu
   assert.equal(pub['router:external'], true);
   assert.equal(pub.shared, true);
   assert.equal(pub.subnets.length, 1, 'a shared network shows its subnets to every account');
+  const pubSubnets = (await alice.get(`/network/v2.0/subnets?network_id=${env.publicL3}`)).body.subnets;
+  assert.deepEqual(
+    pubSubnets.map((x: { id: string }) => x.id),
+    pub.subnets,
+    'and lists them',
+  );
   const externals = await alice.get('/network/v2.0/networks?router:external=True');
   assert.deepEqual(
     externals.body.networks.map((n: { id: string }) => n.id),
@@ -207,12 +213,18 @@ test('the CLI scenario: network, subnet, router with gateway and interface, secu
   await aliceApi.job('POST', `/v1/vms/${vm.vm}/actions/expunge`, {});
   await alice.expect(204, 'DELETE', `/network/v2.0/security-group-rules/${rule.id}`);
   await alice.expect(204, 'DELETE', `/network/v2.0/security-groups/${sg.id}`);
+  // the subnet of a router interface stays (409), as in Neutron
+  const onRouter = await alice.expect(409, 'DELETE', `/network/v2.0/subnets/${sub.id}`);
+  assert.equal(onRouter.body.NeutronError.type, 'SubnetInUse');
   await alice.expect(200, 'PUT', `/network/v2.0/routers/${router.id}/remove_router_interface`, {
     subnet_id: sub.id,
   });
   await alice.expect(204, 'DELETE', `/network/v2.0/routers/${router.id}`);
-  await t.admin.job('DELETE', `/v1/virtual-routers/${vr.uuid}`);
+  // Nimbus's virtual router of the network (made by the VM) goes with its last subnet
+  assert.equal((await t.admin.get(`/v1/virtual-routers/${vr.uuid}`)).status, 200);
   await alice.expect(204, 'DELETE', `/network/v2.0/subnets/${sub.id}`);
+  assert.equal((await t.admin.get(`/v1/virtual-routers/${vr.uuid}`)).status, 404);
+  assert.equal((await t.admin.get(`/v1/vms/${vr.vmUuid}`)).status, 404, 'its appliance expunged');
   await alice.expect(204, 'DELETE', `/network/v2.0/networks/${net.id}`);
   assert.equal((await alice.call('GET', `/network/v2.0/networks/${net.id}`)).status, 404);
   assert.equal((await aliceApi.get(`/v1/l3-networks/${net.id}`)).status, 404);

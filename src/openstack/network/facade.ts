@@ -134,15 +134,31 @@ export async function listPage(
   let rows = result.items.slice(0, paging.limit);
   if (paging.reverse) rows = rows.reverse();
   const presented = await Promise.all(rows.map((r) => present(deps, kind, r)));
+  const links = linksOf(
+    request,
+    paging,
+    presented[0]?.uuid as string,
+    presented.at(-1)?.uuid as string,
+    more,
+  );
+  return { rows: presented, links };
+}
+
+/** the next/previous links of a page whose first and last ids are given (`more`: a row beyond it) */
+export function linksOf(
+  request: FastifyRequest,
+  paging: Paging,
+  first: string | undefined,
+  last: string | undefined,
+  more: boolean,
+): Page['links'] {
   const links: Page['links'] = [];
-  const first = presented[0]?.uuid as string | undefined;
-  const last = presented.at(-1)?.uuid as string | undefined;
   const forwardMore = paging.reverse ? paging.marker !== undefined : more;
   const backwardMore = paging.reverse ? more : paging.marker !== undefined;
   if (forwardMore && last) links.push({ rel: 'next', href: linkTo(request, paging.limit, last, false) });
   if (backwardMore && first)
     links.push({ rel: 'previous', href: linkTo(request, paging.limit, first, true) });
-  return { rows: presented, links };
+  return links;
 }
 
 function linkTo(request: FastifyRequest, limit: number, marker: string, reverse: boolean): string {

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { conflict, notFound } from '../../kernel/errors.js';
+import { notFound } from '../../kernel/errors.js';
 import { newId } from '../../kernel/ids.js';
 import type { OpenStackDeps } from '../deps.js';
 import {
@@ -30,8 +30,8 @@ import {
   visible,
 } from './facade.js';
 import { chooseL2, providerOf } from './l2-choice.js';
+import { assertNetworkUnused, releaseNetworkRouter } from './network-router.js';
 import { refuseProject } from './project.js';
-import { routerOfNetwork } from './router-store.js';
 
 const NetworkCreate = Type.Object(
   {
@@ -246,28 +246,8 @@ export function registerNetworks(scope: FastifyInstance, deps: OpenStackDeps): v
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
     if (!(await visible(deps, 'l3-networks', id, caller))) throw notFound('network', id);
-    const onRouter = await routerOfNetwork(deps.db, id);
-    if (onRouter)
-      throw conflict(
-        'NETWORK_IN_USE',
-        `network ${id} is on router ${onRouter}: remove the router interface first`,
-      );
-    // nothing is deleted while a port or a floating IP uses the network (its subnets would go first)
-    const nic = await deps.db
-      .selectFrom('vmNics')
-      .select('uuid')
-      .where('l3NetworkUuid', '=', id)
-      .executeTakeFirst();
-    const vip = await deps.db
-      .selectFrom('vips')
-      .select('uuid')
-      .where('l3NetworkUuid', '=', id)
-      .executeTakeFirst();
-    if (nic || vip)
-      throw conflict(
-        'NETWORK_IN_USE',
-        `network ${id} has ${nic ? `port ${nic.uuid}` : `floating IP address ${vip?.uuid}`} on it`,
-      );
+    await assertNetworkUnused(deps, id, `network ${id}`);
+    await releaseNetworkRouter(deps, caller, id);
     // Neutron deletes a network with its (unused) subnets: the L3's ranges go first
     const ranges = await listAll(deps, 'ip-ranges', caller, [`l3NetworkUuid=${id}`, 'type=reserved']);
     const normal = await listAll(deps, 'ip-ranges', caller, [`l3NetworkUuid=${id}`, 'type=normal']);

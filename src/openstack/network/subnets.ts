@@ -9,22 +9,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { invalidField, notFound } from '../../kernel/errors.js';
+import { conflict, invalidField, notFound } from '../../kernel/errors.js';
 import { isUuid, newId } from '../../kernel/ids.js';
 import { formatIp, networkOf, parseCidr, parseIp } from '../../kernel/ip.js';
 import type { OpenStackDeps } from '../deps.js';
-import {
-  idCondition,
-  listPage,
-  mustSee,
-  param,
-  pickFields,
-  refuseUnknown,
-  serviceOf,
-  settle,
-  stamp,
-} from './facade.js';
+import { mustSee, pickFields, refuseUnknown, serviceOf, settle, stamp } from './facade.js';
+import { assertNetworkUnused, releaseNetworkRouter } from './network-router.js';
 import { refuseProject } from './project.js';
+import { routerOfNetwork } from './router-store.js';
+import { subnetPage } from './subnet-list.js';
 
 const Pool = Type.Object({ start: Type.String(), end: Type.String() }, { additionalProperties: false });
 const Route = Type.Object(
@@ -132,26 +125,6 @@ export async function seeSubnet(deps: OpenStackDeps, caller: Caller, uuid: strin
 
 const SUBNET_FILTERS = ['name', 'id', 'network_id', 'ip_version', 'gateway_ip', 'project_id', 'tenant_id'];
 
-function subnetFilters(query: Record<string, unknown>): string[] {
-  const q = ['type=normal'];
-  const map: [string, string, boolean][] = [
-    ['name', 'name', false],
-    ['id', 'uuid', true],
-    ['network_id', 'l3NetworkUuid', true],
-    ['ip_version', 'ipVersion', false],
-    ['gateway_ip', 'gateway', false],
-    ['project_id', 'accountUuid', true],
-    ['tenant_id', 'accountUuid', true],
-  ];
-  for (const [name, field, id] of map) {
-    const v = param(query, name);
-    if (v === undefined) continue;
-    if (name === 'ip_version' && v !== '4' && v !== '6') throw invalidField('ip_version', 'must be 4 or 6');
-    q.push(id ? idCondition(field, v) : `${field}=${v}`);
-  }
-  return q;
-}
-
 /** the ip-range create body of a Neutron subnet; bad fields are named in Neutron's words */
 function rangeBody(
   s: Static<typeof SubnetCreate>['subnet'],
@@ -215,7 +188,7 @@ export function registerSubnets(scope: FastifyInstance, deps: OpenStackDeps): vo
     const caller = callerOf(request);
     const query = request.query as Record<string, unknown>;
     refuseUnknown(query, SUBNET_FILTERS);
-    const page = await listPage(deps, request, 'ip-ranges', caller, subnetFilters(query));
+    const page = await subnetPage(deps, request, caller, query);
     const l3s = new Map<string, Record<string, unknown>>();
     for (const r of page.rows) {
       const id = r.l3NetworkUuid as string;
@@ -268,7 +241,23 @@ export function registerSubnets(scope: FastifyInstance, deps: OpenStackDeps): vo
   scope.delete('/v2.0/subnets/:id', async (request, reply) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };
-    await seeSubnet(deps, caller, id);
+    const { row } = await seeSubnet(deps, caller, id);
+    // the network's virtual router holds the gateway: let it go when nothing else is on the network
+    const network = row.l3NetworkUuid as string;
+    const onRouter = await routerOfNetwork(deps.db, network);
+    if (onRouter)
+      throw conflict(
+        'SUBNET_IN_USE',
+        `subnet ${id} is an interface of router ${onRouter}: remove the router interface first`,
+      );
+    const l3 = await mustSee(deps, 'l3-networks', network, caller, 'network');
+    if (l3.accountUuid === caller.accountUuid || caller.isAdmin) {
+      const unused = await assertNetworkUnused(deps, network, `the network of subnet ${id}`).then(
+        () => true,
+        () => false,
+      );
+      if (unused) await releaseNetworkRouter(deps, caller, network);
+    }
     await settle(deps, await ranges.remove!(caller, id));
     return reply.code(204).send();
   });

@@ -73,12 +73,15 @@ export interface VolumeContext {
   types: Map<string, string>;
   /** VM uuid → host name, for attachments */
   hosts: Map<string, string | null>;
+  /** account uuid → its first user (Cinder's user_id) */
+  users: Map<string, string>;
 }
 
 export async function volumeContext(db: Db, rows: Record<string, unknown>[]): Promise<VolumeContext> {
   const storages = [...new Set(rows.map((r) => r.primaryStorageUuid).filter((x): x is string => !!x))];
   const vms = [...new Set(rows.map((r) => r.vmUuid).filter((x): x is string => !!x))];
-  const [busy, types, hosts] = await Promise.all([
+  const accounts = [...new Set(rows.map((r) => r.accountUuid as string))];
+  const [busy, types, hosts, users] = await Promise.all([
     busyOf(
       db,
       rows.map((r) => r.uuid as string),
@@ -87,11 +90,24 @@ export async function volumeContext(db: Db, rows: Record<string, unknown>[]): Pr
       ? db.selectFrom('primaryStorages').select(['uuid', 'name']).where('uuid', 'in', storages).execute()
       : [],
     vms.length ? db.selectFrom('vms').select(['uuid', 'hostUuid']).where('uuid', 'in', vms).execute() : [],
+    // Cinder's user_id (a string, never null, in its schema): Nimbus keeps no creating user on a
+    // volume, so it is the project's first user (the Keystone user named as the project)
+    accounts.length
+      ? db
+          .selectFrom('users')
+          .select(['accountUuid', 'uuid'])
+          .distinctOn('accountUuid')
+          .where('accountUuid', 'in', accounts)
+          .orderBy('accountUuid')
+          .orderBy('createdAt')
+          .execute()
+      : [],
   ]);
   return {
     busy,
     types: new Map(types.map((t) => [t.uuid, t.name])),
     hosts: new Map(hosts.map((h) => [h.uuid, h.hostUuid])),
+    users: new Map(users.map((u) => [u.accountUuid, u.uuid])),
   };
 }
 
@@ -139,7 +155,7 @@ export function volumeOf(
     source_volid: null,
     metadata: {},
     attachments: attached ? [attachmentOf(v, ctx.hosts.get(v.vmUuid as string))] : [],
-    user_id: null,
+    user_id: ctx.users.get(v.accountUuid as string) ?? '',
     replication_status: null,
     consistencygroup_id: null,
     group_id: null,

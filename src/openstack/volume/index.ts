@@ -93,7 +93,8 @@ export function cinder(scope: FastifyInstance, deps: OpenStackDeps): void {
     assertProject(callerOf(request), project);
   });
 
-  scope.get('/', async (request) => ({ versions: [versionDoc(request)] }));
+  // Cinder's root answers 300 Multiple Choices (what Tempest's version test expects)
+  scope.get('/', async (request, reply) => reply.code(300).send({ versions: [versionDoc(request)] }));
   scope.get('/v3', async (request) => ({ versions: [versionDoc(request)] }));
   scope.get('/v3/', async (request) => ({ versions: [versionDoc(request)] }));
   registerVolumes(scope, deps);

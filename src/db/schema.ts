@@ -25,6 +25,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
+import type { OpenstackImageTable, OpenstackKeypairTable, OpenstackServerTable } from './schema-openstack.js';
 import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 import type {
@@ -37,6 +38,7 @@ import type {
 export type * from './columns.js';
 export type * from './schema-hooks.js';
 export type * from './schema-network.js';
+export type * from './schema-openstack.js';
 export type * from './schema-self-service.js';
 export type * from './schema-simulator.js';
 
@@ -445,4 +447,8 @@ export interface Database {
   poolMisses: PoolMissTable;
   vmHeals: VmHealTable;
   quotaCharges: QuotaChargeTable;
+  /** 0022: the OpenStack façade's own records (schema-openstack.ts) */
+  openstackKeypairs: OpenstackKeypairTable;
+  openstackServers: OpenstackServerTable;
+  openstackImages: OpenstackImageTable;
 }

@@ -3,6 +3,7 @@
  * sessions as the native API. The façade translates shapes; it never holds a model of its own
  * (one VM is one Nimbus VM whichever API created it).
  */
+import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/pool.js';
 import type { Engine } from '../engine/engine.js';
 import type { KindRegistry } from '../engine/query/schema.js';
@@ -26,3 +27,6 @@ export const OPENSTACK_PREFIX = {
   network: '/network',
   volume: '/volume',
 } as const;
+
+/** one OpenStack service: registers its routes in a scope already prefixed with its mount point */
+export type OpenStackService = (scope: FastifyInstance, deps: OpenStackDeps) => Promise<void> | void;

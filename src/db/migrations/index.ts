@@ -22,6 +22,8 @@ import * as m0018 from './0018-cluster.js';
 import * as m0019 from './0019-host-ha.js';
 import * as m0020 from './0020-webhook-outbox-guard.js';
 import * as m0021 from './0021-vm-list-indexes.js';
+import * as m0022 from './0022-openstack.js';
+import * as m0023 from './0023-openstack-routers.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -43,4 +45,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0019-host-ha': m0019,
   '0020-webhook-outbox-guard': m0020,
   '0021-vm-list-indexes': m0021,
+  '0022-openstack': m0022,
+  '0023-openstack-routers': m0023,
 };

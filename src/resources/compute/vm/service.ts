@@ -13,7 +13,7 @@ import { canRun, refusal, type VmOperation, type VmState } from '../../../kernel
 import { changeFlow, loadVisible, readRow, submitFor } from '../../common.js';
 import { accountOf, reserveQuota } from '../../identity/quota/quota.js';
 import type { ApplianceVmInput, FlowDeps, KindService, Operation, ServiceContext } from '../../service.js';
-import { admitApplianceCreate, admitVmCreate, type VmCreateBody } from './admission.js';
+import { admitApplianceCreate, admitPoolVmCreate, admitVmCreate, type VmCreateBody } from './admission.js';
 import { CandidateSnapshot } from './candidates.js';
 import { vmCreateFlow } from './create-flow.js';
 import { vmDestroyFlow, vmExpungeFlow, vmRecoverFlow } from './destroy.js';
@@ -105,6 +105,18 @@ export class VmService implements KindService {
 
   create(caller: Caller, body: Record<string, unknown>) {
     return admitVmCreate(this.ctx, caller, body as unknown as VmCreateBody);
+  }
+
+  /**
+   * An ordinary create with `alsoInTx` run in the admitting transaction: what another API records
+   * with the VM (the OpenStack façade's key name, metadata and user-data) commits with it or not at all.
+   */
+  createWith(
+    caller: Caller,
+    body: Record<string, unknown>,
+    alsoInTx: (tx: Tx, vmUuid: string) => Promise<void>,
+  ) {
+    return admitPoolVmCreate(this.ctx, caller, body as unknown as VmCreateBody, alsoInTx);
   }
 
   /**

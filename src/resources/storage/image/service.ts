@@ -165,7 +165,15 @@ export class ImageService implements KindService {
     return image;
   }
 
-  async create(caller: Caller, body: Record<string, unknown>) {
+  create(caller: Caller, body: Record<string, unknown>) {
+    return this.createAs(caller, newId(), body);
+  }
+
+  /**
+   * A create whose image id is chosen by the caller: the OpenStack façade's Glance image exists
+   * (queued) before its data does, and keeps its id once uploaded. The id must be a new one.
+   */
+  async createAs(caller: Caller, uuid: string, body: Record<string, unknown>) {
     if (body.isPublic === true && !caller.isAdmin)
       throw forbidden('only the admin account may make an image public', 'IMAGE_PUBLIC_ADMIN_ONLY');
     const format = body.format as ImageFormat;
@@ -174,7 +182,6 @@ export class ImageService implements KindService {
       ...(body.mediaType ? { mediaType: body.mediaType as MediaType } : {}),
     });
     if (problems.length > 0) throw invalid(problems);
-    const uuid = newId();
     return this.ctx.engine.submitAndStart(
       {
         kind: 'image.create',

@@ -13,7 +13,11 @@ export interface OpenstackKeypairTable {
 
 export interface OpenstackServerTable {
   vmUuid: string;
+  userUuid: string | null;
   keyName: string | null;
+  /** Nova's accessIPv4/accessIPv6: addresses the user records for the server (not assigned by Nimbus) */
+  accessIpv4: string | null;
+  accessIpv6: string | null;
   /** JSON text (keys kept as the user wrote them) */
   metadata: WithDefault<string>;
 }

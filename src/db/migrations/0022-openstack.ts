@@ -2,7 +2,8 @@
  * What the OpenStack façade (src/openstack, docs/openstack.md) records that Nimbus's own kinds do
  * not carry; every row hangs off a native resource or account and goes with it:
  * - `openstack_keypairs`: Nova keypairs (a user's SSH public keys, by name).
- * - `openstack_servers`: a VM's Nova extras: the key name it was created with and its metadata.
+ * - `openstack_servers`: a VM's Nova extras: the user who created it, the key name it was created
+ *   with and its metadata.
  * - `openstack_images`: Glance's view of an image: disk/container format as the client named
  *   them, visibility, min_ram, protected and the free-form properties. A row whose uuid has no
  *   `images` row yet is a Glance image still `queued` (created, data not uploaded); the upload
@@ -29,7 +30,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table openstack_servers (
       vm_uuid uuid primary key references vms (uuid) on delete cascade deferrable initially deferred,
+      user_uuid uuid,
       key_name text,
+      access_ipv4 text,
+      access_ipv6 text,
       metadata text not null default '{}'
     )`.execute(db);
   await sql`

@@ -10,6 +10,7 @@
  * the destroyed VM so its disk and addresses are freed as Nova frees them (if this node stops in
  * between, the reaper expunges it after the retention period).
  */
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf } from '../../api/auth.js';
 import { getVisibleRow } from '../../engine/query/index.js';
@@ -180,7 +181,20 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
         'keys and values are strings of at most 255 characters',
         'INVALID_METADATA',
       );
-  return { native: out, keyName, userData, metadata: metadata as Record<string, string> };
+  const access = (v: unknown, field: string, version: 4 | 6): string | null => {
+    if (v === undefined || v === null || v === '') return null;
+    if (typeof v !== 'string' || isIP(v) !== version)
+      throw invalidField(field, `an IPv${version} address`, 'INVALID_ACCESS_IP');
+    return v;
+  };
+  return {
+    native: out,
+    keyName,
+    userData,
+    metadata: metadata as Record<string, string>,
+    accessIpv4: access(s.accessIPv4, 'server.accessIPv4', 4),
+    accessIpv6: access(s.accessIPv6, 'server.accessIPv6', 6),
+  };
 }
 
 export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): void {
@@ -192,7 +206,14 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     const job = await vms.createWith(caller, c.native, async (tx, vmUuid) => {
       await tx
         .insertInto('openstackServers')
-        .values({ vmUuid, keyName: c.keyName, metadata: JSON.stringify(c.metadata) })
+        .values({
+          vmUuid,
+          userUuid: caller.userUuid,
+          keyName: c.keyName,
+          metadata: JSON.stringify(c.metadata),
+          accessIpv4: c.accessIpv4,
+          accessIpv6: c.accessIpv6,
+        })
         .execute();
       if (c.userData !== null)
         await tx
@@ -257,6 +278,24 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     const caller = callerOf(request);
     const row = await loadServer(deps, caller, (request.params as { id: string }).id);
     return { server: (await serverViews(deps.db, request, [row], caller.isAdmin))[0] };
+  });
+
+  // the server's addresses by network (the `addresses` of its detail)
+  const addressesOf = async (request: FastifyRequest) => {
+    const caller = callerOf(request);
+    const row = await loadServer(deps, caller, (request.params as { id: string }).id);
+    return (await serverViews(deps.db, request, [row], caller.isAdmin))[0]!.addresses as Record<
+      string,
+      unknown[]
+    >;
+  };
+  scope.get('/v2.1/servers/:id/ips', async (request) => ({ addresses: await addressesOf(request) }));
+  scope.get('/v2.1/servers/:id/ips/:network', async (request) => {
+    const { network } = request.params as { network: string };
+    const addresses = await addressesOf(request);
+    if (!(network in addresses))
+      throw new CloudError('NotFound', 'NETWORK_NOT_FOUND', `Network ${network} could not be found.`);
+    return { [network]: addresses[network] };
   });
 
   scope.put('/v2.1/servers/:id', async (request) => {

@@ -185,7 +185,8 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
     if (v === undefined || v === null || v === '') return null;
     if (typeof v !== 'string' || isIP(v) !== version)
       throw invalidField(field, `an IPv${version} address`, 'INVALID_ACCESS_IP');
-    return v;
+    // shown as Nova shows it: IPv6 in its compressed form (the URL parser writes that form)
+    return version === 6 ? new URL(`http://[${v}]/`).hostname.slice(1, -1) : v;
   };
   return {
     native: out,

@@ -37,3 +37,16 @@ export interface OpenstackImageTable {
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }
+
+export interface OpenstackAppCredentialTable {
+  uuid: string;
+  userUuid: string;
+  accountUuid: string;
+  name: string;
+  description: string | null;
+  /** scrypt hash of the secret (account/password.ts); the secret itself is shown once */
+  secretHash: string;
+  expiresAt: Date | null;
+  unrestricted: WithDefault<boolean>;
+  createdAt: Timestamp;
+}

@@ -140,6 +140,36 @@ describe('identity (Keystone v3)', () => {
     assert.equal(native.status, 401);
   });
 
+  test('application credentials: made by a user, log in as it on its project, refused once deleted', async () => {
+    const { body } = await keystoneToken(base);
+    const userId = body.token.user.id;
+    const path = `${base}/identity/v3/users/${userId}/application_credentials`;
+    const made = await osCall(path, 'POST', token, { application_credential: { name: 'ci' } });
+    assert.equal(made.status, 201);
+    const { id, secret } = made.body.application_credential;
+    assert.ok(secret.length >= 32);
+    const listed = await osCall(path, 'GET', token);
+    assert.deepEqual(
+      listed.body.application_credentials.map((c: any) => [c.name, c.secret]),
+      [['ci', undefined]],
+    );
+    // another user may not make or read them
+    assert.equal((await osCall(path, 'GET', adminToken)).status, 403);
+    const login = (s: string) =>
+      osCall(`${base}/identity/v3/auth/tokens`, 'POST', undefined, {
+        auth: {
+          identity: { methods: ['application_credential'], application_credential: { id, secret: s } },
+        },
+      });
+    const ok = await login(secret);
+    assert.equal(ok.status, 201);
+    assert.equal(ok.body.token.project.id, body.token.project.id);
+    assert.equal((await nova('GET', '/flavors', undefined, ok.headers.get('x-subject-token')!)).status, 200);
+    assert.equal((await login('wrong')).status, 401);
+    assert.equal((await osCall(`${path}/${id}`, 'DELETE', token)).status, 204);
+    assert.equal((await login(secret)).status, 401);
+  });
+
   test('projects and users: a tenant sees its own, the admin sees every one', async () => {
     const mine = await osCall(`${base}/identity/v3/projects`, 'GET', token);
     assert.deepEqual(

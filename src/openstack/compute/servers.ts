@@ -136,6 +136,7 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
       );
   } else if (nets !== 'none')
     throw invalidField('server.networks', 'a list, "auto" or "none"', 'INVALID_NETWORKS');
+  const securityGroups: string[] = [];
   if (Array.isArray(s.security_groups) && s.security_groups.length > 0) {
     const ids: string[] = [];
     for (const [i, g] of (s.security_groups as Obj[]).entries())
@@ -149,6 +150,7 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
         ),
       );
     out.securityGroupUuids = [...new Set(ids)];
+    securityGroups.push(...(s.security_groups as Obj[]).map((g) => String(g.name)));
   }
   if (typeof s.availability_zone === 'string' && s.availability_zone.length > 0) {
     const zone = s.availability_zone.split(':')[0]!;
@@ -190,6 +192,7 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
   };
   return {
     native: out,
+    securityGroups,
     keyName,
     userData,
     metadata: metadata as Record<string, string>,
@@ -231,7 +234,7 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
           id,
           links: link(request, `servers/${id}`),
           'OS-DCF:diskConfig': 'MANUAL',
-          security_groups: [{ name: 'default' }],
+          security_groups: c.securityGroups.map((name) => ({ name })),
           adminPass: '',
         },
       });

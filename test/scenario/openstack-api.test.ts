@@ -255,6 +255,105 @@ describe('compute (Nova v2.1)', () => {
     assert.equal(gone.body.itemNotFound.code, 404);
   });
 
+  test('createImage of an ACTIVE server: an image via a root-volume snapshot, which is then removed', async () => {
+    const id = (
+      await nova('POST', '/servers', {
+        server: { name: 'snap-vm', imageRef: n.env.image, flavorRef: n.env.small },
+      })
+    ).body.server.id;
+    await until(
+      () => serverStatus(id),
+      (s) => s.status === 'ACTIVE',
+    );
+    const res = await nova('POST', `/servers/${id}/action`, {
+      createImage: { name: 'snap-of-vm', metadata: { purpose: 'ci' } },
+    });
+    assert.equal(res.status, 202);
+    const imageId = res.body.image_id;
+    assert.match(res.headers.get('location')!, new RegExp(`/image/v2/images/${imageId}$`));
+    const image = await until(
+      () => glance('GET', `/images/${imageId}`),
+      (r) => r.body.status === 'active' || r.body.status === 'killed',
+    );
+    assert.equal(image.body.status, 'active');
+    assert.deepEqual(
+      [image.body.purpose, image.body.instance_uuid, image.body.image_type],
+      ['ci', id, 'snapshot'],
+    );
+    const vm = await n.t.admin.get(`/v1/vms/${id}`);
+    const snapshots = await until(
+      () =>
+        n.t.db.db
+          .selectFrom('volumeSnapshots')
+          .select('uuid')
+          .where('volumeUuid', '=', vm.body.rootVolumeUuid)
+          .where('state', '!=', 'Deleted' as never)
+          .execute(),
+      (rows) => rows.length === 0,
+    );
+    assert.equal(snapshots.length, 0, 'the snapshot made for the image is removed');
+  });
+
+  test('volume attachments: a Nimbus volume attached through Nova is the VM’s; detach frees it', async () => {
+    const id = (
+      await nova('POST', '/servers', {
+        server: { name: 'vol-vm', imageRef: n.env.image, flavorRef: n.env.small },
+      })
+    ).body.server.id;
+    await until(
+      () => serverStatus(id),
+      (s) => s.status === 'ACTIVE',
+    );
+    const account = await n.t.db.db
+      .selectFrom('accounts')
+      .select('uuid')
+      .where('name', '=', TENANT.project)
+      .executeTakeFirst();
+    const tenant = await n.t.anon.login(TENANT.project, TENANT.password);
+    // on local storage a volume lives on one host: made attached to the VM, so it is on the VM's
+    const vol = await tenant.job('POST', '/v1/volumes', { name: 'data-1', size: 1024 ** 3, vmUuid: id });
+    assert.equal(vol.state, 'Succeeded', JSON.stringify(vol));
+    const volumeId = vol.resourceUuid;
+    const listed = await nova('GET', `/servers/${id}/os-volume_attachments`);
+    assert.deepEqual(
+      listed.body.volumeAttachments.map((v: any) => [v.volumeId, v.serverId]),
+      [[volumeId, id]],
+    );
+    assert.deepEqual(
+      (await serverStatus(id))['os-extended-volumes:volumes_attached'].map((v: any) => v.id),
+      [volumeId],
+    );
+    assert.equal((await nova('DELETE', `/servers/${id}/os-volume_attachments/${volumeId}`)).status, 202);
+    const detached = await until(
+      () => nova('GET', `/servers/${id}/os-volume_attachments`),
+      (r) => r.body.volumeAttachments.length === 0,
+    );
+    assert.deepEqual(detached.body.volumeAttachments, []);
+    const attached = await nova('POST', `/servers/${id}/os-volume_attachments`, {
+      volumeAttachment: { volumeId },
+    });
+    assert.equal(attached.status, 200, JSON.stringify(attached.body));
+    await until(
+      () => nova('GET', `/servers/${id}/os-volume_attachments`),
+      (r) => r.body.volumeAttachments.length === 1,
+    );
+    const row = await n.t.db.db
+      .selectFrom('volumes')
+      .select(['vmUuid', 'accountUuid'])
+      .where('uuid', '=', volumeId)
+      .executeTakeFirst();
+    assert.deepEqual(row, { vmUuid: id, accountUuid: account!.uuid });
+    // another project's volume is not found from here
+    assert.equal(
+      (
+        await nova('POST', `/servers/${id}/os-volume_attachments`, {
+          volumeAttachment: { volumeId: n.env.ps },
+        })
+      ).status,
+      404,
+    );
+  });
+
   test('another project’s server is 404; the admin sees it only with all_tenants', async () => {
     const mine = (
       await nova('POST', '/servers', {

@@ -13,7 +13,11 @@ export interface OpenstackKeypairTable {
 
 export interface OpenstackServerTable {
   vmUuid: string;
+  userUuid: string | null;
   keyName: string | null;
+  /** Nova's accessIPv4/accessIPv6: addresses the user records for the server (not assigned by Nimbus) */
+  accessIpv4: string | null;
+  accessIpv6: string | null;
   /** JSON text (keys kept as the user wrote them) */
   metadata: WithDefault<string>;
 }
@@ -32,4 +36,17 @@ export interface OpenstackImageTable {
   properties: WithDefault<string>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+}
+
+export interface OpenstackAppCredentialTable {
+  uuid: string;
+  userUuid: string;
+  accountUuid: string;
+  name: string;
+  description: string | null;
+  /** scrypt hash of the secret (account/password.ts); the secret itself is shown once */
+  secretHash: string;
+  expiresAt: Date | null;
+  unrestricted: WithDefault<boolean>;
+  createdAt: Timestamp;
 }

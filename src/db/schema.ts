@@ -25,7 +25,7 @@ import type {
   VmNicTable,
   VxlanPoolTable,
 } from './schema-network.js';
-import type { OpenstackImageTable, OpenstackKeypairTable, OpenstackServerTable } from './schema-openstack.js';
+import type * as Os from './schema-openstack.js';
 import type { PoolMissTable, QuotaChargeTable, VmHealTable } from './schema-pool-health.js';
 import type { LeaseTable, PoolTable, PoolVmTable, PoolWithStockView } from './schema-self-service.js';
 import type {
@@ -448,7 +448,8 @@ export interface Database {
   vmHeals: VmHealTable;
   quotaCharges: QuotaChargeTable;
   /** 0022: the OpenStack façade's own records (schema-openstack.ts) */
-  openstackKeypairs: OpenstackKeypairTable;
-  openstackServers: OpenstackServerTable;
-  openstackImages: OpenstackImageTable;
+  openstackKeypairs: Os.OpenstackKeypairTable;
+  openstackServers: Os.OpenstackServerTable;
+  openstackImages: Os.OpenstackImageTable;
+  openstackAppCredentials: Os.OpenstackAppCredentialTable;
 }

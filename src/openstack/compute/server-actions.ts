@@ -3,8 +3,7 @@
  * (its job runs as any other; the answer is 202 and the client polls the server), so the
  * transition table decides what is allowed in which state, and a refusal is Nova's 409.
  *
- *   os-start → start · os-stop → stop · reboot (SOFT/HARD) → reboot (HARD: stop with force, then
- *   start is not Nova's; a HARD reboot is the same reboot here) · pause → pause · unpause →
+ *   os-start → start · os-stop → stop · reboot (SOFT and HARD alike) → reboot · pause → pause · unpause →
  *   resume · resize → change-offering (Stopped VMs; confirmResize is then a no-op) · rebuild →
  *   rebuild (same image) · os-migrateLive / migrate → migrate (admin) · createImage → an image of
  *   the root volume (a Running VM: through a snapshot of it, removed once the image is made) ·

@@ -31,6 +31,9 @@ export async function serverViews(
 ): Promise<Row[]> {
   const ids = vms.map((v) => v.uuid as string);
   if (ids.length === 0) return [];
+  const hostIds = [
+    ...new Set(vms.map((v) => v.hostUuid as string | null).filter((h): h is string => h !== null)),
+  ];
   const [nics, volumes, groups, extras, zones, hosts] = await Promise.all([
     db
       .selectFrom('vmNics as n')
@@ -55,16 +58,8 @@ export async function serverViews(
       .execute(),
     db.selectFrom('openstackServers').selectAll().where('vmUuid', 'in', ids).execute(),
     db.selectFrom('zones').select(['uuid', 'name']).execute(),
-    isAdmin
-      ? db
-          .selectFrom('hosts')
-          .select(['uuid', 'name'])
-          .where(
-            'uuid',
-            'in',
-            vms.map((v) => (v.hostUuid ?? v.lastHostUuid ?? ids[0]) as string),
-          )
-          .execute()
+    isAdmin && hostIds.length > 0
+      ? db.selectFrom('hosts').select(['uuid', 'name']).where('uuid', 'in', hostIds).execute()
       : Promise.resolve([] as { uuid: string; name: string }[]),
   ]);
   const zoneName = new Map(zones.map((z) => [z.uuid, z.name]));
@@ -91,7 +86,8 @@ export async function serverViews(
       name: vm.name,
       status: st.status,
       tenant_id: vm.accountUuid,
-      user_id: null,
+      // the creating user when Nova made it; a VM made through /v1 names none (an empty string)
+      user_id: extra?.userUuid ?? '',
       metadata: extra ? JSON.parse(extra.metadata) : {},
       hostId: vm.hostUuid ? String(vm.hostUuid).replace(/-/g, '') : '',
       image: vm.imageUuid ? { id: vm.imageUuid, links: link(request, `images/${vm.imageUuid}`) } : '',
@@ -101,8 +97,8 @@ export async function serverViews(
       created: iso(vm.createdAt),
       updated: iso(vm.updatedAt),
       addresses,
-      accessIPv4: '',
-      accessIPv6: '',
+      accessIPv4: extra?.accessIpv4 ?? '',
+      accessIPv6: extra?.accessIpv6 ?? '',
       links: link(request, `servers/${id}`),
       'OS-DCF:diskConfig': 'MANUAL',
       progress: st.status === 'ACTIVE' ? 100 : 0,

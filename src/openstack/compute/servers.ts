@@ -10,6 +10,7 @@
  * the destroyed VM so its disk and addresses are freed as Nova frees them (if this node stops in
  * between, the reaper expunges it after the retention period).
  */
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf } from '../../api/auth.js';
 import { getVisibleRow } from '../../engine/query/index.js';
@@ -135,6 +136,7 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
       );
   } else if (nets !== 'none')
     throw invalidField('server.networks', 'a list, "auto" or "none"', 'INVALID_NETWORKS');
+  const securityGroups: string[] = [];
   if (Array.isArray(s.security_groups) && s.security_groups.length > 0) {
     const ids: string[] = [];
     for (const [i, g] of (s.security_groups as Obj[]).entries())
@@ -148,6 +150,7 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
         ),
       );
     out.securityGroupUuids = [...new Set(ids)];
+    securityGroups.push(...(s.security_groups as Obj[]).map((g) => String(g.name)));
   }
   if (typeof s.availability_zone === 'string' && s.availability_zone.length > 0) {
     const zone = s.availability_zone.split(':')[0]!;
@@ -180,7 +183,22 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
         'keys and values are strings of at most 255 characters',
         'INVALID_METADATA',
       );
-  return { native: out, keyName, userData, metadata: metadata as Record<string, string> };
+  const access = (v: unknown, field: string, version: 4 | 6): string | null => {
+    if (v === undefined || v === null || v === '') return null;
+    if (typeof v !== 'string' || isIP(v) !== version)
+      throw invalidField(field, `an IPv${version} address`, 'INVALID_ACCESS_IP');
+    // shown as Nova shows it: IPv6 in its compressed form (the URL parser writes that form)
+    return version === 6 ? new URL(`http://[${v}]/`).hostname.slice(1, -1) : v;
+  };
+  return {
+    native: out,
+    securityGroups,
+    keyName,
+    userData,
+    metadata: metadata as Record<string, string>,
+    accessIpv4: access(s.accessIPv4, 'server.accessIPv4', 4),
+    accessIpv6: access(s.accessIPv6, 'server.accessIPv6', 6),
+  };
 }
 
 export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): void {
@@ -192,7 +210,14 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     const job = await vms.createWith(caller, c.native, async (tx, vmUuid) => {
       await tx
         .insertInto('openstackServers')
-        .values({ vmUuid, keyName: c.keyName, metadata: JSON.stringify(c.metadata) })
+        .values({
+          vmUuid,
+          userUuid: caller.userUuid,
+          keyName: c.keyName,
+          metadata: JSON.stringify(c.metadata),
+          accessIpv4: c.accessIpv4,
+          accessIpv6: c.accessIpv6,
+        })
         .execute();
       if (c.userData !== null)
         await tx
@@ -209,7 +234,7 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
           id,
           links: link(request, `servers/${id}`),
           'OS-DCF:diskConfig': 'MANUAL',
-          security_groups: [{ name: 'default' }],
+          security_groups: c.securityGroups.map((name) => ({ name })),
           adminPass: '',
         },
       });
@@ -257,6 +282,24 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     const caller = callerOf(request);
     const row = await loadServer(deps, caller, (request.params as { id: string }).id);
     return { server: (await serverViews(deps.db, request, [row], caller.isAdmin))[0] };
+  });
+
+  // the server's addresses by network (the `addresses` of its detail)
+  const addressesOf = async (request: FastifyRequest) => {
+    const caller = callerOf(request);
+    const row = await loadServer(deps, caller, (request.params as { id: string }).id);
+    return (await serverViews(deps.db, request, [row], caller.isAdmin))[0]!.addresses as Record<
+      string,
+      unknown[]
+    >;
+  };
+  scope.get('/v2.1/servers/:id/ips', async (request) => ({ addresses: await addressesOf(request) }));
+  scope.get('/v2.1/servers/:id/ips/:network', async (request) => {
+    const { network } = request.params as { network: string };
+    const addresses = await addressesOf(request);
+    if (!(network in addresses))
+      throw new CloudError('NotFound', 'NETWORK_NOT_FOUND', `Network ${network} could not be found.`);
+    return { [network]: addresses[network] };
   });
 
   scope.put('/v2.1/servers/:id', async (request) => {

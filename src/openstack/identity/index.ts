@@ -13,6 +13,7 @@ import { requireToken } from '../auth.js';
 import { OPENSTACK_PREFIX, type OpenStackService } from '../deps.js';
 import { useOpenStackErrors } from '../errors.js';
 import { baseUrl, serviceUrls } from '../urls.js';
+import { registerAppCredentials } from './app-credentials.js';
 import { catalogFor, endpointsList, servicesList } from './catalog.js';
 import { DEFAULT_DOMAIN, rolesOf, TokenIssuer, tokenBody } from './tokens.js';
 
@@ -133,6 +134,8 @@ export const identityService: OpenStackService = (scope: FastifyInstance, deps) 
     await sessions.logout(token);
     return reply.code(204).send();
   });
+
+  registerAppCredentials(scope, db);
 
   scope.get('/v3/auth/catalog', async (request) => ({
     catalog: catalogFor(serviceUrls(request), callerOf(request).accountUuid),

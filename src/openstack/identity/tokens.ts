@@ -14,18 +14,13 @@ import type { Db } from '../../db/pool.js';
 import { CloudError, invalidField } from '../../kernel/errors.js';
 import type { SessionInfo, Sessions } from '../../resources/identity/session/sessions.js';
 import { serviceUrls } from '../urls.js';
+import { checkAppCredential } from './app-credentials.js';
 import { catalogFor } from './catalog.js';
+import { rolesOf } from './roles.js';
+
+export { rolesOf } from './roles.js';
 
 export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const;
-
-/** the roles a caller holds: the admin account is admin everywhere; every account is member and reader of itself */
-export function rolesOf(isAdmin: boolean): { id: string; name: string }[] {
-  const base = [
-    { id: 'member', name: 'member' },
-    { id: 'reader', name: 'reader' },
-  ];
-  return isAdmin ? [{ id: 'admin', name: 'admin' }, ...base] : base;
-}
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined =>
@@ -201,6 +196,31 @@ export class TokenIssuer {
       const info = await this.sessions.validate(session.token);
       return { token: session.token, body: await tokenBody(this.db, request, info, scope, info.sessionUuid) };
     }
+    if (methods.includes('application_credential')) {
+      // the credential's own project: a scope, if given, must be that one
+      const given = obj(identity.application_credential) ?? {};
+      const key = JSON.stringify(['application_credential', given.id ?? given.name ?? '']);
+      this.throttle.check(key, request.ip);
+      let who: Awaited<ReturnType<typeof checkAppCredential>>;
+      try {
+        who = await checkAppCredential(this.db, given);
+      } catch (err) {
+        if (err instanceof CloudError && err.code === 'LOGIN_FAILED') this.throttle.failed(key, request.ip);
+        throw err;
+      }
+      this.throttle.succeeded(key);
+      if (project && ((str(project.id) && str(project.id) !== who.accountUuid) || str(project.name)))
+        throw new CloudError(
+          'Unauthenticated',
+          'PROJECT_NOT_YOURS',
+          'an application credential is scoped to its own project',
+        );
+      const session = await this.sessions.open(who);
+      const info = await this.sessions.validate(session.token);
+      const body = await tokenBody(this.db, request, info, { kind: 'project' }, info.sessionUuid);
+      (body.token as Record<string, unknown>).methods = ['application_credential'];
+      return { token: session.token, body };
+    }
     if (methods.includes('token')) {
       // rescoping: the same session, answered with the scope asked for (a user has one project)
       const given = str(obj(identity.token)?.id);
@@ -222,7 +242,7 @@ export class TokenIssuer {
     throw new CloudError(
       'Unauthenticated',
       'AUTH_METHOD_UNSUPPORTED',
-      'auth.identity.methods: use password or token',
+      'auth.identity.methods: use password, application_credential or token',
     );
   }
 

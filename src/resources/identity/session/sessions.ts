@@ -84,6 +84,14 @@ export class Sessions {
     if (!row || !ok) {
       throw new CloudError('Unauthenticated', 'LOGIN_FAILED', 'wrong account, user or password');
     }
+    return this.open({ userUuid: row.userUuid, accountUuid: row.accountUuid });
+  }
+
+  /**
+   * A new session for a user whose credential was checked elsewhere (an OpenStack application
+   * credential's secret): the same token, hash and expiry as a password login.
+   */
+  async open(who: { userUuid: string; accountUuid: string }) {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.ttlSeconds * 1000);
     const sessionUuid = newId();
@@ -92,16 +100,16 @@ export class Sessions {
       .values({
         uuid: sessionUuid,
         tokenHash: hashToken(token),
-        userUuid: row.userUuid,
-        accountUuid: row.accountUuid,
+        userUuid: who.userUuid,
+        accountUuid: who.accountUuid,
         expiresAt,
       })
       .execute();
     return {
       token,
       expiresAt: expiresAt.toISOString(),
-      accountUuid: row.accountUuid,
-      userUuid: row.userUuid,
+      accountUuid: who.accountUuid,
+      userUuid: who.userUuid,
     };
   }
 

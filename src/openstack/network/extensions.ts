@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf } from '../../api/auth.js';
-import { CloudError, invalidField, notFound } from '../../kernel/errors.js';
+import { CloudError, invalidField } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
 import { listAll } from './facade.js';
 import { assertProject } from './project.js';
@@ -127,5 +127,4 @@ export function registerDiscovery(scope: FastifyInstance, deps: OpenStackDeps): 
   };
   scope.put('/v2.0/quotas/:project', noLimits);
   scope.delete('/v2.0/quotas/:project', noLimits);
-  void notFound;
 }

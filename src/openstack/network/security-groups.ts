@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { invalid, invalidField, missingReference } from '../../kernel/errors.js';
+import { invalid, missingReference } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
 import {
   idCondition,
@@ -301,5 +301,4 @@ export function registerSecurityGroups(scope: FastifyInstance, deps: OpenStackDe
     await settle(deps, await rules.remove!(caller, id));
     return reply.code(204).send();
   });
-  void invalidField;
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { callerOf } from '../../api/auth.js';
 import type { Caller } from '../../kernel/caller.js';
-import { CloudError, invalidField, missingReference, notFound } from '../../kernel/errors.js';
+import { CloudError, invalidField, missingReference } from '../../kernel/errors.js';
 import type { OpenStackDeps } from '../deps.js';
 import { idCondition, listPage, param, refuseUnknown, serviceOf, stamp, visible } from '../network/facade.js';
 import { projectUuid } from '../network/project.js';
@@ -135,5 +135,4 @@ export function registerAttachments(scope: FastifyInstance, deps: OpenStackDeps)
     await volumes.actions!.detach!(caller, id, {});
     return { attachments: [] };
   });
-  void notFound;
 }

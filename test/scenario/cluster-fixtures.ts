@@ -4,14 +4,16 @@
  * within seconds; each node on its own port, killed with SIGKILL, stopped with SIGSTOP and
  * resumed with SIGCONT; an observer connection reads the database straight.
  */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/db/embedded.js';
 import { type DbHandle, openDb } from '../../src/db/pool.js';
 import { TRANSITIONAL_STATES } from '../../src/kernel/vm-states.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { ServerProcess, unfinished } from './crash-fixtures.js';
+import { ServerProcess, unfinished, waitUntil } from './crash-fixtures.js';
 
 export const HEARTBEAT_MS = 500;
 export const DEAD_AFTER_MS = 5000;
@@ -143,4 +145,68 @@ export async function transitionalRows(observer: DbHandle): Promise<Record<strin
   };
   for (const key of Object.keys(rows)) if (rows[key]!.length === 0) delete rows[key];
   return rows;
+}
+
+const HAPROXY_CONFIG = fileURLToPath(new URL('../../../deploy/haproxy/haproxy.cfg', import.meta.url));
+/** Debian's haproxy (.ci/run installs it): false when present, else why tests using it skip */
+export const NO_HAPROXY =
+  spawnSync('haproxy', ['-v']).status === 0 ? false : 'haproxy is not installed (apt-get install haproxy)';
+
+export interface Balancer {
+  /** the balancer's base URL */
+  url: string;
+  /** HAProxy's own output (tail), for failure messages */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The shipped deploy/haproxy/haproxy.cfg in front of the first three nodes, on a free port;
+ * resolves once a burst of health checks through it has reached every one of them (each health
+ * answer names its node; leastconn spreads concurrent requests).
+ */
+export async function startHaproxy(cluster: Cluster): Promise<Balancer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn('haproxy', ['-db', '-f', HAPROXY_CONFIG], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin',
+      NIMBUS_LB_BIND: `127.0.0.1:${port}`,
+      NIMBUS_NODE1: `127.0.0.1:${cluster.nodes[0]!.port}`,
+      NIMBUS_NODE2: `127.0.0.1:${cluster.nodes[1]!.port}`,
+      NIMBUS_NODE3: `127.0.0.1:${cluster.nodes[2]!.port}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.pid && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  const seen = new Set<string>();
+  try {
+    await waitUntil(
+      'all three nodes behind HAProxy',
+      async () => {
+        const answers = await Promise.all(
+          Array.from({ length: 9 }, () => fetch(`${url}/v1/health`).catch(() => undefined)),
+        );
+        for (const res of answers)
+          if (res?.status === 200) seen.add(((await res.json()) as { node: string }).node);
+        return seen.size === 3;
+      },
+      30_000,
+      () => `\nseen ${seen.size} nodes; haproxy: ${output}`,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, output: () => output, stop };
 }

@@ -6,23 +6,14 @@
  * flight: /v1/health 503) gets no request while it finishes its job.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/db/embedded.js';
 import { Api, type TestNode } from '../support/node.js';
-import { type Cluster, startCluster } from './cluster-fixtures.js';
+import { type Balancer, type Cluster, NO_HAPROXY, startCluster, startHaproxy } from './cluster-fixtures.js';
 import { CRASH_PASSWORD, jobsOf, sleep, waitUntil } from './crash-fixtures.js';
 import { buildVmEnv, type VmEnv } from './vm-env.js';
 
-const CONFIG = fileURLToPath(new URL('../../../deploy/haproxy/haproxy.cfg', import.meta.url));
-/** Debian's haproxy (.ci/run installs it); without it these tests skip, saying so */
-const NO_HAPROXY =
-  spawnSync('haproxy', ['-v']).status === 0 ? false : 'haproxy is not installed (apt-get install haproxy)';
-
 let cluster: Cluster;
-let haproxy: ChildProcess;
-let haproxyOutput = '';
+let balancer: Balancer;
 let lb: string;
 let api: Api;
 let env: VmEnv;
@@ -30,47 +21,13 @@ let env: VmEnv;
 before(async () => {
   if (NO_HAPROXY) return;
   cluster = await startCluster('clha', 3, { reconcileIntervalSeconds: 5 });
-  const port = await freePort();
-  lb = `http://127.0.0.1:${port}`;
-  haproxy = spawn('haproxy', ['-db', '-f', CONFIG], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin',
-      NIMBUS_LB_BIND: `127.0.0.1:${port}`,
-      NIMBUS_NODE1: `127.0.0.1:${cluster.nodes[0]!.port}`,
-      NIMBUS_NODE2: `127.0.0.1:${cluster.nodes[1]!.port}`,
-      NIMBUS_NODE3: `127.0.0.1:${cluster.nodes[2]!.port}`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (d: Buffer) => {
-    haproxyOutput = (haproxyOutput + d.toString()).slice(-4000);
-  };
-  haproxy.stdout?.on('data', keep);
-  haproxy.stderr?.on('data', keep);
-  // every node answers through the balancer (each health answer names its node)
-  const seen = new Set<string>();
-  await waitUntil(
-    'all three nodes behind HAProxy',
-    async () => {
-      // at once: leastconn spreads concurrent requests over the nodes
-      const answers = await Promise.all(
-        Array.from({ length: 9 }, () => fetch(`${lb}/v1/health`).catch(() => undefined)),
-      );
-      for (const res of answers)
-        if (res?.status === 200) seen.add(((await res.json()) as { node: string }).node);
-      return seen.size === 3;
-    },
-    30_000,
-    () => `\nseen ${seen.size} nodes; haproxy: ${haproxyOutput}`,
-  );
+  balancer = await startHaproxy(cluster);
+  lb = balancer.url;
   api = await new Api(lb).login('admin', CRASH_PASSWORD);
   env = await buildVmEnv({ admin: api } as unknown as TestNode, { prefix: 'clha', hosts: 6 });
 });
 after(async () => {
-  if (haproxy?.pid && haproxy.exitCode === null) {
-    process.kill(haproxy.pid, 'SIGKILL');
-    await new Promise((r) => haproxy.once('exit', r));
-  }
+  await balancer?.stop();
   await cluster?.cleanup();
 });
 

@@ -12,6 +12,8 @@
  *   same IP, owned by the NIC and its VM) and no NIC address row is without its NIC (no leak);
  *   a NIC is carried by its VM's host while the VM runs there (Running, Paused, Unknown) and by
  *   no host otherwise.
+ * And, checked only where called (quotaViolations): every normal account's quota usage is what
+ * it owns.
  */
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/pool.js';
@@ -141,6 +143,29 @@ async function networkViolations(db: Db): Promise<string[]> {
   for (const m of misplaced.rows)
     out.push(`nic ${m.nic} is carried by host ${m.host} but its vm is ${m.state} on ${m.vmHost}`);
   return out;
+}
+
+/**
+ * Quota usage = what exists (quota.ts, volume/model.ts): for every normal account with quota
+ * rows, vm.num / vm.cpu / vm.memory = its VM rows (a Destroyed VM holds its share until
+ * expunged), volume.capacity = the size of its volume rows (soft-deleted ones included) and
+ * volume.data.num = its Data volume rows. A create that rolled back must have given back all
+ * it reserved; one that succeeded, charged exactly once.
+ */
+export async function quotaViolations(db: Db): Promise<string[]> {
+  const { rows } = await sql<{ account: string; name: string; used: number; actual: number }>`
+    with owned as (
+      select a.uuid as account, 'vm.num' as name, (select count(*) from vms v where v.account_uuid = a.uuid) as actual from accounts a
+      union all select a.uuid, 'vm.cpu', (select coalesce(sum(cpu), 0) from vms v where v.account_uuid = a.uuid) from accounts a
+      union all select a.uuid, 'vm.memory', (select coalesce(sum(memory), 0) from vms v where v.account_uuid = a.uuid) from accounts a
+      union all select a.uuid, 'volume.capacity', (select coalesce(sum(size), 0) from volumes o where o.account_uuid = a.uuid) from accounts a
+      union all select a.uuid, 'volume.data.num', (select count(*) from volumes o where o.account_uuid = a.uuid and o.type = 'Data') from accounts a
+    )
+    select q.account_uuid as account, q.name, q.used, o.actual::bigint as actual
+    from quotas q join owned o on o.account = q.account_uuid and o.name = q.name
+    join accounts a on a.uuid = q.account_uuid and a.type = 'normal'
+    where q.used <> o.actual limit 20`.execute(db);
+  return rows.map((r) => `account ${r.account}: quota ${r.name} used ${r.used}, but it owns ${r.actual}`);
 }
 
 /** Throws, listing every violation, unless all the invariants hold. */

@@ -108,22 +108,30 @@ export async function quotaExceeded(
   );
 }
 
-/** Gives usage back (never below zero); for non-admin accounts only, like reserveQuota. */
+/**
+ * Gives usage back (never below zero); for non-admin accounts only, like reserveQuota. One
+ * statement that locks the rows in name order, as reserveQuota does: releasing them one by one
+ * in the usage's own order (vm.num before vm.cpu) let a rollback and concurrent admissions of the
+ * same account lock them in opposite orders and deadlock (seen with 1,000 creates of one tenant
+ * on three nodes: admissions answered 500, a rollback failed).
+ */
 export async function releaseQuota(
   exec: Executor,
   account: { uuid: string; isAdmin: boolean },
   usage: QuotaUsage,
 ): Promise<void> {
   if (account.isAdmin) return;
-  for (const [name, amount] of Object.entries(usage) as Array<[QuotaName, number]>) {
-    if (amount <= 0) continue;
-    await exec
-      .updateTable('quotas')
-      .set({ used: sql`greatest(used - ${amount}, 0)`, updatedAt: new Date() })
-      .where('accountUuid', '=', account.uuid)
-      .where('name', '=', name)
-      .execute();
-  }
+  const items = (Object.entries(usage) as Array<[QuotaName, number]>).filter(([, n]) => n > 0);
+  if (items.length === 0) return;
+  const values = sql.join(items.map(([name, amount]) => sql`(${name}::text, ${amount}::bigint)`));
+  const names = sql.join(items.map(([name]) => sql`${name}::text`));
+  await sql`
+    with locked as (
+      select name from quotas where account_uuid = ${account.uuid} and name in (${names})
+      order by name for update)
+    update quotas q set used = greatest(q.used - v.amount, 0), updated_at = now()
+    from locked l, (values ${values}) as v(name, amount)
+    where q.account_uuid = ${account.uuid} and q.name = l.name and q.name = v.name`.execute(exec);
 }
 
 /** Whether an account is the admin (quotas do not apply); used by flows that only know the account uuid. */

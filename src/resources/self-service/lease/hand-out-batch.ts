@@ -79,7 +79,10 @@ export class HandOutBatcher {
       const batch = this.waiting.splice(0, MAX_BATCH);
       const served = await this.serve(batch.map((w) => w.request)).catch((err: unknown) => {
         // each request then takes the one-request path, which answers it with its own error
-        this.ctx.deps.log.debug({ err, pool: this.poolUuid, size: batch.length }, 'hand-out batch rolled back');
+        this.ctx.deps.log.debug(
+          { err, pool: this.poolUuid, size: batch.length },
+          'hand-out batch rolled back',
+        );
         return new Map<string, JobRow>();
       });
       for (const w of batch) w.resolve(served.get(w.request.lease.uuid));

@@ -18,6 +18,8 @@
  *   THE COMMIT through a `quota_charges` row (identity/quota/at-commit.ts), unless `charge` is
  *   false (an admin holder).
  * No VM ready (or none the caller could lock): nothing is written and `undefined` comes back.
+ * Concurrent requests of a pool are served by hand-out-batch.ts, the set-based form of this
+ * statement; this one serves a request that batch did not (allocate.ts).
  */
 import { sql } from 'kysely';
 import type { Tx } from '../../../db/transaction.js';

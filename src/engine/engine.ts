@@ -28,7 +28,7 @@ import { CloudError, toErrorBody } from '../kernel/errors.js';
 import { type EventBatch, type EventBus, type EventInput, eventValues, storedEvents } from './events.js';
 import type { FaultRegistry } from './faults.js';
 import { executeFlow, type FlowDef, type FlowOutcome, type StepContext } from './flow.js';
-import { finishedJobValues, insertFinishedJob } from './job-record.js';
+import { finishedJobValues, insertFinishedJob, insertFinishedJobs } from './job-record.js';
 import {
   claimJob,
   finishJob,
@@ -156,6 +156,18 @@ export class Engine<D> {
     const values = finishedJobValues(spec, this.o.nodeId, this.stepsOf(spec.kind), result);
     const job = { ...values, accountUuid: spec.accountUuid } as unknown as JobRow;
     return insertFinishedJob(tx, values, [...events, jobEvent(job, 'Succeeded')], also);
+  }
+
+  /** recordFinishedWith for several jobs at once, in ONE statement (a batch of pool hand-outs) */
+  recordFinishedMany(tx: Tx, items: Array<{ spec: JobSpec; result: unknown; events: EventInput[] }>) {
+    return insertFinishedJobs(
+      tx,
+      items.map(({ spec, result, events }) => {
+        const values = finishedJobValues(spec, this.o.nodeId, this.stepsOf(spec.kind), result);
+        const job = { ...values, accountUuid: spec.accountUuid } as unknown as JobRow;
+        return { values, events: [...events, jobEvent(job, 'Succeeded')] };
+      }),
+    );
   }
 
   private stepsOf(kind: string): string[] {

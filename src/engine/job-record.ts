@@ -55,3 +55,37 @@ export async function insertFinishedJob<T>(
   };
   return { job: job as JobRow, stored: storedEvents(rows, returned ?? [], events), also: value ?? undefined };
 }
+
+/**
+ * Several finished jobs (a batch of pool hand-outs, lease/hand-out-batch.ts) with all their events
+ * in ONE statement: the batch's transaction spends one round trip on them, whatever its size.
+ */
+export async function insertFinishedJobs(
+  tx: Tx,
+  items: Array<{ values: ReturnType<typeof finishedJobValues>; events: EventInput[] }>,
+): Promise<Array<{ job: JobRow; stored: CloudEvent[] }>> {
+  if (items.length === 0) return [];
+  const eventRows = items.map((item) => eventValues(item.events));
+  const rows = await tx
+    .with('e', (qb) => qb.insertInto('events').values(eventRows.flat()).returning(['id', 'uuid', 'at']))
+    .insertInto('jobs')
+    .values(items.map((item) => item.values))
+    .returningAll()
+    .returning(
+      sql<unknown>`(select json_agg(json_build_object('id', e.id, 'uuid', e.uuid, 'at', e.at)) from e)`.as(
+        'storedEvents',
+      ),
+    )
+    .execute();
+  // every row carries all the batch's events; storedEvents picks each job's own by uuid
+  const returned = ((rows[0] as unknown as { storedEvents: unknown }).storedEvents ?? []) as Array<{
+    id: number;
+    uuid: string;
+    at: string;
+  }>;
+  const byUuid = new Map(rows.map((r) => [(r as unknown as JobRow).uuid, r as unknown as JobRow]));
+  return items.map((item, i) => {
+    const { storedEvents: _s, ...job } = byUuid.get(item.values.uuid) as JobRow & { storedEvents: unknown };
+    return { job: job as JobRow, stored: storedEvents(eventRows[i] ?? [], returned, item.events) };
+  });
+}

@@ -26,6 +26,7 @@ import { claimReadyVm } from './claim.js';
 import { endLease } from './end.js';
 import { attachFloatingIp, syncAfterLeaseEnded } from './floating-ip.js';
 import { handOutReadyVm } from './hand-out.js';
+import { handOutBatcher } from './hand-out-batch.js';
 import { deliverLogin, loginOf } from './login.js';
 import { leaseFamily, leaseWithVm } from './model.js';
 import type { Login } from './user-data.js';
@@ -122,6 +123,18 @@ export async function admitAllocate(
   // lock on (pool, user) was taken (hand-out.ts): it sees every lease that user's other requests committed
   const heldLeases = sql<number>`(select count(*)::int from leases
     where pool_uuid = ${poolUuid} and user_uuid = ${caller.userUuid} and state <> 'Ended')`;
+  if (!handOver) {
+    // the fast path, batched with the concurrent allocations of this pool (hand-out-batch.ts);
+    // not served there (no VM, over the limit, the batch rolled back): the one-request path below
+    const served = await handOutBatcher(ctx, poolUuid).handOut({
+      lease,
+      poolName: pool.name as string,
+      perUserLimit: pool.perUserLimit as number,
+      charge: !holder.isAdmin,
+      spec,
+    });
+    if (served) return served;
+  }
   let published: CloudEvent[] = [];
   const { job, queued } = await ctx.events
     .inTransaction(ctx.db, async (tx, batch) => {

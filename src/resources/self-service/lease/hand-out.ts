@@ -18,6 +18,8 @@
  *   THE COMMIT through a `quota_charges` row (identity/quota/at-commit.ts), unless `charge` is
  *   false (an admin holder).
  * No VM ready (or none the caller could lock): nothing is written and `undefined` comes back.
+ * Concurrent requests of a pool are served by hand-out-batch.ts, the set-based form of this
+ * statement; this one serves a request that batch did not (allocate.ts).
  */
 import { sql } from 'kysely';
 import type { Tx } from '../../../db/transaction.js';
@@ -36,7 +38,7 @@ export interface HandOutLease {
   loginState: string | null;
 }
 
-interface HandOutRow extends Record<string, unknown> {
+export interface HandOutRow extends Record<string, unknown> {
   vmName: string;
   vmState: string;
   vmHostUuid: string | null;
@@ -108,7 +110,11 @@ export async function handOutReadyVm(tx: Tx, lease: HandOutLease, charge: boolea
       vm.memory as vm_memory, addr.nics as vm_nics, usage.u as charged_usage
     from lease, vm, addr, usage, allocated`.execute(tx);
   const row = rows[0];
-  if (!row) return undefined;
+  return row ? handOutAnswer(row) : undefined;
+}
+
+/** The VM, the usage charged and the answer (what leaseWithVm, model.ts, reads back) from a hand-out's row. */
+export function handOutAnswer(row: HandOutRow) {
   const { vmName, vmState, vmHostUuid, vmCpu, vmMemory, vmNics, chargedUsage, ...leaseRow } = row;
   const { notifiedAt: _n, eipUuid: _e, vipUuid: _v, ...shown } = leaseRow;
   const vm = {

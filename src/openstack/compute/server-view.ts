@@ -31,7 +31,8 @@ export async function serverViews(
 ): Promise<Row[]> {
   const ids = vms.map((v) => v.uuid as string);
   if (ids.length === 0) return [];
-  const [nics, volumes, groups, extras, zones, hosts] = await Promise.all([
+  const accounts = [...new Set(vms.map((v) => v.accountUuid as string))];
+  const [nics, volumes, groups, extras, zones, hosts, users] = await Promise.all([
     db
       .selectFrom('vmNics as n')
       .innerJoin('l3Networks as l', 'l.uuid', 'n.l3NetworkUuid')
@@ -66,7 +67,18 @@ export async function serverViews(
           )
           .execute()
       : Promise.resolve([] as { uuid: string; name: string }[]),
+    // Nova's user_id is a string (never null in its schema): Nimbus keeps no creating user on a
+    // VM, so it is the project's first user (the Keystone user named as the project)
+    db
+      .selectFrom('users')
+      .select(['accountUuid', 'uuid'])
+      .distinctOn('accountUuid')
+      .where('accountUuid', 'in', accounts)
+      .orderBy('accountUuid')
+      .orderBy('createdAt')
+      .execute(),
   ]);
+  const userOf = new Map(users.map((u) => [u.accountUuid, u.uuid]));
   const zoneName = new Map(zones.map((z) => [z.uuid, z.name]));
   const hostName = new Map(hosts.map((h) => [h.uuid, h.name]));
   return vms.map((vm) => {
@@ -91,7 +103,7 @@ export async function serverViews(
       name: vm.name,
       status: st.status,
       tenant_id: vm.accountUuid,
-      user_id: null,
+      user_id: userOf.get(vm.accountUuid as string) ?? '',
       metadata: extra ? JSON.parse(extra.metadata) : {},
       hostId: vm.hostUuid ? String(vm.hostUuid).replace(/-/g, '') : '',
       image: vm.imageUuid ? { id: vm.imageUuid, links: link(request, `images/${vm.imageUuid}`) } : '',

@@ -259,6 +259,28 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
     return { server: (await serverViews(deps.db, request, [row], caller.isAdmin))[0] };
   });
 
+  // the server's addresses by network (Nova's /ips), the same `addresses` the server shows
+  scope.get('/v2.1/servers/:id/ips', async (request) => {
+    const caller = callerOf(request);
+    const row = await loadServer(deps, caller, (request.params as { id: string }).id);
+    return { addresses: (await serverViews(deps.db, request, [row], caller.isAdmin))[0]!.addresses };
+  });
+
+  scope.get('/v2.1/servers/:id/ips/:network', async (request) => {
+    const caller = callerOf(request);
+    const { id, network } = request.params as { id: string; network: string };
+    const row = await loadServer(deps, caller, id);
+    const view = (await serverViews(deps.db, request, [row], caller.isAdmin))[0]!;
+    const addresses = (view.addresses as Record<string, unknown>)[network];
+    if (!addresses)
+      throw new CloudError(
+        'NotFound',
+        'NETWORK_NOT_FOUND',
+        `server ${id} has no address on network ${network}`,
+      );
+    return { [network]: addresses };
+  });
+
   scope.put('/v2.1/servers/:id', async (request) => {
     const caller = callerOf(request);
     const { id } = request.params as { id: string };

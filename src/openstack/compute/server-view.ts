@@ -34,7 +34,8 @@ export async function serverViews(
   const hostIds = [
     ...new Set(vms.map((v) => v.hostUuid as string | null).filter((h): h is string => h !== null)),
   ];
-  const [nics, volumes, groups, extras, zones, hosts] = await Promise.all([
+  const accounts = [...new Set(vms.map((v) => v.accountUuid as string))];
+  const [nics, volumes, groups, extras, zones, hosts, users] = await Promise.all([
     db
       .selectFrom('vmNics as n')
       .innerJoin('l3Networks as l', 'l.uuid', 'n.l3NetworkUuid')
@@ -61,7 +62,18 @@ export async function serverViews(
     isAdmin && hostIds.length > 0
       ? db.selectFrom('hosts').select(['uuid', 'name']).where('uuid', 'in', hostIds).execute()
       : Promise.resolve([] as { uuid: string; name: string }[]),
+    // Nova's user_id is a string (never null in its schema): Nimbus keeps no creating user on a
+    // VM, so it is the project's first user (the Keystone user named as the project)
+    db
+      .selectFrom('users')
+      .select(['accountUuid', 'uuid'])
+      .distinctOn('accountUuid')
+      .where('accountUuid', 'in', accounts)
+      .orderBy('accountUuid')
+      .orderBy('createdAt')
+      .execute(),
   ]);
+  const userOf = new Map(users.map((u) => [u.accountUuid, u.uuid]));
   const zoneName = new Map(zones.map((z) => [z.uuid, z.name]));
   const hostName = new Map(hosts.map((h) => [h.uuid, h.name]));
   return vms.map((vm) => {
@@ -86,8 +98,9 @@ export async function serverViews(
       name: vm.name,
       status: st.status,
       tenant_id: vm.accountUuid,
-      // the creating user when Nova made it; a VM made through /v1 names none (an empty string)
-      user_id: extra?.userUuid ?? '',
+      // the creating user when Nova made it; else the project's first user (Nova's schema has a
+      // string, never null, and a VM made through /v1 keeps no creating user)
+      user_id: extra?.userUuid ?? userOf.get(vm.accountUuid as string) ?? '',
       metadata: extra ? JSON.parse(extra.metadata) : {},
       hostId: vm.hostUuid ? String(vm.hostUuid).replace(/-/g, '') : '',
       image: vm.imageUuid ? { id: vm.imageUuid, links: link(request, `images/${vm.imageUuid}`) } : '',

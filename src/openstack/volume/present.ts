@@ -75,13 +75,16 @@ export interface VolumeContext {
   hosts: Map<string, string | null>;
   /** account uuid → its first user (Cinder's user_id) */
   users: Map<string, string>;
+  /** volume uuid → its tags as Cinder metadata */
+  metadata: Map<string, Record<string, string>>;
 }
 
 export async function volumeContext(db: Db, rows: Record<string, unknown>[]): Promise<VolumeContext> {
   const storages = [...new Set(rows.map((r) => r.primaryStorageUuid).filter((x): x is string => !!x))];
   const vms = [...new Set(rows.map((r) => r.vmUuid).filter((x): x is string => !!x))];
   const accounts = [...new Set(rows.map((r) => r.accountUuid as string))];
-  const [busy, types, hosts, users] = await Promise.all([
+  const ids = rows.map((r) => r.uuid as string);
+  const [busy, types, hosts, users, tags] = await Promise.all([
     busyOf(
       db,
       rows.map((r) => r.uuid as string),
@@ -102,12 +105,24 @@ export async function volumeContext(db: Db, rows: Record<string, unknown>[]): Pr
           .orderBy('createdAt')
           .execute()
       : [],
+    // Cinder metadata = the volume's tags (tags.ts)
+    ids.length
+      ? db
+          .selectFrom('tags')
+          .select(['resourceUuid', 'key', 'value'])
+          .where('resourceUuid', 'in', ids)
+          .execute()
+      : [],
   ]);
+  const metadata = new Map<string, Record<string, string>>();
+  for (const t of tags)
+    metadata.set(t.resourceUuid, { ...metadata.get(t.resourceUuid), [t.key]: t.value ?? '' });
   return {
     busy,
     types: new Map(types.map((t) => [t.uuid, t.name])),
     hosts: new Map(hosts.map((h) => [h.uuid, h.hostUuid])),
     users: new Map(users.map((u) => [u.accountUuid, u.uuid])),
+    metadata,
   };
 }
 
@@ -153,7 +168,7 @@ export function volumeOf(
     volume_type: v.primaryStorageUuid ? (ctx.types.get(v.primaryStorageUuid as string) ?? null) : null,
     snapshot_id: null,
     source_volid: null,
-    metadata: {},
+    metadata: ctx.metadata.get(v.uuid as string) ?? {},
     attachments: attached ? [attachmentOf(v, ctx.hosts.get(v.vmUuid as string))] : [],
     user_id: ctx.users.get(v.accountUuid as string) ?? '',
     replication_status: null,

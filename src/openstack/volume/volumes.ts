@@ -23,6 +23,7 @@ import {
 } from '../network/facade.js';
 import { projectUuid } from '../network/project.js';
 import { GiB, gib, statusConditions, volumeContext, volumeOf } from './present.js';
+import { setMetadata, TAG_KEY } from './tags.js';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullOnly = Type.Optional(Type.Null());
@@ -35,7 +36,12 @@ const VolumeCreate = Type.Object(
         description: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
         volume_type: Type.Optional(Nullable(Type.String())),
         availability_zone: Type.Optional(Nullable(Type.Literal('nova'))),
-        metadata: Type.Optional(Type.Object({}, { additionalProperties: false })),
+        // kept as the volume's tags (tags.ts): a tag's key and value rules hold
+        metadata: Type.Optional(
+          Type.Record(Type.String({ pattern: TAG_KEY }), Type.String({ maxLength: 255 }), {
+            additionalProperties: false,
+          }),
+        ),
         multiattach: Type.Optional(Type.Literal(false)),
         // Nimbus makes data volumes empty: none of these is served
         snapshot_id: NullOnly,
@@ -200,6 +206,7 @@ export function registerVolumes(scope: FastifyInstance, deps: OpenStackDeps): vo
     };
     return overLimit(reply, async () => {
       const job = await volumes.create!(caller, body);
+      await setMetadata(deps, caller, job.resourceUuid as string, v.metadata ?? {});
       // the row exists from admission on: answer at once with it (creating), as Cinder does
       return reply.code(202).send(await show(request, job.resourceUuid as string));
     });

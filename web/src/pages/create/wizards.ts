@@ -47,6 +47,8 @@ const WIZARDS: Record<string, Wizard> = {
           'primaryStorageUuid',
           'affinityGroupUuid',
           'strategy',
+          // where it runs again when its guest or host dies (host HA)
+          'haLevel',
         ],
       },
     ],

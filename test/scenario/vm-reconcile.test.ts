@@ -236,3 +236,37 @@ describe('a host that stops answering', () => {
     await assertInvariants(t.db.db);
   });
 });
+
+describe('a VM that starts while a pass is in flight', () => {
+  test('a start that finishes between the hosts answering and the pass deciding is not undone', async () => {
+    const uuid = await runningVm(t, env);
+    const stopped = await t.admin.job('POST', `/v1/vms/${uuid}/actions/stop`, {});
+    assert.equal(stopped.state, 'Succeeded', JSON.stringify(stopped));
+    // every host answers vm.list from before the start, and only after the start has finished:
+    // the platform's row then says Running, the host's (stale) answer does not have the VM
+    type Send = (host: unknown, command: string, body: unknown) => Promise<unknown>;
+    const drivers = (vms.reconciler as unknown as { deps: { drivers: { send: Send } } }).deps.drivers;
+    const send = drivers.send.bind(drivers);
+    let started: Promise<unknown> | undefined;
+    drivers.send = async (host, command, body) => {
+      const answer = await send(host, command, body);
+      if (command !== 'vm.list') return answer;
+      started ??= t.admin.job('POST', `/v1/vms/${uuid}/actions/start`, {});
+      await started;
+      return answer;
+    };
+    try {
+      await vms.reconciler.reconcileAll();
+    } finally {
+      drivers.send = send;
+    }
+    assert.equal(((await started) as { state: string }).state, 'Succeeded');
+    assert.equal(
+      (await vmOf(t, uuid))?.state,
+      'Running',
+      `the pass left the fresh start alone: ${JSON.stringify(await repairs(uuid))}`,
+    );
+    assert.equal((await simVmOf(t, uuid))?.state, 'Running');
+    await assertInvariants(t.db.db);
+  });
+});

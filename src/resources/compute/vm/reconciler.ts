@@ -22,7 +22,7 @@
  * A VM with a task in flight is never touched: every repair is a conditional UPDATE on
  * `task is null and state = <the state seen>`, so an operation admitted meanwhile wins.
  */
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
@@ -61,6 +61,7 @@ interface VmRow {
   cpu: number;
   memory: number;
   haLevel: string;
+  updatedAt: Date;
 }
 
 /** hosts per page of a pass: one VM read per page */
@@ -161,34 +162,27 @@ export class Reconciler {
 
   /** Reconciles one page of hosts; how many VM rows it read. */
   private async reconcilePage(hosts: HostRow[], report: ReconcileReport): Promise<number> {
+    // the platform's rows BEFORE the hosts' answers: a VM that starts after its row was read is
+    // seen with its task still set (skipped), never as a Running VM its host does not report
+    // (read the other way round, a create finishing in between was marked Stopped until the
+    // next pass). One array parameter, not one per uuid: a page of dense hosts may hold more VMs
+    // than a statement may have parameters (65,535).
+    const placed = await this.readVms(sql<boolean>`host_uuid = any(${hosts.map((h) => h.uuid)}::uuid[])`);
     // ask every host of the page what it runs (the simulator answers a page in one read)
+    const listedAt = Date.now();
     const lists = await Promise.all(hosts.map((h) => this.listOn(h, report)));
     const answered = hosts.filter((_, i) => lists[i] !== undefined);
-    if (answered.length === 0) return 0;
-    // one array parameter each, not one parameter per uuid: a page of dense hosts may report
-    // more VMs than a statement may have parameters (65,535)
+    if (answered.length === 0) return placed.length;
     const hostUuids = answered.map((h) => h.uuid);
-    const reported = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : []));
-    const vms = await this.db
-      .selectFrom('vms')
-      .select([
-        'uuid',
-        'accountUuid',
-        'state',
-        'task',
-        'hostUuid',
-        'migrationTargetUuid',
-        'cpu',
-        'memory',
-        'haLevel',
-      ])
-      .where((eb) =>
-        eb.or([
-          sql<boolean>`${eb.ref('hostUuid')} = any(${hostUuids}::uuid[])`,
-          sql<boolean>`${eb.ref('uuid')} = any(${reported}::uuid[])`,
-        ]),
-      )
-      .execute();
+    // and the rows of what the hosts report that the platform places elsewhere (stale copies)
+    const placedHere = new Set(placed.map((v) => v.uuid));
+    const others = lists.flatMap((l) => (l ? l.map((v) => v.uuid) : [])).filter((u) => !placedHere.has(u));
+    // read after the answers: a row changed since the hosts were asked is left to the next pass
+    const elsewhere =
+      others.length > 0 ? await this.readVms(sql<boolean>`uuid = any(${others}::uuid[])`) : [];
+    // every VM the platform has (a changed one too: never taken for an unknown definition)
+    const known = new Set([...placed, ...elsewhere].map((v) => v.uuid));
+    const vms = [...placed, ...elsewhere.filter((v) => v.updatedAt.getTime() < listedAt)];
     const byUuid = new Map(vms.map((v) => [v.uuid, v]));
     const onHost = new Map<string, typeof vms>();
     for (const vm of vms) {
@@ -208,7 +202,7 @@ export class Reconciler {
             const vm = byUuid.get(v.uuid);
             if (vm) mine.set(vm.uuid, vm);
           }
-          await this.reconcileHost(h, list, [...mine.values()], report);
+          await this.reconcileHost(h, list, [...mine.values()], known, report);
         } catch (err) {
           this.deps.log.warn({ err, host: h.uuid }, 'reconciling a host failed');
         }
@@ -220,6 +214,26 @@ export class Reconciler {
       .where(sql<boolean>`uuid = any(${hostUuids}::uuid[])`)
       .execute();
     return vms.length;
+  }
+
+  /** The rows a repair decides from (setState applies a decision only while they are unchanged). */
+  private readVms(where: RawBuilder<boolean>): Promise<VmRow[]> {
+    return this.db
+      .selectFrom('vms')
+      .select([
+        'uuid',
+        'accountUuid',
+        'state',
+        'task',
+        'hostUuid',
+        'migrationTargetUuid',
+        'cpu',
+        'memory',
+        'haLevel',
+        'updatedAt',
+      ])
+      .where(where)
+      .execute();
   }
 
   /** What `host` runs, or undefined when it did not answer (counted towards Disconnected). */
@@ -254,6 +268,7 @@ export class Reconciler {
     host: HostRow,
     list: Array<{ uuid: string; state: Reported }>,
     vms: VmRow[],
+    known: ReadonlySet<string>,
     report: ReconcileReport,
   ): Promise<void> {
     const reported = new Map(list.map((v) => [v.uuid, v.state]));
@@ -268,7 +283,6 @@ export class Reconciler {
     }
     // a stopped definition of a VM the platform no longer has (expunged while its host was away):
     // forgotten there. A running one is left alone: nothing here decides to kill a guest.
-    const known = new Set(vms.map((v) => v.uuid));
     for (const [uuid, state] of reported) {
       if (known.has(uuid) || state !== 'Stopped') continue;
       await this.deps.drivers.send(host, 'vm.destroy', { vmUuid: uuid }).catch((err: unknown) => {
@@ -359,7 +373,7 @@ export class Reconciler {
 
   /** Moves an idle VM from the state seen to `state`, with `also` in the same transaction. */
   private async setState(
-    vm: { uuid: string; accountUuid: string; state: string },
+    vm: { uuid: string; accountUuid: string; state: string; updatedAt: Date },
     state: string,
     powerState: string,
     why: string,
@@ -370,8 +384,12 @@ export class Reconciler {
         .updateTable('vms')
         .set({ state, powerState, updatedAt: new Date() })
         .where('uuid', '=', vm.uuid)
+        // decided from a row read before the host answered: only while that row is unchanged
+        // (a stop and a start in between leave the same state, task and host, not the same
+        // updated_at; compared to the millisecond a Date holds)
         .where('state', '=', vm.state)
         .where('task', 'is', null)
+        .where(sql<boolean>`date_trunc('milliseconds', updated_at) = ${vm.updatedAt}`)
         .returning(['uuid', 'accountUuid'])
         .executeTakeFirst();
       if (!row) return false; // an operation got there first

@@ -99,6 +99,9 @@ export const affinityGroups: KindContract = {
   adminOnly: false,
 };
 
+/** the most user-data a VM create takes, in bytes of its UTF-8 text (as Nova's 64 KiB) */
+export const VM_USER_DATA_MAX_BYTES = 65536;
+
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 /** what the platform does when a VM dies (docs/compute.md "HA levels") */
 export const VM_HA_LEVELS = ['none', 'restart-on-failure', 'restart-on-host-failure'] as const;
@@ -140,6 +143,9 @@ export const vms = {
     affinityGroupUuid: Nullable(Uuid),
     destroyedAt: Nullable(Timestamp),
     haLevel: HaLevel(HA_LEVEL),
+    hasUserData: Type.Boolean({
+      description: 'the VM was given user-data (the text itself is never shown: it may hold secrets)',
+    }),
   }),
   create: Type.Object(
     {
@@ -201,6 +207,13 @@ export const vms = {
           maxItems: 16,
           uniqueItems: true,
           description: 'security groups (yours) every NIC of the VM joins',
+        }),
+      ),
+      userData: Type.Optional(
+        Type.String({
+          maxLength: VM_USER_DATA_MAX_BYTES,
+          'x-cli-file': true,
+          description: `user-data for cloud-init, as plain text (a #cloud-config document, a script, a MIME multipart), at most ${VM_USER_DATA_MAX_BYTES / 1024} KiB in UTF-8; the guest reads it from its config drive`,
         }),
       ),
     },

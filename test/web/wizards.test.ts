@@ -53,6 +53,11 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     await choose(page, 'l3NetworkUuids', /^public/);
     await page.getByRole('button', { name: 'Next' }).click(); // volumes
     await page.getByRole('button', { name: 'Next' }).click(); // placement
+    await page.getByRole('button', { name: 'Next' }).click(); // guest
+    // user-data is a textarea (several lines); the VM keeps it and says only that it has some
+    const userData = page.getByRole('textbox', { name: 'userData', exact: true });
+    assert.equal(await userData.evaluate((e) => e.tagName), 'TEXTAREA');
+    await userData.fill('#cloud-config\nruncmd:\n  - echo wizard > /etc/motd\n');
     await page.getByRole('button', { name: 'Next' }).click(); // review
     await page.getByTestId('review').getByText('imageUuid').waitFor();
     await rig.shot(page, 'wizard-vm-review');
@@ -70,6 +75,7 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     assert.equal(vms.length, 1);
     assert.equal(vms[0].state, 'Running');
     assert.equal(vms[0].imageUuid, await rig.byName('images', 'ubuntu-22.04'));
+    assert.equal(vms[0].hasUserData, true);
     await page.getByTestId('created').getByRole('link', { name: 'wiz-1' }).click();
     await page.waitForURL(`${rig.t.url}/vms/${vms[0].uuid}`);
   });

@@ -49,6 +49,8 @@ const WIZARDS: Record<string, Wizard> = {
           'strategy',
         ],
       },
+      // what the guest is given at first boot (a textarea: field-input.tsx) and how it is kept alive
+      { title: 'Guest', fields: ['userData', 'haLevel'] },
     ],
   },
   'l2-networks': {

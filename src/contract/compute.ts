@@ -102,6 +102,22 @@ export const affinityGroups: KindContract = {
 /** the most user-data a VM create takes, in bytes of its UTF-8 text (as Nova's 64 KiB) */
 export const VM_USER_DATA_MAX_BYTES = 65536;
 
+/** `GET /v1/vms/{uuid}/serial-log?tail=N`: N bytes of the end (default and most) */
+export const SERIAL_LOG_TAIL_DEFAULT = 64 * 1024;
+export const SERIAL_LOG_TAIL_MAX = 1024 * 1024;
+/** what a host keeps of a VM's serial output (nimbus-agent trims the file to it) */
+export const SERIAL_LOG_KEEP_BYTES = 4 * 1024 * 1024;
+
+export const VmSerialLog = Type.Object({
+  vmUuid: Type.String({ format: 'uuid' }),
+  hostUuid: Type.String({ format: 'uuid', description: 'the host the log was read from' }),
+  log: Type.String({
+    description: 'the end of the serial console output, UTF-8 (a cut character shows as U+FFFD)',
+  }),
+  size: Type.Integer({ description: 'bytes the host keeps of the log (more than log holds when cut)' }),
+  truncated: Type.Boolean({ description: 'log is only the last `tail` bytes of what the host keeps' }),
+});
+
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 /** what the platform does when a VM dies (docs/compute.md "HA levels") */
 export const VM_HA_LEVELS = ['none', 'restart-on-failure', 'restart-on-host-failure'] as const;

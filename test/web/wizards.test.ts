@@ -78,6 +78,8 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     assert.equal(vms[0].hasUserData, true);
     await page.getByTestId('created').getByRole('link', { name: 'wiz-1' }).click();
     await page.waitForURL(`${rig.t.url}/vms/${vms[0].uuid}`);
+    // its page shows the serial log its (simulated) host keeps: the synthetic boot of this VM
+    await page.getByTestId('serial-log-text').getByText(`start of VM ${vms[0].uuid}`).waitFor();
   });
 
   test('a VM whose job fails: the code, the message and the steps rolled back, in order', async () => {

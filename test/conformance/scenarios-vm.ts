@@ -145,6 +145,8 @@ export function vmScenarios(ctx: SuiteContext, timeout: number): void {
       assert.equal(await powerState(host, uuid), 'Stopped');
       // a stopped VM's serial log is still there; the tail asked for bounds the answer
       const all = await serialLog(host, uuid, 1024 * 1024);
+      // it ran (guestReady: a real guest printed to its serial port; the simulator's synthetic boot)
+      assert.ok(all.size > 0 && all.log.length > 0, 'a VM that ran has a serial log');
       const tail = await serialLog(host, uuid, 16);
       assert.equal(tail.size, all.size);
       if (all.size > 16) assert.ok(all.log.endsWith(tail.log.replace(/^\uFFFD+/, '')));

@@ -42,10 +42,13 @@ export function VmSerialLog({ uuid }: { uuid: string }) {
               ? `the last ${TAIL_BYTES} of ${log.data.size} bytes kept on the host`
               : `${log.data.size} bytes`}
           </Text>
+          {/* a scrolling region: focusable, so a keyboard can scroll it (axe: scrollable-region-focusable) */}
           <Code
             block
             mah={360}
             style={{ overflow: 'auto', whiteSpace: 'pre-wrap' }}
+            tabIndex={0}
+            aria-label="serial log"
             data-testid="serial-log-text"
           >
             {log.data.log || '(empty)'}

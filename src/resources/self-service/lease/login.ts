@@ -9,10 +9,11 @@
  *    instance id (the lease's uuid), then restarts the VM (stop, start): the host rebuilds the
  *    config drive at every start, and cloud-init, seeing a new instance, applies the login. The
  *    lease's `loginState` goes Delivering → Delivered (`lease.login.delivered`).
- * A pool VM's first user-data, the bootstrap alone, is its create's `userData` (pool/stock.ts), kept
- * as any VM's is (compute/vm/guest-config.ts).
+ * A pool VM's first user-data, the bootstrap alone, is written in its admission (recordBootstrap).
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Tx } from '../../../db/transaction.js';
 import { invalid } from '../../../kernel/errors.js';
 import { hashPassword } from '../../../kernel/sha512-crypt.js';
 import { resourceEvent } from '../../common.js';
@@ -52,6 +53,13 @@ export function loginOf(
   return { login, method: password ? 'password' : 'ssh-key', ...(password ? { password } : {}) };
 }
 
+/** In a pool VM's admitting transaction: its first user-data is its pool's bootstrap. */
+export async function recordBootstrap(tx: Tx, poolUuid: string, vmUuid: string): Promise<void> {
+  await sql`
+    insert into vm_guest_configs (vm_uuid, user_data)
+    select ${vmUuid}, user_data from pools where uuid = ${poolUuid} and user_data is not null`.execute(tx);
+}
+
 /** The allocate job's step: the VM's user-data with the login, then a restart so the guest takes it. */
 export async function deliverLogin(
   ctx: ServiceContext,
@@ -75,7 +83,6 @@ export async function deliverLogin(
       oc.column('vmUuid').doUpdateSet({ userData, instanceId: leaseUuid, updatedAt: new Date() }),
     )
     .execute();
-  await ctx.db.updateTable('vms').set({ hasUserData: true }).where('uuid', '=', lease.vmUuid).execute();
   const requestId = `lease-login-${leaseUuid}`;
   await runSystemVmOperation(ctx, lease.vmUuid, 'stop', requestId, { force: false });
   await runSystemVmOperation(ctx, lease.vmUuid, 'start', requestId);

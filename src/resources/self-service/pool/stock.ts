@@ -19,6 +19,7 @@ import { randomHex } from '../../../kernel/ids.js';
 import { admitPoolVmCreate } from '../../compute/vm/admission.js';
 import { submitOperation } from '../../compute/vm/operations.js';
 import type { ServiceContext } from '../../service.js';
+import { recordBootstrap } from '../lease/login.js';
 import { systemCallerFor } from '../system-caller.js';
 import type { PoolFacts } from './model.js';
 import { adaptPoolSize, effectiveSize, type PoolSizing, SIZING_COLUMNS } from './sizing.js';
@@ -125,12 +126,6 @@ async function settle(ctx: ServiceContext, poolUuid: string): Promise<void> {
 
 async function topUp(ctx: ServiceContext, pool: PoolRow, wanted: number): Promise<void> {
   const caller = await systemCallerFor(ctx.db, pool.accountUuid, `pool-stock-${pool.uuid}`);
-  // read only when VMs are made: the stock pass reads every pool, and a bootstrap may be 64 KiB
-  const { userData } = await ctx.db
-    .selectFrom('pools')
-    .select('userData')
-    .where('uuid', '=', pool.uuid)
-    .executeTakeFirstOrThrow();
   for (let i = 0; i < wanted; i++) {
     await admitPoolVmCreate(
       ctx,
@@ -142,14 +137,13 @@ async function topUp(ctx: ServiceContext, pool: PoolRow, wanted: number): Promis
         instanceOfferingUuid: pool.instanceOfferingUuid,
         l3NetworkUuids: pool.l3NetworkUuids,
         ...(pool.securityGroupUuids.length > 0 ? { securityGroupUuids: pool.securityGroupUuids } : {}),
-        // the bootstrap is the VM's first user-data, delivered as any VM's (compute/vm/guest-config.ts)
-        ...(userData !== null ? { userData } : {}),
       },
       async (tx, vmUuid) => {
         await tx
           .insertInto('poolVms')
           .values({ vmUuid, poolUuid: pool.uuid, state: 'Provisioning' })
           .execute();
+        await recordBootstrap(tx, pool.uuid, vmUuid);
       },
     );
   }

@@ -244,6 +244,16 @@ export interface AgentCommands {
     response: { vms: Array<{ uuid: string; state: SimVmState }> };
   };
 
+  /**
+   * the tail of the VM's serial console output as the host keeps it (a real host: QEMU's serial
+   * chardev file, capped; the simulator: a synthetic boot log per VM), at most `tailBytes`;
+   * `size`: the bytes the host keeps of it (more than `log` when the tail was cut)
+   */
+  'vm.serial-log': {
+    request: { vmUuid: string; tailBytes: number };
+    response: { log: string; size: number };
+  };
+
   /** hot-plug a NIC into a running VM (idempotent) */
   'vm.attach-nic': { request: { vmUuid: string; nic: NicSpec }; response: Record<string, never> };
   'vm.detach-nic': { request: { vmUuid: string; nicUuid: string }; response: Record<string, never> };

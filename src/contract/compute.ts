@@ -99,6 +99,25 @@ export const affinityGroups: KindContract = {
   adminOnly: false,
 };
 
+/** the most user-data a VM create takes, in bytes of its UTF-8 text (as Nova's 64 KiB) */
+export const VM_USER_DATA_MAX_BYTES = 65536;
+
+/** `GET /v1/vms/{uuid}/serial-log?tail=N`: N bytes of the end (default and most) */
+export const SERIAL_LOG_TAIL_DEFAULT = 64 * 1024;
+export const SERIAL_LOG_TAIL_MAX = 1024 * 1024;
+/** what a host keeps of a VM's serial output (nimbus-agent trims the file to it) */
+export const SERIAL_LOG_KEEP_BYTES = 4 * 1024 * 1024;
+
+export const VmSerialLog = Type.Object({
+  vmUuid: Type.String({ format: 'uuid' }),
+  hostUuid: Type.String({ format: 'uuid', description: 'the host the log was read from' }),
+  log: Type.String({
+    description: 'the end of the serial console output, UTF-8 (a cut character shows as U+FFFD)',
+  }),
+  size: Type.Integer({ description: 'bytes the host keeps of the log (more than log holds when cut)' }),
+  truncated: Type.Boolean({ description: 'log is only the last `tail` bytes of what the host keeps' }),
+});
+
 export const VM_CREATE_STRATEGIES = ['start', 'create-stopped'] as const;
 /** what the platform does when a VM dies (docs/compute.md "HA levels") */
 export const VM_HA_LEVELS = ['none', 'restart-on-failure', 'restart-on-host-failure'] as const;
@@ -140,6 +159,9 @@ export const vms = {
     affinityGroupUuid: Nullable(Uuid),
     destroyedAt: Nullable(Timestamp),
     haLevel: HaLevel(HA_LEVEL),
+    hasUserData: Type.Boolean({
+      description: 'the VM was given user-data (the text itself is never shown: it may hold secrets)',
+    }),
   }),
   create: Type.Object(
     {
@@ -201,6 +223,13 @@ export const vms = {
           maxItems: 16,
           uniqueItems: true,
           description: 'security groups (yours) every NIC of the VM joins',
+        }),
+      ),
+      userData: Type.Optional(
+        Type.String({
+          maxLength: VM_USER_DATA_MAX_BYTES,
+          'x-cli-file': true,
+          description: `user-data for cloud-init, as plain text (a #cloud-config document, a script, a MIME multipart), at most ${VM_USER_DATA_MAX_BYTES / 1024} KiB in UTF-8; the guest reads it from its config drive`,
         }),
       ),
     },

@@ -35,4 +35,6 @@ export interface SimulatorVmTable {
   /** the user-data and cloud-init instance id the host was given with vm.start (0017) */
   userData: WithDefault<string | null>;
   instanceId: WithDefault<string | null>;
+  /** the synthetic boot log of the VM (0024, drivers/simulator/serial-log.ts) */
+  serialLog: WithDefault<string>;
 }

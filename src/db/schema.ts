@@ -330,6 +330,8 @@ export interface VmTable extends Resource {
   /** a live migration's target host, whose capacity the VM holds while it moves (0005) */
   migrationTargetUuid: WithDefault<string | null>;
   haLevel: WithDefault<string>;
+  /** the VM has user-data in vm_guest_configs (0024) */
+  hasUserData: WithDefault<boolean>;
 }
 
 export interface VolumeTable extends Resource {

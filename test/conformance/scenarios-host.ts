@@ -58,6 +58,7 @@ export function hostScenarios(ctx: SuiteContext, timeout: number): void {
       ['vm.stop', { force: true }, 'vmUuid'],
       ['vm.destroy', { vmUuid: '../etc' }, 'vmUuid'],
       ['vm.pause', { vmUuid: 12 }, 'vmUuid'],
+      ['vm.serial-log', { tailBytes: 10 }, 'vmUuid'],
       ['vm.attach-volume', { vmUuid }, 'volume'],
       ['vm.detach-volume', { vmUuid }, 'volumeUuid'],
       ['vm.attach-nic', { vmUuid, nic: [] }, 'nic'],

@@ -4,7 +4,8 @@
  * Contract points checked: vm.start/stop/destroy are idempotent (a missing VM stops and destroys
  * as success), vm.list shows exactly the power state, a command that needs the VM answers
  * NotFound AGENT_VM_NOT_FOUND when the host has no such VM and Conflict AGENT_VM_NOT_RUNNING when
- * it is not running, attach/detach are idempotent both ways.
+ * it is not running, attach/detach are idempotent both ways, vm.serial-log answers at most the
+ * bytes asked for of what the host keeps, for a running or a stopped VM.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -70,6 +71,20 @@ function nicSpec(ctx: SuiteContext, n: number): NicSpec {
   };
 }
 
+/** vm.serial-log's shape: at most `tailBytes` of the `size` bytes the host keeps */
+async function serialLog(host: HostUnderTest, vmUuid: string, tailBytes: number) {
+  const got = await ok<{ log: string; size: number }>(host, 'vm.serial-log', { vmUuid, tailBytes });
+  assert.equal(typeof got.log, 'string');
+  assert.ok(Number.isSafeInteger(got.size) && got.size >= 0, `size ${got.size}`);
+  const bytes = Buffer.byteLength(got.log);
+  // a character cut at the start shows as U+FFFD (3 bytes for 1 to 3 cut ones)
+  assert.ok(
+    bytes <= tailBytes + 2 && bytes <= Math.max(got.size, 0) + 2,
+    `${bytes} of ${tailBytes}/${got.size}`,
+  );
+  return got;
+}
+
 /** removes what a scenario made, whatever state it got to */
 async function cleanup(host: HostUnderTest, vmUuid: string, volumes: string[], imageUuid?: string) {
   await host.send('vm.destroy', { vmUuid });
@@ -128,6 +143,15 @@ export function vmScenarios(ctx: SuiteContext, timeout: number): void {
       await ok(host, 'vm.stop', { vmUuid: uuid, force: false });
       await ok(host, 'vm.stop', { vmUuid: uuid, force: true });
       assert.equal(await powerState(host, uuid), 'Stopped');
+      // a stopped VM's serial log is still there; the tail asked for bounds the answer
+      const all = await serialLog(host, uuid, 1024 * 1024);
+      // it ran (guestReady: a real guest printed to its serial port; the simulator's synthetic boot)
+      assert.ok(all.size > 0 && all.log.length > 0, 'a VM that ran has a serial log');
+      const tail = await serialLog(host, uuid, 16);
+      assert.equal(tail.size, all.size);
+      if (all.size > 16) assert.ok(all.log.endsWith(tail.log.replace(/^\uFFFD+/, '')));
+      const badTail = await refused(host, 'vm.serial-log', { vmUuid: uuid, tailBytes: 0 });
+      assert.deepEqual([badTail.reason, badTail.code], ['Invalid', 'AGENT_REQUEST_INVALID']);
       for (const command of ['vm.pause', 'vm.resume', 'vm.reboot'])
         await expectError(host, command, { vmUuid: uuid }, 'Conflict', 'AGENT_VM_NOT_RUNNING');
 
@@ -172,6 +196,7 @@ export function vmScenarios(ctx: SuiteContext, timeout: number): void {
       ['vm.attach-nic', { vmUuid, nic: nicSpec(ctx, 1) }],
       ['vm.detach-nic', { vmUuid, nicUuid: randomUUID() }],
       ['vm.migrate', { vmUuid, target: 'http://192.0.2.1:7070' }],
+      ['vm.serial-log', { vmUuid, tailBytes: 100 }],
     ];
     for (const [command, body] of cases)
       await expectError(host, command, body, 'NotFound', 'AGENT_VM_NOT_FOUND');

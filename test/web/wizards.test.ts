@@ -53,6 +53,11 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     await choose(page, 'l3NetworkUuids', /^public/);
     await page.getByRole('button', { name: 'Next' }).click(); // volumes
     await page.getByRole('button', { name: 'Next' }).click(); // placement
+    await page.getByRole('button', { name: 'Next' }).click(); // guest
+    // user-data is a textarea (several lines); the VM keeps it and says only that it has some
+    const userData = page.getByRole('textbox', { name: 'userData', exact: true });
+    assert.equal(await userData.evaluate((e) => e.tagName), 'TEXTAREA');
+    await userData.fill('#cloud-config\nruncmd:\n  - echo wizard > /etc/motd\n');
     await page.getByRole('button', { name: 'Next' }).click(); // review
     await page.getByTestId('review').getByText('imageUuid').waitFor();
     await rig.shot(page, 'wizard-vm-review');
@@ -70,8 +75,11 @@ describe('create wizards in Chromium', { skip: missingBrowser }, () => {
     assert.equal(vms.length, 1);
     assert.equal(vms[0].state, 'Running');
     assert.equal(vms[0].imageUuid, await rig.byName('images', 'ubuntu-22.04'));
+    assert.equal(vms[0].hasUserData, true);
     await page.getByTestId('created').getByRole('link', { name: 'wiz-1' }).click();
     await page.waitForURL(`${rig.t.url}/vms/${vms[0].uuid}`);
+    // its page shows the serial log its (simulated) host keeps: the synthetic boot of this VM
+    await page.getByTestId('serial-log-text').getByText(`start of VM ${vms[0].uuid}`).waitFor();
   });
 
   test('a VM whose job fails: the code, the message and the steps rolled back, in order', async () => {

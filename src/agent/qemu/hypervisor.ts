@@ -19,6 +19,7 @@ import { checkVmUuid, type VmPaths, vmPaths, vmsDir } from './layout.js';
 import type { NicPlugger } from './nic-plugger.js';
 import { killQemu, launchQemu, runningPid, waitExit } from './process.js';
 import { Qmp } from './qmp.js';
+import { readSerialTail, trimSerialLog } from './serial-log.js';
 
 export interface AgentLog {
   info(obj: object, msg?: string): void;
@@ -173,6 +174,7 @@ export class Hypervisor {
         for (const nic of vm.nics) taps.set(nic.uuid, await this.opts.plugger.ensureTap(nic));
         const configDrive = wantsConfigDrive(vm);
         if (configDrive) await makeConfigDrive(vm, paths.configDrive);
+        await trimSerialLog(paths.serial); // QEMU appends to it: keep it bounded across starts
         const args = qemuArgs(vm, { accelerator: this.opts.accelerator, paths, taps, configDrive, incoming });
         await launchQemu(args);
       } catch (err) {
@@ -182,6 +184,13 @@ export class Hypervisor {
       this.opts.log.info({ vmUuid: uuid, pid: await this.pid(uuid), incoming }, 'VM started');
       return this.powerState(uuid);
     }
+  }
+
+  /** The end of a VM's serial log (serial-log.ts): any VM defined here, running or not. */
+  async serialLog(uuid: string, tailBytes: unknown): Promise<{ log: string; size: number }> {
+    checkVmUuid(uuid);
+    if ((await this.readSpec(uuid)) === undefined) throw vmNotFound(uuid);
+    return readSerialTail(this.paths(uuid).serial, tailBytes);
   }
 
   /**

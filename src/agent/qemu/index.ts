@@ -60,6 +60,7 @@ export function createQemuPart(opts: QemuPartOptions): QemuPart {
       return done;
     },
     'vm.list': async () => ({ vms: await hv.list() }),
+    'vm.serial-log': ({ vmUuid, tailBytes }) => hv.serialLog(vmUuid, tailBytes),
     'vm.attach-volume': async ({ vmUuid, volume }) => {
       await attachVolume(hv, checkVmUuid(vmUuid), checkObject(volume, 'volume'));
       return done;

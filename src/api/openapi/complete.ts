@@ -117,6 +117,8 @@ function errorStatuses(method: string, path: string, op: Operation, isKind: bool
   // public for the bearer token, but checks a credential of its own (a one-time console token),
   // then the VM it names and its host (console-routes.ts)
   if (path === '/v1/console') s.add('401').add('404').add('409');
+  // read from the VM's host (resources/compute/vm/serial-log.ts): a VM with none is a 409
+  if (path === '/v1/vms/{uuid}/serial-log') s.add('409');
   return [...s].sort();
 }
 

@@ -24,6 +24,7 @@ import * as m0020 from './0020-webhook-outbox-guard.js';
 import * as m0021 from './0021-vm-list-indexes.js';
 import * as m0022 from './0022-openstack.js';
 import * as m0023 from './0023-openstack-routers.js';
+import * as m0024 from './0024-vm-user-data.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
@@ -47,4 +48,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0021-vm-list-indexes': m0021,
   '0022-openstack': m0022,
   '0023-openstack-routers': m0023,
+  '0024-vm-user-data': m0024,
 };

@@ -17,6 +17,7 @@ const BY_COMMAND: Partial<Record<AgentCommand | string, number>> = {
   'host.capacity': 15 * S,
   'host.ping': 10 * S,
   'vm.list': 15 * S,
+  'vm.serial-log': 15 * S,
   'vm.start': 3 * MIN,
   'vm.stop': 3 * MIN,
   'vm.reboot': 3 * MIN,

@@ -98,6 +98,15 @@ const CHECKS: { [C in AgentCommand]?: (body: Body) => void } = {
   'vm.pause': onVm,
   'vm.resume': onVm,
   'vm.destroy': onVm,
+  'vm.serial-log': (b) => {
+    vmUuid(b.vmUuid);
+    if (!Number.isInteger(b.tailBytes) || (b.tailBytes as number) < 1)
+      throw refuse(
+        'AGENT_REQUEST_INVALID',
+        'tailBytes',
+        'tailBytes must be a whole number of bytes, at least 1',
+      );
+  },
   'vm.migrate': (b) => {
     vmUuid(b.vmUuid);
     text(b.target, 'target');

@@ -9,9 +9,11 @@
  * (The simulator does not keep a VM's devices, so attach/detach/resize of a device are accepted
  * for any VM it has: it does not refuse a deviceId clash or an unknown volume as the agent does.)
  */
+import { sql } from 'kysely';
 import type { AgentCommand } from '../../contract/agent.js';
 import { CloudError } from '../../kernel/errors.js';
 import type { SimContext, SimHandlers } from './machine.js';
+import { SIM_SERIAL_KEEP, simulatedBootLog } from './serial-log.js';
 import { listVms } from './vm-list-batch.js';
 
 type VmCommands =
@@ -25,7 +27,8 @@ type VmCommands =
   | 'vm.attach-volume'
   | 'vm.detach-volume'
   | 'vm.resize-volume'
-  | 'vm.list';
+  | 'vm.list'
+  | 'vm.serial-log';
 
 async function stateOf(ctx: Pick<SimContext<AgentCommand>, 'world' | 'machine'>, vmUuid: string) {
   const row = await ctx.world
@@ -71,6 +74,7 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
   'vm.start': async (ctx) => {
     const { vm } = ctx.request;
     const here = ctx.machine.address;
+    const boot = simulatedBootLog(vm, here, 'start');
     // a VM already running or paused here is left as it is and its power state answered (as the
     // agent does: its QEMU runs, nothing is restarted); one statement on the usual path
     const started = await ctx.world
@@ -84,6 +88,7 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
         // what a real host's config drive would hold, rebuilt at every start as there
         userData: vm.userData ?? null,
         instanceId: vm.instanceId ?? null,
+        serialLog: boot,
       })
       .onConflict((oc) =>
         oc
@@ -95,6 +100,7 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
             memory: vm.memory,
             userData: vm.userData ?? null,
             instanceId: vm.instanceId ?? null,
+            serialLog: sql<string>`right(simulator_vms.serial_log || ${boot}, ${SIM_SERIAL_KEEP})`,
             updatedAt: new Date(),
           })
           .where((eb) =>
@@ -113,6 +119,26 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
   },
   'vm.reboot': async (ctx) => {
     await setState(ctx, ctx.request.vmUuid, 'Running', ['Running']);
+    const vm = await ctx.world
+      .selectFrom('simulatorVms')
+      .select(['cpu', 'memory', 'userData'])
+      .where('vmUuid', '=', ctx.request.vmUuid)
+      .executeTakeFirstOrThrow();
+    const boot = simulatedBootLog(
+      {
+        uuid: ctx.request.vmUuid,
+        cpu: vm.cpu,
+        memory: vm.memory,
+        ...(vm.userData !== null ? { userData: vm.userData } : {}),
+      },
+      ctx.machine.address,
+      'reboot',
+    );
+    await ctx.world
+      .updateTable('simulatorVms')
+      .set({ serialLog: sql<string>`right(serial_log || ${boot}, ${SIM_SERIAL_KEEP})` })
+      .where('vmUuid', '=', ctx.request.vmUuid)
+      .execute();
     return {};
   },
   'vm.pause': async (ctx) => {
@@ -170,4 +196,18 @@ export const vmHandlers: Pick<SimHandlers, VmCommands> = {
     return {};
   },
   'vm.list': async (ctx) => ({ vms: await listVms(ctx.world, ctx.machine.address) }),
+  // what this host keeps of the VM's (synthetic) log: any VM defined here, running or not
+  'vm.serial-log': async (ctx) => {
+    await definedState(ctx, ctx.request.vmUuid);
+    const { serialLog } = await ctx.world
+      .selectFrom('simulatorVms')
+      .select('serialLog')
+      .where('vmUuid', '=', ctx.request.vmUuid)
+      .executeTakeFirstOrThrow();
+    const all = Buffer.from(serialLog, 'utf8');
+    return {
+      log: all.subarray(Math.max(0, all.length - ctx.request.tailBytes)).toString('utf8'),
+      size: all.length,
+    };
+  },
 };

@@ -13,10 +13,12 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerOf } from '../../api/auth.js';
+import { VM_USER_DATA_MAX_BYTES } from '../../contract/compute.js';
 import { getVisibleRow } from '../../engine/query/index.js';
 import type { Caller } from '../../kernel/caller.js';
 import { CloudError, invalidField } from '../../kernel/errors.js';
 import { isUuid } from '../../kernel/ids.js';
+import { userDataProblem } from '../../resources/compute/vm/guest-config.js';
 import type { VmService } from '../../resources/compute/vm/service.js';
 import type { OpenStackDeps } from '../deps.js';
 import { listPage } from '../listing.js';
@@ -166,6 +168,8 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
     if (!/^[A-Za-z0-9+/=\s]+$/.test(s.user_data))
       throw invalidField('server.user_data', 'must be base64', 'INVALID_USER_DATA');
     userData = Buffer.from(s.user_data, 'base64').toString('utf8');
+    const problem = userDataProblem(userData, VM_USER_DATA_MAX_BYTES);
+    if (problem) throw invalidField('server.user_data', `decoded, ${problem}`, 'INVALID_USER_DATA');
   }
   let keyName: string | null = null;
   if (typeof s.key_name === 'string' && s.key_name.length > 0) {
@@ -190,11 +194,12 @@ async function createBody(deps: OpenStackDeps, caller: Caller, body: Obj) {
     // shown as Nova shows it: IPv6 in its compressed form (the URL parser writes that form)
     return version === 6 ? new URL(`http://[${v}]/`).hostname.slice(1, -1) : v;
   };
+  // the native create keeps it (vm_guest_configs) and delivers it on the config drive
+  if (userData !== null) out.userData = userData;
   return {
     native: out,
     securityGroups,
     keyName,
-    userData,
     metadata: metadata as Record<string, string>,
     accessIpv4: access(s.accessIPv4, 'server.accessIPv4', 4),
     accessIpv6: access(s.accessIPv6, 'server.accessIPv6', 6),
@@ -219,11 +224,6 @@ export function registerServers(scope: FastifyInstance, deps: OpenStackDeps): vo
           accessIpv6: c.accessIpv6,
         })
         .execute();
-      if (c.userData !== null)
-        await tx
-          .insertInto('vmGuestConfigs')
-          .values({ vmUuid, userData: c.userData, instanceId: null })
-          .execute();
     });
     const id = job.resourceUuid!;
     return reply

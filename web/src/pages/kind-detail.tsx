@@ -29,6 +29,7 @@ import type { CloudEvent, Resource } from '../api/types';
 import { ActionButton } from '../components/action-button';
 import { JobProgress } from '../components/job-progress';
 import { referencedUuids, Value } from '../components/value';
+import { VmSerialLog } from '../components/vm-serial-log';
 import { when } from '../format';
 import { NotFoundPage } from './not-found';
 
@@ -176,6 +177,7 @@ export function KindDetailPage() {
           </Card>
         )}
       </SimpleGrid>
+      {kind === 'vms' && <VmSerialLog uuid={uuid} />}
     </Stack>
   );
 }

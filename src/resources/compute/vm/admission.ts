@@ -5,6 +5,7 @@
  * volumes made with it) are reserved, the VM row is inserted (Creating, task 'create') and the
  * job is submitted in the VM's queue. A refusal changes nothing.
  */
+import { VM_USER_DATA_MAX_BYTES } from '../../../contract/compute.js';
 import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
 import type { JobRow } from '../../../engine/jobs.js';
@@ -16,6 +17,7 @@ import { admitCreate } from '../../common.js';
 import { reserveQuota } from '../../identity/quota/quota.js';
 import type { ApplianceVmInput, ServiceContext } from '../../service.js';
 import { resolveNics } from '../vm-nic/resolve.js';
+import { recordUserData, userDataProblem } from './guest-config.js';
 import {
   type DataDisk,
   type ImageFacts,
@@ -47,6 +49,8 @@ export interface VmCreateBody {
   defaultL3NetworkUuid?: string;
   staticIps?: Array<{ l3NetworkUuid: string; ip: string }>;
   securityGroupUuids?: string[];
+  /** plain text, kept in vm_guest_configs (never in the job's parameters: it may hold secrets) */
+  userData?: string;
 }
 
 /** Quota a create reserves: the VM and every volume made with it (volume/model.ts volumeQuota). */
@@ -163,6 +167,10 @@ export async function resolveCreate(db: Db, caller: Caller, b: VmCreateBody): Pr
       bad(field, `no ${field.replace(/Uuid$/, '').replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)} ${value}`);
     hints[field] = value;
   }
+  if (b.userData !== undefined) {
+    const problem = userDataProblem(b.userData, VM_USER_DATA_MAX_BYTES);
+    if (problem) bad('userData', problem);
+  }
   if (problems.length > 0 || !image || cpu === undefined || memory === undefined) throw invalid(problems);
 
   const facts: ImageFacts = {
@@ -263,6 +271,7 @@ async function admitResolved(
     task: 'create',
     affinityGroupUuid: b.affinityGroupUuid ?? null,
     haLevel: b.haLevel ?? 'none',
+    hasUserData: b.userData !== undefined,
     placement: JSON.stringify({
       hints: params.hints,
       strategy: params.strategy,
@@ -274,10 +283,12 @@ async function admitResolved(
     ? undefined
     : (tx: Tx) =>
         reserveQuota(tx, { uuid: caller.accountUuid, isAdmin: caller.isAdmin }, createQuota(params));
+  const userData = b.userData;
   const check =
-    quota || alsoInTx
+    quota || alsoInTx || userData !== undefined
       ? async (tx: Tx) => {
           await quota?.(tx);
+          if (userData !== undefined) await recordUserData(tx, row.uuid, userData);
           await alsoInTx?.(tx, row.uuid);
         }
       : undefined;

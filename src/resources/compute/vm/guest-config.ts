@@ -20,3 +20,16 @@ export async function withGuestConfig(db: Executor, spec: VmSpec): Promise<VmSpe
     ...(row.instanceId !== null ? { instanceId: row.instanceId } : {}),
   };
 }
+
+/** In a VM's admitting transaction: the user-data its create was given (an API's, or a pool's bootstrap). */
+export async function recordUserData(tx: Executor, vmUuid: string, userData: string): Promise<void> {
+  await tx.insertInto('vmGuestConfigs').values({ vmUuid, userData, instanceId: null }).execute();
+}
+
+/** Why a user-data text is refused (its UTF-8 size), or undefined. */
+export function userDataProblem(userData: string, maxBytes: number): string | undefined {
+  const bytes = Buffer.byteLength(userData, 'utf8');
+  return bytes > maxBytes
+    ? `${bytes} bytes is more than the ${maxBytes} bytes user-data may hold`
+    : undefined;
+}

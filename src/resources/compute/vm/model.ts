@@ -42,6 +42,7 @@ export const vmSchema: KindSchema = {
     affinityGroupUuid: 'uuid',
     destroyedAt: 'timestamp',
     haLevel: { enum: ['none', 'restart-on-failure', 'restart-on-host-failure'] },
+    hasUserData: 'boolean',
     accountUuid: 'uuid',
     createdAt: 'timestamp',
     updatedAt: 'timestamp',

@@ -4,6 +4,7 @@
  * the VM's queue; plus the node's periodic work for VMs: the reconciler and the reaper.
  */
 
+import type { FastifyInstance } from 'fastify';
 import { vms as contract } from '../../../contract/compute.js';
 import type { Tx } from '../../../db/transaction.js';
 import { PeriodicTask } from '../../../engine/periodic.js';
@@ -35,6 +36,7 @@ import { reapDestroyedVms } from './reaper.js';
 import { rebuildParams, vmRebuildFlow } from './rebuild.js';
 import { Reconciler } from './reconciler.js';
 import type { VmRuntime } from './runtime.js';
+import { registerSerialLogRoute } from './serial-log.js';
 import { vmRow } from './transitions.js';
 
 /** the share of the time reconciliation may take: passes over many hosts come less often */
@@ -101,6 +103,11 @@ export class VmService implements KindService {
         return submitOperation(ctx, caller, vm, 'rebuild', await rebuildParams(ctx.db, uuid));
       },
     };
+  }
+
+  /** `GET /v1/vms/{uuid}/serial-log` (serial-log.ts) */
+  routes(app: FastifyInstance): void {
+    registerSerialLogRoute(app, this.ctx);
   }
 
   create(caller: Caller, body: Record<string, unknown>) {

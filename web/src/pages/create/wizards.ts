@@ -51,6 +51,8 @@ const WIZARDS: Record<string, Wizard> = {
           'haLevel',
         ],
       },
+      // what the guest is given at first boot (a textarea: field-input.tsx) and how it is kept alive
+      { title: 'Guest', fields: ['userData', 'haLevel'] },
     ],
   },
   'l2-networks': {

@@ -64,21 +64,40 @@ interface Burst {
   nodeCpuPerVm: number;
   clientCpuPerVm?: number;
   requestsPerVm: Map<string, number>;
+  /** requests the node took over a second to answer, by route */
+  slow: Map<string, number>;
+  /** time to running of each VM, by whole second */
+  runningBySecond: string;
   load: { before: string; after: string };
 }
 
-/** nimbus_http_requests_total by `METHOD route` (statuses summed) */
+/**
+ * nimbus_http_requests_total by `METHOD route` (statuses summed), and as `>1s METHOD route` the
+ * requests the node took more than a second to answer (its latency histogram: count − le="1")
+ */
 async function requestCounts(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out = new Map<string, number>();
+  const add = (key: string, n: number) => out.set(key, (out.get(key) ?? 0) + n);
   for (const line of text.split('\n')) {
-    if (!line.startsWith('nimbus_http_requests_total{')) continue;
-    const method = /method="([^"]*)"/.exec(line)?.[1];
-    const route = /route="([^"]*)"/.exec(line)?.[1];
-    const key = `${method} ${route}`;
-    out.set(key, (out.get(key) ?? 0) + Number(line.split(' ').pop()));
+    const key = `${/method="([^"]*)"/.exec(line)?.[1]} ${/route="([^"]*)"/.exec(line)?.[1]}`;
+    const n = Number(line.split(' ').pop());
+    if (line.startsWith('nimbus_http_requests_total{')) add(key, n);
+    else if (line.startsWith('nimbus_http_request_duration_seconds_count{')) add(`>1s ${key}`, n);
+    else if (line.startsWith('nimbus_http_request_duration_seconds_bucket{') && line.includes('le="1"'))
+      add(`>1s ${key}`, -n);
   }
   return out;
+}
+
+/** `12@0s 40@1s`: how many of the times (ms) fall in each whole second */
+function bySecond(times: number[]): string {
+  const counts = new Map<number, number>();
+  for (const t of times) counts.set(Math.floor(t / 1000), (counts.get(Math.floor(t / 1000)) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => a[0] - b[0])
+    .map(([sec, n]) => `${n}@${sec}s`)
+    .join(' ');
 }
 
 interface Run {
@@ -107,9 +126,12 @@ async function measured(
   const cpu = cpuSeconds(pid) - before.cpu;
   const after = await requestCounts(url);
   const requestsPerVm = new Map<string, number>();
+  const slow = new Map<string, number>();
   for (const [k, v] of after) {
     const d = v - (before.requests.get(k) ?? 0);
-    if (d > 0 && !k.includes('/metrics')) requestsPerVm.set(k, d / N);
+    if (d <= 0 || k.includes('/metrics')) continue;
+    if (k.startsWith('>1s ')) slow.set(k.slice(4), d);
+    else requestsPerVm.set(k, d / N);
   }
   return {
     name,
@@ -121,6 +143,8 @@ async function measured(
     nodeCpuPerVm: cpu / N,
     ...(r.clientCpu !== undefined ? { clientCpuPerVm: r.clientCpu / N } : {}),
     requestsPerVm,
+    slow,
+    runningBySecond: bySecond(r.running),
     load: { before: before.load, after: loadAverage() },
   };
 }
@@ -241,6 +265,10 @@ function print(b: Burst): void {
   const total = reqs.reduce((s, [, n]) => s + n, 0);
   console.log(
     `  HTTP requests per VM ${total.toFixed(2)}: ${reqs.map(([k, n]) => `${k} ×${n.toFixed(2)}`).join(', ')}`,
+  );
+  console.log(`  time to running by second: ${b.runningBySecond}`);
+  console.log(
+    `  requests the node answered in > 1 s: ${[...b.slow].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,
   );
   console.log(`  load average before ${b.load.before}, after ${b.load.after}`);
 }

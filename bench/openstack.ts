@@ -64,16 +64,20 @@ interface Burst {
   nodeCpuPerVm: number;
   clientCpuPerVm?: number;
   requestsPerVm: Map<string, number>;
-  /** requests the node took over a second to answer, by route */
+  /** requests the node took over 1 s (`>1s METHOD route`) and over 10 s (`>10s …`) to answer */
   slow: Map<string, number>;
+  /** SQL statements the node sent (every request and job of the burst) */
+  statementsPerVm: number;
   /** time to running of each VM, by whole second */
   runningBySecond: string;
   load: { before: string; after: string };
 }
 
 /**
- * nimbus_http_requests_total by `METHOD route` (statuses summed), and as `>1s METHOD route` the
- * requests the node took more than a second to answer (its latency histogram: count − le="1")
+ * nimbus_http_requests_total by `METHOD route` (statuses summed), as `>1s METHOD route` the
+ * requests the node took more than a second to answer (its latency histogram: count − le="1"),
+ * as `>10s …` those over ten seconds,
+ * and as `statements` the SQL statements the node sent
  */
 async function requestCounts(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -82,10 +86,15 @@ async function requestCounts(url: string): Promise<Map<string, number>> {
   for (const line of text.split('\n')) {
     const key = `${/method="([^"]*)"/.exec(line)?.[1]} ${/route="([^"]*)"/.exec(line)?.[1]}`;
     const n = Number(line.split(' ').pop());
-    if (line.startsWith('nimbus_http_requests_total{')) add(key, n);
-    else if (line.startsWith('nimbus_http_request_duration_seconds_count{')) add(`>1s ${key}`, n);
-    else if (line.startsWith('nimbus_http_request_duration_seconds_bucket{') && line.includes('le="1"'))
-      add(`>1s ${key}`, -n);
+    if (line.startsWith('nimbus_db_statements_total ')) add('statements', n);
+    else if (line.startsWith('nimbus_http_requests_total{')) add(key, n);
+    else if (line.startsWith('nimbus_http_request_duration_seconds_count{')) {
+      add(`>1s ${key}`, n);
+      add(`>10s ${key}`, n);
+    } else if (line.startsWith('nimbus_http_request_duration_seconds_bucket{')) {
+      if (line.includes('le="1"')) add(`>1s ${key}`, -n);
+      if (line.includes('le="10"')) add(`>10s ${key}`, -n);
+    }
   }
   return out;
 }
@@ -127,10 +136,12 @@ async function measured(
   const after = await requestCounts(url);
   const requestsPerVm = new Map<string, number>();
   const slow = new Map<string, number>();
+  let statementsPerVm = 0;
   for (const [k, v] of after) {
     const d = v - (before.requests.get(k) ?? 0);
     if (d <= 0 || k.includes('/metrics')) continue;
-    if (k.startsWith('>1s ')) slow.set(k.slice(4), d);
+    if (k === 'statements') statementsPerVm = d / N;
+    else if (k.startsWith('>')) slow.set(k, d);
     else requestsPerVm.set(k, d / N);
   }
   return {
@@ -144,6 +155,7 @@ async function measured(
     ...(r.clientCpu !== undefined ? { clientCpuPerVm: r.clientCpu / N } : {}),
     requestsPerVm,
     slow,
+    statementsPerVm,
     runningBySecond: bySecond(r.running),
     load: { before: before.load, after: loadAverage() },
   };
@@ -266,9 +278,10 @@ function print(b: Burst): void {
   console.log(
     `  HTTP requests per VM ${total.toFixed(2)}: ${reqs.map(([k, n]) => `${k} ×${n.toFixed(2)}`).join(', ')}`,
   );
+  console.log(`  SQL statements per VM ${b.statementsPerVm.toFixed(1)}`);
   console.log(`  time to running by second: ${b.runningBySecond}`);
   console.log(
-    `  requests the node answered in > 1 s: ${[...b.slow].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,
+    `  requests the node answered in over 1 s / 10 s: ${[...b.slow].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,
   );
   console.log(`  load average before ${b.load.before}, after ${b.load.after}`);
 }

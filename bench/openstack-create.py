@@ -16,6 +16,20 @@ import threading
 import time
 
 import openstack
+import urllib3.connectionpool
+
+# TCP connections the SDK opens (its sessions keep them alive; a new one during the burst means the
+# node or the pool closed one): counted by wrapping urllib3's connection factory
+opened = [0]
+_new_conn = urllib3.connectionpool.HTTPConnectionPool._new_conn
+
+
+def counted_new_conn(self):
+    opened[0] += 1
+    return _new_conn(self)
+
+
+urllib3.connectionpool.HTTPConnectionPool._new_conn = counted_new_conn
 
 p = argparse.ArgumentParser()
 for name in ('auth-url', 'user', 'password', 'project', 'image', 'flavor', 'network'):
@@ -87,6 +101,7 @@ def worker(conn):
 
 
 cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+opened_before = opened[0]
 start = time.perf_counter()
 threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
 for t in threads:
@@ -99,5 +114,6 @@ print(json.dumps({
     'wall_s': wall,
     'client_cpu_s': (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
     'sdk': openstack.version.__version__,
+    'connections_opened': opened[0] - opened_before,
     'servers': results,
 }))

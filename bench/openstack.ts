@@ -63,6 +63,7 @@ interface Burst {
   running: ReturnType<typeof percentiles>;
   nodeCpuPerVm: number;
   clientCpuPerVm?: number;
+  connectionsOpened?: number;
   requestsPerVm: Map<string, number>;
   /** requests the node took over 1 s (`>1s METHOD route`) and over 10 s (`>10s …`) to answer */
   slow: Map<string, number>;
@@ -117,6 +118,8 @@ interface Run {
   /** the burst's own wall time (from the client's clock) */
   wall: number;
   clientCpu?: number;
+  /** TCP connections the client opened during the burst */
+  connectionsOpened?: number;
 }
 
 /**
@@ -153,6 +156,7 @@ async function measured(
     running: percentiles(r.running),
     nodeCpuPerVm: cpu / N,
     ...(r.clientCpu !== undefined ? { clientCpuPerVm: r.clientCpu / N } : {}),
+    ...(r.connectionsOpened !== undefined ? { connectionsOpened: r.connectionsOpened } : {}),
     requestsPerVm,
     slow,
     statementsPerVm,
@@ -221,6 +225,7 @@ async function viaOpenStack(url: string, inv: { image: string; offering: string;
         running: good.map((s) => s.active_ms!),
         wall: out.wall_s,
         clientCpu: out.client_cpu_s,
+        connectionsOpened: out.connections_opened,
       };
     },
   };
@@ -278,6 +283,10 @@ function print(b: Burst): void {
   console.log(
     `  HTTP requests per VM ${total.toFixed(2)}: ${reqs.map(([k, n]) => `${k} ×${n.toFixed(2)}`).join(', ')}`,
   );
+  if (b.connectionsOpened !== undefined)
+    console.log(
+      `  TCP connections the SDK opened during the burst: ${b.connectionsOpened} (${C} open before)`,
+    );
   console.log(`  SQL statements per VM ${b.statementsPerVm.toFixed(1)}`);
   console.log(`  time to running by second: ${b.runningBySecond}`);
   console.log(

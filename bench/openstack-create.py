@@ -94,7 +94,7 @@ def worker(conn):
             server = conn.compute.wait_for_server(
                 server, status='ACTIVE', failures=['ERROR'], interval=a.interval, wait=1800,
             )
-            results[i] = {'create_ms': (t1 - t0) * 1000,
+            results[i] = {'id': server.id, 'create_ms': (t1 - t0) * 1000,
                           'active_ms': (time.perf_counter() - t0) * 1000, 'status': server.status}
         except Exception as e:  # noqa: BLE001 - counted as a failure; the run goes on
             results[i] = {'error': repr(e)[:300]}

@@ -18,7 +18,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_PASSWORD, Client, flags, machine, ms, percentiles, pool, startServer } from './lib.js';
+import pg from 'pg';
+import {
+  ADMIN_PASSWORD,
+  Client,
+  flags,
+  machine,
+  ms,
+  percentiles,
+  pool,
+  type Server,
+  startServer,
+} from './lib.js';
 import { cpuSeconds, loadAverage } from './proc-stats.js';
 import { setup } from './vm-create-setup.js';
 
@@ -69,6 +80,12 @@ interface Burst {
   slow: Map<string, number>;
   /** SQL statements the node sent (every request and job of the burst) */
   statementsPerVm: number;
+  /** the VMs' create jobs, admission to end */
+  job: ReturnType<typeof percentiles>;
+  /** time to running − the VM's job duration: how long the client took to learn the job ended */
+  late: ReturnType<typeof percentiles>;
+  /** the three slowest VMs: time to running, its job, its create request (ms) */
+  slowest: Array<{ running: number; job: number; request: number }>;
   /** time to running of each VM, by whole second */
   runningBySecond: string;
   load: { before: string; after: string };
@@ -115,6 +132,8 @@ interface Run {
   failed: string[];
   request: number[];
   running: number[];
+  /** the VM of each figure in `running` */
+  ids: string[];
   /** the burst's own wall time (from the client's clock) */
   wall: number;
   clientCpu?: number;
@@ -126,17 +145,40 @@ interface Run {
  * `prepare` connects (off the clock); `go` runs the burst. The node's CPU and request counters
  * are read between the two and after.
  */
+/** each VM's create job: from its admission to its end (the node's clock), by VM */
+async function jobMs(databaseUrl: string, ids: string[]): Promise<Map<string, number>> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const r = await db.query<{ vm: string; ms: number }>(
+      `select resource_uuid as vm, extract(epoch from (finished_at - created_at)) * 1000 as ms
+         from jobs where kind = 'vm.create' and resource_uuid = any($1)`,
+      [ids],
+    );
+    return new Map(r.rows.map((row) => [row.vm, Number(row.ms)]));
+  } finally {
+    await db.end();
+  }
+}
+
 async function measured(
   name: string,
-  url: string,
-  pid: number,
+  server: Server,
   prepare: () => Promise<{ go: () => Promise<Run> }>,
 ): Promise<Burst> {
+  const { url, pid } = server;
   const ready = await prepare();
   const before = { load: loadAverage(), cpu: cpuSeconds(pid), requests: await requestCounts(url) };
   const r = await ready.go();
   const cpu = cpuSeconds(pid) - before.cpu;
   const after = await requestCounts(url);
+  const jobs = await jobMs(server.databaseUrl, r.ids);
+  // how long after its job ended the client learnt it (plus the create request's way in)
+  const late = r.ids.map((id, i) => r.running[i]! - (jobs.get(id) ?? Number.NaN));
+  const slowest = r.ids
+    .map((id, i) => ({ running: r.running[i]!, job: jobs.get(id) ?? Number.NaN, request: r.request[i]! }))
+    .sort((a, b) => b.running - a.running)
+    .slice(0, 3);
   const requestsPerVm = new Map<string, number>();
   const slow = new Map<string, number>();
   let statementsPerVm = 0;
@@ -161,6 +203,9 @@ async function measured(
     slow,
     statementsPerVm,
     runningBySecond: bySecond(r.running),
+    job: percentiles([...jobs.values()]),
+    late: percentiles(late),
+    slowest,
     load: { before: before.load, after: loadAverage() },
   };
 }
@@ -213,6 +258,7 @@ async function viaOpenStack(url: string, inv: { image: string; offering: string;
       const servers = out.servers as Array<{
         create_ms?: number;
         active_ms?: number;
+        id?: string;
         status?: string;
         error?: string;
       }>;
@@ -223,6 +269,7 @@ async function viaOpenStack(url: string, inv: { image: string; offering: string;
         failed: servers.filter((s) => s.status !== 'ACTIVE').map((s) => s.error ?? String(s.status)),
         request: good.map((s) => s.create_ms!),
         running: good.map((s) => s.active_ms!),
+        ids: good.map((s) => s.id!),
         wall: out.wall_s,
         clientCpu: out.client_cpu_s,
         connectionsOpened: out.connections_opened,
@@ -240,6 +287,7 @@ async function viaNative(api: Client, inv: { image: string; offering: string; l3
 async function nativeBurst(api: Client, inv: { image: string; offering: string; l3: string }): Promise<Run> {
   const request: number[] = [];
   const running: number[] = [];
+  const ids: string[] = [];
   const failed: string[] = [];
   const t0 = performance.now();
   await pool(N, C, async (i) => {
@@ -258,8 +306,9 @@ async function nativeBurst(api: Client, inv: { image: string; offering: string; 
     if (job.state !== 'Succeeded') return void failed.push(JSON.stringify(job.error ?? job.state));
     request.push(accepted - t0);
     running.push(performance.now() - t0);
+    ids.push(job.resourceUuid);
   });
-  return { ok: request.length, failed, request, running, wall: (performance.now() - t0) / 1000 };
+  return { ok: request.length, failed, request, running, ids, wall: (performance.now() - t0) / 1000 };
 }
 
 function print(b: Burst): void {
@@ -288,6 +337,12 @@ function print(b: Burst): void {
       `  TCP connections the SDK opened during the burst: ${b.connectionsOpened} (${C} open before)`,
     );
   console.log(`  SQL statements per VM ${b.statementsPerVm.toFixed(1)}`);
+  console.log(
+    `  create job (admission to end) p50 ${ms(b.job.p50)}, p99 ${ms(b.job.p99)}, max ${ms(b.job.max)}`,
+  );
+  console.log(
+    `  time to running − job: p50 ${ms(b.late.p50)}, p99 ${ms(b.late.p99)}, max ${ms(b.late.max)}; slowest VMs (running/job/request): ${b.slowest.map((x) => `${ms(x.running)}/${ms(x.job)}/${ms(x.request)}`).join(', ')}`,
+  );
   console.log(`  time to running by second: ${b.runningBySecond}`);
   console.log(
     `  requests the node answered in over 1 s / 10 s: ${[...b.slow].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,
@@ -349,11 +404,11 @@ try {
   const bursts: Record<string, Burst> = {};
   for (const which of runOrder) {
     if (which === 'openstack')
-      bursts.openstack = await measured('OpenStack (openstacksdk, Nova façade)', server.url, server.pid, () =>
+      bursts.openstack = await measured('OpenStack (openstacksdk, Nova façade)', server, () =>
         viaOpenStack(server.url, inv),
       );
     else
-      bursts.native = await measured('native (POST /v1/vms + job wait)', server.url, server.pid, () =>
+      bursts.native = await measured('native (POST /v1/vms + job wait)', server, () =>
         viaNative(tenant, inv),
       );
   }

@@ -38,6 +38,8 @@ const DRIVER = fileURLToPath(new URL('../../bench/openstack-create.py', import.m
 const TENANT = { name: 'demo', password: 'demo-bench-password' };
 const GiB = 1024 ** 3;
 let sdk = '';
+/** the status sequences the SDK's polls saw, with how many servers saw each */
+let polled = '';
 
 const f = flags({
   count: { type: 'string', default: '1000' },
@@ -259,11 +261,17 @@ async function viaOpenStack(url: string, inv: { image: string; offering: string;
         create_ms?: number;
         active_ms?: number;
         id?: string;
+        polled?: string[];
         status?: string;
         error?: string;
       }>;
       const good = servers.filter((s) => s.status === 'ACTIVE');
       sdk = out.sdk;
+      // which statuses the SDK's polls saw, e.g. BUILD→ACTIVE ×990
+      const trails = new Map<string, number>();
+      for (const s of good)
+        trails.set((s.polled ?? []).join('→'), (trails.get((s.polled ?? []).join('→')) ?? 0) + 1);
+      polled = [...trails].map(([t, n]) => `${t || '(none)'} ×${n}`).join(', ');
       return {
         ok: good.length,
         failed: servers.filter((s) => s.status !== 'ACTIVE').map((s) => s.error ?? String(s.status)),
@@ -412,6 +420,7 @@ try {
         viaNative(tenant, inv),
       );
   }
+  console.log(`statuses the SDK's polls saw: ${polled}`);
   console.log(`openstacksdk ${sdk}; order ${runOrder.join(' then ')}`);
   for (const which of runOrder) print(bursts[which]!);
   const o = bursts.openstack!;

@@ -88,6 +88,8 @@ interface Burst {
   late: ReturnType<typeof percentiles>;
   /** the three slowest VMs: time to running, its job, its create request (ms) */
   slowest: Array<{ running: number; job: number; request: number }>;
+  /** state changes of the burst's VMs made with a reason (the reconciler's repairs) */
+  repairs: string;
   /** time to running of each VM, by whole second */
   runningBySecond: string;
   load: { before: string; after: string };
@@ -147,8 +149,14 @@ interface Run {
  * `prepare` connects (off the clock); `go` runs the burst. The node's CPU and request counters
  * are read between the two and after.
  */
-/** each VM's create job: from its admission to its end (the node's clock), by VM */
-async function jobMs(databaseUrl: string, ids: string[]): Promise<Map<string, number>> {
+/**
+ * each VM's create job: from its admission to its end (the node's clock), by VM; and the
+ * reconciler's repairs of these VMs
+ */
+async function jobMs(
+  databaseUrl: string,
+  ids: string[],
+): Promise<{ ms: Map<string, number>; repairs: string }> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
@@ -157,7 +165,18 @@ async function jobMs(databaseUrl: string, ids: string[]): Promise<Map<string, nu
          from jobs where kind = 'vm.create' and resource_uuid = any($1)`,
       [ids],
     );
-    return new Map(r.rows.map((row) => [row.vm, Number(row.ms)]));
+    // the reconciler's repairs of these VMs (every repair is a state.changed event with a reason)
+    const repairs = await db.query<{ change: string; n: number }>(
+      `select (data->>'from') || '→' || (data->>'state') || ' (' || (data->>'reason') || ')' as change,
+              count(*)::int as n
+         from events where resource_uuid = any($1) and type like '%state.changed' and data ? 'reason'
+        group by 1 order by 2 desc`,
+      [ids],
+    );
+    return {
+      ms: new Map(r.rows.map((row) => [row.vm, Number(row.ms)])),
+      repairs: repairs.rows.map((row) => `${row.change} ×${row.n}`).join(', ') || 'none',
+    };
   } finally {
     await db.end();
   }
@@ -174,7 +193,7 @@ async function measured(
   const r = await ready.go();
   const cpu = cpuSeconds(pid) - before.cpu;
   const after = await requestCounts(url);
-  const jobs = await jobMs(server.databaseUrl, r.ids);
+  const { ms: jobs, repairs } = await jobMs(server.databaseUrl, r.ids);
   // how long after its job ended the client learnt it (plus the create request's way in)
   const late = r.ids.map((id, i) => r.running[i]! - (jobs.get(id) ?? Number.NaN));
   const slowest = r.ids
@@ -208,6 +227,7 @@ async function measured(
     job: percentiles([...jobs.values()]),
     late: percentiles(late),
     slowest,
+    repairs,
     load: { before: before.load, after: loadAverage() },
   };
 }
@@ -351,6 +371,7 @@ function print(b: Burst): void {
   console.log(
     `  time to running − job: p50 ${ms(b.late.p50)}, p99 ${ms(b.late.p99)}, max ${ms(b.late.max)}; slowest VMs (running/job/request): ${b.slowest.map((x) => `${ms(x.running)}/${ms(x.job)}/${ms(x.request)}`).join(', ')}`,
   );
+  console.log(`  state repairs of these VMs (events with a reason): ${b.repairs}`);
   console.log(`  time to running by second: ${b.runningBySecond}`);
   console.log(
     `  requests the node answered in over 1 s / 10 s: ${[...b.slow].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,

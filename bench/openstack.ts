@@ -12,8 +12,9 @@
  *    waited for with `GET /v1/jobs/{id}?wait=true` (the server long-polls).
  * Both on the same network, image and offering. Prints per burst: p50/p99 of the create request's
  * latency and of time-to-running (from before the create request), wall time, VMs/s, the node's
- * CPU seconds per VM, HTTP requests per VM by route (the node's own counter), the load average;
- * then the ratios. The bursts run one after the other (--order): the second finds N VMs more in
+ * CPU seconds per VM, HTTP requests and SQL statements per VM (the node's own counters), each
+ * VM's create-job duration beside its time to running, the statuses the SDK's polls saw, the
+ * reconciler's state repairs of the burst's VMs, the load average; then the ratios. The bursts run one after the other (--order): the second finds N VMs more in
  * the database. Figures only: a benchmark never fails on timing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -9,6 +9,8 @@ import { type Client, pool } from './lib.js';
 const GiB = 1024 ** 3;
 
 export interface Inventory {
+  zone: string;
+  cluster: string;
   image: string;
   offering: string;
   l3s: string[];
@@ -93,5 +95,5 @@ export async function setup(api: Client, H: number, K: number): Promise<Inventor
     });
     l3s.push(l3);
   }
-  return { image, offering, l3s, seconds: (Date.now() - t0) / 1000 };
+  return { zone, cluster, image, offering, l3s, seconds: (Date.now() - t0) / 1000 };
 }

@@ -47,8 +47,6 @@ const WIZARDS: Record<string, Wizard> = {
           'primaryStorageUuid',
           'affinityGroupUuid',
           'strategy',
-          // where it runs again when its guest or host dies (host HA)
-          'haLevel',
         ],
       },
       // what the guest is given at first boot (a textarea: field-input.tsx) and how it is kept alive

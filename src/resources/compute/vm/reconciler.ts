@@ -26,7 +26,6 @@ import { type RawBuilder, sql } from 'kysely';
 import { ownedBy } from '../../../cluster/ownership.js';
 import type { Db } from '../../../db/pool.js';
 import type { Tx } from '../../../db/transaction.js';
-import type { HostAddress } from '../../../drivers/port.js';
 import type { EventInput } from '../../../engine/events.js';
 import { resourceEvent } from '../../common.js';
 import type { FlowDeps } from '../../service.js';
@@ -34,9 +33,8 @@ import { type Placed, placeNics, syncNetwork } from '../vm-nic/nics.js';
 import type { HaTriggers } from './ha-triggers.js';
 import { releaseHost, reserveHost } from './host-capacity.js';
 import { vmFamily } from './model.js';
+import { type HostRow, needsRepair, type Reported, staleCopy, type VmRow } from './reconcile-decisions.js';
 import type { VmRuntime } from './runtime.js';
-
-type Reported = 'Running' | 'Paused' | 'Stopped';
 
 export interface ReconcileReport {
   hosts: number;
@@ -45,55 +43,10 @@ export interface ReconcileReport {
   reconnected: string[];
 }
 
-interface HostRow extends HostAddress {
-  status: string;
-  accountUuid: string;
-  fencedAt: Date | null;
-}
-
-interface VmRow {
-  uuid: string;
-  accountUuid: string;
-  state: string;
-  task: string | null;
-  hostUuid: string | null;
-  migrationTargetUuid: string | null;
-  cpu: number;
-  memory: number;
-  haLevel: string;
-  updatedAt: Date;
-}
-
 /** hosts per page of a pass: one VM read per page */
 const PAGE = 200;
 /** VMs a page should read at most: dense hosts make pages of fewer hosts */
 const PAGE_VMS = 20_000;
-
-/** Whether `repair` would change anything (its conditions, without the database). */
-function needsRepair(host: HostRow, vm: VmRow, actual: Reported | undefined): boolean {
-  if (staleCopy(host, vm, actual)) return true;
-  const live = vm.state === 'Running' || vm.state === 'Paused' || vm.state === 'Unknown';
-  if (vm.hostUuid === host.uuid && live) return actual !== vm.state;
-  if (vm.state === 'Stopped' && !vm.hostUuid) return actual === 'Running' || actual === 'Paused';
-  return vm.state === 'Destroyed' && actual !== undefined;
-}
-
-/**
- * Why `host` holds a copy it should not have, if it does: the VM is the platform's on another
- * host (running here, or a stopped definition left behind while this host was away), or this
- * host was fenced (its VMs are restarted elsewhere or left Stopped: it runs none of them again).
- */
-function staleCopy(
-  host: HostRow,
-  vm: VmRow,
-  actual: Reported | undefined,
-): 'fenced' | 'elsewhere' | undefined {
-  const holdsHere = vm.hostUuid === host.uuid;
-  const runsHere = actual === 'Running' || actual === 'Paused';
-  if (host.fencedAt !== null && !holdsHere && vm.state !== 'Destroyed' && runsHere) return 'fenced';
-  const elsewhere = vm.hostUuid !== null && !holdsHere && vm.migrationTargetUuid !== host.uuid;
-  return elsewhere && actual !== undefined ? 'elsewhere' : undefined;
-}
 
 const hostFamily = { singular: 'host', kind: 'hosts', table: 'hosts' as const };
 
